@@ -1,0 +1,64 @@
+"""The frequency-domain input of the noise classifier.
+
+The spectrum is always computed at the photo's own resolution: resizing first would low-pass the photo
+and erase the very noise signature we classify. Only the finished spectrum is pooled to the model's size,
+with max-pooling so that narrow periodic peaks survive (area resizing averages them away).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SPECTRUM_CHANNELS = 1
+FEATURE_CHANNELS = 2  # log spectrum + spatial high-pass residual
+
+
+def log_spectrum_full(image: np.ndarray) -> np.ndarray:
+    """Centred ``log(1 + |FFT|)`` at full resolution, standardised to zero mean and unit variance."""
+    if image.ndim != 2:
+        raise ValueError(f"expected a 2-D grayscale image, got shape {image.shape}")
+    f = image.astype(np.float32)
+    spec = cv2.dft(f - f.mean(), flags=cv2.DFT_COMPLEX_OUTPUT)
+    mag = cv2.magnitude(spec[..., 0], spec[..., 1])
+    logmag = np.fft.fftshift(np.log1p(mag))
+    return ((logmag - logmag.mean()) / (logmag.std() + 1e-6)).astype(np.float32)
+
+
+def _max_pool_to(array: np.ndarray, size: int) -> np.ndarray:
+    t = torch.from_numpy(np.ascontiguousarray(array))[None, None]
+    if t.shape[-1] < size or t.shape[-2] < size:
+        t = F.interpolate(t, size=(max(size, t.shape[-2]), max(size, t.shape[-1])), mode="nearest")
+    return F.adaptive_max_pool2d(t, size)[0, 0].numpy()
+
+
+def log_spectrum(image: np.ndarray, size: int = 64) -> np.ndarray:
+    """The model-ready spectrum: full-resolution log magnitude, max-pooled to ``size`` x ``size``."""
+    return _max_pool_to(log_spectrum_full(image), size)
+
+
+def highpass_residual(image: np.ndarray, size: int = 64) -> np.ndarray:
+    """A centre crop of ``image - median3(image)`` at native resolution, scaled to about [-2, 2].
+
+    White noise looks alike in the spectrum whether Gaussian or impulsive; in the spatial residual,
+    impulses are sparse and saturated while Gaussian noise is dense, which tells them apart.
+    """
+    residual = (image.astype(np.float32) - cv2.medianBlur(image, 3).astype(np.float32)) / 64.0
+    h, w = residual.shape
+    if h < size or w < size:
+        residual = cv2.resize(residual, (max(w, size), max(h, size)), interpolation=cv2.INTER_NEAREST)
+        h, w = residual.shape
+    top, left = (h - size) // 2, (w - size) // 2
+    return np.clip(residual[top : top + size, left : left + size], -2.0, 2.0)
+
+
+def noise_features(image: np.ndarray, size: int = 64, channels: int = FEATURE_CHANNELS) -> np.ndarray:
+    """Stack the classifier input, ``(channels, size, size)`` float32: spectrum, then residual if 2 channels."""
+    spec = log_spectrum(image, size)
+    if channels == 1:
+        return spec[None]
+    if channels == 2:
+        return np.stack([spec, highpass_residual(image, size)])
+    raise ValueError(f"noise features have 1 or 2 channels, got {channels}")
