@@ -1,0 +1,162 @@
+"""The records store's tables, as SQLAlchemy ORM models.
+
+Three tables, with plain names so that dashboards and ad-hoc SQL can read them:
+
+* ``inspections``: one row per part photo a station sent, scored (``status='ok'``) or refused
+  (``status='rejected'`` with a ``reason`` code and a ``message``).
+* ``evaluation_runs``: one row per evaluation report written by ``inspection evaluate``.
+* ``model_versions``: one row per (task, version) of a model the pipeline has used or may use.
+
+Timestamps are stored in UTC and come back timezone-aware (see :class:`UTCDateTime`). Probabilities,
+per-stage timings and model versions are JSON columns, which work the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+STATUS_OK = "ok"
+STATUS_REJECTED = "rejected"
+STATUSES = (STATUS_OK, STATUS_REJECTED)
+VERDICTS = ("defective", "ok")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp kept in UTC on every backend and always returned timezone-aware.
+
+    SQLite has no time zones, so values are normalised to UTC on the way in and tagged UTC on the way out;
+    naive datetimes handed in are taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the store's tables."""
+
+
+class Inspection(Base):
+    """One photo a station sent and what became of it.
+
+    ``dedup_key`` makes re-sends idempotent: for a scored photo it is ``sha256(station|part|photo sha)``, so
+    posting the same part and photo again finds the stored row instead of adding one. A rejected photo gets a
+    key that also carries the reason, so a retried bad frame is kept once; attempts with no trustworthy
+    identity (a wrong API key, a missing field) get no key and are all kept.
+    """
+
+    __tablename__ = "inspections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    station_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    part_id: Mapped[str | None] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="api")  # api | watch | batch
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=STATUS_OK)  # ok | rejected
+    reason: Mapped[str | None] = mapped_column(String(64))  # machine-readable code when rejected
+    message: Mapped[str | None] = mapped_column(Text)  # human-readable explanation when rejected
+    dedup_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+    # The photo: its content hash, size and where the bytes were kept.
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
+    image_bytes: Mapped[int | None] = mapped_column(Integer)
+    image_path: Mapped[str | None] = mapped_column(Text)
+    conversion: Mapped[str | None] = mapped_column(String(32))  # gray8, rgb, rgba, gray16, cmyk ...
+    height: Mapped[int | None] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+
+    # The verdict and how it was reached; NULL for rejected photos.
+    noise_type: Mapped[str | None] = mapped_column(String(32))
+    noise_probability: Mapped[float | None] = mapped_column(Float)
+    noise_probabilities: Mapped[dict[str, float] | None] = mapped_column(JSON)
+    denoiser: Mapped[str | None] = mapped_column(String(32))
+    safe_path: Mapped[bool | None] = mapped_column(Boolean)
+    defect_probability: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    verdict: Mapped[str | None] = mapped_column(String(16))  # defective | ok
+    model_versions: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    timings_ms: Mapped[dict[str, float] | None] = mapped_column(JSON)
+    latency_ms: Mapped[float | None] = mapped_column(Float)  # total pipeline time, copied out for charts
+
+    __table_args__ = (
+        Index("ix_inspections_station_created", "station_id", "created_at"),
+        Index("ix_inspections_part_id", "part_id"),
+        Index("ix_inspections_created_at", "created_at"),
+        Index("ix_inspections_status", "status"),
+        Index("ix_inspections_image_sha256", "image_sha256"),
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as JSON-ready values (timestamps as ISO 8601 strings in UTC)."""
+        out: dict[str, Any] = {c.name: getattr(self, c.name) for c in self.__table__.columns}
+        out["created_at"] = self.created_at.isoformat() if self.created_at else None
+        return out
+
+
+class EvaluationRun(Base):
+    """One evaluation report: where its JSON file is, and the report itself."""
+
+    __tablename__ = "evaluation_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    name: Mapped[str | None] = mapped_column(String(128))
+    model_versions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+    __table_args__ = (Index("ix_evaluation_runs_created_at", "created_at"),)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {c.name: getattr(self, c.name) for c in self.__table__.columns}
+        out["created_at"] = self.created_at.isoformat() if self.created_at else None
+        return out
+
+
+class ModelVersion(Base):
+    """A model version per task (``noise``, ``denoise_gaussian``, ``defect`` ...), with its metadata."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task: Mapped[str] = mapped_column(String(64), nullable=False)
+    version: Mapped[str] = mapped_column(String(128), nullable=False)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    in_use: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+    __table_args__ = (Index("uq_model_versions_task_version", "task", "version", unique=True),)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {c.name: getattr(self, c.name) for c in self.__table__.columns}
+        for key in ("created_at", "updated_at"):
+            out[key] = out[key].isoformat() if out[key] else None
+        return out
