@@ -1,0 +1,220 @@
+"""Denoisers behind one interface, and the routing table from noise type to denoiser.
+
+Every denoiser maps a ``uint8`` grayscale image to a ``uint8`` image of the same shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from inspection import NOISE_TYPES
+
+
+class Denoiser(Protocol):
+    """Anything with a ``name`` that maps a uint8 gray image to a uint8 gray image."""
+
+    name: str
+
+    def __call__(self, image: np.ndarray) -> np.ndarray: ...
+
+
+class IdentityDenoiser:
+    """Leaves the photo untouched: the route for clean photos."""
+
+    name = "identity"
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return image
+
+
+@dataclass
+class MedianDenoiser:
+    """Median filtering for impulse (salt-and-pepper) noise.
+
+    With ``switching=True`` (default) only pixels stuck at 0 or 255 are treated as impulses and refilled from
+    their valid neighbours (normalised convolution, widening until every impulse has support); all other
+    pixels keep their value, so edges and fine defects survive. With ``switching=False`` it is the classic
+    ``passes`` x ``ksize`` median; above ``heavy_density`` estimated impulses it uses ``heavy_ksize``.
+    """
+
+    ksize: int = 3
+    passes: int = 3
+    switching: bool = True
+    heavy_density: float = 0.12
+    heavy_ksize: int = 5
+    name: str = "median"
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        impulses = (image == 0) | (image == 255)
+        if self.switching:
+            return _refill(image, impulses)
+        ksize = self.heavy_ksize if impulses.mean() > self.heavy_density else self.ksize
+        out = image
+        for _ in range(self.passes):
+            out = cv2.medianBlur(out, ksize)
+        return out
+
+
+def _refill(image: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    out = image.astype(np.float32)
+    valid = (~holes).astype(np.float32)
+    todo = holes.copy()
+    for sigma in (0.8, 1.5, 3.0, 6.0):
+        if not todo.any():
+            break
+        num = cv2.GaussianBlur(out * valid, (0, 0), sigma)
+        den = cv2.GaussianBlur(valid, (0, 0), sigma)
+        fill = todo & (den > 0.05)
+        out[fill] = num[fill] / den[fill]
+        valid[fill] = 1.0
+        todo &= ~fill
+    # Pixels with no valid neighbour at all (a saturated area) keep their value.
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+@dataclass
+class NotchDenoiser:
+    """Finds periodic peaks in the spectrum and removes each sinusoid by fitting it exactly.
+
+    A peak is a local maximum of the log spectrum standing ``threshold`` (natural-log units) above the
+    median of its frequency ring, at least ``min_radius`` cycles from the centre. Peaks are taken one at a
+    time, strongest first: each one's frequency is refined to sub-bin precision, its sinusoid is fitted
+    and subtracted, and the spectrum is looked at again, so the leakage of an off-grid frequency goes with
+    its peak. It stops when no peak is left or the fitted amplitude falls below ``min_amplitude`` gray
+    levels, so a clean photo comes back unchanged.
+    """
+
+    threshold: float = 2.5
+    min_radius: float = 3.0
+    min_amplitude: float = 2.0
+    max_peaks: int = 6
+    name: str = "notch"
+
+    def strongest_peak(
+        self, f: np.ndarray, ring_median: np.ndarray | None = None, skip: set[tuple[int, int]] | None = None
+    ) -> tuple[tuple[int, int] | None, np.ndarray]:
+        """The strongest peak bin ``(ky, kx)`` of ``f``'s half-plane spectrum not in ``skip`` (or None)."""
+        h, w = f.shape
+        logmag = np.log1p(np.abs(np.fft.rfft2(f))).astype(np.float32)
+        ky = np.fft.fftfreq(h) * h
+        radius = np.hypot(ky[:, None] * (w / h), np.arange(logmag.shape[1])[None, :])
+        ring = np.rint(radius).astype(np.int64)
+        if ring_median is None:
+            ring_median = _ring_medians(logmag, ring)
+        excess = logmag - ring_median[ring]
+        excess[radius < self.min_radius] = -np.inf
+        for ky_skip, kx_skip in skip or ():
+            excess[int(ky_skip) % h, kx_skip] = -np.inf
+        iy, ix = np.unravel_index(int(np.argmax(excess)), excess.shape)
+        if excess[iy, ix] < self.threshold:
+            return None, ring_median
+        return (int(ky[iy]), int(ix)), ring_median
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        f = image.astype(np.float64)
+        mean = f.mean()
+        f -= mean
+        h, w = f.shape
+        ring_median = None
+        weak: set[tuple[int, int]] = set()  # peaks too faint to be interference
+        removed = 0
+        for _ in range(2 * self.max_peaks):
+            peak, ring_median = self.strongest_peak(f, ring_median, weak)
+            if peak is None or removed == self.max_peaks:
+                break
+            fy, fx = _refine_frequency(f, peak[0] / h, peak[1] / w, h, w)
+            ey = np.exp(2j * np.pi * fy * np.arange(h))
+            ex = np.exp(2j * np.pi * fx * np.arange(w))
+            coef = 2.0 * (ey.conj() @ f @ ex.conj()) / f.size
+            if abs(coef) < self.min_amplitude:
+                weak.add(peak)
+                continue
+            f -= np.real(coef * np.outer(ey, ex))
+            removed += 1
+        changed = removed > 0
+        if not changed:
+            return image
+        return np.clip(np.rint(f + mean), 0, 255).astype(np.uint8)
+
+
+def _ring_medians(logmag: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    order = np.argsort(ring, axis=None, kind="stable")
+    sorted_rings = ring.ravel()[order]
+    values = logmag.ravel()[order]
+    bounds = np.searchsorted(sorted_rings, np.arange(ring.max() + 2))
+    return np.array([np.median(values[a:b]) if b > a else 0.0 for a, b in zip(bounds[:-1], bounds[1:])])
+
+
+def _refine_frequency(f: np.ndarray, fy: float, fx: float, h: int, w: int) -> tuple[float, float]:
+    """Sub-bin frequency (cycles per pixel) maximising the DTFT power near a peak, by nested grid search."""
+    for span, steps in ((0.6, 13), (0.1, 11), (0.02, 11)):
+        fys = fy + np.linspace(-span, span, steps) / h
+        fxs = fx + np.linspace(-span, span, steps) / w
+        ey = np.exp(-2j * np.pi * np.outer(fys, np.arange(h)))
+        ex = np.exp(-2j * np.pi * np.outer(np.arange(w), fxs))
+        power = np.abs(ey @ f @ ex)
+        iy, ix = np.unravel_index(int(np.argmax(power)), power.shape)
+        fy, fx = float(fys[iy]), float(fxs[ix])
+    return fy, fx
+
+
+class AutoencoderDenoiser:
+    """Runs a denoising autoencoder on any image size; images of one size are batched together."""
+
+    name = "autoencoder"
+
+    def __init__(self, model: nn.Module, *, version: str = "", device: str = "cpu") -> None:
+        self.model = model.eval().to(device)
+        self.version = version
+        self.device = device
+
+    @torch.inference_mode()
+    def denoise_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        out: list[np.ndarray | None] = [None] * len(images)
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, im in enumerate(images):
+            by_shape.setdefault(im.shape, []).append(i)
+        for idx in by_shape.values():
+            x = torch.from_numpy(np.stack([images[i] for i in idx])).to(self.device).float().div_(255.0)
+            y = self.model(x[:, None]).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)[:, 0].cpu().numpy()
+            for j, i in enumerate(idx):
+                out[i] = y[j]
+        return [o for o in out if o is not None]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.denoise_batch([image])[0]
+
+
+DEFAULT_ROUTES: dict[str, str] = {
+    "clean": "identity",
+    "gaussian": "autoencoder",
+    "salt_pepper": "median",
+    "periodic": "notch",
+}
+
+
+@dataclass
+class Router:
+    """Maps a noise type to a denoiser through a routing table that config can change."""
+
+    denoisers: Mapping[str, Denoiser]
+    routes: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ROUTES))
+
+    def __post_init__(self) -> None:
+        for noise_type, name in self.routes.items():
+            if noise_type not in NOISE_TYPES:
+                raise ValueError(f"route for unknown noise type {noise_type!r}; expected one of {NOISE_TYPES}")
+            if name not in self.denoisers:
+                raise ValueError(
+                    f"route {noise_type} -> {name!r}: no such denoiser; available: {sorted(self.denoisers)}"
+                )
+
+    def denoiser_for(self, noise_type: str) -> Denoiser:
+        return self.denoisers[self.routes.get(noise_type, "identity")]
