@@ -1,7 +1,12 @@
-"""The records store: every inspection, evaluation run and model version, in SQLite or any SQLAlchemy database."""
+"""The records store: every inspection, evaluation run and model version, in SQLite or any SQLAlchemy database.
+
+>>> store = RecordStore("sqlite:////tmp/records.db")  # doctest: +SKIP
+>>> store.add_inspection(station_id="s1", part_id="p1", image_sha256=sha, image_path=path, result=result)  # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
+from inspection.store.database import StoreConfigError, current_revision, head_revision, make_engine, upgrade
 from inspection.store.models import (
     STATUS_OK,
     STATUS_REJECTED,
@@ -10,5 +15,21 @@ from inspection.store.models import (
     Inspection,
     ModelVersion,
 )
+from inspection.store.records import RecordStore, SaveOutcome, dedup_key
 
-__all__ = ["STATUS_OK", "STATUS_REJECTED", "Base", "EvaluationRun", "Inspection", "ModelVersion"]
+__all__ = [
+    "STATUS_OK",
+    "STATUS_REJECTED",
+    "Base",
+    "EvaluationRun",
+    "Inspection",
+    "ModelVersion",
+    "RecordStore",
+    "SaveOutcome",
+    "StoreConfigError",
+    "current_revision",
+    "dedup_key",
+    "head_revision",
+    "make_engine",
+    "upgrade",
+]

@@ -1,0 +1,329 @@
+"""``RecordStore``: the one API through which the service, the watcher and batch scoring keep records."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from inspection.paths import default_db_url
+from inspection.results import InspectionResult
+from inspection.store import database
+from inspection.store.models import STATUS_OK, STATUSES, EvaluationRun, Inspection, ModelVersion, utcnow
+
+MAX_LIST_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class SaveOutcome:
+    """Where a record went: its id, and whether this call created it (False: an identical one was stored)."""
+
+    id: int
+    created: bool
+
+
+def dedup_key(
+    station_id: str | None, part_id: str | None, image_sha256: str | None, status: str, reason: str | None
+) -> str | None:
+    """The idempotency key of a record, or None when the attempt has no identity to deduplicate on."""
+    if not (station_id and part_id and image_sha256):
+        return None
+    parts = [status, station_id, part_id, image_sha256] + ([] if status == STATUS_OK else [reason or ""])
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+class RecordStore:
+    """The records database: inspections, evaluation runs and model versions.
+
+    Args:
+        url: a SQLAlchemy URL; None means :func:`inspection.paths.default_db_url` (SQLite in the data directory).
+        migrate: bring the schema to the newest migration on open (the default). Opening is cheap when the
+            database is already current.
+
+    Every write commits before returning, so a record that a caller was told about survives a crash.
+    """
+
+    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
+        self.url = url or default_db_url()
+        self.engine = database.make_engine(self.url)
+        if migrate:
+            database.upgrade(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        return f"RecordStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        """Release all pooled connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> RecordStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- inspections ---------------------------------------------------------------------------------------
+
+    def save_inspection(
+        self,
+        *,
+        station_id: str,
+        part_id: str | None,
+        image_sha256: str | None,
+        image_path: str | None,
+        result: InspectionResult | None,
+        status: str = STATUS_OK,
+        reason: str | None = None,
+        message: str | None = None,
+        conversion: str | None = None,
+        image_bytes: int | None = None,
+        source: str = "api",
+        dedup: bool = True,
+        created_at: datetime | None = None,
+    ) -> SaveOutcome:
+        """Store one inspection and say whether it was new.
+
+        A scored record is idempotent on (station, part, photo sha): storing it again returns the first id.
+        A rejected record is idempotent on the same plus its reason, unless ``dedup`` is False (used for
+        attempts whose claimed identity cannot be trusted, such as a wrong API key).
+
+        Raises:
+            ValueError: for an unknown status, or a scored record without a result.
+        """
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        if status == STATUS_OK and result is None:
+            raise ValueError(
+                "a record with status 'ok' needs the InspectionResult; pass status='rejected' and a reason otherwise"
+            )
+        if status != STATUS_OK and not reason:
+            raise ValueError("a rejected record needs a reason code, e.g. reason='corrupt'")
+        key = (
+            dedup_key(station_id, part_id, image_sha256, status, reason)
+            if dedup or status == STATUS_OK
+            else None
+        )
+        row = Inspection(
+            created_at=created_at or utcnow(),
+            station_id=station_id[:64],
+            part_id=part_id[:128] if part_id is not None else None,
+            source=source,
+            status=status,
+            reason=reason,
+            message=message,
+            dedup_key=key,
+            image_sha256=image_sha256,
+            image_bytes=image_bytes,
+            image_path=image_path,
+            conversion=conversion,
+        )
+        if result is not None:
+            row.noise_type = result.noise_type
+            row.noise_probability = float(result.noise_probability)
+            row.noise_probabilities = {k: float(v) for k, v in result.noise_probabilities.items()}
+            row.denoiser = result.denoiser
+            row.safe_path = bool(result.safe_path)
+            row.defect_probability = float(result.defect_probability)
+            row.threshold = float(result.threshold)
+            row.verdict = result.verdict
+            row.model_versions = dict(result.model_versions)
+            row.timings_ms = {k: float(v) for k, v in result.timings_ms.items()}
+            row.latency_ms = float(result.timings_ms["total"]) if "total" in result.timings_ms else None
+            row.conversion = conversion or result.conversion
+            row.height = result.height or None
+            row.width = result.width or None
+        try:
+            with self._sessions.begin() as session:
+                session.add(row)
+                session.flush()
+                return SaveOutcome(row.id, True)
+        except IntegrityError:
+            if key is None:
+                raise
+        existing = self._id_by_key(key)
+        if existing is None:  # pragma: no cover - the clash was on another constraint
+            raise RuntimeError(
+                f"could not store the record for part {part_id!r} and could not find a stored copy"
+            )
+        return SaveOutcome(existing, False)
+
+    def add_inspection(self, **kwargs: Any) -> int:
+        """Store one inspection and return its id (an identical stored record's id on a re-send).
+
+        Takes the keyword arguments of :meth:`save_inspection`.
+        """
+        return self.save_inspection(**kwargs).id
+
+    def _id_by_key(self, key: str) -> int | None:
+        with self._sessions() as session:
+            return session.scalar(select(Inspection.id).where(Inspection.dedup_key == key))
+
+    def find_inspection(self, *, station_id: str, part_id: str, image_sha256: str) -> dict[str, Any] | None:
+        """The scored record for this station, part and photo, if one is stored."""
+        key = dedup_key(station_id, part_id, image_sha256, STATUS_OK, None)
+        with self._sessions() as session:
+            row = session.scalar(select(Inspection).where(Inspection.dedup_key == key))
+            return row.to_dict() if row else None
+
+    def find_rejection(
+        self, *, station_id: str, part_id: str, image_sha256: str, reason: str
+    ) -> dict[str, Any] | None:
+        """The rejected record for this station, part, photo and reason, if one is stored."""
+        key = dedup_key(station_id, part_id, image_sha256, "rejected", reason)
+        with self._sessions() as session:
+            row = session.scalar(select(Inspection).where(Inspection.dedup_key == key))
+            return row.to_dict() if row else None
+
+    def get_inspection(self, id: int) -> dict[str, Any] | None:
+        """One record by id, or None."""
+        with self._sessions() as session:
+            row = session.get(Inspection, id)
+            return row.to_dict() if row else None
+
+    def _filtered(self, query: Select[Any], filters: Mapping[str, Any]) -> Select[Any]:
+        if filters.get("station_id") is not None:
+            query = query.where(Inspection.station_id == filters["station_id"])
+        if filters.get("part_id") is not None:
+            query = query.where(Inspection.part_id == filters["part_id"])
+        if filters.get("part_id_prefix") is not None:
+            query = query.where(Inspection.part_id.startswith(filters["part_id_prefix"], autoescape=True))
+        if filters.get("since") is not None:
+            query = query.where(Inspection.created_at >= filters["since"])
+        if filters.get("until") is not None:
+            query = query.where(Inspection.created_at < filters["until"])
+        for name in ("verdict", "status", "source", "noise_type", "reason"):
+            if filters.get(name) is not None:
+                query = query.where(getattr(Inspection, name) == filters[name])
+        return query
+
+    def list_inspections(
+        self,
+        station_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        verdict: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        **filters: Any,
+    ) -> list[dict[str, Any]]:
+        """Records matching the filters, newest first.
+
+        Args:
+            station_id, verdict, status: exact matches.
+            since, until: ``since <= created_at < until`` (naive datetimes are taken as UTC).
+            limit, offset: paging; ``limit`` is capped at 1000.
+            **filters: also ``part_id``, ``part_id_prefix``, ``source``, ``noise_type``, ``reason``.
+        """
+        unknown = set(filters) - {"part_id", "part_id_prefix", "source", "noise_type", "reason"}
+        if unknown:
+            raise TypeError(f"unknown filter(s) {sorted(unknown)}; see RecordStore.list_inspections")
+        filters.update(station_id=station_id, since=since, until=until, verdict=verdict, status=status)
+        query = self._filtered(select(Inspection), filters).order_by(Inspection.id.desc())
+        query = query.limit(max(0, min(int(limit), MAX_LIST_LIMIT))).offset(max(0, int(offset)))
+        with self._sessions() as session:
+            return [row.to_dict() for row in session.scalars(query)]
+
+    def count_inspections(
+        self,
+        station_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        verdict: str | None = None,
+        status: str | None = None,
+        **filters: Any,
+    ) -> int:
+        """How many records match; same filters as :meth:`list_inspections`."""
+        filters.update(station_id=station_id, since=since, until=until, verdict=verdict, status=status)
+        query = self._filtered(select(func.count()).select_from(Inspection), filters)
+        with self._sessions() as session:
+            return int(session.scalar(query) or 0)
+
+    # -- evaluation runs and model versions ----------------------------------------------------------------
+
+    def add_evaluation_run(self, report: dict[str, Any], path: str) -> int:
+        """Keep an evaluation report (the JSON itself, and where its file is); returns the run's id."""
+        versions = report.get("model_versions") if isinstance(report.get("model_versions"), dict) else None
+        name = report.get("name") if isinstance(report.get("name"), str) else None
+        with self._sessions.begin() as session:
+            row = EvaluationRun(path=str(path), report=report, model_versions=versions, name=name)
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def list_evaluation_runs(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Evaluation runs, newest first."""
+        query = select(EvaluationRun).order_by(EvaluationRun.id.desc()).limit(min(limit, MAX_LIST_LIMIT))
+        with self._sessions() as session:
+            return [row.to_dict() for row in session.scalars(query)]
+
+    def upsert_model_version(
+        self, task: str, version: str, meta: dict[str, Any] | None = None, in_use: bool = False
+    ) -> int:
+        """Add or update a model version; marking one ``in_use`` clears the flag on the task's other versions."""
+        for attempt in range(2):
+            try:
+                with self._sessions.begin() as session:
+                    return self._upsert_model_version(session, task, version, meta, in_use)
+            except IntegrityError:  # another process inserted the same version first
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _upsert_model_version(
+        session: Session, task: str, version: str, meta: dict[str, Any] | None, in_use: bool
+    ) -> int:
+        row = session.scalar(
+            select(ModelVersion).where(ModelVersion.task == task, ModelVersion.version == version)
+        )
+        if row is None:
+            row = ModelVersion(task=task, version=version, meta=meta, in_use=in_use)
+            session.add(row)
+        else:
+            if meta is not None:
+                row.meta = meta
+            row.in_use = in_use
+            row.updated_at = utcnow()
+        session.flush()
+        if in_use:
+            session.execute(
+                update(ModelVersion)
+                .where(ModelVersion.task == task, ModelVersion.id != row.id)
+                .values(in_use=False)
+            )
+        return row.id
+
+    def list_model_versions(self, task: str | None = None) -> list[dict[str, Any]]:
+        """Model versions, newest first, optionally for one task."""
+        query = select(ModelVersion).order_by(ModelVersion.id.desc())
+        if task is not None:
+            query = query.where(ModelVersion.task == task)
+        with self._sessions() as session:
+            return [row.to_dict() for row in session.scalars(query)]
+
+    # -- health --------------------------------------------------------------------------------------------
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` result (``ok`` when sound); ``ok`` on other backends after a ping."""
+        if self.engine.dialect.name != "sqlite":
+            return "ok" if self.ping() else "unreachable"
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("PRAGMA integrity_check")).scalars().all()
+        return "; ".join(str(r) for r in rows)
