@@ -44,3 +44,18 @@ class InspectionResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A photo that could not be judged: ``reason`` is a short code, ``message`` says why and what to do."""
+
+    reason: str
+    message: str
+
+    @property
+    def verdict(self) -> str:
+        return "rejected"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

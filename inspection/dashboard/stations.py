@@ -1,0 +1,235 @@
+"""What each station is seeing, aggregated in SQL so a page stays fast with many records.
+
+Every query groups in the database (by station, time bucket and noise type) and returns at most a few
+thousand rows, whatever the table size; the ``(station_id, created_at)`` index serves the time filters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+from sqlalchemy import Engine, case, func, select
+
+from inspection.dashboard.db import time_bucket
+from inspection.dashboard.drift import DriftFinding, WindowStats, detect_drift
+from inspection.store.models import STATUS_OK, Inspection
+
+T = Inspection.__table__
+BUCKETS: tuple[tuple[int, str], ...] = (
+    (15 * 60, "15 minutes"),
+    (3600, "hour"),
+    (6 * 3600, "6 hours"),
+    (86400, "day"),
+    (7 * 86400, "week"),
+)
+
+
+@dataclass(frozen=True)
+class TimeSpan:
+    """First and last record time (UTC) in the database."""
+
+    start: datetime
+    end: datetime
+
+
+def _utc(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def time_span(engine: Engine) -> TimeSpan | None:
+    """The time range the records cover, or None when there are none."""
+    with engine.connect() as conn:
+        row = conn.execute(select(func.min(T.c.created_at), func.max(T.c.created_at))).one()
+    start, end = _utc(row[0]), _utc(row[1])
+    return None if start is None or end is None else TimeSpan(start, end)
+
+
+def choose_bucket(span: timedelta, max_buckets: int = 200) -> tuple[int, str]:
+    """The finest bucket (seconds, name) that splits ``span`` into at most ``max_buckets`` points."""
+    for seconds, name in BUCKETS:
+        if span.total_seconds() / seconds <= max_buckets:
+            return seconds, name
+    return BUCKETS[-1]
+
+
+def list_stations(engine: Engine) -> list[str]:
+    """Station ids in the database, sorted."""
+    with engine.connect() as conn:
+        return sorted(str(s) for s in conn.execute(select(T.c.station_id).distinct()).scalars())
+
+
+def _filters(stations: list[str] | None, start: datetime | None, end: datetime | None) -> list:
+    conds = []
+    if stations:
+        conds.append(T.c.station_id.in_(stations))
+    if start is not None:
+        conds.append(T.c.created_at >= start)
+    if end is not None:
+        conds.append(T.c.created_at <= end)
+    return conds
+
+
+def station_summary(engine: Engine) -> pd.DataFrame:
+    """One row per station: records, scored, rejected, defect rate, mean noise confidence, first and last record."""
+    ok = T.c.status == STATUS_OK
+    stmt = (
+        select(
+            T.c.station_id,
+            func.count().label("records"),
+            func.sum(case((ok, 1), else_=0)).label("scored"),
+            func.sum(case((ok, 0), else_=1)).label("rejected"),
+            func.sum(case((T.c.verdict == "defective", 1), else_=0)).label("defective"),
+            func.avg(T.c.noise_probability).label("mean_confidence"),
+            func.min(T.c.created_at).label("first"),
+            func.max(T.c.created_at).label("last"),
+        )
+        .group_by(T.c.station_id)
+        .order_by(T.c.station_id)
+    )
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(stmt).mappings().all())
+    if frame.empty:
+        return pd.DataFrame(
+            columns=["station_id", "records", "scored", "rejected", "defective", "defect_rate", "mean_confidence", "first", "last"]
+        )
+    frame["defect_rate"] = frame["defective"] / frame["scored"].where(frame["scored"] > 0)
+    for col in ("first", "last"):
+        frame[col] = pd.to_datetime(frame[col].map(_utc), utc=True)
+    return frame[["station_id", "records", "scored", "rejected", "defective", "defect_rate", "mean_confidence", "first", "last"]]
+
+
+def station_timeseries(
+    engine: Engine,
+    bucket_seconds: int,
+    *,
+    stations: list[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pd.DataFrame:
+    """Parts scored, defect rate and mean noise confidence per station and time bucket.
+
+    Returns columns ``time (UTC), station_id, scored, rejected, defective, defect_rate, mean_confidence``.
+    """
+    bucket = time_bucket(engine, T.c.created_at, bucket_seconds).label("bucket")
+    ok = T.c.status == STATUS_OK
+    stmt = (
+        select(
+            bucket,
+            T.c.station_id,
+            func.sum(case((ok, 1), else_=0)).label("scored"),
+            func.sum(case((ok, 0), else_=1)).label("rejected"),
+            func.sum(case((T.c.verdict == "defective", 1), else_=0)).label("defective"),
+            func.avg(T.c.noise_probability).label("mean_confidence"),
+        )
+        .where(*_filters(stations, start, end))
+        .group_by(bucket, T.c.station_id)
+        .order_by(bucket, T.c.station_id)
+    )
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(stmt).mappings().all())
+    cols = ["time", "station_id", "scored", "rejected", "defective", "defect_rate", "mean_confidence"]
+    if frame.empty:
+        return pd.DataFrame(columns=cols)
+    frame["time"] = pd.to_datetime(frame["bucket"].astype("int64"), unit="s", utc=True)
+    frame["defect_rate"] = frame["defective"] / frame["scored"].where(frame["scored"] > 0)
+    return frame[cols]
+
+
+def noise_mix_timeseries(
+    engine: Engine,
+    bucket_seconds: int,
+    *,
+    stations: list[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pd.DataFrame:
+    """Scored photos per noise type, station and time bucket, with each type's share of the bucket.
+
+    Returns columns ``time (UTC), station_id, noise_type, n, share``.
+    """
+    bucket = time_bucket(engine, T.c.created_at, bucket_seconds).label("bucket")
+    stmt = (
+        select(bucket, T.c.station_id, T.c.noise_type, func.count().label("n"))
+        .where(T.c.status == STATUS_OK, T.c.noise_type.is_not(None), *_filters(stations, start, end))
+        .group_by(bucket, T.c.station_id, T.c.noise_type)
+        .order_by(bucket, T.c.station_id, T.c.noise_type)
+    )
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(stmt).mappings().all())
+    cols = ["time", "station_id", "noise_type", "n", "share"]
+    if frame.empty:
+        return pd.DataFrame(columns=cols)
+    frame["time"] = pd.to_datetime(frame["bucket"].astype("int64"), unit="s", utc=True)
+    frame["share"] = frame["n"] / frame.groupby(["bucket", "station_id"])["n"].transform("sum")
+    return frame[cols]
+
+
+def window_stats(
+    engine: Engine, *, end: datetime, recent: timedelta, baseline: timedelta
+) -> dict[str, tuple[WindowStats, WindowStats]]:
+    """Per station, the (baseline, recent) windows ending at ``end``: noise-type counts and mean confidence."""
+    cut = end - recent
+    first = cut - baseline
+    is_recent = case((T.c.created_at >= cut, 1), else_=0).label("recent")
+    where = (T.c.status == STATUS_OK, T.c.noise_type.is_not(None), T.c.created_at >= first, T.c.created_at <= end)
+    stmt = (
+        select(
+            T.c.station_id,
+            is_recent,
+            T.c.noise_type,
+            func.count().label("n"),
+            func.sum(T.c.noise_probability).label("conf_sum"),
+        )
+        .where(*where)
+        .group_by(T.c.station_id, is_recent, T.c.noise_type)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    acc: dict[str, dict[int, tuple[dict[str, int], list[float]]]] = {}
+    for station, flag, noise_type, n, conf_sum in rows:
+        counts, conf = acc.setdefault(station, {0: ({}, [0.0, 0.0]), 1: ({}, [0.0, 0.0])})[int(flag)]
+        counts[noise_type] = int(n)
+        if conf_sum is not None:
+            conf[0] += float(conf_sum)
+            conf[1] += int(n)
+    out = {}
+    for station, windows in acc.items():
+        stats = [
+            WindowStats(counts, (conf[0] / conf[1]) if conf[1] else None) for counts, conf in (windows[0], windows[1])
+        ]
+        out[station] = (stats[0], stats[1])
+    return out
+
+
+def station_drift(
+    engine: Engine,
+    *,
+    end: datetime | None = None,
+    recent: timedelta = timedelta(hours=24),
+    baseline: timedelta = timedelta(days=7),
+    tv_threshold: float = 0.15,
+    confidence_drop: float = 0.10,
+    min_records: int = 50,
+) -> list[DriftFinding]:
+    """Run :func:`~inspection.dashboard.drift.detect_drift` for every station (drifted stations first).
+
+    ``end`` defaults to the newest record, so an archive shows the drift it ended with.
+    """
+    if end is None:
+        span = time_span(engine)
+        if span is None:
+            return []
+        end = span.end
+    windows = window_stats(engine, end=end, recent=recent, baseline=baseline)
+    findings = [
+        detect_drift(s, b, r, tv_threshold=tv_threshold, confidence_drop=confidence_drop, min_records=min_records)
+        for s, (b, r) in sorted(windows.items())
+    ]
+    order = {"drift": 0, "stable": 1, "insufficient": 2}
+    return sorted(findings, key=lambda f: (order[f.status], f.station_id))

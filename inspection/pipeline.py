@@ -1,0 +1,218 @@
+"""Image in, verdict out: noise type -> routed denoiser -> defect classifier."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from inspection import NOISE_TYPES
+from inspection.denoise import (
+    DEFAULT_ROUTES,
+    AutoencoderDenoiser,
+    Denoiser,
+    IdentityDenoiser,
+    MedianDenoiser,
+    NotchDenoiser,
+    Router,
+)
+from inspection.imageio import ImageRejected, to_gray
+from inspection.models.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from inspection.paths import default_models_dir
+from inspection.results import InspectionResult, Rejection
+from inspection.spectrum import noise_features
+
+ImageInput = np.ndarray | bytes | str | Path
+TASKS = ("noise", "denoiser", "defect")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """How photos are routed.
+
+    Attributes:
+        routes: noise type -> denoiser name (``identity``, ``median``, ``notch``, ``autoencoder``).
+        min_confidence: below this noise-type probability the photo takes ``safe_denoiser`` instead.
+        safe_denoiser: the route for unsure photos.
+    """
+
+    routes: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ROUTES))
+    min_confidence: float = 0.0
+    safe_denoiser: str = "identity"
+
+
+def resolve_checkpoint_dir(path: Path) -> Path:
+    """A checkpoint folder itself, or a folder of versions: the one named in ``CURRENT``, else the newest."""
+    if (path / "meta.json").is_file():
+        return path
+    current = path / "CURRENT"
+    if current.is_file():
+        return path / current.read_text().strip()
+    versions = sorted(p for p in path.iterdir() if (p / "meta.json").is_file()) if path.is_dir() else []
+    if not versions:
+        raise CheckpointError(f"no checkpoint in {path}: expected meta.json there or in a version subfolder")
+    return versions[-1]
+
+
+class InspectionPipeline:
+    """The routed inspection pipeline over three checkpoints.
+
+    Example:
+        >>> pipe = InspectionPipeline.from_dir()          # the shipped defaults
+        >>> result = pipe.inspect("part_0001.png")
+        >>> result.verdict, result.noise_type, result.denoiser
+    """
+
+    def __init__(
+        self,
+        noise: Checkpoint,
+        defect: Checkpoint,
+        denoiser: Checkpoint | None = None,
+        config: PipelineConfig | None = None,
+    ) -> None:
+        self.noise = noise
+        self.defect = defect
+        self.config = config or PipelineConfig()
+        denoisers: dict[str, Denoiser] = {
+            "identity": IdentityDenoiser(),
+            "median": MedianDenoiser(),
+            "notch": NotchDenoiser(),
+        }
+        if denoiser is not None:
+            denoisers["autoencoder"] = AutoencoderDenoiser(denoiser.model, version=denoiser.version)
+        self.router = Router(denoisers, self.config.routes)
+        self.safe = denoisers[self.config.safe_denoiser]
+        self.noise_classes = list(noise.meta["class_names"])
+        if sorted(self.noise_classes) != sorted(NOISE_TYPES):
+            raise CheckpointError(f"noise model classes {self.noise_classes} are not the noise types {NOISE_TYPES}")
+        self.noise_size = int(noise.meta["input_size"])
+        self.noise_channels = int(noise.meta["model_kwargs"].get("in_chans", noise.meta.get("input_channels", 1)))
+        self.defect_size = int(defect.meta["input_size"])
+        norm = defect.meta["normalisation"]
+        self.defect_mean, self.defect_std = float(norm["mean"]), float(norm["std"])
+        self.threshold = float(defect.meta["threshold"] if defect.meta["threshold"] is not None else 0.5)
+        self.model_versions = {"noise": noise.version, "defect": defect.version}
+        if denoiser is not None:
+            self.model_versions["denoiser"] = denoiser.version
+
+    @classmethod
+    def from_dir(cls, models_dir: str | Path | None = None, config: PipelineConfig | None = None) -> InspectionPipeline:
+        """Load ``<models_dir>/{noise,denoiser,defect}``; ``None`` means the shipped default models."""
+        root = Path(models_dir) if models_dir is not None else default_models_dir()
+        if not root.is_dir():
+            raise CheckpointError(f"models folder {root} does not exist; pass --models DIR or set INSPECTION_MODELS")
+        denoiser_dir = root / "denoiser"
+        return cls(
+            noise=load_checkpoint(resolve_checkpoint_dir(root / "noise")),
+            defect=load_checkpoint(resolve_checkpoint_dir(root / "defect")),
+            denoiser=load_checkpoint(resolve_checkpoint_dir(denoiser_dir)) if denoiser_dir.exists() else None,
+            config=config,
+        )
+
+    # --- stages, each usable on its own (evaluation and the dashboard call them) ---------------------
+
+    @torch.inference_mode()
+    def classify_noise(self, grays: Sequence[np.ndarray]) -> np.ndarray:
+        """Noise-type probabilities ``(n, 4)`` in the order of ``NOISE_TYPES``."""
+        x = torch.from_numpy(np.stack([noise_features(g, self.noise_size, self.noise_channels) for g in grays]))
+        probs = torch.softmax(self.noise.model(x), dim=1).numpy()
+        order = [self.noise_classes.index(t) for t in NOISE_TYPES]
+        return probs[:, order]
+
+    def route(self, probs: np.ndarray) -> list[tuple[str, Denoiser, bool]]:
+        """For each row of probabilities: (noise type, denoiser, took the safe path)."""
+        out = []
+        for p in probs:
+            noise_type = NOISE_TYPES[int(np.argmax(p))]
+            unsure = float(p.max()) < self.config.min_confidence
+            out.append((noise_type, self.safe if unsure else self.router.denoiser_for(noise_type), unsure))
+        return out
+
+    def denoise(self, grays: Sequence[np.ndarray], denoisers: Sequence[Denoiser]) -> list[np.ndarray]:
+        """Apply each photo's denoiser; autoencoder photos run as one batch."""
+        out: list[np.ndarray] = list(grays)
+        ae_idx = [i for i, d in enumerate(denoisers) if isinstance(d, AutoencoderDenoiser)]
+        if ae_idx:
+            ae = denoisers[ae_idx[0]]
+            assert isinstance(ae, AutoencoderDenoiser)
+            for i, y in zip(ae_idx, ae.denoise_batch([grays[i] for i in ae_idx]), strict=True):
+                out[i] = y
+        for i, d in enumerate(denoisers):
+            if not isinstance(d, AutoencoderDenoiser):
+                out[i] = d(grays[i])
+        return out
+
+    def defect_input(self, grays: Sequence[np.ndarray]) -> torch.Tensor:
+        s = self.defect_size
+        batch = np.stack(
+            [g if g.shape == (s, s) else cv2.resize(g, (s, s), interpolation=cv2.INTER_AREA) for g in grays]
+        )
+        x = torch.from_numpy(batch).float().div_(255.0)
+        return ((x - self.defect_mean) / self.defect_std)[:, None]
+
+    @torch.inference_mode()
+    def defect_probability(self, grays: Sequence[np.ndarray]) -> np.ndarray:
+        """P(defective) for each photo, as the defect classifier sees it (no denoising here)."""
+        return torch.sigmoid(self.defect.model(self.defect_input(grays))[:, 0]).numpy()
+
+    # --- the whole pipeline ----------------------------------------------------------------------------
+
+    def inspect(self, image: ImageInput) -> InspectionResult:
+        """Judge one photo; raises ``ImageRejected`` when it is not a usable photo."""
+        result = self.inspect_batch([image])[0]
+        if isinstance(result, Rejection):
+            raise ImageRejected(result.reason, result.message)
+        return result
+
+    def inspect_batch(self, images: Sequence[ImageInput]) -> list[InspectionResult | Rejection]:
+        """Judge many photos; a bad one becomes a ``Rejection`` in its place and the rest carry on."""
+        t0 = time.perf_counter()
+        decoded: list[tuple[int, np.ndarray, str]] = []
+        results: list[InspectionResult | Rejection | None] = [None] * len(images)
+        for i, image in enumerate(images):
+            try:
+                d = to_gray(image)
+                decoded.append((i, d.gray, d.conversion))
+            except ImageRejected as e:
+                results[i] = Rejection(e.reason, str(e))
+        if decoded:
+            grays = [g for _, g, _ in decoded]
+            n = len(grays)
+            t1 = time.perf_counter()
+            probs = self.classify_noise(grays)
+            t2 = time.perf_counter()
+            routes = self.route(probs)
+            clean = self.denoise(grays, [d for _, d, _ in routes])
+            t3 = time.perf_counter()
+            p_defect = self.defect_probability(clean)
+            t4 = time.perf_counter()
+            timings = {
+                "decode": (t1 - t0) * 1e3 / n,
+                "noise": (t2 - t1) * 1e3 / n,
+                "denoise": (t3 - t2) * 1e3 / n,
+                "defect": (t4 - t3) * 1e3 / n,
+                "total": (t4 - t0) * 1e3 / n,
+            }
+            for k, (i, gray, conversion) in enumerate(decoded):
+                noise_type, denoiser, unsure = routes[k]
+                results[i] = InspectionResult(
+                    noise_type=noise_type,
+                    noise_probability=float(probs[k].max()),
+                    noise_probabilities={t: float(p) for t, p in zip(NOISE_TYPES, probs[k], strict=True)},
+                    denoiser=denoiser.name,
+                    defect_probability=float(p_defect[k]),
+                    threshold=self.threshold,
+                    verdict="defective" if p_defect[k] >= self.threshold else "ok",
+                    timings_ms={k2: round(v, 3) for k2, v in timings.items()},
+                    model_versions=dict(self.model_versions),
+                    conversion=conversion,
+                    safe_path=unsure,
+                    height=int(gray.shape[0]),
+                    width=int(gray.shape[1]),
+                )
+        return [r for r in results if r is not None]
