@@ -77,11 +77,15 @@ def db_status(engine: Engine) -> DbStatus:
     """Whether the store's ``inspections`` table is there and how many records it holds."""
     try:
         if not inspect(engine).has_table(Inspection.__tablename__):
-            return DbStatus(False, 0, f"the database has no `{Inspection.__tablename__}` table yet. {FILL_HINT}")
+            return DbStatus(
+                False, 0, f"the database has no `{Inspection.__tablename__}` table yet. {FILL_HINT}"
+            )
         with engine.connect() as conn:
             n = conn.execute(select(func.count()).select_from(Inspection.__table__)).scalar_one()
     except SQLAlchemyError as e:
-        return DbStatus(False, 0, f"cannot read the records database: {type(e).__name__}: {str(e).splitlines()[0]}")
+        return DbStatus(
+            False, 0, f"cannot read the records database: {type(e).__name__}: {str(e).splitlines()[0]}"
+        )
     if n == 0:
         return DbStatus(False, 0, f"the records database is empty. {FILL_HINT}")
     return DbStatus(True, int(n), f"{n:,} records")

@@ -106,12 +106,16 @@ def detect_drift(
             None,
             baseline.n,
             recent.n,
-            reasons=[f"needs {min_records} scored photos in each window (baseline {baseline.n}, recent {recent.n})"],
+            reasons=[
+                f"needs {min_records} scored photos in each window (baseline {baseline.n}, recent {recent.n})"
+            ],
         )
     types = sorted(set(baseline.counts) | set(recent.counts))
     p, q = baseline.shares(types), recent.shares(types)
     tv = total_variation(p, q)
-    stat, df = chi_square([baseline.counts.get(t, 0) for t in types], [recent.counts.get(t, 0) for t in types])
+    stat, df = chi_square(
+        [baseline.counts.get(t, 0) for t in types], [recent.counts.get(t, 0) for t in types]
+    )
     significant = df > 0 and stat >= CHI2_CRITICAL_001.get(df, CHI2_CRITICAL_001[5])
     reasons: list[str] = []
     rising: str | None = None

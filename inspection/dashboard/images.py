@@ -8,8 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inspection.spectrum import log_spectrum_full
-
 
 @dataclass(frozen=True)
 class Crop:
@@ -37,6 +35,8 @@ def spectrum_image(gray: np.ndarray, max_side: int = 512) -> np.ndarray:
     floor sits mid-gray, and periodic peaks and the DC cross saturate to white, as engineers expect to see them.
     Large photos are shrunk with max-pooling (``INTER_AREA`` would average narrow peaks away).
     """
+    from inspection.spectrum import log_spectrum_full  # imports torch: only when a spectrum is drawn
+
     spec = log_spectrum_full(gray)
     out = np.clip((spec + 2.0) / 6.0 * 255.0, 0, 255).astype(np.uint8)
     h, w = out.shape

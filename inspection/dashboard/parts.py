@@ -17,7 +17,16 @@ from inspection.store.models import Inspection
 
 log = logging.getLogger(__name__)
 T = Inspection.__table__
-LIST_COLUMNS = ("id", "created_at", "station_id", "part_id", "status", "noise_type", "verdict", "defect_probability")
+LIST_COLUMNS = (
+    "id",
+    "created_at",
+    "station_id",
+    "part_id",
+    "status",
+    "noise_type",
+    "verdict",
+    "defect_probability",
+)
 MAX_ROWS = 500
 
 
@@ -125,11 +134,19 @@ def denoised_view(gray: np.ndarray, record: dict[str, Any], pipeline: Any | None
         simple = {"median": denoise.MedianDenoiser, "notch": getattr(denoise, "NotchDenoiser", None)}
         factory = simple.get(name)
         if factory is None:
-            why = "the pipeline's models could not be loaded" if pipeline is None else f"the pipeline has no {name!r}"
-            return DenoisedView(None, f"the {name} denoiser needs its model, and {why}; showing the stored photo only")
+            why = (
+                "the pipeline's models could not be loaded"
+                if pipeline is None
+                else f"the pipeline has no {name!r}"
+            )
+            return DenoisedView(
+                None, f"the {name} denoiser needs its model, and {why}; showing the stored photo only"
+            )
         denoiser = factory()
     try:
-        return DenoisedView(np.asarray(denoiser(gray), dtype=np.uint8), f"recomputed with the {name} denoiser")
+        return DenoisedView(
+            np.asarray(denoiser(gray), dtype=np.uint8), f"recomputed with the {name} denoiser"
+        )
     except Exception as e:  # a denoiser failing on one photo must not take the page down
         log.warning("denoiser %s failed on record %s: %s", name, record.get("id"), e)
         return DenoisedView(None, f"the {name} denoiser failed on this photo: {e}")

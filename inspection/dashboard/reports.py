@@ -139,7 +139,11 @@ def headline_table(report: dict[str, Any]) -> pd.DataFrame:
 
 def _per_type_accuracy(report: dict[str, Any], condition: str) -> dict[str, float]:
     per_type = ((report.get("defect") or {}).get("per_type") or {}).get(condition) or {}
-    out = {t: float(v["accuracy"]) for t, v in per_type.items() if isinstance(v, dict) and v.get("accuracy") is not None}
+    out = {
+        t: float(v["accuracy"])
+        for t, v in per_type.items()
+        if isinstance(v, dict) and v.get("accuracy") is not None
+    }
     if not out and condition == "noisy_routed":
         flat = (report.get("defect_accuracy") or {}).get("noisy_routed_per_type") or {}
         out = {t: float(v) for t, v in flat.items()}
@@ -193,15 +197,43 @@ def gain_comparison_frame(report: dict[str, Any]) -> pd.DataFrame:
     for _, r in gain_per_type(report).iterrows():
         for stage, col in (("without", "without"), ("with denoising", "with_denoising")):
             if not pd.isna(r[col]):
-                rows.append({"series": "this report", "noise_type": r["noise_type"], "stage": stage, "accuracy": r[col]})
+                rows.append(
+                    {
+                        "series": "this report",
+                        "noise_type": r["noise_type"],
+                        "stage": stage,
+                        "accuracy": r[col],
+                    }
+                )
     table = headline_table(report).set_index("condition")
     for stage, cond in (("without", "noisy_none"), ("with denoising", "noisy_routed")):
         if cond in table.index and not pd.isna(table.loc[cond, "accuracy"]):
-            rows.append({"series": "this report", "noise_type": "all noisy", "stage": stage, "accuracy": table.loc[cond, "accuracy"]})
+            rows.append(
+                {
+                    "series": "this report",
+                    "noise_type": "all noisy",
+                    "stage": stage,
+                    "accuracy": table.loc[cond, "accuracy"],
+                }
+            )
     ref = reference_figures(report)
     label = f"reference ({ref['model']})"
-    rows.append({"series": label, "noise_type": "all noisy", "stage": "without", "accuracy": float(ref["noisy_before"])})
-    rows.append({"series": label, "noise_type": "all noisy", "stage": "with denoising", "accuracy": float(ref["noisy_after"])})
+    rows.append(
+        {
+            "series": label,
+            "noise_type": "all noisy",
+            "stage": "without",
+            "accuracy": float(ref["noisy_before"]),
+        }
+    )
+    rows.append(
+        {
+            "series": label,
+            "noise_type": "all noisy",
+            "stage": "with denoising",
+            "accuracy": float(ref["noisy_after"]),
+        }
+    )
     return pd.DataFrame(rows, columns=["series", "noise_type", "stage", "accuracy"])
 
 
@@ -226,7 +258,9 @@ def compare_reports(latest: dict[str, Any], earlier: dict[str, Any]) -> pd.DataF
         if va is None and vb is None:
             continue
         rows.append({"metric": f"gain from denoising: {t}", "latest": va, "earlier": vb})
-    frame = pd.DataFrame(rows, columns=["metric", "latest", "earlier"]).astype({"latest": float, "earlier": float})
+    frame = pd.DataFrame(rows, columns=["metric", "latest", "earlier"]).astype(
+        {"latest": float, "earlier": float}
+    )
     frame["change"] = frame["latest"] - frame["earlier"]
     return frame
 
@@ -242,7 +276,9 @@ def confusion_frame(report: dict[str, Any]) -> pd.DataFrame:
     for i, true in enumerate(labels[: len(matrix)]):
         total = sum(matrix[i]) or 1
         for j, pred in enumerate(labels[: len(matrix[i])]):
-            rows.append({"true": true, "predicted": pred, "count": int(matrix[i][j]), "share": matrix[i][j] / total})
+            rows.append(
+                {"true": true, "predicted": pred, "count": int(matrix[i][j]), "share": matrix[i][j] / total}
+            )
     return pd.DataFrame(rows, columns=["true", "predicted", "count", "share"])
 
 

@@ -96,12 +96,34 @@ def station_summary(engine: Engine) -> pd.DataFrame:
         frame = pd.DataFrame(conn.execute(stmt).mappings().all())
     if frame.empty:
         return pd.DataFrame(
-            columns=["station_id", "records", "scored", "rejected", "defective", "defect_rate", "mean_confidence", "first", "last"]
+            columns=[
+                "station_id",
+                "records",
+                "scored",
+                "rejected",
+                "defective",
+                "defect_rate",
+                "mean_confidence",
+                "first",
+                "last",
+            ]
         )
     frame["defect_rate"] = frame["defective"] / frame["scored"].where(frame["scored"] > 0)
     for col in ("first", "last"):
         frame[col] = pd.to_datetime(frame[col].map(_utc), utc=True)
-    return frame[["station_id", "records", "scored", "rejected", "defective", "defect_rate", "mean_confidence", "first", "last"]]
+    return frame[
+        [
+            "station_id",
+            "records",
+            "scored",
+            "rejected",
+            "defective",
+            "defect_rate",
+            "mean_confidence",
+            "first",
+            "last",
+        ]
+    ]
 
 
 def station_timeseries(
@@ -177,7 +199,12 @@ def window_stats(
     cut = end - recent
     first = cut - baseline
     is_recent = case((T.c.created_at >= cut, 1), else_=0).label("recent")
-    where = (T.c.status == STATUS_OK, T.c.noise_type.is_not(None), T.c.created_at >= first, T.c.created_at <= end)
+    where = (
+        T.c.status == STATUS_OK,
+        T.c.noise_type.is_not(None),
+        T.c.created_at >= first,
+        T.c.created_at <= end,
+    )
     stmt = (
         select(
             T.c.station_id,
@@ -201,7 +228,8 @@ def window_stats(
     out = {}
     for station, windows in acc.items():
         stats = [
-            WindowStats(counts, (conf[0] / conf[1]) if conf[1] else None) for counts, conf in (windows[0], windows[1])
+            WindowStats(counts, (conf[0] / conf[1]) if conf[1] else None)
+            for counts, conf in (windows[0], windows[1])
         ]
         out[station] = (stats[0], stats[1])
     return out
@@ -228,7 +256,9 @@ def station_drift(
         end = span.end
     windows = window_stats(engine, end=end, recent=recent, baseline=baseline)
     findings = [
-        detect_drift(s, b, r, tv_threshold=tv_threshold, confidence_drop=confidence_drop, min_records=min_records)
+        detect_drift(
+            s, b, r, tv_threshold=tv_threshold, confidence_drop=confidence_drop, min_records=min_records
+        )
         for s, (b, r) in sorted(windows.items())
     ]
     order = {"drift": 0, "stable": 1, "insufficient": 2}

@@ -118,7 +118,14 @@ def metrics_long_frame(models_dir: str | Path, engine: Engine | None = None) -> 
         version = str(meta.get("version") or folder.name)
         for key, value in (meta.get("metrics") or {}).items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                rows.append({"task": str(meta.get("task") or task), "version": version, "metric": key, "value": float(value)})
+                rows.append(
+                    {
+                        "task": str(meta.get("task") or task),
+                        "version": version,
+                        "metric": key,
+                        "value": float(value),
+                    }
+                )
     if engine is not None and inspect(engine).has_table(ModelVersion.__tablename__):
         t = ModelVersion.__table__
         with engine.connect() as conn:

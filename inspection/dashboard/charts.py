@@ -1,0 +1,208 @@
+"""Altair charts for the dashboard pages, built from the data frames of the other modules.
+
+Every chart is interactive (tooltips; pan and zoom on time axes) and uses one colour per noise type
+throughout, so "periodic" looks the same on every page.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from inspection import NOISE_TYPES
+
+NOISE_COLORS = alt.Scale(domain=list(NOISE_TYPES), range=["#4c9a2a", "#1f77b4", "#ff7f0e", "#d62728"])
+LEVEL_ORDER = ["low", "mid", "high"]
+PERCENT = ".1%"
+
+
+def headline_chart(headline: pd.DataFrame) -> alt.Chart:
+    """Accuracy, sensitivity and specificity per condition, grouped bars."""
+    long = headline.melt(
+        id_vars=["label"],
+        value_vars=["accuracy", "sensitivity", "specificity"],
+        var_name="metric",
+        value_name="value",
+    ).dropna()
+    order = list(headline["label"])
+    return (
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            x=alt.X("metric:N", title=None, axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("label:N", sort=order),
+            y=alt.Y(
+                "value:Q",
+                title="defect classification",
+                scale=alt.Scale(domain=[0.5, 1.0], clamp=True),
+                axis=alt.Axis(format="%"),
+            ),
+            color=alt.Color(
+                "label:N",
+                title="condition",
+                sort=order,
+                scale=alt.Scale(range=["#4c9a2a", "#d62728", "#1f77b4"]),
+            ),
+            tooltip=["label:N", "metric:N", alt.Tooltip("value:Q", format=PERCENT)],
+        )
+        .properties(height=280)
+    )
+
+
+def gain_chart(comparison: pd.DataFrame) -> alt.Chart:
+    """Accuracy without and with denoising per noise type, beside the reference study's figures."""
+    order = [t for t in NOISE_TYPES if t != "clean"] + ["all noisy"]
+    base = alt.Chart(comparison).encode(
+        x=alt.X("noise_type:N", title=None, sort=order, axis=alt.Axis(labelAngle=0)),
+        xOffset=alt.XOffset("stage:N", sort=["without", "with denoising"]),
+        y=alt.Y(
+            "accuracy:Q",
+            title="defect accuracy",
+            scale=alt.Scale(domain=[0.5, 1.0], clamp=True),
+            axis=alt.Axis(format="%"),
+        ),
+        color=alt.Color(
+            "stage:N",
+            title=None,
+            sort=["without", "with denoising"],
+            scale=alt.Scale(range=["#bbbbbb", "#1f77b4"]),
+        ),
+        tooltip=["series:N", "noise_type:N", "stage:N", alt.Tooltip("accuracy:Q", format=PERCENT)],
+    )
+    return (
+        base.mark_bar()
+        .properties(height=260)
+        .facet(column=alt.Column("series:N", title=None, sort=["this report"]))
+        .resolve_scale(x="independent")
+    )
+
+
+def confusion_chart(confusion: pd.DataFrame) -> alt.LayerChart:
+    """Heatmap of the noise classifier's confusion matrix, rows true, columns predicted, with counts."""
+    order = list(dict.fromkeys(confusion["true"]))
+    base = alt.Chart(confusion).encode(
+        x=alt.X("predicted:N", sort=order, title="predicted", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("true:N", sort=order, title="true"),
+    )
+    heat = base.mark_rect().encode(
+        color=alt.Color("share:Q", title="share of row", scale=alt.Scale(scheme="blues", domain=[0, 1])),
+        tooltip=["true:N", "predicted:N", "count:Q", alt.Tooltip("share:Q", format=PERCENT)],
+    )
+    text = base.mark_text(fontSize=14).encode(
+        text="count:Q", color=alt.condition(alt.datum.share > 0.5, alt.value("white"), alt.value("black"))
+    )
+    return (heat + text).properties(height=280)
+
+
+def level_curves_chart(frame: pd.DataFrame, *, title: str = "noise classification accuracy") -> alt.Chart:
+    """Accuracy against noise level bin, one curve per noise type."""
+    return (
+        alt.Chart(frame)
+        .mark_line(point=alt.OverlayMarkDef(size=70))
+        .encode(
+            x=alt.X("level_bin:N", sort=LEVEL_ORDER, title="noise level", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("accuracy:Q", title=title, scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
+            color=alt.Color("noise_type:N", title="noise type", scale=NOISE_COLORS),
+            tooltip=["noise_type:N", "level_bin:N", alt.Tooltip("accuracy:Q", format=PERCENT)],
+        )
+        .properties(height=280)
+        .interactive()
+    )
+
+
+def quality_box_chart(samples: pd.DataFrame, metric: str) -> alt.FacetChart:
+    """Distribution of ``metric`` (``psnr`` or ``ssim``) per denoising method, one panel per noise type."""
+    title = {"psnr": "PSNR (dB)", "ssim": "SSIM"}.get(metric, metric)
+    order = [t for t in NOISE_TYPES if t in set(samples["noise_type"])]
+    return (
+        alt.Chart(samples)
+        .mark_boxplot(extent="min-max", size=28)
+        .encode(
+            x=alt.X("method:N", title=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y(f"{metric}:Q", title=title, scale=alt.Scale(zero=False)),
+            color=alt.Color("method:N", title="method", legend=None),
+            tooltip=["noise_type:N", "method:N", "level_bin:N", alt.Tooltip(f"{metric}:Q", format=".3g")],
+        )
+        .properties(width=180, height=240)
+        .facet(column=alt.Column("noise_type:N", title=None, sort=order))
+        .resolve_scale(x="independent")
+    )
+
+
+def station_series_chart(frame: pd.DataFrame, field: str, title: str, *, percent: bool = False) -> alt.Chart:
+    """One line per station over time; drag to pan, scroll to zoom."""
+    axis = alt.Axis(format="%") if percent else alt.Axis()
+    return (
+        alt.Chart(frame)
+        .mark_line(point=False, interpolate="monotone")
+        .encode(
+            x=alt.X("time:T", title="time (UTC)"),
+            y=alt.Y(f"{field}:Q", title=title, axis=axis),
+            color=alt.Color("station_id:N", title="station"),
+            tooltip=[
+                "station_id:N",
+                alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"),
+                alt.Tooltip(f"{field}:Q", format=PERCENT if percent else ",.3g"),
+            ],
+        )
+        .properties(height=240)
+        .interactive(bind_y=False)
+    )
+
+
+def noise_mix_chart(frame: pd.DataFrame) -> alt.FacetChart:
+    """Share of each noise type over time, stacked, one row per station."""
+    order = list(NOISE_TYPES)
+    return (
+        alt.Chart(frame)
+        .mark_area()
+        .encode(
+            x=alt.X("time:T", title="time (UTC)"),
+            y=alt.Y("share:Q", stack="normalize", title="share", axis=alt.Axis(format="%")),
+            color=alt.Color("noise_type:N", title="noise type", scale=NOISE_COLORS, sort=order),
+            order=alt.Order("noise_order:Q"),
+            tooltip=[
+                "station_id:N",
+                alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"),
+                "noise_type:N",
+                "n:Q",
+                alt.Tooltip("share:Q", format=PERCENT),
+            ],  # fmt: skip
+        )
+        .transform_calculate(noise_order=f"indexof({order!r}, datum.noise_type)")
+        .properties(height=110, width=700)
+        .facet(row=alt.Row("station_id:N", title=None))
+    )
+
+
+def probabilities_chart(frame: pd.DataFrame) -> alt.Chart:
+    """The noise classifier's probability per type for one photo."""
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            y=alt.Y("noise_type:N", sort=list(NOISE_TYPES), title=None),
+            color=alt.Color("noise_type:N", scale=NOISE_COLORS, legend=None),
+            tooltip=["noise_type:N", alt.Tooltip("probability:Q", format=PERCENT)],
+        )
+        .properties(height=140)
+    )
+
+
+def metrics_chart(frame: pd.DataFrame) -> alt.FacetChart:
+    """Each model version's numeric metrics, one panel per task."""
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("metric:N", title=None, axis=alt.Axis(labelAngle=-30)),
+            xOffset="version:N",
+            y=alt.Y("value:Q", title=None),
+            color=alt.Color("version:N"),
+            tooltip=["task:N", "version:N", "metric:N", alt.Tooltip("value:Q", format=".4g")],
+        )
+        .properties(width=220, height=200)
+        .facet(column=alt.Column("task:N", title=None))
+        .resolve_scale(x="independent", y="independent")
+    )

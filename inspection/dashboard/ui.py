@@ -1,0 +1,228 @@
+"""Streamlit glue shared by the page scripts: cached resources, cached queries, empty states, error guard.
+
+Engines and the inspection pipeline are cached with ``st.cache_resource`` (one per URL / models folder for
+the life of the server); query results with ``st.cache_data`` for a short time, so that flipping between
+pages is instant but new records show up within half a minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from inspection.dashboard import config, db, parts, reports, stations, versions
+from inspection.dashboard.drift import DriftFinding
+from inspection.dashboard.images import read_gray
+
+log = logging.getLogger("inspection.dashboard")
+QUERY_TTL_S = 30
+
+
+@contextmanager
+def guard(what: str = "this page") -> Iterator[None]:
+    """Run a page body; any error becomes one short ``st.error`` line instead of a traceback on screen."""
+    try:
+        yield
+    except Exception as e:
+        log.exception("dashboard error while drawing %s", what)
+        first = str(e).splitlines()[0] if str(e) else ""
+        st.error(
+            f"Could not draw {what}: {type(e).__name__}{': ' + first if first else ''}. "
+            "The full error is in the server log.",
+            icon=":material/error:",
+        )
+
+
+def empty_state(message: str, command: str | None = None) -> None:
+    """A friendly note when a source is missing or empty, with the command that fills it."""
+    st.info(message, icon=":material/info:")
+    if command:
+        st.code(command, language="bash")
+
+
+def sources() -> config.Sources:
+    return config.sources()
+
+
+def sidebar(src: config.Sources) -> None:
+    """Show where the data comes from, so an engineer knows what they are looking at."""
+    with st.sidebar:
+        st.caption("Data sources")
+        st.caption(f"Reports: `{src.reports_dir}`")
+        st.caption(f"Records: `{config.redact_url(src.db_url)}`")
+        st.caption(f"Models: `{src.models_dir}`")
+
+
+# --- database ---------------------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def engine(url: str) -> Engine:
+    """One engine (and connection pool) per database URL for the whole server."""
+    return db.open_engine(url)
+
+
+def require_db(src: config.Sources) -> Engine | None:
+    """The engine when the database holds records; otherwise show the empty state and return None."""
+    try:
+        eng = engine(src.db_url)
+    except db.DatabaseUnavailable as e:
+        empty_state(str(e), "inspection score --db URL photos/*.png   # or: inspection serve --db URL")
+        return None
+    status = _db_status(src.db_url)
+    if not status.ok:
+        empty_state(
+            status.message, "inspection score --db URL photos/*.png   # or: inspection serve --db URL"
+        )
+        return None
+    return eng
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def _db_status(url: str) -> db.DbStatus:
+    return db.db_status(engine(url))
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def station_summary(url: str) -> pd.DataFrame:
+    return stations.station_summary(engine(url))
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def time_span(url: str) -> stations.TimeSpan | None:
+    return stations.time_span(engine(url))
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def list_stations(url: str) -> list[str]:
+    return stations.list_stations(engine(url))
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def station_timeseries(url: str, bucket: int, start: datetime | None, end: datetime | None) -> pd.DataFrame:
+    return stations.station_timeseries(engine(url), bucket, start=start, end=end)
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def noise_mix(url: str, bucket: int, start: datetime | None, end: datetime | None) -> pd.DataFrame:
+    return stations.noise_mix_timeseries(engine(url), bucket, start=start, end=end)
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def station_drift(url: str, recent_h: float, baseline_d: float) -> list[DriftFinding]:
+    return stations.station_drift(
+        engine(url), recent=timedelta(hours=recent_h), baseline=timedelta(days=baseline_d)
+    )
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def find_parts(
+    url: str, part_id: str | None, station_ids: tuple[str, ...], start: datetime | None, end: datetime | None
+) -> pd.DataFrame:
+    return parts.find_parts(engine(url), part_id=part_id, stations=list(station_ids), start=start, end=end)
+
+
+def get_part(url: str, record_id: int) -> dict[str, Any] | None:
+    return parts.get_part(engine(url), record_id)
+
+
+# --- reports and models -----------------------------------------------------------------------------------
+
+
+def report_refs(src: config.Sources) -> list[reports.ReportRef]:
+    return reports.list_reports(src.reports_dir)
+
+
+@st.cache_data(show_spinner=False)
+def _load_report(path: str, mtime: float) -> dict[str, Any]:
+    return reports.load_report(path)
+
+
+def load_report(ref: reports.ReportRef) -> dict[str, Any]:
+    """A report, re-read only when its file changed."""
+    return _load_report(str(ref.path), (ref.path / "report.json").stat().st_mtime)
+
+
+def require_reports(src: config.Sources) -> list[reports.ReportRef] | None:
+    """The report folders, newest first; or the empty state and None when there are none."""
+    refs = report_refs(src)
+    if not refs:
+        empty_state(
+            f"No evaluation report in `{src.reports_dir}` yet. {reports.FILL_HINT}",
+            f"inspection demo --reports {src.reports_dir}",
+        )
+        return None
+    return refs
+
+
+def pick_report(refs: list[reports.ReportRef], *, key: str, label: str = "Report") -> reports.ReportRef:
+    """A selectbox of reports in the sidebar, newest first (the default)."""
+    ids = [r.id for r in refs]
+    chosen = st.sidebar.selectbox(label, ids, index=0, key=key)
+    return refs[ids.index(chosen)]
+
+
+@st.cache_resource(show_spinner=False)
+def pipeline(models_dir: str) -> tuple[Any | None, str]:
+    """The inspection pipeline for ``models_dir``, loaded once; or None and why it could not be loaded."""
+    try:
+        from inspection.pipeline import InspectionPipeline
+    except ImportError as e:
+        return None, f"the pipeline is not available ({e})"
+    try:
+        return InspectionPipeline.from_dir(models_dir), ""
+    except Exception as e:
+        return None, f"the models in {models_dir} could not be loaded ({type(e).__name__}: {e})"
+
+
+def pipeline_enabled() -> bool:
+    """Whether the Part lookup page may load models (switched off in tests with INSPECTION_DASHBOARD_NO_MODELS)."""
+    return os.environ.get("INSPECTION_DASHBOARD_NO_MODELS", "") not in ("1", "true", "yes")
+
+
+def models_frame(src: config.Sources, eng: Engine | None) -> pd.DataFrame:
+    frames = [versions.checkpoints_frame(src.models_dir)]
+    if eng is not None:
+        frames.append(versions.store_versions_frame(eng))
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else versions.checkpoints_frame(src.models_dir)
+
+
+def optional_engine(src: config.Sources) -> Engine | None:
+    """The engine if the database exists and has the store's tables, else None (no empty state shown)."""
+    try:
+        return engine(src.db_url)
+    except db.DatabaseUnavailable:
+        return None
+
+
+# --- images -----------------------------------------------------------------------------------------------
+
+
+def image(path: Path | None, caption: str) -> np.ndarray | None:
+    """Show a gray image file with a caption, or a note when it is missing; returns the pixels."""
+    gray = read_gray(path) if path else None
+    if gray is None:
+        st.caption(f"{caption}: not in this report")
+        return None
+    st.image(gray, caption=caption, width="stretch")
+    return gray
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:.1%}"
+
+
+def points(value: float | None) -> str | None:
+    """A change in accuracy as signed percentage points, for ``st.metric``'s delta."""
+    return None if value is None or pd.isna(value) else f"{value * 100:+.1f} pp"
