@@ -120,9 +120,16 @@ class Rejected(Exception):
     """A refused request: the reason code, the message for the station, and what to record."""
 
     def __init__(
-        self, reason: str, message: str, *, station_id: str | None = None, dedup: bool = True
+        self,
+        reason: str,
+        message: str,
+        *,
+        station_id: str | None = None,
+        dedup: bool = True,
+        trusted: bool = True,
     ) -> None:
         super().__init__(message)
+        self.trusted = trusted  # False: station_id is an unauthenticated claim
         self.reason = reason
         self.message = message
         self.station_id = station_id
