@@ -25,6 +25,8 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
 log = logging.getLogger(__name__)
+# Alembic logs every plugin it sets up at INFO; a store opening is not news.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 STORE_DIR = Path(__file__).resolve().parent
 ALEMBIC_INI = STORE_DIR / "alembic.ini"
