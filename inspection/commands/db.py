@@ -1,0 +1,60 @@
+"""``inspection db upgrade|current|downgrade REV|check [--db URL]``: manage the records store's schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "Manage the records store: migrate (upgrade/downgrade), show the revision, check integrity."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("upgrade", "current", "downgrade", "check"), help="what to do")
+    parser.add_argument(
+        "revision", nargs="?", default="", help="target revision (upgrade: default head; downgrade: required)"
+    )
+    parser.add_argument(
+        "--db", default="", help="SQLAlchemy URL of the store (default: SQLite in the data dir)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from inspection.store import RecordStore, StoreConfigError, current_revision, head_revision
+    from inspection.store.database import downgrade, upgrade
+
+    try:
+        store = RecordStore(args.db or None, migrate=False)
+    except StoreConfigError as e:
+        print(f"inspection db: {e}", file=sys.stderr)
+        return 2
+    url = store.engine.url.render_as_string(hide_password=True)
+    with store:
+        if args.action == "upgrade":
+            print(f"{url}: now at revision {upgrade(store.engine, args.revision or 'head')}")
+        elif args.action == "downgrade":
+            if not args.revision:
+                print(
+                    "inspection db downgrade: name the target revision (e.g. 'base' to drop everything)",
+                    file=sys.stderr,
+                )
+                return 2
+            print(f"{url}: now at revision {downgrade(store.engine, args.revision)}")
+        elif args.action == "current":
+            current, head = current_revision(store.engine), head_revision()
+            state = (
+                "up to date" if current == head else f"behind; run 'inspection db upgrade' to reach {head}"
+            )
+            print(f"{url}: revision {current} ({state})")
+        else:
+            current = current_revision(store.engine)
+            report = {
+                "url": url,
+                "revision": current,
+                "head": head_revision(),
+                "integrity": store.integrity_check(),
+                "inspections": store.count_inspections() if current else 0,
+            }
+            print(json.dumps(report, indent=2))
+            return 0 if report["integrity"] == "ok" and current == report["head"] else 1
+    return 0
