@@ -15,18 +15,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
-from sqlalchemy.pool import StaticPool
+# Alembic logs every plugin it sets up, at INFO, when it is imported; opening a store is not news.
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+from sqlalchemy import Engine, create_engine, event, text  # noqa: E402
+from sqlalchemy.engine import URL, make_url  # noqa: E402
+from sqlalchemy.exc import ArgumentError  # noqa: E402
+from sqlalchemy.pool import StaticPool  # noqa: E402
 
 log = logging.getLogger(__name__)
-# Alembic logs every plugin it sets up at INFO; a store opening is not news.
-logging.getLogger("alembic").setLevel(logging.WARNING)
 
 STORE_DIR = Path(__file__).resolve().parent
 ALEMBIC_INI = STORE_DIR / "alembic.ini"
