@@ -218,3 +218,18 @@ class Router:
 
     def denoiser_for(self, noise_type: str) -> Denoiser:
         return self.denoisers[self.routes.get(noise_type, "identity")]
+
+
+@dataclass
+class NLMeansDenoiser:
+    """OpenCV non-local means with the noise sigma estimated from the photo (a classical baseline)."""
+
+    strength: float = 1.0
+    name: str = "nlmeans"
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        from skimage.restoration import estimate_sigma
+
+        sigma = float(estimate_sigma(image))
+        return cv2.fastNlMeansDenoising(image, None, h=max(1.0, self.strength * sigma), templateWindowSize=7,
+                                        searchWindowSize=21)

@@ -1,0 +1,57 @@
+"""Map a frozen config dataclass onto argparse flags, one flag per field, with an optional YAML/TOML file."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """Add ``--field-name`` for every field of ``cls`` (defaults left as None so a config file can fill them)."""
+    hints = typing.get_type_hints(cls)
+    parser.add_argument("--config", type=Path, help="YAML or TOML file with any of these options")
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = hints[f.name]
+        default = f.default if f.default is not dataclasses.MISSING else None
+        help_ = f"default: {default}"
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        elif typing.get_origin(kind) is tuple:
+            parser.add_argument(flag, nargs="+", default=None, help=help_)
+        else:
+            parser.add_argument(flag, type=kind, default=None, help=help_)
+
+
+def config_from_args(cls: type[T], args: argparse.Namespace, **fixed: Any) -> T:
+    """Build ``cls`` from a config file (if given), overridden by explicit flags and ``fixed`` values."""
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        path: Path = args.config
+        text = path.read_text()
+        loaded = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+        values.update({k.replace("-", "_"): v for k, v in (loaded or {}).items()})
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(values) - names
+    if unknown:
+        raise SystemExit(f"unknown option(s) in {args.config}: {sorted(unknown)}; known: {sorted(names)}")
+    for name in names:
+        v = getattr(args, name, None)
+        if v is not None:
+            values[name] = v
+    values.update(fixed)
+    hints = typing.get_type_hints(cls)
+    for name, v in values.items():
+        if typing.get_origin(hints[name]) is tuple and isinstance(v, list):
+            values[name] = tuple(v)
+    return cls(**values)

@@ -1,0 +1,391 @@
+"""The evaluation protocol and its report.
+
+Every test photo is corrupted with every noise type under the standard protocol (seeded per photo and
+type, at full resolution), then judged four ways: clean, noisy without denoising, noisy with routed
+denoising and noisy with oracle routing (the true type). The report is JSON plus Markdown; its format
+is documented in docs/report-format.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from inspection import NOISE_TYPES
+from inspection.data import dataset_fingerprint, list_split
+from inspection.denoise import AutoencoderDenoiser, MedianDenoiser, NLMeansDenoiser, NotchDenoiser
+from inspection.imageio import read_image
+from inspection.metrics import binary_scores, confusion, psnr, ssim
+from inspection.models import load_checkpoint
+from inspection.noise import LEVEL_BINS, LEVEL_RANGES, REALISTIC_KINDS, add_realistic_noise, apply_spec, sample_spec
+from inspection.paths import reports_dir
+from inspection.pipeline import InspectionPipeline, PipelineConfig, resolve_checkpoint_dir
+from inspection.spectrum import log_spectrum_full
+
+log = logging.getLogger(__name__)
+NOISY_TYPES = ("gaussian", "salt_pepper", "periodic")
+REFERENCE = {"source": "arXiv 2404.10664", "model": "VGG16", "noisy_before": 0.946, "noisy_after": 0.970,
+             "inception_v3_before": 0.847, "inception_v3_after": 0.900}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One evaluation run. Fields map one to one onto ``inspection evaluate`` flags.
+
+    Attributes:
+        data: dataset root with ``<split>/<class>/`` folders.
+        split: which split to evaluate (``test``).
+        models: models root (default: the shipped models).
+        reports: where the report folder goes (default ``$INSPECTION_HOME/reports``).
+        name: dataset name in the report id (default: the data folder's name).
+        seed: seeds every noise draw (per photo and type).
+        max_images: evaluate at most this many photos, taken evenly across the split (0 = all).
+        methods: denoisers compared on PSNR/SSIM (median, median_classic, nlmeans, notch, autoencoder, blind).
+        blind_denoiser: checkpoint of one all-in-one denoiser for every type (adds the ``noisy_blind`` condition).
+        defect_aug: checkpoint of a defect classifier trained with noise augmentation (adds ``aug_*`` conditions).
+        realistic: also evaluate realistic factory noise (never trained on).
+        min_confidence: the pipeline's safe-path confidence (negative = the pipeline default).
+        batch_size: photos per inference batch.
+        quiet: no progress bars.
+    """
+
+    data: str
+    split: str = "test"
+    models: str = ""
+    reports: str = ""
+    name: str = ""
+    seed: int = 0
+    max_images: int = 0
+    methods: tuple[str, ...] = ("median", "median_classic", "nlmeans", "notch", "autoencoder")
+    blind_denoiser: str = ""
+    defect_aug: str = ""
+    realistic: bool = True
+    min_confidence: float = -1.0
+    batch_size: int = 32
+    quiet: bool = False
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _rng(seed: int, i: int, k: int) -> np.random.Generator:
+    return np.random.default_rng([seed, i, k])
+
+
+class Evaluation:
+    """Accumulates per-photo outcomes, then summarises them into the report."""
+
+    def __init__(self, cfg: EvalConfig) -> None:
+        self.cfg = cfg
+        config = PipelineConfig()
+        if cfg.min_confidence >= 0:
+            config = replace(config, min_confidence=cfg.min_confidence)
+        self.pipe = InspectionPipeline.from_dir(cfg.models or None, config)
+        self.blind = (AutoencoderDenoiser(load_checkpoint(resolve_checkpoint_dir(Path(cfg.blind_denoiser))).model,
+                                          version="blind") if cfg.blind_denoiser else None)
+        self.aug = (InspectionPipeline(self.pipe.noise, load_checkpoint(resolve_checkpoint_dir(Path(cfg.defect_aug))),
+                                       None, PipelineConfig(routes={"clean": "identity"}))
+                    if cfg.defect_aug else None)
+        self.methods = self._methods()
+        self.pred: dict[str, list[bool]] = defaultdict(list)  # condition -> verdicts
+        self.truth: dict[str, list[bool]] = defaultdict(list)
+        self.meta: dict[str, list[tuple[str, str]]] = defaultdict(list)  # condition -> (type, level bin)
+        self.noise_true: list[int] = []
+        self.noise_pred: list[int] = []
+        self.noise_bins: list[str] = []
+        self.samples: list[dict[str, Any]] = []
+        self.timing: dict[tuple[str, str], list[float]] = defaultdict(list)
+        self.realistic: dict[str, dict[str, Any]] = {}
+        self.erased: list[bool] = []
+
+    def _methods(self) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+        table: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+            "median": MedianDenoiser(),
+            "median_classic": MedianDenoiser(switching=False),
+            "nlmeans": NLMeansDenoiser(),
+            "notch": NotchDenoiser(),
+        }
+        if "autoencoder" in self.pipe.router.denoisers:
+            table["autoencoder"] = self.pipe.router.denoisers["autoencoder"]
+        if self.blind is not None:
+            table["blind"] = self.blind
+        try:
+            import bm3d  # type: ignore[import-not-found]
+
+            table["bm3d"] = lambda im: np.clip(
+                np.rint(bm3d.bm3d(im / 255.0, sigma_psd=_sigma(im) / 255.0) * 255), 0, 255).astype(np.uint8)
+        except ImportError:
+            pass
+        missing = [m for m in self.cfg.methods if m not in table]
+        if missing:
+            log.warning("denoising methods %s are not available here and are skipped", missing)
+        return {m: table[m] for m in self.cfg.methods if m in table}
+
+    def record(self, condition: str, pred: np.ndarray, labels: np.ndarray, kind: str, bins: list[str]) -> None:
+        self.pred[condition].extend(bool(p) for p in pred)
+        self.truth[condition].extend(bool(v) for v in labels)
+        self.meta[condition].extend((kind, b) for b in bins)
+
+    def verdicts(self, pipe: InspectionPipeline, grays: list[np.ndarray]) -> np.ndarray:
+        return pipe.defect_probability(grays) >= pipe.threshold
+
+    def run_chunk(self, start: int, clean: list[np.ndarray], labels: np.ndarray) -> None:
+        pipe, seed = self.pipe, self.cfg.seed
+        clean_pred = self.verdicts(pipe, clean)
+        self.record("clean", clean_pred, labels, "clean", ["none"] * len(clean))
+        if self.aug is not None:
+            self.record("aug_clean", self.verdicts(self.aug, clean), labels, "clean", ["none"] * len(clean))
+        for k, kind in enumerate(NOISE_TYPES):
+            specs = [sample_spec(kind, _rng(seed, start + j, k)) for j in range(len(clean))]
+            noisy = [apply_spec(im, s, _rng(seed, start + j, 100 + k)) for j, (im, s) in enumerate(zip(clean, specs, strict=True))]
+            bins = [s.level_bin for s in specs]
+            probs = pipe.classify_noise(noisy)
+            self.noise_true.extend([k] * len(noisy))
+            self.noise_pred.extend(int(i) for i in probs.argmax(1))
+            self.noise_bins.extend(bins)
+            routed = pipe.denoise(noisy, [d for _, d, _ in pipe.route(probs)])
+            routed_pred = self.verdicts(pipe, routed)
+            if kind == "clean":
+                self.record("clean_routed", routed_pred, labels, kind, bins)
+                continue
+            oracle = pipe.denoise(noisy, [pipe.router.denoiser_for(kind)] * len(noisy))
+            self.record("noisy_none", self.verdicts(pipe, noisy), labels, kind, bins)
+            self.record("noisy_routed", routed_pred, labels, kind, bins)
+            self.record("noisy_oracle", self.verdicts(pipe, oracle), labels, kind, bins)
+            self.erased.extend(bool(c and not r) for c, r, y in zip(clean_pred, routed_pred, labels, strict=True) if y)
+            if self.blind is not None:
+                self.record("noisy_blind", self.verdicts(pipe, self.blind.denoise_batch(noisy)), labels, kind, bins)
+            if self.aug is not None:
+                self.record("aug_noisy_none", self.verdicts(self.aug, noisy), labels, kind, bins)
+                self.record("aug_noisy_routed", self.verdicts(self.aug, routed), labels, kind, bins)
+            for j, (c, n, r) in enumerate(zip(clean, noisy, routed, strict=True)):
+                self.samples.append({"noise_type": kind, "method": "routed", "level_bin": bins[j],
+                                     "psnr": psnr(c, r), "ssim": ssim(c, r)})
+                self.samples.append({"noise_type": kind, "method": "none", "level_bin": bins[j],
+                                     "psnr": psnr(c, n), "ssim": ssim(c, n)})
+                for name, fn in self.methods.items():
+                    t0 = time.perf_counter()
+                    d = fn(n)
+                    self.timing[(kind, name)].append((time.perf_counter() - t0) * 1e3)
+                    self.samples.append({"noise_type": kind, "method": name, "level_bin": bins[j],
+                                         "psnr": psnr(c, d), "ssim": ssim(c, d)})
+        if self.cfg.realistic:
+            for k, kind in enumerate(REALISTIC_KINDS):
+                noisy = [add_realistic_noise(im, kind, _rng(seed, start + j, 200 + k)) for j, im in enumerate(clean)]
+                probs = pipe.classify_noise(noisy)
+                routes = pipe.route(probs)
+                routed = pipe.denoise(noisy, [d for _, d, _ in routes])
+                entry = self.realistic.setdefault(kind, {"routes": defaultdict(int), "none": [], "routed": [],
+                                                         "labels": [], "safe": 0})
+                for t, d, unsure in routes:
+                    entry["routes"][f"{t}->{d.name}"] += 1
+                    entry["safe"] += int(unsure)
+                entry["none"].extend(self.verdicts(pipe, noisy))
+                entry["routed"].extend(self.verdicts(pipe, routed))
+                entry["labels"].extend(labels)
+
+    def summary(self) -> dict[str, Any]:
+        report: dict[str, Any] = {}
+        t, p = np.array(self.noise_true), np.array(self.noise_pred)
+        bins = np.array(self.noise_bins)
+        report["noise_classifier"] = {
+            "accuracy": float((t == p).mean()),
+            "recall": {n: float((p[t == k] == k).mean()) for k, n in enumerate(NOISE_TYPES)},
+            "confusion": {"labels": list(NOISE_TYPES), "matrix": confusion(t, p, len(NOISE_TYPES)).tolist()},
+            "accuracy_by_level": {
+                n: {b: float((p[(t == k) & (bins == b)] == k).mean()) for b in LEVEL_BINS if ((t == k) & (bins == b)).any()}
+                for k, n in enumerate(NOISE_TYPES) if n in LEVEL_RANGES
+            },
+        }
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for s in self.samples:
+            groups[(s["noise_type"], s["method"])].append(s)
+        summary = []
+        for (kind, method), rows in sorted(groups.items()):
+            times = self.timing.get((kind, method))
+            summary.append({"noise_type": kind, "method": method, "n": len(rows),
+                            "psnr": float(np.mean([r["psnr"] for r in rows])),
+                            "ssim": float(np.mean([r["ssim"] for r in rows])),
+                            "ms_per_image": float(np.mean(times)) if times else None})
+        report["denoise"] = {"summary": summary, "samples": self.samples}
+        by = {(r["noise_type"], r["method"]): r for r in summary}
+        report["denoise_psnr"] = {k: by[(k, "routed")]["psnr"] for k in NOISY_TYPES if (k, "routed") in by}
+        report["denoise_psnr_oracle"] = {
+            k: by[(k, self.pipe.config.routes[k])]["psnr"] for k in NOISY_TYPES if (k, self.pipe.config.routes[k]) in by
+        }
+        conditions, per_type, by_level = {}, {}, {}
+        for cond in self.pred:
+            pred, truth = np.array(self.pred[cond]), np.array(self.truth[cond])
+            kinds = np.array([m[0] for m in self.meta[cond]])
+            lbins = np.array([m[1] for m in self.meta[cond]])
+            conditions[cond] = binary_scores(pred, truth)
+            if cond.startswith(("noisy", "aug_noisy")):
+                per_type[cond] = {k: binary_scores(pred[kinds == k], truth[kinds == k]) for k in NOISY_TYPES}
+                by_level[cond] = {
+                    k: {b: float((pred[(kinds == k) & (lbins == b)] == truth[(kinds == k) & (lbins == b)]).mean())
+                        for b in LEVEL_BINS if ((kinds == k) & (lbins == b)).any()}
+                    for k in NOISY_TYPES
+                }
+        report["defect"] = {"conditions": conditions, "per_type": per_type, "by_level": by_level}
+        report["defect_accuracy"] = {
+            **{c: conditions[c]["accuracy"] for c in ("clean", "noisy_none", "noisy_routed", "noisy_oracle")},
+            "noisy_routed_per_type": {k: per_type["noisy_routed"][k]["accuracy"] for k in NOISY_TYPES},
+        }
+        report["defect_erasure"] = float(np.mean(self.erased)) if self.erased else 0.0
+        if self.realistic:
+            real = {}
+            for kind, e in self.realistic.items():
+                y = np.array(e["labels"], bool)
+                real[kind] = {"routes": dict(e["routes"]), "safe_path": e["safe"],
+                              "accuracy_none": binary_scores(np.array(e["none"]), y)["accuracy"],
+                              "accuracy_routed": binary_scores(np.array(e["routed"]), y)["accuracy"], "n": len(y)}
+            report["realistic"] = real
+        return report
+
+
+def _sigma(im: np.ndarray) -> float:
+    from skimage.restoration import estimate_sigma
+
+    return float(estimate_sigma(im))
+
+
+def _spectrum_png(gray: np.ndarray) -> np.ndarray:
+    s = log_spectrum_full(gray)
+    return np.clip((s - s.min()) / (s.max() - s.min() + 1e-6) * 255, 0, 255).astype(np.uint8)
+
+
+def write_gallery(ev: Evaluation, clean: np.ndarray, out: Path, seed: int, index: int) -> list[dict[str, str]]:
+    """One example per noise type: noisy, routed-denoised, clean and the noisy photo's spectrum."""
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for k, kind in enumerate(NOISE_TYPES):
+        noisy = apply_spec(clean, sample_spec(kind, _rng(seed, index, k)), _rng(seed, index, 100 + k))
+        probs = ev.pipe.classify_noise([noisy])
+        denoised = ev.pipe.denoise([noisy], [ev.pipe.route(probs)[0][1]])[0]
+        files = {"noisy": noisy, "denoised": denoised, "clean": clean, "spectrum": _spectrum_png(noisy)}
+        entry = {"noise_type": kind, "predicted": NOISE_TYPES[int(probs.argmax())]}
+        for role, img in files.items():
+            cv2.imwrite(str(out / f"{kind}_{role}.png"), img)
+            entry[role] = f"gallery/{kind}_{role}.png"
+        entries.append(entry)
+    return entries
+
+
+def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
+    """Run the protocol on ``cfg.data``'s split and write the report folder; returns (report, folder)."""
+    t_start = time.monotonic()
+    samples = list_split(cfg.data, cfg.split)
+    if cfg.max_images and cfg.max_images < len(samples):
+        samples = [samples[i] for i in np.linspace(0, len(samples) - 1, cfg.max_images).round().astype(int)]
+    ev = Evaluation(cfg)
+    labels = np.array([s.label for s in samples])
+    for start in tqdm(range(0, len(samples), cfg.batch_size), desc="evaluate", disable=cfg.quiet):
+        chunk = samples[start : start + cfg.batch_size]
+        ev.run_chunk(start, [read_image(s.path).gray for s in chunk], labels[start : start + cfg.batch_size])
+    name = cfg.name or Path(cfg.data).resolve().name
+    created = datetime.now(timezone.utc)
+    report_id = f"{created:%Y%m%dT%H%M%SZ}-{name}"
+    folder = Path(cfg.reports or reports_dir()) / report_id
+    gallery_idx = int(np.flatnonzero(labels == 1)[0]) if labels.any() else 0
+    report: dict[str, Any] = {
+        "schema_version": 1,
+        "id": report_id,
+        "created": created.isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "dataset": {"name": name, "root": str(Path(cfg.data).resolve()), "split": cfg.split,
+                    "n_images": len(samples), "sha256": dataset_fingerprint(samples)["sha256"]},
+        "protocol": {"name": "standard", "seed": cfg.seed, "levels": {k: list(v) for k, v in LEVEL_RANGES.items()},
+                     "periodic_radius_cycles": [6, 60], "periodic_two_wave_share": 0.3},
+        "models": {task: {"version": ck.version, "architecture": ck.meta["architecture"]}
+                   for task, ck in (("noise", ev.pipe.noise), ("defect", ev.pipe.defect))},
+        "routes": dict(ev.pipe.config.routes),
+        "config": json.loads(json.dumps(asdict(cfg))),
+        **ev.summary(),
+        "reference": REFERENCE,
+        "gallery": write_gallery(ev, read_image(samples[gallery_idx].path).gray, folder / "gallery", cfg.seed,
+                                 gallery_idx),
+        "seconds": round(time.monotonic() - t_start, 1),
+    }
+    if "denoiser" in ev.pipe.model_versions:
+        report["models"]["denoiser"] = {"version": ev.pipe.model_versions["denoiser"],
+                                        "architecture": ev.pipe.router.denoisers["autoencoder"].model.__class__.__name__}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(report, indent=1, allow_nan=False, default=_nan_safe) + "\n")
+    (folder / "report.md").write_text(render_markdown(report))
+    return report, folder
+
+
+def _nan_safe(o: object) -> object:
+    return None
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None or v != v else f"{100 * v:.1f}%"
+
+
+def accuracy_table(report: dict[str, Any]) -> str:
+    """The headline: defect accuracy with and without denoising, per noise type."""
+    cond = report["defect"]["conditions"]
+    per = report["defect"]["per_type"]
+    names = [("noisy_none", "noisy, no denoising"), ("noisy_routed", "noisy, routed denoising"),
+             ("noisy_oracle", "noisy, oracle routing"), ("noisy_blind", "noisy, one blind denoiser"),
+             ("aug_noisy_none", "noise-augmented classifier, no denoising"),
+             ("aug_noisy_routed", "noise-augmented classifier, routed denoising")]
+    lines = ["| photos | accuracy | sensitivity | specificity | F1 | gaussian | salt_pepper | periodic |",
+             "|---|---|---|---|---|---|---|---|"]
+    c = cond["clean"]
+    lines.append(f"| clean | {_pct(c['accuracy'])} | {_pct(c['sensitivity'])} | {_pct(c['specificity'])} | "
+                 f"{_pct(c['f1'])} | | | |")
+    for key, label in names:
+        if key in cond:
+            c = cond[key]
+            types = " | ".join(_pct(per[key][k]["accuracy"]) for k in NOISY_TYPES)
+            lines.append(f"| {label} | {_pct(c['accuracy'])} | {_pct(c['sensitivity'])} | "
+                         f"{_pct(c['specificity'])} | {_pct(c['f1'])} | {types} |")
+    return "\n".join(lines)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    nc = report["noise_classifier"]
+    out = [f"# Evaluation {report['id']}", "",
+           f"Dataset `{report['dataset']['name']}` ({report['dataset']['n_images']} photos, split "
+           f"`{report['dataset']['split']}`), commit `{report['commit']}`, seed {report['protocol']['seed']}.", "",
+           "## Defect classification", "", accuracy_table(report), "",
+           f"Defect erasure (defective on the clean photo, ok after noise + routed denoising): "
+           f"{_pct(report['defect_erasure'])}. Reference study (VGG16): noisy {_pct(REFERENCE['noisy_before'])} -> "
+           f"denoised {_pct(REFERENCE['noisy_after'])}.", "",
+           "## Noise classifier", "", f"Accuracy {_pct(nc['accuracy'])}.", "",
+           "| true \\ predicted | " + " | ".join(NOISE_TYPES) + " | recall |", "|---" * (len(NOISE_TYPES) + 2) + "|"]
+    for name, row in zip(NOISE_TYPES, nc["confusion"]["matrix"], strict=True):
+        out.append(f"| {name} | " + " | ".join(str(v) for v in row) + f" | {_pct(nc['recall'][name])} |")
+    out += ["", "## Denoising (PSNR dB / SSIM / ms per image)", "", "| noise | method | PSNR | SSIM | ms |",
+            "|---|---|---|---|---|"]
+    for r in report["denoise"]["summary"]:
+        ms = "-" if r["ms_per_image"] is None else f"{r['ms_per_image']:.1f}"
+        out.append(f"| {r['noise_type']} | {r['method']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {ms} |")
+    if "realistic" in report:
+        out += ["", "## Realistic noise (never trained on)", "",
+                "| noise | accuracy, no denoising | accuracy, routed | safe path | routes |", "|---|---|---|---|---|"]
+        for kind, r in report["realistic"].items():
+            routes = ", ".join(f"{k}: {v}" for k, v in sorted(r["routes"].items()))
+            out.append(f"| {kind} | {_pct(r['accuracy_none'])} | {_pct(r['accuracy_routed'])} | {r['safe_path']} "
+                       f"| {routes} |")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,353 @@
+"""Training loops for the three models: seeded, validated, checkpoint-on-best, with a time or epoch budget.
+
+Data is any folder in the ``train|test/<class>/`` layout; only ``train`` is read, and a seeded validation
+split is carved out of it for every choice (epoch, threshold). Noise is synthesised on the fly from the
+clean photos at their full resolution.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from inspection import NOISE_TYPES
+from inspection.data import dataset_fingerprint, list_split, load_images
+from inspection.denoise import AutoencoderDenoiser, IdentityDenoiser, MedianDenoiser, NotchDenoiser, Router
+from inspection.models import create_model, load_checkpoint, save_checkpoint
+from inspection.noise import add_noise
+from inspection.spectrum import noise_features
+
+log = logging.getLogger(__name__)
+TASK_DEFAULT_ARCH = {"noise": "freq_vgg_small", "denoiser": "unet_ae_small", "defect": "defect_cnn_small"}
+TASK_DEFAULT_SIZE = {"noise": 64, "denoiser": 96, "defect": 128}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Fields map one to one onto ``inspection train`` flags.
+
+    Attributes:
+        task: ``noise``, ``denoiser`` or ``defect``.
+        data: dataset root holding ``train/<class>/`` folders.
+        out: models root; the run writes ``<out>/<task>/<version>/``.
+        arch: registered model name (default per task).
+        input_size: model input (noise, defect) or training crop (denoiser) side in pixels.
+        epochs: upper bound on epochs.
+        time_budget_s: stop after this many seconds (0 = no limit); the best epoch so far is kept.
+        batch_size, lr, weight_decay: optimiser settings (AdamW, cosine schedule).
+        val_fraction: share of ``train`` held out for validation.
+        seed: seeds numpy and torch; with a fixed ``threads`` a run is repeatable bit for bit.
+        threads: torch intra-op threads (0 = torch's default).
+        noise_types: for ``denoiser``, the types it learns (one type, or several for a blind denoiser).
+        noise_aug: for ``defect``, the share of training photos given random routed-type noise.
+        denoiser: for ``defect``, a denoiser checkpoint (or models root): noised training photos are then
+            denoised by their type's route, so the classifier learns what the pipeline will show it.
+        load_size: photos are resized to this side when loaded (0 = keep; must be 0 for noise training).
+        max_images: use at most this many training photos (0 = all).
+        version: version folder name (default ``<arch>-<UTC timestamp>``).
+        quiet: no progress bars.
+    """
+
+    task: str
+    data: str
+    out: str = "runs/models"
+    arch: str = ""
+    input_size: int = 0
+    epochs: int = 10
+    time_budget_s: float = 0.0
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.15
+    seed: int = 0
+    threads: int = 0
+    noise_types: tuple[str, ...] = ("gaussian",)
+    noise_aug: float = 0.0
+    denoiser: str = ""
+    load_size: int = 0
+    max_images: int = 0
+    version: str = ""
+    quiet: bool = False
+
+    def resolved(self) -> TrainConfig:
+        if self.task not in TASK_DEFAULT_ARCH:
+            raise ValueError(f"unknown task {self.task!r}; expected one of {sorted(TASK_DEFAULT_ARCH)}")
+        arch = self.arch or TASK_DEFAULT_ARCH[self.task]
+        size = self.input_size or TASK_DEFAULT_SIZE[self.task]
+        version = self.version or f"{arch}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+        return TrainConfig(**{**asdict(self), "arch": arch, "input_size": size, "version": version})
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    metrics: dict[str, Any]
+    seconds: float
+
+
+def split_indices(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified, seeded train/validation index split."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_val = max(1, int(round(len(idx) * val_fraction)))
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def _augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rotations by 90 degrees and flips: a top view of a round part has no preferred orientation."""
+    img = np.rot90(img, int(rng.integers(4)))
+    return np.ascontiguousarray(img[:, ::-1] if rng.random() < 0.5 else img)
+
+
+class Trainer:
+    """Shared loop: AdamW + cosine schedule, per-epoch validation, checkpoint-on-best, budget."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg.resolved()
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
+        torch.manual_seed(self.cfg.seed)
+        self.rng = np.random.default_rng(self.cfg.seed)
+        samples = list_split(self.cfg.data, "train")
+        if self.cfg.max_images:
+            pick = np.sort(self.rng.permutation(len(samples))[: self.cfg.max_images])
+            samples = [samples[i] for i in pick]
+        self.fingerprint = dataset_fingerprint(samples)
+        log.info("loading %d training photos from %s", len(samples), self.cfg.data)
+        self.images = load_images(samples, self.cfg.load_size or None)
+        self.labels = np.array([s.label for s in samples])
+        self.train_idx, self.val_idx = split_indices(self.labels, self.cfg.val_fraction, self.cfg.seed)
+
+    def fit(
+        self,
+        model: nn.Module,
+        batch_fn: Callable[[np.ndarray, np.random.Generator], tuple[torch.Tensor, torch.Tensor]],
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        validate: Callable[[nn.Module], dict[str, float]],
+        score_key: str,
+    ) -> tuple[nn.Module, dict[str, float], int]:
+        cfg = self.cfg
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        steps_per_epoch = max(1, len(self.train_idx) // cfg.batch_size)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
+        best: dict[str, float] = {}
+        best_state: dict[str, torch.Tensor] | None = None
+        best_epoch = 0
+        start = time.monotonic()
+        for epoch in range(1, cfg.epochs + 1):
+            model.train()
+            order = self.rng.permutation(self.train_idx)
+            bar = tqdm(range(steps_per_epoch), desc=f"{cfg.task} epoch {epoch}/{cfg.epochs}", disable=cfg.quiet)
+            for step in bar:
+                x, y = batch_fn(order[step * cfg.batch_size : (step + 1) * cfg.batch_size], self.rng)
+                loss = loss_fn(model(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            model.eval()
+            metrics = validate(model)
+            log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in metrics.items()})
+            if not best or metrics[score_key] > best[score_key]:
+                best, best_epoch = metrics, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if cfg.time_budget_s and time.monotonic() - start > cfg.time_budget_s:
+                log.info("time budget of %.0f s reached after epoch %d", cfg.time_budget_s, epoch)
+                break
+        assert best_state is not None
+        model.load_state_dict(best_state)
+        model.eval()
+        return model, best, best_epoch
+
+    def save(self, model: nn.Module, metrics: dict[str, Any], **meta: Any) -> Path:
+        cfg = self.cfg
+        summary = {**self.fingerprint, "root": str(Path(cfg.data).resolve()), "split": "train",
+                   "n_train": int(len(self.train_idx)), "n_val": int(len(self.val_idx))}
+        return save_checkpoint(
+            model,
+            Path(cfg.out) / cfg.task / cfg.version,
+            architecture=cfg.arch,
+            training_data=summary,
+            metrics=metrics,
+            extra={"train_config": json.loads(json.dumps(asdict(cfg)))},
+            **meta,
+        )
+
+    def noisy(self, img: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+        return add_noise(img, kind, rng=rng)
+
+
+def train_noise(cfg: TrainConfig) -> TrainResult:
+    """Train the noise-type classifier on (spectrum, residual) features of freshly noised photos."""
+    t0 = time.monotonic()
+    tr = Trainer(cfg)
+    c = tr.cfg
+    channels = 1 if c.arch == "freq_vgg16" else 2
+    model = create_model(c.arch, in_chans=channels)
+
+    def features(idx: np.ndarray, rng: np.random.Generator, kinds: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.stack([
+            noise_features(add_noise(_augment(tr.images[i], rng), NOISE_TYPES[k], rng=rng), c.input_size, channels)
+            for i, k in zip(idx, kinds, strict=True)
+        ]))
+
+    def batch_fn(idx: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        kinds = rng.integers(len(NOISE_TYPES), size=len(idx))
+        return features(idx, rng, kinds), torch.from_numpy(kinds)
+
+    # A fixed validation set: every validation photo under every noise type.
+    vrng = np.random.default_rng(c.seed + 1)
+    v_idx = np.repeat(tr.val_idx, len(NOISE_TYPES))
+    v_kinds = np.tile(np.arange(len(NOISE_TYPES)), len(tr.val_idx))
+    vx = features(v_idx, vrng, v_kinds)
+
+    @torch.inference_mode()
+    def validate(model: nn.Module) -> dict[str, float]:
+        pred = torch.cat([model(vx[i : i + 256]).argmax(1) for i in range(0, len(vx), 256)]).numpy()
+        out = {"val_accuracy": float((pred == v_kinds).mean())}
+        for k, name in enumerate(NOISE_TYPES):
+            out[f"val_recall_{name}"] = float((pred[v_kinds == k] == k).mean())
+        return out
+
+    model, metrics, epoch = tr.fit(model, batch_fn, F.cross_entropy, validate, "val_accuracy")
+    path = tr.save(model, {**metrics, "best_epoch": epoch}, model_kwargs={"in_chans": channels},
+                   input_size=c.input_size, class_names=list(NOISE_TYPES))
+    return TrainResult(path, metrics, time.monotonic() - t0)
+
+
+def train_denoiser(cfg: TrainConfig) -> TrainResult:
+    """Train a denoising autoencoder on random crops of photos noised at full resolution."""
+    t0 = time.monotonic()
+    tr = Trainer(cfg)
+    c = tr.cfg
+    model = create_model(c.arch)
+    for kind in c.noise_types:
+        if kind not in NOISE_TYPES:
+            raise ValueError(f"unknown noise type {kind!r}; expected some of {NOISE_TYPES}")
+
+    def pairs(idx: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = [], []
+        for i in idx:
+            clean = _augment(tr.images[i], rng)
+            noisy = add_noise(clean, c.noise_types[int(rng.integers(len(c.noise_types)))], rng=rng)
+            h, w = clean.shape
+            s = min(c.input_size, h, w)
+            top, left = int(rng.integers(h - s + 1)), int(rng.integers(w - s + 1))
+            xs.append(noisy[top : top + s, left : left + s])
+            ys.append(clean[top : top + s, left : left + s])
+        to_t = lambda a: torch.from_numpy(np.stack(a)).float().div_(255.0)[:, None]  # noqa: E731
+        return to_t(xs), to_t(ys)
+
+    vx, vy = pairs(tr.val_idx, np.random.default_rng(c.seed + 1))
+
+    @torch.inference_mode()
+    def validate(model: nn.Module) -> dict[str, float]:
+        mse = torch.cat([((model(vx[i : i + 64]).clamp(0, 1) - vy[i : i + 64]) ** 2).mean((1, 2, 3))
+                         for i in range(0, len(vx), 64)])
+        return {"val_psnr": float((10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean())}
+
+    model, metrics, epoch = tr.fit(model, pairs, F.l1_loss, validate, "val_psnr")
+    path = tr.save(model, {**metrics, "best_epoch": epoch, "noise_types": list(c.noise_types)},
+                   input_size=None, class_names=[])
+    return TrainResult(path, metrics, time.monotonic() - t0)
+
+
+def best_threshold(prob: np.ndarray, labels: np.ndarray) -> float:
+    """The threshold maximising balanced accuracy on validation data (midpoint between neighbours)."""
+    cands = np.unique(np.concatenate([[0.5], prob]))
+    best_t, best_score = 0.5, -1.0
+    for t in cands:
+        pred = prob >= t
+        score = 0.5 * ((pred[labels == 1]).mean() + (~pred[labels == 0]).mean())
+        if score > best_score + 1e-12:
+            best_t, best_score = float(t), float(score)
+    return best_t
+
+
+def train_defect(cfg: TrainConfig) -> TrainResult:
+    """Train the defect classifier; the decision threshold is chosen on the validation split."""
+    t0 = time.monotonic()
+    tr = Trainer(cfg)
+    c = tr.cfg
+    model = create_model(c.arch)
+    mean, std = 0.5, 0.25
+    routed = ("gaussian", "salt_pepper", "periodic")
+
+    def to_input(imgs: list[np.ndarray]) -> torch.Tensor:
+        s = c.input_size
+        arr = np.stack([cv2.resize(im, (s, s), interpolation=cv2.INTER_AREA) if im.shape != (s, s) else im
+                        for im in imgs])
+        return ((torch.from_numpy(arr).float() / 255.0 - mean) / std)[:, None]
+
+    router = _oracle_router(c.denoiser) if c.denoiser else None
+
+    def batch_fn(idx: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        imgs = []
+        for i in idx:
+            im = _augment(tr.images[i], rng)
+            if c.noise_aug and rng.random() < c.noise_aug:
+                kind = routed[int(rng.integers(3))]
+                im = add_noise(im, kind, rng=rng)
+                if router is not None:
+                    im = router.denoiser_for(kind)(im)
+            imgs.append(im)
+        return to_input(imgs), torch.from_numpy(tr.labels[idx]).float()
+
+    vx = to_input([tr.images[i] for i in tr.val_idx])
+    vy = tr.labels[tr.val_idx]
+
+    @torch.inference_mode()
+    def val_prob(model: nn.Module) -> np.ndarray:
+        return torch.cat([torch.sigmoid(model(vx[i : i + 128])[:, 0]) for i in range(0, len(vx), 128)]).numpy()
+
+    def validate(model: nn.Module) -> dict[str, float]:
+        prob = val_prob(model)
+        t = best_threshold(prob, vy)
+        pred = prob >= t
+        return {"val_accuracy": float((pred == vy).mean()), "val_accuracy_at_0.5": float(((prob >= 0.5) == vy).mean()),
+                "val_threshold": t}
+
+    loss = lambda out, y: F.binary_cross_entropy_with_logits(out[:, 0], y)  # noqa: E731
+    model, metrics, epoch = tr.fit(model, batch_fn, loss, validate, "val_accuracy")
+    path = tr.save(model, {**metrics, "best_epoch": epoch}, input_size=c.input_size,
+                   class_names=["ok", "defective"], normalisation={"mean": mean, "std": std},
+                   threshold=metrics["val_threshold"])
+    return TrainResult(path, metrics, time.monotonic() - t0)
+
+
+def _oracle_router(path: str) -> Router:
+    from inspection.pipeline import resolve_checkpoint_dir
+
+    root = Path(path)
+    ck = load_checkpoint(resolve_checkpoint_dir(root / "denoiser" if (root / "denoiser").is_dir() else root))
+    return Router({"identity": IdentityDenoiser(), "median": MedianDenoiser(), "notch": NotchDenoiser(),
+                   "autoencoder": AutoencoderDenoiser(ck.model, version=ck.version)})
+
+
+TRAINERS: dict[str, Callable[[TrainConfig], TrainResult]] = {
+    "noise": train_noise,
+    "denoiser": train_denoiser,
+    "defect": train_defect,
+}
