@@ -308,7 +308,7 @@ def create_app(
             return {"type": "http.request", "body": body, "more_body": False}
 
         ctype = request.headers.get("content-type", "")
-        if not ctype.startswith("multipart/form-data"):
+        if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
             raise Rejected(
                 "bad_multipart",
                 f"the body must be multipart/form-data with fields {', '.join(FIELDS)}; got Content-Type "
@@ -318,7 +318,7 @@ def create_app(
         try:
             form = await replayed.form(max_files=4, max_fields=16, max_part_size=MAX_TEXT_FIELD_BYTES)
         except MultiPartException as e:
-            if "Field exceeded" in e.message:
+            if "exceeded maximum size" in e.message:
                 raise Rejected(
                     "field_too_large",
                     f"a text field is over {MAX_TEXT_FIELD_BYTES} bytes; station_id and "

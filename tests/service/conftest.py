@@ -1,0 +1,99 @@
+"""Service test fixtures: tiny real models, a real SQLite store, and photos good, odd and bad."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from inspection.auth import ApiKeys
+from inspection.pipeline import InspectionPipeline
+from inspection.service import create_app
+from inspection.store import RecordStore
+from inspection.testing import write_tiny_checkpoints
+
+KEYS = {"station-1": "key-one-1234", "station-2": "key-two-5678"}
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_checkpoints(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def pipeline(tiny_models: Path) -> InspectionPipeline:
+    return InspectionPipeline.from_dir(tiny_models)
+
+
+def encode(array: np.ndarray, fmt: str = "PNG", mode: str | None = None) -> bytes:
+    image = Image.fromarray(array)
+    if mode:
+        image = image.convert(mode)
+    buf = io.BytesIO()
+    image.save(buf, fmt)
+    return buf.getvalue()
+
+
+def png_bomb(side: int = 20000) -> bytes:
+    """A real, valid 8-bit gray PNG of side x side black pixels: ~400 MB decoded, a few hundred KB on the wire."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    comp = zlib.compressobj(9)
+    row = b"\x00" * (side + 1)
+    idat = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="session")
+def photos() -> SimpleNamespace:
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (96, 96), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    jpeg = encode(gray, "JPEG")
+    return SimpleNamespace(
+        png=encode(gray),
+        png2=encode(rng.integers(0, 256, (96, 96), dtype=np.uint8)),
+        jpeg=jpeg,
+        truncated_jpeg=jpeg[: len(jpeg) // 2],
+        tiny=encode(np.zeros((1, 1), np.uint8)),
+        bomb=png_bomb(),
+        text=b"this is not a photo, just text with a .jpg name\n" * 4,
+        png16=encode((rng.integers(0, 65536, (96, 96))).astype(np.uint16)),
+        rgb=encode(rgb),
+        rgba=encode(rng.integers(0, 256, (96, 96, 4), dtype=np.uint8)),
+        cmyk=encode(rgb, "JPEG", mode="CMYK"),
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with RecordStore(f"sqlite:///{tmp_path / 'records.db'}") as s:
+        yield s
+
+
+@pytest.fixture
+def client(pipeline: InspectionPipeline, store: RecordStore, tmp_path: Path):
+    app = create_app(
+        pipeline,
+        store,
+        ApiKeys.from_mapping(KEYS),
+        photos_dir=tmp_path / "photos",
+        max_upload_bytes=2 * 1024 * 1024,
+    )
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
