@@ -14,7 +14,8 @@ with ui.guard("the models page"):
     frame = ui.models_frame(src, engine)
     if frame.empty:
         ui.empty_state(
-            f"No model versions in `{src.models_dir}` or in the records database. {versions.FILL_HINT}"
+            f"No model versions in `{src.models_dir}` or in the records database. {versions.FILL_HINT}",
+            "inspection train --help   # or: INSPECTION_MODELS=/path/to/models inspection dashboard",
         )
     else:
         in_use = versions.versions_in_use(frame)

@@ -19,7 +19,10 @@ def find_app() -> Path:
     """``dashboards/app.py`` beside the package (a checkout or an editable install), or ``$INSPECTION_DASHBOARD_APP``."""
     env = os.environ.get(APP_ENV)
     candidates = [Path(env)] if env else []
-    candidates += [Path(__file__).resolve().parents[2] / "dashboards" / "app.py", Path.cwd() / "dashboards" / "app.py"]
+    candidates += [
+        Path(__file__).resolve().parents[2] / "dashboards" / "app.py",
+        Path.cwd() / "dashboards" / "app.py",
+    ]
     for path in candidates:
         if path.is_file():
             return path
@@ -30,10 +33,23 @@ def find_app() -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reports", type=Path, default=None, help="evaluation reports folder (default: $INSPECTION_HOME/reports)")
-    parser.add_argument("--db", default=None, help="records database URL (default: $INSPECTION_DB or SQLite in $INSPECTION_HOME)")
-    parser.add_argument("--models", type=Path, default=None, help="models folder (default: the shipped models)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for the LAN)")
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        default=None,
+        help="evaluation reports folder (default: $INSPECTION_HOME/reports)",
+    )
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="records database URL (default: $INSPECTION_DB or SQLite in $INSPECTION_HOME)",
+    )
+    parser.add_argument(
+        "--models", type=Path, default=None, help="models folder (default: the shipped models)"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for the LAN)"
+    )
     parser.add_argument("--port", type=int, default=8501, help="port to listen on (default 8501)")
 
 
@@ -66,5 +82,7 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"dashboard on http://{args.host}:{args.port}  (reports {env[ENV_REPORTS]}, database {redact_url(env[ENV_DB])})")
+    print(
+        f"dashboard on http://{args.host}:{args.port}  (reports {env[ENV_REPORTS]}, database {redact_url(env[ENV_DB])})"
+    )
     return subprocess.call(cmd, env=env)

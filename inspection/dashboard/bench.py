@@ -28,7 +28,11 @@ PAGES = ("overview", "noise", "denoisers", "stations", "part_lookup", "models")
 
 def page_data_functions(env: dict[str, str]) -> dict[str, list[tuple[str, Callable[[], Any]]]]:
     """The data calls each page makes on first open, in the same order, uncached."""
-    url, reports_dir, models_dir = env["INSPECTION_DB"], Path(env["INSPECTION_REPORTS"]), Path(env["INSPECTION_MODELS"])
+    url, reports_dir, models_dir = (
+        env["INSPECTION_DB"],
+        Path(env["INSPECTION_REPORTS"]),
+        Path(env["INSPECTION_MODELS"]),
+    )
     engine = db.open_engine(url)
 
     def latest() -> dict[str, Any]:
@@ -57,12 +61,17 @@ def page_data_functions(env: dict[str, str]) -> dict[str, list[tuple[str, Callab
 
     return {
         "overview": [("reports", overview)],
-        "noise": [("report", lambda: (reports.confusion_frame(latest()), reports.accuracy_by_level_frame(latest())))],
+        "noise": [
+            ("report", lambda: (reports.confusion_frame(latest()), reports.accuracy_by_level_frame(latest())))
+        ],
         "denoisers": [("report", lambda: reports.denoise_samples_frame(latest()))],
         "stations": [("db status", lambda: db.db_status(engine)), ("queries", stations_page)],
         "part_lookup": [("db status", lambda: db.db_status(engine)), ("queries", part_lookup)],
         "models": [
-            ("checkpoints + store", lambda: (versions.checkpoints_frame(models_dir), versions.store_versions_frame(engine))),
+            (
+                "checkpoints + store",
+                lambda: (versions.checkpoints_frame(models_dir), versions.store_versions_frame(engine)),
+            ),
             ("metrics", lambda: versions.metrics_long_frame(models_dir, engine)),
         ],
     }
@@ -107,9 +116,15 @@ def time_pages(env: dict[str, str], repeats: int = 3) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inspection.dashboard.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=100_000, help="synthetic records to insert (default 100000)")
-    parser.add_argument("--db", default=None, help="database URL to fill (default: SQLite in a temporary folder)")
+    parser = argparse.ArgumentParser(
+        prog="python -m inspection.dashboard.bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--records", type=int, default=100_000, help="synthetic records to insert (default 100000)"
+    )
+    parser.add_argument(
+        "--db", default=None, help="database URL to fill (default: SQLite in a temporary folder)"
+    )
     parser.add_argument("--keep", type=Path, default=None, help="write everything to this folder and keep it")
     parser.add_argument("--budget-ms", type=float, default=2000.0, help="per-page budget (default 2000 ms)")
     parser.add_argument("--repeats", type=int, default=3)

@@ -50,10 +50,17 @@ def time_span(engine: Engine) -> TimeSpan | None:
     return None if start is None or end is None else TimeSpan(start, end)
 
 
-def choose_bucket(span: timedelta, max_buckets: int = 200) -> tuple[int, str]:
-    """The finest bucket (seconds, name) that splits ``span`` into at most ``max_buckets`` points."""
+def choose_bucket(
+    span: timedelta, max_buckets: int = 200, *, per_station: int | None = None, min_per_bucket: int = 10
+) -> tuple[int, str]:
+    """The finest bucket (seconds, name) that splits ``span`` into at most ``max_buckets`` points.
+
+    With ``per_station`` (records per station in the span) the bucket is also wide enough to hold about
+    ``min_per_bucket`` records, so that rates and shares are not computed from one or two parts.
+    """
     for seconds, name in BUCKETS:
-        if span.total_seconds() / seconds <= max_buckets:
+        n = span.total_seconds() / seconds
+        if n <= max_buckets and (per_station is None or per_station / max(n, 1.0) >= min_per_bucket):
             return seconds, name
     return BUCKETS[-1]
 

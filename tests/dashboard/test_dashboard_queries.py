@@ -1,0 +1,190 @@
+"""Station, part and model queries on the fixture records database (SQLite; PostgreSQL when available)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from inspection.dashboard import db, fixtures, images, parts, stations, versions
+from inspection.store.models import Inspection
+
+N_RECORDS = 4000  # conftest.N_RECORDS
+
+
+@pytest.fixture(scope="module")
+def engine(data_env: dict[str, str]) -> Engine:
+    return db.open_engine(data_env["INSPECTION_DB"])
+
+
+def test_db_status_counts_records(engine: Engine) -> None:
+    status = db.db_status(engine)
+    assert status.ok and status.n_records == N_RECORDS
+
+
+def test_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
+    with pytest.raises(db.DatabaseUnavailable, match="inspection score --db"):
+        db.open_engine(f"sqlite:///{tmp_path / 'nope.db'}")
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_database_without_tables_or_records(tmp_path: Path) -> None:
+    (tmp_path / "blank.db").touch()
+    status = db.db_status(db.open_engine(f"sqlite:///{tmp_path / 'blank.db'}"))
+    assert not status.ok and "no `inspections` table" in status.message
+    fixtures.create_schema(f"sqlite:///{tmp_path / 'empty.db'}").dispose()
+    status = db.db_status(db.open_engine(f"sqlite:///{tmp_path / 'empty.db'}"))
+    assert not status.ok and "empty" in status.message
+
+
+def test_station_summary_matches_raw_counts(engine: Engine) -> None:
+    summary = stations.station_summary(engine).set_index("station_id")
+    assert list(summary.index) == list(fixtures.STATIONS)
+    assert summary["records"].sum() == N_RECORDS
+    with engine.connect() as conn:
+        t = Inspection.__table__
+        n = conn.execute(
+            select(func.count()).where(t.c.station_id == "line-2", t.c.verdict == "defective")
+        ).scalar_one()
+    assert summary.loc["line-2", "defective"] == n
+    assert 0.03 < summary.loc["line-2", "defect_rate"] < 0.2
+    assert summary["first"].dt.tz is not None
+
+
+def test_timeseries_buckets_add_up(engine: Engine) -> None:
+    span = stations.time_span(engine)
+    assert span is not None and span.end <= fixtures.FIXTURE_END
+    bucket, name = stations.choose_bucket(span.end - span.start)
+    assert (bucket, name) == (6 * 3600, "6 hours")
+    series = stations.station_timeseries(engine, bucket)
+    summary = stations.station_summary(engine).set_index("station_id")
+    assert series.groupby("station_id")["scored"].sum().to_dict() == summary["scored"].to_dict()
+    assert (series["time"].dt.hour % 6 == 0).all()
+    mix = stations.noise_mix_timeseries(engine, bucket, stations=["line-1"])
+    assert set(mix["station_id"]) == {"line-1"}
+    assert np.allclose(mix.groupby("time")["share"].sum(), 1.0)
+
+
+def test_time_filter(engine: Engine) -> None:
+    span = stations.time_span(engine)
+    assert span is not None
+    series = stations.station_timeseries(engine, 3600, start=span.end - timedelta(hours=24))
+    assert series["time"].min() >= span.end - timedelta(hours=25)
+    assert 0 < series["scored"].sum() < N_RECORDS / 5
+
+
+def test_drift_flags_the_grounding_fault_station_only(engine: Engine) -> None:
+    findings = {f.station_id: f for f in stations.station_drift(engine, min_records=30)}
+    assert findings["line-3"].drifted and findings["line-3"].rising_type == "periodic"
+    assert all(not f.drifted for s, f in findings.items() if s != "line-3")
+    assert stations.station_drift(engine, min_records=30)[0].station_id == "line-3"
+
+
+def test_find_parts_by_id_prefix_station_and_time(engine: Engine) -> None:
+    exact = parts.find_parts(engine, part_id="P2-0000001")
+    prefix = parts.find_parts(engine, part_id="P1-00000*")
+    assert len(exact) <= 1 and prefix["part_id"].str.startswith("P1-00000").all() and len(prefix) > 0
+    newest = parts.find_parts(engine, stations=["line-4"], limit=5)
+    assert len(newest) == 5 and set(newest["station_id"]) == {"line-4"}
+    assert newest["created_at"].is_monotonic_decreasing
+    assert parts.find_parts(engine, part_id="P1_%*").empty  # LIKE wildcards are escaped
+
+
+def test_get_part_and_its_views(engine: Engine) -> None:
+    row = parts.find_parts(engine, stations=["line-1"], limit=50)
+    record = parts.get_part(engine, int(row[row["status"] == "ok"].iloc[0]["id"]))
+    assert record is not None and record["created_at"].tzinfo is not None
+    probs = parts.probabilities_frame(record)
+    assert probs["probability"].sum() == pytest.approx(1.0, abs=0.01)
+    assert probs.set_index("noise_type")["probability"].idxmax() == record["noise_type"]
+    assert dict(parts.versions_frame(record).values) == fixtures.MODEL_VERSIONS
+    assert parts.photo_path(record) is not None
+    assert parts.get_part(engine, 10**9) is None
+
+
+def test_denoised_view_without_models() -> None:
+    gray = fixtures.synth_casting(np.random.default_rng(0), size=96)
+    assert parts.denoised_view(gray, {"denoiser": "identity"}).image is gray
+    assert parts.denoised_view(gray, {"denoiser": "median"}).image.shape == gray.shape
+    ae = parts.denoised_view(gray, {"denoiser": "autoencoder"})
+    assert ae.image is None and "needs its model" in ae.note
+    assert parts.denoised_view(gray, {"denoiser": None}).image is None
+
+
+def test_models_from_checkpoints_and_store(engine: Engine, data_env: dict[str, str]) -> None:
+    ck = versions.checkpoints_frame(data_env["INSPECTION_MODELS"])
+    assert set(ck["task"]) == {"noise", "denoiser", "defect"}
+    noise = ck[ck["task"] == "noise"].set_index("version")
+    assert not noise["in_use"].any()  # two version folders and no store flag: undecided from disk alone
+    assert "accuracy=0.991" in noise.loc["noise-2026.11.1", "metrics"]
+    store = versions.store_versions_frame(engine)
+    assert store["in_use"].all() and set(store["version"]) == set(fixtures.MODEL_VERSIONS.values())
+    import pandas as pd
+
+    assert versions.versions_in_use(pd.concat([ck, store]))["noise"] == "noise-2026.11.1"
+    long = versions.metrics_long_frame(data_env["INSPECTION_MODELS"], engine)
+    assert {"accuracy", "psnr_gaussian"} <= set(long["metric"])
+
+
+def test_spectrum_image_shows_periodic_peaks() -> None:
+    clean = fixtures.synth_casting(np.random.default_rng(0), size=128)
+    noisy = fixtures.add_noise(clean, "periodic", 50.0, rng=1)
+    a, b = images.spectrum_image(clean), images.spectrum_image(noisy)
+    assert a.dtype == np.uint8 and a.shape == (128, 128)
+    assert (b == 255).sum() > (a == 255).sum()
+    assert images.spectrum_image(np.zeros((1200, 1000), np.uint8)).shape[0] <= 512
+
+
+def test_crops_stay_inside_and_find_detail() -> None:
+    image = np.zeros((100, 120), np.uint8)
+    image[70:80, 90:100] = 255
+    crop = images.detail_crop(image, size=20)
+    assert crop.top <= 70 and crop.top + 20 >= 80 and crop.left <= 90 and crop.left + 20 >= 100
+    edge = images.crop_at(image, 1.0, 1.0, 40)
+    assert (edge.top, edge.left, edge.size) == (60, 80, 40)
+    assert images.zoom(image, edge, 160).shape == (160, 160)
+    assert images.outline(image, edge).shape == (100, 120, 3)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh database on the test PostgreSQL server, dropped afterwards."""
+    base = os.environ.get("INSPECTION_TEST_PG_URL")
+    if not base:
+        pytest.skip("INSPECTION_TEST_PG_URL is not set (.ci/start-postgres.sh sets it)")
+    name = f"dashboard_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_station_queries_on_postgres(pg_url: str) -> None:
+    fixtures.fill_fixture_db(pg_url, 2000)
+    eng = db.open_engine(pg_url)
+    try:
+        span = stations.time_span(eng)
+        assert span is not None
+        bucket, _ = stations.choose_bucket(span.end - span.start)
+        series = stations.station_timeseries(eng, bucket)
+        assert series["scored"].sum() == stations.station_summary(eng)["scored"].sum()
+        assert (series["time"].dt.hour % 6 == 0).all()
+        assert not stations.noise_mix_timeseries(eng, bucket).empty
+        assert {f.station_id for f in stations.station_drift(eng, min_records=20)} == set(fixtures.STATIONS)
+        assert len(parts.find_parts(eng, part_id="P1-*", limit=3)) == 3
+        assert not versions.store_versions_frame(eng).empty
+    finally:
+        eng.dispose()
