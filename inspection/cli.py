@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import inspection
 
-COMMANDS = ("demo", "score", "train", "evaluate", "bench", "serve", "watch", "load", "db", "dashboard")
+COMMANDS = ("demo", "score", "train", "evaluate", "bench", "synth", "serve", "watch", "load", "db", "dashboard")
 
 
 def build_parser() -> argparse.ArgumentParser:

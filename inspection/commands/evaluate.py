@@ -1,0 +1,25 @@
+"""``inspection evaluate --data DIR``: the standard noise protocol on a test split."""
+
+from __future__ import annotations
+
+import argparse
+
+from inspection.commands._config import add_dataclass_flags, config_from_args
+from inspection.evaluate import EvalConfig, accuracy_table, evaluate
+
+HELP = "Evaluate the pipeline on a dataset's test split under the standard noise protocol; writes a report."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_dataclass_flags(parser, EvalConfig)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(EvalConfig, args)
+    if not cfg.data:
+        raise SystemExit("--data DIR is required (a folder with test/<class_name>/ images)")
+    report, folder = evaluate(cfg)
+    print(accuracy_table(report))
+    print(f"\nnoise classifier accuracy {report['noise_classifier']['accuracy']:.1%}; "
+          f"report: {folder / 'report.md'}")
+    return 0
