@@ -1,0 +1,49 @@
+"""Shared fixtures: a small synthetic dataset in the real folder layout, and tiny checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inspection.data import synth_casting, write_synthetic_dataset
+from inspection.paths import default_models_dir
+from inspection.testing import write_tiny_checkpoints
+
+CASTING = Path(__file__).resolve().parents[2] / "shared" / "data" / "casting"
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """24 training and 8 test castings at 64 px in ``train|test/{def_front,ok_front}/``."""
+    return write_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), n_train=24, n_test=8, size=64, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_checkpoints(tmp_path_factory.mktemp("tiny_models"))
+
+
+@pytest.fixture(scope="session")
+def shipped_models() -> Path:
+    root = default_models_dir()
+    if not (root / "noise").is_dir():
+        pytest.skip(f"no shipped models in {root}; run models/train_defaults.sh")
+    return root
+
+
+@pytest.fixture
+def casting_photo() -> np.ndarray:
+    """One synthetic 160 px casting with a defect (deterministic)."""
+    return synth_casting(np.random.default_rng(7), 160, "blowhole")
+
+
+@pytest.fixture(scope="session")
+def casting_root() -> Path:
+    if not (CASTING / "test").is_dir():
+        pytest.skip(f"the real casting photos are not at {CASTING} (they ship beside the repo in CI only)")
+    return CASTING

@@ -1,0 +1,168 @@
+"""End to end: ``inspection dashboard`` on fixture data, every page opened in headless Chromium.
+
+Screenshots go to a temporary folder; with ``INSPECTION_UPDATE_SCREENSHOTS=1`` they replace
+``docs/screenshots/*.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium") if p and Path(p).exists()), None)
+CHROMEDRIVER = next((p for p in (shutil.which("chromedriver"), "/usr/bin/chromedriver") if p and Path(p).exists()), None)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"),
+]
+
+# url path, page title, texts that must be on the page, CSS selector -> minimum count
+PAGES: list[tuple[str, str, list[str], dict[str, int]]] = [
+    ("overview", "Overview", ["Noisy, routed denoising", "Gain from denoising", "reference VGG16", "Compare with an earlier report"],
+     {'[data-testid="stMetric"]': 4, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg': 2}),
+    ("noise", "Noise", ["Confusion matrix", "Accuracy against noise level", "Noise-type accuracy"],
+     {'[data-testid="stImage"] img': 8, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg': 2}),
+    ("denoisers", "Denoisers", ["Before, denoised, clean", "PSNR (dB)", "notch"],
+     {'[data-testid="stImage"] img': 6, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg': 1}),
+    ("stations", "Stations", ["line-3 drifts from its baseline", "periodic noise rose", "Noise-type mix"],
+     {'[data-testid="stMetric"]': 4, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg': 4}),
+    ("part-lookup", "Part lookup", ["Verdict", "Noise probabilities", "Judged by", "record #"],
+     {'[data-testid="stImage"] img': 2, '[data-testid="stMetric"]': 4}),
+    ("models", "Models", ["In use: noise", "noise-2026.10.1", "Metrics by version"],
+     {'[data-testid="stMetric"]': 3, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg': 1}),
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(data_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``inspection dashboard`` on a free loopback port; yields its base URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("dashboard-log") / "streamlit.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INSPECTION_")}
+    env.update(PYTHONPATH=str(REPO), INSPECTION_MODELS=data_env["INSPECTION_MODELS"])
+    cmd = [sys.executable, "-m", "inspection.cli", "dashboard", "--reports", data_env["INSPECTION_REPORTS"],
+           "--db", data_env["INSPECTION_DB"], "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"dashboard did not start (exit {proc.poll()}):\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        print(f"dashboard up in {time.monotonic() - deadline + 90:.1f} s")
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        text = log.read_text()
+        assert "Traceback" not in text, text[-3000:]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
+                "--window-size=1500,1100", "--force-device-scale-factor=1",
+                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):  # fmt: skip
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("INSPECTION_UPDATE_SCREENSHOTS") == "1":
+        out = REPO / "docs" / "screenshots"
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def wait_rendered(driver, title: str, texts: list[str], selectors: dict[str, int], timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the page shows its title, every text and enough of each element, and Streamlit is idle."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + timeout
+    missing: list[str] = []
+    while time.monotonic() < deadline:
+        body = driver.find_element(By.TAG_NAME, "body").text
+        missing = [f"title {title!r}"] if title not in [h.text for h in driver.find_elements(By.TAG_NAME, "h1")] else []
+        missing += [f"text {t!r}" for t in texts if t not in body]
+        missing += [f"{n}x {sel}" for sel, n in selectors.items() if len(driver.find_elements(By.CSS_SELECTOR, sel)) < n]
+        running = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+        if not missing and not running:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"page {title!r} is missing {missing}")
+
+
+def full_page_screenshot(driver, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Grow the window to the app's scroll height (Streamlit scrolls inside its main container), then shoot."""
+    height = driver.execute_script(
+        "const m = document.querySelector('[data-testid=\"stMain\"]') || document.body;"
+        "return Math.max(m.scrollHeight, document.body.scrollHeight);"
+    )
+    driver.set_window_size(1500, min(max(int(height) + 40, 900), 4000))
+    time.sleep(1.0)  # let charts re-layout to the new size
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1500, 1100)
+
+
+def test_every_page_in_chromium(server: str, browser, tmp_path_factory: pytest.TempPathFactory) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    out = screenshot_dir(tmp_path_factory)
+    for i, (path, title, texts, selectors) in enumerate(PAGES, start=1):
+        t0 = time.monotonic()
+        browser.get(f"{server}/{path}")
+        wait_rendered(browser, title, texts, selectors)
+        print(f"{title}: rendered in {time.monotonic() - t0:.1f} s")
+        body = browser.find_element(By.TAG_NAME, "body").text
+        assert "Traceback" not in body and not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+        assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]'), f"{title}: error shown"
+        shot = out / f"{i}-{path}.png"
+        full_page_screenshot(browser, shot)
+        assert shot.stat().st_size > 20_000
+
+    # The sidebar navigation works too, not only direct URLs.
+    browser.get(f"{server}/overview")
+    wait_rendered(browser, "Overview", [], {})
+    link = next(a for a in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a') if "Stations" in a.text)
+    link.click()
+    wait_rendered(browser, "Stations", ["periodic noise rose"], {})

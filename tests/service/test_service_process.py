@@ -1,0 +1,127 @@
+"""The service as stations meet it: a real ``inspection serve`` (uvicorn) on loopback, killed and restarted."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from inspection.loadtest import free_port, make_photos, run_load, spawn_server
+from inspection.store import RecordStore
+from inspection.store.photos import sha256_hex
+
+
+def test_load_run_scores_every_request_once(tmp_path: Path, tiny_models: Path) -> None:
+    with spawn_server(tmp_path, models=tiny_models) as server:
+        report = run_load(
+            server.url,
+            server.api_key,
+            server.station,
+            clients=4,
+            requests=15,
+            photos=make_photos(4, size=96),
+            db_url=server.db_url,
+        )
+    assert report.server_errors_5xx == 0 and report.transport_errors == 0, report.summary()
+    assert report.status_counts == {"201": 60}
+    assert report.records_in_store == 60 == report.expected_records
+    assert report.throughput_rps > 0 and 0 < report.p50_ms <= report.p99_ms
+    assert report.passed
+
+
+@pytest.mark.slow
+def test_load_8_clients_x_200_requests(tmp_path: Path, tiny_models: Path) -> None:
+    """The issue's load figure: N=8, M=200, zero 5xx, exactly N x M records."""
+    with spawn_server(tmp_path, models=tiny_models) as server:
+        report = run_load(
+            server.url, server.api_key, server.station, clients=8, requests=200, db_url=server.db_url
+        )
+    print(report.summary())
+    assert report.passed and report.records_in_store == 1600, report.summary()
+
+
+def post_parts(
+    url: str,
+    key: str,
+    station: str,
+    parts: list[str],
+    photos: list[bytes],
+    confirmed: dict[str, int],
+    failed: list[str],
+    stop: threading.Event,
+) -> None:
+    with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as http:
+        for part in parts:
+            if stop.is_set():
+                failed.append(part)
+                continue
+            photo = photos[int(part.rsplit("-", 1)[1]) % len(photos)]
+            try:
+                r = http.post(
+                    "/v1/inspections",
+                    data={"station_id": station, "part_id": part},
+                    files={"image": ("p.png", photo, "image/png")},
+                )
+            except httpx.HTTPError:
+                failed.append(part)
+                continue
+            if r.status_code in (200, 201):
+                confirmed[part] = r.json()["id"]
+            else:
+                failed.append(part)
+
+
+def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(tmp_path: Path, tiny_models: Path) -> None:
+    parts = [f"crash-{i:04d}" for i in range(160)]
+    photos = make_photos(8, size=96)
+    port, key, station = free_port(), "crash-test-key", "station-c"
+    confirmed: dict[str, int] = {}
+    failed: list[str] = []
+    stop = threading.Event()
+    with spawn_server(tmp_path, models=tiny_models, port=port, api_key=key, station=station) as server:
+        clients = [
+            threading.Thread(
+                target=post_parts,
+                args=(server.url, key, station, parts[i::4], photos, confirmed, failed, stop),
+            )
+            for i in range(4)
+        ]
+        for t in clients:
+            t.start()
+        while len(confirmed) < 40 and any(t.is_alive() for t in clients):
+            threading.Event().wait(0.02)
+        server.process.kill()  # SIGKILL while 4 clients have requests in flight
+        server.process.wait()
+        stop.set()
+        for t in clients:
+            t.join()
+    assert 40 <= len(confirmed) < len(parts), "the kill must land in the middle of the batch"
+    killed_with = dict(confirmed)
+
+    with RecordStore(server.db_url) as store:
+        assert store.integrity_check() == "ok"
+        for part, rid in killed_with.items():  # everything a station was told about survived the kill
+            rec = store.get_inspection(rid)
+            assert rec is not None and rec["part_id"] == part and rec["status"] == "ok"
+
+    # restart on the same store; stations re-send everything they are not sure about (and some they are)
+    with spawn_server(tmp_path, models=tiny_models, port=port, api_key=key, station=station) as server:
+        retry_confirmed: dict[str, int] = {}
+        retry_failed: list[str] = []
+        post_parts(server.url, key, station, parts, photos, retry_confirmed, retry_failed, threading.Event())
+    assert not retry_failed
+    for part, rid in killed_with.items():
+        assert retry_confirmed[part] == rid  # a re-send returns the stored record, not a new one
+
+    with RecordStore(server.db_url) as store:
+        assert store.integrity_check() == "ok"
+        records = store.list_inspections(part_id_prefix="crash-", limit=1000)
+        per_part = Counter(r["part_id"] for r in records)
+        assert set(per_part) == set(parts), "a part was lost"
+        assert max(per_part.values()) == 1, "a part was stored twice"
+        assert store.count_inspections() == len(parts)
+        for rec in records:  # every verdict traces back to its photo
+            assert sha256_hex(Path(rec["image_path"]).read_bytes()) == rec["image_sha256"]
