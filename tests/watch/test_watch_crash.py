@@ -1,0 +1,97 @@
+"""``inspection watch`` killed with SIGKILL mid-batch and restarted: every photo scored once, none skipped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from inspection.loadtest import make_photos
+from inspection.store import RecordStore
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def watch_cmd(inbox: Path, db_url: str, models: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "inspection.cli",
+        "watch",
+        str(inbox),
+        "--station",
+        "station-w",
+        "--db",
+        db_url,
+        "--models",
+        str(models),
+        "--settle",
+        "0",
+        "--poll",
+        "0.1",
+        "--batch",
+        "3",
+        *extra,
+    ]
+
+
+def test_sigkill_mid_batch_then_restart_scores_every_photo_exactly_once(
+    tmp_path: Path, watch_models: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    photos = make_photos(10, size=64)
+    names = [f"part-{i:03d}.png" for i in range(60)]
+    for i, name in enumerate(names):
+        (inbox / name).write_bytes(photos[i % len(photos)])
+    (inbox / "broken-1.png").write_bytes(photos[0][:150])
+    (inbox / "broken-2.jpg").write_bytes(b"not an image at all")
+    db_url = f"sqlite:///{tmp_path / 'records.db'}"
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        INSPECTION_HOME=str(tmp_path / "home"),
+    )
+    log = open(tmp_path / "watch.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        watch_cmd(inbox, db_url, watch_models), env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    processed = inbox / "processed"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if processed.is_dir() and sum(1 for _ in processed.iterdir()) >= 15:
+            break
+        time.sleep(0.02)
+    proc.kill()  # SIGKILL in the middle of the batch
+    proc.wait()
+    done_at_kill = sum(1 for _ in processed.iterdir())
+    assert 15 <= done_at_kill < len(names), (done_at_kill, (tmp_path / "watch.log").read_text()[-2000:])
+
+    with RecordStore(db_url, migrate=False) as store:
+        assert store.integrity_check() == "ok"
+
+    restart = subprocess.run(
+        watch_cmd(inbox, db_url, watch_models, "--once"), env=env, capture_output=True, text=True, timeout=180
+    )
+    log.close()
+    assert restart.returncode == 0, restart.stderr[-2000:]
+
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == []  # nothing skipped
+    assert sorted(p.name for p in processed.iterdir()) == names
+    rejected = sorted(p.name for p in (inbox / "rejected").iterdir())
+    assert rejected == ["broken-1.png", "broken-1.png.reason.txt", "broken-2.jpg", "broken-2.jpg.reason.txt"]
+    with RecordStore(db_url) as store:
+        assert store.integrity_check() == "ok"
+        records = store.list_inspections(limit=1000)
+        per_part = Counter(r["part_id"] for r in records)
+        assert max(per_part.values()) == 1, "a photo was recorded twice"
+        assert set(per_part) == {Path(n).stem for n in names} | {"broken-1", "broken-2"}
+        assert (
+            store.count_inspections(status="ok") == len(names)
+            and store.count_inspections(status="rejected") == 2
+        )
+        for rec in records:
+            assert Path(rec["image_path"]).exists()

@@ -1,0 +1,171 @@
+"""The watch folder, in process: arrival, filing, rejection reasons, and resuming after a crash."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from inspection.loadtest import make_photos
+from inspection.results import InspectionResult, Rejection
+from inspection.store import RecordStore
+from inspection.store.photos import sha256_hex
+from inspection.watch import Watcher
+
+
+@pytest.fixture(scope="module")
+def pngs() -> list[bytes]:
+    return make_photos(6, size=64)
+
+
+def drop(folder: Path, name: str, data: bytes, age_s: float = 10.0) -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    past = time.time() - age_s
+    os.utime(path, (past, past))
+    return path
+
+
+def test_scores_files_and_files_them_under_processed_or_rejected(
+    tmp_path: Path, watch_pipeline, store: RecordStore, pngs
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for i in range(3):
+        drop(inbox, f"part-{i}.png", pngs[i])
+    drop(inbox, "fake.jpg", b"plain text, not a photo")
+    drop(inbox, "cut.png", pngs[3][:200])
+    drop(inbox, ".incoming.png", pngs[4])  # being written: hidden temp name
+    drop(inbox, "upload.png.part", pngs[4])
+    watcher = Watcher(inbox, "station-w", watch_pipeline, store, settle_s=0.5, batch_size=2)
+
+    outcomes = watcher.run_once()
+
+    assert sorted((o.name, o.action) for o in outcomes) == [
+        ("cut.png", "rejected"),
+        ("fake.jpg", "rejected"),
+        ("part-0.png", "scored"),
+        ("part-1.png", "scored"),
+        ("part-2.png", "scored"),
+    ]
+    assert sorted(p.name for p in (inbox / "processed").iterdir()) == [
+        "part-0.png",
+        "part-1.png",
+        "part-2.png",
+    ]
+    rejected = sorted(p.name for p in (inbox / "rejected").iterdir())
+    assert rejected == ["cut.png", "cut.png.reason.txt", "fake.jpg", "fake.jpg.reason.txt"]
+    assert (inbox / "rejected" / "fake.jpg.reason.txt").read_text().startswith("not_an_image\n")
+    assert (inbox / "rejected" / "cut.png.reason.txt").read_text().startswith("corrupt\n")
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == [".incoming.png", "upload.png.part"]
+
+    recs = {r["part_id"]: r for r in store.list_inspections(station_id="station-w")}
+    assert set(recs) == {"part-0", "part-1", "part-2", "fake", "cut"}
+    assert all(r["source"] == "watch" for r in recs.values())
+    assert recs["part-1"]["status"] == "ok" and recs["part-1"]["verdict"] in ("ok", "defective")
+    assert Path(recs["part-1"]["image_path"]) == inbox / "processed" / "part-1.png"
+    assert recs["fake"]["reason"] == "not_an_image" and Path(recs["fake"]["image_path"]).exists()
+    assert watcher.run_once() == []  # nothing left to do
+
+
+def test_files_still_being_written_wait_until_they_settle(
+    tmp_path: Path, watch_pipeline, store: RecordStore, pngs
+) -> None:
+    drop(tmp_path, "fresh.png", pngs[0], age_s=0)
+    watcher = Watcher(tmp_path, "station-w", watch_pipeline, store, settle_s=30)
+    assert watcher.run_once() == []
+    drop(tmp_path, "fresh.png", pngs[0], age_s=60)
+    assert [o.action for o in watcher.run_once()] == ["scored"]
+
+
+def test_resumes_a_crash_between_commit_and_move_without_scoring_again(
+    tmp_path: Path, watch_pipeline, store: RecordStore, pngs
+) -> None:
+    class CountingPipeline:
+        calls = 0
+
+        def inspect_batch(self, images):
+            CountingPipeline.calls += len(images)
+            return watch_pipeline.inspect_batch(images)
+
+    watcher = Watcher(tmp_path, "station-w", CountingPipeline(), store)
+    drop(tmp_path, "a.png", pngs[0])
+    drop(tmp_path, "bad.png", b"GIF89a-not-really")
+    # the state a crash leaves: both records committed, neither file moved yet
+    scored = watch_pipeline.inspect_batch([pngs[0]])[0]
+    assert isinstance(scored, InspectionResult)
+    rid = store.add_inspection(
+        station_id="station-w",
+        part_id="a",
+        image_sha256=sha256_hex(pngs[0]),
+        image_path=str(tmp_path / "processed" / "a.png"),
+        result=scored,
+        source="watch",
+    )
+    bad = watch_pipeline.inspect_batch([b"GIF89a-not-really"])[0]
+    assert isinstance(bad, Rejection)
+    bad_id = store.add_inspection(
+        station_id="station-w",
+        part_id="bad",
+        image_sha256=sha256_hex(b"GIF89a-not-really"),
+        image_path=str(tmp_path / "rejected" / "bad.png"),
+        result=None,
+        status="rejected",
+        reason=bad.reason,
+        message=bad.message,
+        source="watch",
+    )
+
+    outcomes = {o.name: o for o in watcher.run_once()}
+
+    assert outcomes["a.png"].action == "resumed" and outcomes["a.png"].record_id == rid
+    assert outcomes["bad.png"].record_id == bad_id
+    assert (
+        CountingPipeline.calls == 1
+    )  # only the bad file was decoded again (to learn its reason); a.png never
+    assert (tmp_path / "processed" / "a.png").exists() and (tmp_path / "rejected" / "bad.png").exists()
+    assert (tmp_path / "rejected" / "bad.png.reason.txt").exists()
+    assert store.count_inspections() == 2
+
+
+def test_same_name_again_keeps_both_and_same_photo_again_adds_nothing(
+    tmp_path: Path, watch_pipeline, store: RecordStore, pngs
+) -> None:
+    watcher = Watcher(tmp_path, "station-w", watch_pipeline, store)
+    drop(tmp_path, "p.png", pngs[0])
+    watcher.run_once()
+    drop(tmp_path, "p.png", pngs[1])  # same part id, new photo: a new record, filed next to the first
+    second = watcher.run_once()[0]
+    assert second.action == "scored" and second.destination.name.startswith("p-")
+    drop(tmp_path, "p.png", pngs[0])  # the first photo re-sent: no new record
+    third = watcher.run_once()[0]
+    assert third.action == "resumed"
+    assert store.count_inspections() == 2
+    assert len(list((tmp_path / "processed").iterdir())) == 2
+
+
+def test_bad_file_names_and_poison_files_are_rejected_not_retried_forever(
+    tmp_path: Path, watch_pipeline, store: RecordStore, pngs
+) -> None:
+    class PoisonPipeline:
+        def inspect_batch(self, images):
+            if any(data == pngs[2] for data in images):
+                raise RuntimeError("model blew up")
+            return watch_pipeline.inspect_batch(images)
+
+    watcher = Watcher(tmp_path, "station-w", PoisonPipeline(), store, batch_size=4)
+    drop(tmp_path, "bad name!.png", pngs[0])
+    drop(tmp_path, "good.png", pngs[1])
+    drop(tmp_path, "poison.png", pngs[2])
+    outcomes = {o.name: o.action for o in watcher.run_once()}
+    assert outcomes == {"bad name!.png": "rejected", "good.png": "scored", "poison.png": "rejected"}
+    reasons = {r["part_id"]: r["reason"] for r in store.list_inspections(status="rejected")}
+    assert reasons == {"bad name!": "bad_part_id", "poison": "internal_error"}
+    assert watcher.run_once() == []
+
+
+def test_missing_folder_is_a_clear_error(tmp_path: Path, watch_pipeline, store: RecordStore) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        Watcher(tmp_path / "nope", "s", watch_pipeline, store)
