@@ -41,13 +41,14 @@ class MedianDenoiser:
     With ``switching=True`` (default) only pixels stuck at 0 or 255 are treated as impulses and refilled from
     their valid neighbours (normalised convolution, widening until every impulse has support); all other
     pixels keep their value, so edges and fine defects survive. With ``switching=False`` it is the classic
-    ``passes`` x ``ksize`` median; above ``heavy_density`` estimated impulses it uses ``heavy_ksize``.
+    ``passes`` x ``ksize`` median; above ``heavy_density`` estimated impulses its first pass uses ``heavy_ksize``
+    (measured on the casting photos: 3x3 passes win up to a density of about 0.3, a 5x5 first pass beyond).
     """
 
     ksize: int = 3
     passes: int = 3
     switching: bool = True
-    heavy_density: float = 0.12
+    heavy_density: float = 0.35
     heavy_ksize: int = 5
     name: str = "median"
 
@@ -55,10 +56,10 @@ class MedianDenoiser:
         impulses = (image == 0) | (image == 255)
         if self.switching:
             return _refill(image, impulses)
-        ksize = self.heavy_ksize if impulses.mean() > self.heavy_density else self.ksize
+        heavy = impulses.mean() > self.heavy_density
         out = image
-        for _ in range(self.passes):
-            out = cv2.medianBlur(out, ksize)
+        for i in range(self.passes):
+            out = cv2.medianBlur(out, self.heavy_ksize if heavy and i == 0 else self.ksize)
         return out
 
 

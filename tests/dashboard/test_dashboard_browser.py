@@ -20,12 +20,25 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium") if p and Path(p).exists()), None)
-CHROMEDRIVER = next((p for p in (shutil.which("chromedriver"), "/usr/bin/chromedriver") if p and Path(p).exists()), None)
+CHROMIUM = next(
+    (
+        p
+        for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
+        if p and Path(p).exists()
+    ),
+    None,
+)
+CHROMEDRIVER = next(
+    (p for p in (shutil.which("chromedriver"), "/usr/bin/chromedriver") if p and Path(p).exists()), None
+)
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"),
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None or CHROMEDRIVER is None,
+        reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+    ),
 ]
 
 # url path, page title, texts that must be on the page, CSS selector -> minimum count
@@ -39,7 +52,7 @@ PAGES: list[tuple[str, str, list[str], dict[str, int]]] = [
     ("stations", "Stations", ["line-3 drifts from its baseline", "periodic noise rose", "Noise-type mix"],
      {'[data-testid="stMetric"]': 4, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg': 4}),
     ("part-lookup", "Part lookup", ["Verdict", "Noise probabilities", "Judged by", "record #"],
-     {'[data-testid="stImage"] img': 2, '[data-testid="stMetric"]': 4}),
+     {'[data-testid="stImage"] img': 2, '[data-testid="stMetric"]': 4, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg': 1}),
     ("models", "Models", ["In use: noise", "noise-2026.10.1", "Metrics by version"],
      {'[data-testid="stMetric"]': 3, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg': 1}),
 ]  # fmt: skip
@@ -57,11 +70,18 @@ def server(data_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
     port = free_port()
     log = tmp_path_factory.mktemp("dashboard-log") / "streamlit.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("INSPECTION_")}
-    env.update(PYTHONPATH=str(REPO), INSPECTION_MODELS=data_env["INSPECTION_MODELS"])
+    # Loading models costs a torch import in the server; the pipeline path has its own tests.
+    env.update(
+        PYTHONPATH=str(REPO),
+        INSPECTION_MODELS=data_env["INSPECTION_MODELS"],
+        INSPECTION_DASHBOARD_NO_MODELS="1",
+    )
     cmd = [sys.executable, "-m", "inspection.cli", "dashboard", "--reports", data_env["INSPECTION_REPORTS"],
            "--db", data_env["INSPECTION_DB"], "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -114,7 +134,9 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
-def wait_rendered(driver, title: str, texts: list[str], selectors: dict[str, int], timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+def wait_rendered(
+    driver, title: str, texts: list[str], selectors: dict[str, int], timeout: float = 60
+) -> None:  # type: ignore[no-untyped-def]
     """Wait until the page shows its title, every text and enough of each element, and Streamlit is idle."""
     from selenium.webdriver.common.by import By
 
@@ -122,9 +144,17 @@ def wait_rendered(driver, title: str, texts: list[str], selectors: dict[str, int
     missing: list[str] = []
     while time.monotonic() < deadline:
         body = driver.find_element(By.TAG_NAME, "body").text
-        missing = [f"title {title!r}"] if title not in [h.text for h in driver.find_elements(By.TAG_NAME, "h1")] else []
+        missing = (
+            [f"title {title!r}"]
+            if title not in [h.text for h in driver.find_elements(By.TAG_NAME, "h1")]
+            else []
+        )
         missing += [f"text {t!r}" for t in texts if t not in body]
-        missing += [f"{n}x {sel}" for sel, n in selectors.items() if len(driver.find_elements(By.CSS_SELECTOR, sel)) < n]
+        missing += [
+            f"{n}x {sel}"
+            for sel, n in selectors.items()
+            if len(driver.find_elements(By.CSS_SELECTOR, sel)) < n
+        ]
         running = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
         if not missing and not running:
             return
@@ -144,18 +174,44 @@ def full_page_screenshot(driver, path: Path) -> None:  # type: ignore[no-untyped
     driver.set_window_size(1500, 1100)
 
 
-def test_every_page_in_chromium(server: str, browser, tmp_path_factory: pytest.TempPathFactory) -> None:  # type: ignore[no-untyped-def]
+def periodic_part(db_url: str) -> str:
+    """The newest scored part at the drifting station whose photo had periodic noise."""
+    from inspection.dashboard import db, parts
+
+    found = parts.find_parts(db.open_engine(db_url), stations=["line-3"], limit=100)
+    return str(found[(found["noise_type"] == "periodic") & (found["status"] == "ok")].iloc[0]["part_id"])
+
+
+def test_every_page_in_chromium(
+    server: str, browser, data_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     out = screenshot_dir(tmp_path_factory)
+    part_id = periodic_part(data_env["INSPECTION_DB"])
     for i, (path, title, texts, selectors) in enumerate(PAGES, start=1):
         t0 = time.monotonic()
         browser.get(f"{server}/{path}")
         wait_rendered(browser, title, texts, selectors)
         print(f"{title}: rendered in {time.monotonic() - t0:.1f} s")
+        if path == "part-lookup":  # look one part up by its id, as an engineer would
+            browser.find_element(By.CSS_SELECTOR, 'input[aria-label="Part id"]').send_keys(
+                part_id, Keys.ENTER
+            )
+            wait_rendered(
+                browser,
+                title,
+                [f"· {part_id} ·", "recomputed with the notch denoiser", "periodic"],
+                selectors,
+            )
         body = browser.find_element(By.TAG_NAME, "body").text
-        assert "Traceback" not in body and not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
-        assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]'), f"{title}: error shown"
+        assert "Traceback" not in body and not browser.find_elements(
+            By.CSS_SELECTOR, '[data-testid="stException"]'
+        )
+        assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]'), (
+            f"{title}: error shown"
+        )
         shot = out / f"{i}-{path}.png"
         full_page_screenshot(browser, shot)
         assert shot.stat().st_size > 20_000
@@ -163,6 +219,10 @@ def test_every_page_in_chromium(server: str, browser, tmp_path_factory: pytest.T
     # The sidebar navigation works too, not only direct URLs.
     browser.get(f"{server}/overview")
     wait_rendered(browser, "Overview", [], {})
-    link = next(a for a in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a') if "Stations" in a.text)
-    link.click()
+    link = next(
+        a
+        for a in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a')
+        if "Stations" in a.text
+    )
+    browser.execute_script("arguments[0].click();", link)
     wait_rendered(browser, "Stations", ["periodic noise rose"], {})

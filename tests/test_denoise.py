@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from inspection.data import synth_casting
+from inspection.denoise import (
+    DEFAULT_ROUTES,
+    AutoencoderDenoiser,
+    IdentityDenoiser,
+    MedianDenoiser,
+    NLMeansDenoiser,
+    NotchDenoiser,
+    Router,
+)
+from inspection.metrics import psnr
+from inspection.models import load_checkpoint
+from inspection.noise import add_noise
+from inspection.pipeline import resolve_checkpoint_dir
+
+
+@pytest.fixture(scope="module")
+def photos():
+    rng = np.random.default_rng(11)
+    return [synth_casting(rng, 160, kind) for kind in (None, "crack", "pinholes", None)]
+
+
+def gain(denoiser, photos, kind, level=None):
+    out = []
+    for i, clean in enumerate(photos):
+        noisy = add_noise(clean, kind, level, rng=i)
+        out.append(psnr(clean, denoiser(noisy)) - psnr(clean, noisy))
+    return float(np.mean(out))
+
+
+@pytest.mark.parametrize("density", [0.02, 0.1, 0.2])
+def test_median_improves_salt_pepper(photos, density):
+    assert gain(MedianDenoiser(), photos, "salt_pepper", density) > 15
+    assert gain(MedianDenoiser(switching=False), photos, "salt_pepper", density) > 8
+
+
+def test_switching_median_keeps_untouched_pixels_and_classic_uses_heavy_kernel(photos):
+    noisy = add_noise(photos[0], "salt_pepper", 0.1, rng=0)
+    out = MedianDenoiser()(noisy)
+    keep = (noisy != 0) & (noisy != 255)
+    assert np.array_equal(out[keep], noisy[keep])
+    heavy = add_noise(photos[0], "salt_pepper", 0.45, rng=0)
+    stronger = psnr(photos[0], MedianDenoiser(switching=False)(heavy))
+    assert stronger > psnr(photos[0], MedianDenoiser(switching=False, heavy_density=1.0)(heavy)) + 1.0
+
+
+@pytest.mark.parametrize("amplitude", [20.0, 40.0, 60.0])
+def test_notch_improves_periodic(photos, amplitude):
+    assert gain(NotchDenoiser(), photos, "periodic", amplitude) > 10
+
+
+def test_notch_leaves_clean_photo_nearly_unchanged(photos):
+    for clean in photos:
+        assert psnr(clean, NotchDenoiser()(clean)) > 45
+
+
+def test_nlmeans_improves_gaussian(photos):
+    assert gain(NLMeansDenoiser(), photos, "gaussian", 25.0) > 3
+
+
+def test_shipped_autoencoder_improves_gaussian_on_any_size(photos, shipped_models):
+    ck = load_checkpoint(resolve_checkpoint_dir(shipped_models / "denoiser"))
+    ae = AutoencoderDenoiser(ck.model)
+    assert gain(ae, photos, "gaussian", 25.0) > 5
+    odd = photos[1][:97, :131]
+    assert ae(add_noise(odd, "gaussian", 25.0, rng=0)).shape == odd.shape
+
+
+def test_autoencoder_batches_mixed_sizes_in_order(tiny_models):
+    ae = AutoencoderDenoiser(load_checkpoint(tiny_models / "denoiser").model)
+    imgs = [np.full((40, 50), 100, np.uint8), np.full((64, 64), 30, np.uint8), np.full((40, 50), 200, np.uint8)]
+    outs = ae.denoise_batch(imgs)
+    assert [o.shape for o in outs] == [i.shape for i in imgs]
+    assert [o.dtype for o in outs] == [np.uint8] * 3
+    assert np.array_equal(outs[0], ae(imgs[0]))
+
+
+def test_identity_is_identity(photos):
+    assert IdentityDenoiser()(photos[0]) is photos[0]
+
+
+def test_routing_table_default_and_configurable():
+    denoisers = {"identity": IdentityDenoiser(), "median": MedianDenoiser(), "notch": NotchDenoiser()}
+    router = Router(denoisers, {"clean": "identity", "salt_pepper": "median", "periodic": "notch",
+                                "gaussian": "median"})
+    assert router.denoiser_for("salt_pepper").name == "median"
+    assert router.denoiser_for("gaussian").name == "median"
+    assert router.denoiser_for("periodic").name == "notch"
+    assert DEFAULT_ROUTES == {"clean": "identity", "gaussian": "autoencoder", "salt_pepper": "median",
+                              "periodic": "notch"}
+    with pytest.raises(ValueError, match="no such denoiser"):
+        Router(denoisers)  # the default routes name the autoencoder, which is not given
+    with pytest.raises(ValueError, match="unknown noise type"):
+        Router(denoisers, {"speckle": "median"})

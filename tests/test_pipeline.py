@@ -1,0 +1,130 @@
+import io
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from inspection import NOISE_TYPES
+from inspection.imageio import ImageRejected
+from inspection.noise import add_noise
+from inspection.pipeline import InspectionPipeline, PipelineConfig
+from inspection.results import InspectionResult, Rejection
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_models):
+    return InspectionPipeline.from_dir(tiny_models)
+
+
+def encode(img, fmt="PNG", mode=None):
+    buf = io.BytesIO()
+    im = Image.fromarray(img)
+    (im.convert(mode) if mode else im).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_inspect_returns_typed_result(pipe, casting_photo):
+    r = pipe.inspect(casting_photo)
+    assert isinstance(r, InspectionResult)
+    assert r.noise_type in NOISE_TYPES and r.verdict in ("defective", "ok")
+    assert abs(sum(r.noise_probabilities.values()) - 1) < 1e-5
+    assert r.noise_probability == max(r.noise_probabilities.values())
+    assert 0 <= r.defect_probability <= 1 and r.threshold == 0.5
+    assert r.verdict == ("defective" if r.defect_probability >= r.threshold else "ok")
+    assert set(r.timings_ms) == {"decode", "noise", "denoise", "defect", "total"}
+    assert r.model_versions == {"noise": "noise", "defect": "defect", "denoiser": "denoiser"}
+    assert (r.height, r.width) == casting_photo.shape
+
+
+@pytest.mark.parametrize("make, conversion", [
+    (lambda g: g, "gray8"),
+    (lambda g: np.stack([g] * 3, -1), "rgb"),
+    (lambda g: np.dstack([g, g, g, np.full_like(g, 7)]), "rgba"),
+    (lambda g: g.astype(np.uint16) * 257, "gray16"),
+    (lambda g: encode(g), "gray8"),
+    (lambda g: encode(np.stack([g] * 3, -1), "JPEG"), "rgb"),
+    (lambda g: encode(np.stack([g] * 3, -1), "JPEG", "CMYK"), "cmyk"),
+    (lambda g: encode(g.astype(np.uint16) * 257), "gray16"),
+])
+def test_accepts_common_photo_forms_as_the_same_gray(pipe, casting_photo, make, conversion):
+    r = pipe.inspect(make(casting_photo))
+    assert r.conversion == conversion
+    ref = pipe.inspect(casting_photo)
+    if conversion in ("gray8", "rgb", "rgba", "gray16") and not isinstance(make(casting_photo), bytes):
+        assert r.defect_probability == pytest.approx(ref.defect_probability, abs=1e-6)
+
+
+def test_accepts_path(pipe, casting_photo, tmp_path):
+    path = tmp_path / "part.png"
+    cv2.imwrite(str(path), casting_photo)
+    assert pipe.inspect(path).defect_probability == pytest.approx(pipe.inspect(casting_photo).defect_probability)
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (np.zeros((0, 0), np.uint8), "empty"),
+    (np.zeros((10, 300), np.uint8), "too_small"),
+    (np.zeros((9000, 40), np.uint8), "too_large"),
+    (np.zeros((40, 40, 5), np.uint8), "bad_shape"),
+    (np.zeros((40, 40), np.int64), "bad_dtype"),
+    (np.full((40, 40), np.nan, np.float32), "bad_pixels"),
+    (b"", "empty"),
+    (b"this is a text file posing as a photo", "not_an_image"),
+    ("no/such/file.png", "unreadable"),
+])
+def test_rejects_unusable_input_with_clear_reason(pipe, bad, reason):
+    with pytest.raises(ImageRejected) as e:
+        pipe.inspect(bad)
+    assert e.value.reason == reason and str(e.value)
+
+
+def test_rejects_truncated_and_bomb(pipe, casting_photo):
+    jpeg = encode(casting_photo, "JPEG")
+    with pytest.raises(ImageRejected, match="truncated or corrupt"):
+        pipe.inspect(jpeg[: len(jpeg) // 2])
+    bomb = encode(np.zeros((20000, 20000), np.uint8)[:1, :1])  # placeholder to keep memory low
+    big = Image.new("L", (20000, 20000))
+    buf = io.BytesIO()
+    big.save(buf, format="PNG")
+    with pytest.raises(ImageRejected) as e:
+        pipe.inspect(buf.getvalue())
+    assert e.value.reason == "too_large"
+    assert bomb
+
+
+def test_batch_carries_on_past_bad_items(pipe, casting_photo):
+    items = [casting_photo, b"junk", np.zeros((5, 5), np.uint8), add_noise(casting_photo, "gaussian", 30, rng=0)]
+    out = pipe.inspect_batch(items)
+    assert len(out) == 4
+    assert isinstance(out[0], InspectionResult) and isinstance(out[3], InspectionResult)
+    assert isinstance(out[1], Rejection) and out[1].reason == "not_an_image"
+    assert isinstance(out[2], Rejection) and out[2].reason == "too_small"
+    assert out[0].defect_probability == pytest.approx(pipe.inspect(casting_photo).defect_probability, abs=1e-6)
+
+
+def test_low_confidence_takes_the_safe_path(tiny_models, casting_photo):
+    unsure = InspectionPipeline.from_dir(tiny_models, PipelineConfig(min_confidence=1.01))
+    r = unsure.inspect(casting_photo)
+    assert r.safe_path and r.denoiser == "identity"
+
+
+def test_routes_follow_the_table(tiny_models, casting_photo):
+    cfg = PipelineConfig(routes={t: "median" for t in NOISE_TYPES})
+    r = InspectionPipeline.from_dir(tiny_models, cfg).inspect(casting_photo)
+    assert r.denoiser == "median"
+    with pytest.raises(ValueError, match="no such denoiser"):
+        InspectionPipeline.from_dir(tiny_models, replace(cfg, routes={"clean": "wiener"}))
+
+
+@pytest.mark.parametrize("kind", NOISE_TYPES)
+def test_shipped_models_route_synthetic_noise_correctly(shipped_models, kind):
+    from inspection.data import synth_casting
+
+    pipe = InspectionPipeline.from_dir(shipped_models)
+    rng = np.random.default_rng(3)
+    photos = [add_noise(synth_casting(rng, 160, None), kind, rng=rng) for _ in range(6)]
+    results = pipe.inspect_batch(photos)
+    assert sum(r.noise_type == kind for r in results) >= 5
+    expected = {"clean": "identity", "gaussian": "autoencoder", "salt_pepper": "median", "periodic": "notch"}[kind]
+    assert sum(r.denoiser == expected for r in results) >= 5
