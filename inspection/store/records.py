@@ -250,8 +250,12 @@ class RecordStore:
 
     def add_evaluation_run(self, report: dict[str, Any], path: str) -> int:
         """Keep an evaluation report (the JSON itself, and where its file is); returns the run's id."""
-        versions = report.get("model_versions") if isinstance(report.get("model_versions"), dict) else None
-        name = report.get("name") if isinstance(report.get("name"), str) else None
+        versions = report.get("model_versions")
+        if not isinstance(versions, dict):  # the report format's "models": {task: {"version": ...}}
+            models = report.get("models") if isinstance(report.get("models"), dict) else {}
+            versions = {k: v.get("version") for k, v in models.items() if isinstance(v, dict)} or None
+        name = report.get("name") or report.get("id")
+        name = str(name)[:128] if name is not None else None
         with self._sessions.begin() as session:
             row = EvaluationRun(path=str(path), report=report, model_versions=versions, name=name)
             session.add(row)

@@ -212,6 +212,12 @@ def test_evaluation_runs_and_model_versions(store: RecordStore) -> None:
     runs = store.list_evaluation_runs()
     assert runs[0]["id"] == run_id and runs[0]["report"]["metrics"]["accuracy"] == 0.97
     assert runs[0]["path"] == "/reports/eval-1.json" and runs[0]["model_versions"] == {"noise": "v1"}
+    # the evaluation report format names its models as {"models": {task: {"version": ...}}} and has an "id"
+    store.add_evaluation_run(
+        {"id": "20261126T083000Z-synthetic", "models": {"defect": {"version": "d7"}}}, "/r/2.json"
+    )
+    assert store.list_evaluation_runs()[0]["model_versions"] == {"defect": "d7"}
+    assert store.list_evaluation_runs()[0]["name"] == "20261126T083000Z-synthetic"
 
     v1 = store.upsert_model_version("defect", "defect-v1", {"auc": 0.9}, in_use=True)
     v2 = store.upsert_model_version("defect", "defect-v2", {"auc": 0.95}, in_use=True)
