@@ -187,6 +187,8 @@ def test_every_page_in_chromium(
 ) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
 
     out = screenshot_dir(tmp_path_factory)
     part_id = periodic_part(data_env["INSPECTION_DB"])
@@ -196,9 +198,14 @@ def test_every_page_in_chromium(
         wait_rendered(browser, title, texts, selectors)
         print(f"{title}: rendered in {time.monotonic() - t0:.1f} s")
         if path == "part-lookup":  # look one part up by its id, as an engineer would
-            browser.find_element(By.CSS_SELECTOR, 'input[aria-label="Part id"]').send_keys(
-                part_id, Keys.ENTER
+            for d in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stDialog"]'):
+                print("DIALOG:", d.text)
+            browser.save_screenshot("/tmp/dialog.png")
+            box = WebDriverWait(browser, 30).until(
+                EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="stTextInput"] input'))
             )
+            box.click()
+            box.send_keys(part_id, Keys.ENTER)
             wait_rendered(
                 browser,
                 title,

@@ -1,0 +1,51 @@
+import json
+
+from inspection import NOISE_TYPES
+from inspection.evaluate import EvalConfig, evaluate
+from inspection.metrics import binary_scores
+
+
+def test_report_has_documented_schema(synthetic_root, tiny_models, tmp_path):
+    cfg = EvalConfig(data=str(synthetic_root), models=str(tiny_models), reports=str(tmp_path), quiet=True,
+                     methods=("median", "notch", "autoencoder"), blind_denoiser=str(tiny_models / "denoiser"),
+                     defect_aug=str(tiny_models / "defect"))
+    report, folder = evaluate(cfg)
+    assert folder.parent == tmp_path and folder.name.endswith("-" + synthetic_root.name)
+    on_disk = json.loads((folder / "report.json").read_text())
+    assert on_disk["id"] == report["id"] and on_disk["schema_version"] == 1
+    n = report["dataset"]["n_images"]
+    assert n == 8
+    nc = report["noise_classifier"]
+    assert sum(map(sum, nc["confusion"]["matrix"])) == 4 * n
+    assert set(nc["recall"]) == set(NOISE_TYPES)
+    conds = report["defect"]["conditions"]
+    for c in ("clean", "noisy_none", "noisy_routed", "noisy_oracle", "noisy_blind", "aug_noisy_none",
+              "aug_noisy_routed", "clean_routed"):
+        assert c in conds
+    assert conds["clean"]["n"] == n and conds["noisy_routed"]["n"] == 3 * n
+    assert set(report["defect_accuracy"]["noisy_routed_per_type"]) == {"gaussian", "salt_pepper", "periodic"}
+    assert 0 <= report["defect_erasure"] <= 1
+    methods = {(r["noise_type"], r["method"]) for r in report["denoise"]["summary"]}
+    assert ("salt_pepper", "median") in methods and ("periodic", "notch") in methods
+    assert ("gaussian", "routed") in methods and ("gaussian", "none") in methods
+    assert len(report["denoise"]["samples"]) == 3 * n * (3 + 2)
+    for g in report["gallery"]:
+        for role in ("noisy", "denoised", "clean", "spectrum"):
+            assert (folder / g[role]).is_file()
+    assert set(report["realistic"]) == {"poisson_gaussian", "correlated", "jpeg_noisy", "salt_pepper_gaussian"}
+    md = (folder / "report.md").read_text()
+    assert "| noisy, routed denoising |" in md and "| salt_pepper | median |" in md
+
+
+def test_same_seed_same_report(synthetic_root, tiny_models, tmp_path):
+    cfg = EvalConfig(data=str(synthetic_root), models=str(tiny_models), reports=str(tmp_path), quiet=True,
+                     methods=("median",), realistic=False, max_images=4)
+    a, _ = evaluate(cfg)
+    b, _ = evaluate(cfg)
+    assert a["noise_classifier"] == b["noise_classifier"] and a["defect"] == b["defect"]
+
+
+def test_binary_scores():
+    s = binary_scores([1, 1, 0, 0, 1], [1, 0, 0, 1, 1])
+    assert s["accuracy"] == 0.6 and s["sensitivity"] == 2 / 3 and s["specificity"] == 0.5
+    assert abs(s["f1"] - 2 * 2 / (2 * 2 + 1 + 1)) < 1e-12
