@@ -242,3 +242,29 @@ def test_api_keys_are_kept_only_as_hashes(tmp_path: Path) -> None:
         ApiKeys.from_mapping({"../station": "key12345"})
     with pytest.raises(AuthConfigError, match=r"sha256:<64 hex digits>"):
         ApiKeys.from_mapping({"station-1": "sha256:abc"})
+
+
+def test_serve_reads_its_config_file(tmp_path: Path, tiny_models: Path, photos, monkeypatch) -> None:
+    from inspection.cli import build_parser
+    from inspection.commands._config import config_from_args
+    from inspection.commands.serve import ServeConfig, build_app
+
+    monkeypatch.delenv("INSPECTION_API_KEYS", raising=False)
+    config = tmp_path / "service.toml"
+    config.write_text(
+        f'port = 8123\ndb = "sqlite:///{tmp_path / "cfg.db"}"\nmodels = "{tiny_models}"\nphotos = "{tmp_path / "ph"}"\n'
+        f'[api_keys]\nline-4 = "{hash_key("secret-line-4")}"\n'
+    )
+    args = build_parser().parse_args(["serve", "--config", str(config), "--port", "9000"])
+    cfg = config_from_args(ServeConfig, args)
+    assert cfg.port == 9000 and cfg.db.endswith("cfg.db")  # flags override the file
+    with TestClient(build_app(cfg)) as c:
+        r = c.post(
+            "/v1/inspections",
+            data={"station_id": "line-4", "part_id": "C-1"},
+            files={"image": ("c.png", photos.png, "image/png")},
+            headers={"X-API-Key": "secret-line-4"},
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["image_path"].startswith(str(tmp_path / "ph"))
+    assert RecordStore(cfg.db).count_inspections(station_id="line-4") == 1
