@@ -9,8 +9,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import functools
+
 import cv2
 import numpy as np
+import scipy.fft
 import torch
 from torch import nn
 
@@ -84,12 +87,12 @@ def _refill(image: np.ndarray, holes: np.ndarray) -> np.ndarray:
 class NotchDenoiser:
     """Finds periodic peaks in the spectrum and removes each sinusoid by fitting it exactly.
 
-    A peak is a local maximum of the log spectrum standing ``threshold`` (natural-log units) above the
-    median of its frequency ring, at least ``min_radius`` cycles from the centre. Peaks are taken one at a
-    time, strongest first: each one's frequency is refined to sub-bin precision, its sinusoid is fitted
-    and subtracted, and the spectrum is looked at again, so the leakage of an off-grid frequency goes with
-    its peak. It stops when no peak is left or the fitted amplitude falls below ``min_amplitude`` gray
-    levels, so a clean photo comes back unchanged.
+    A peak is a spectral bin standing ``threshold`` (natural-log units) above the median of its frequency
+    ring, at least ``min_radius`` cycles from the centre, and strong enough to be a sinusoid of at least
+    ``min_amplitude`` gray levels. Peaks are taken one at a time, strongest first: each one's frequency is
+    refined to sub-bin precision, its sinusoid is fitted and subtracted, and the spectrum is looked at
+    again, so the leakage of an off-grid frequency goes with its peak. A photo without such peaks comes
+    back unchanged.
     """
 
     threshold: float = 2.5
@@ -98,68 +101,70 @@ class NotchDenoiser:
     max_peaks: int = 6
     name: str = "notch"
 
-    def strongest_peak(
-        self, f: np.ndarray, ring_median: np.ndarray | None = None, skip: set[tuple[int, int]] | None = None
-    ) -> tuple[tuple[int, int] | None, np.ndarray]:
-        """The strongest peak bin ``(ky, kx)`` of ``f``'s half-plane spectrum not in ``skip`` (or None)."""
-        h, w = f.shape
-        logmag = np.log1p(np.abs(np.fft.rfft2(f))).astype(np.float32)
-        ky = np.fft.fftfreq(h) * h
-        radius = np.hypot(ky[:, None] * (w / h), np.arange(logmag.shape[1])[None, :])
-        ring = np.rint(radius).astype(np.int64)
-        if ring_median is None:
-            ring_median = _ring_medians(logmag, ring)
-        excess = logmag - ring_median[ring]
-        excess[radius < self.min_radius] = -np.inf
-        for ky_skip, kx_skip in skip or ():
-            excess[int(ky_skip) % h, kx_skip] = -np.inf
-        iy, ix = np.unravel_index(int(np.argmax(excess)), excess.shape)
-        if excess[iy, ix] < self.threshold:
-            return None, ring_median
-        return (int(ky[iy]), int(ix)), ring_median
-
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        f = image.astype(np.float64)
-        mean = f.mean()
+        f = image.astype(np.float32)
+        mean = float(f.mean())
         f -= mean
         h, w = f.shape
-        ring_median = None
-        weak: set[tuple[int, int]] = set()  # peaks too faint to be interference
+        radius, ring = _rings(h, w)
+        spectrum = scipy.fft.rfft2(f)
+        logmag = np.log1p(np.abs(spectrum))
+        background = _ring_medians(logmag, ring)[ring]
+        eligible = radius >= self.min_radius
         removed = 0
         for _ in range(2 * self.max_peaks):
-            peak, ring_median = self.strongest_peak(f, ring_median, weak)
-            if peak is None or removed == self.max_peaks:
+            magnitude = np.abs(spectrum)
+            # A sinusoid of amplitude A puts at least about 0.4*A*h*w/2 in its nearest bin, even off-grid.
+            strong = magnitude > 0.2 * self.min_amplitude * f.size
+            excess = np.where(eligible & strong, np.log1p(magnitude) - background, -np.inf)
+            iy, ix = np.unravel_index(int(np.argmax(excess)), excess.shape)
+            if excess[iy, ix] < self.threshold or removed == self.max_peaks:
                 break
-            fy, fx = _refine_frequency(f, peak[0] / h, peak[1] / w, h, w)
+            ky = iy if iy <= h // 2 else iy - h
+            fy, fx = _refine_frequency(f, ky / h, ix / w)
             ey = np.exp(2j * np.pi * fy * np.arange(h))
             ex = np.exp(2j * np.pi * fx * np.arange(w))
             coef = 2.0 * (ey.conj() @ f @ ex.conj()) / f.size
             if abs(coef) < self.min_amplitude:
-                weak.add(peak)
+                eligible[iy, ix] = False
                 continue
-            f -= np.real(coef * np.outer(ey, ex))
+            f -= np.real(coef * np.outer(ey, ex)).astype(np.float32)
+            spectrum = scipy.fft.rfft2(f)
             removed += 1
-        changed = removed > 0
-        if not changed:
+        if not removed:
             return image
         return np.clip(np.rint(f + mean), 0, 255).astype(np.uint8)
 
 
-def _ring_medians(logmag: np.ndarray, ring: np.ndarray) -> np.ndarray:
-    order = np.argsort(ring, axis=None, kind="stable")
-    sorted_rings = ring.ravel()[order]
-    values = logmag.ravel()[order]
-    bounds = np.searchsorted(sorted_rings, np.arange(ring.max() + 2))
-    return np.array([np.median(values[a:b]) if b > a else 0.0 for a, b in zip(bounds[:-1], bounds[1:])])
+@functools.lru_cache(maxsize=16)
+def _rings(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Radius (cycles per image, aspect-corrected) of each half-plane FFT bin, and its integer ring."""
+    ky = np.fft.fftfreq(h) * h
+    radius = np.hypot(ky[:, None] * (w / h), np.arange(w // 2 + 1)[None, :])
+    radius.setflags(write=False)
+    ring = np.rint(radius).astype(np.int64)
+    ring.setflags(write=False)
+    return radius, ring
 
 
-def _refine_frequency(f: np.ndarray, fy: float, fx: float, h: int, w: int) -> tuple[float, float]:
-    """Sub-bin frequency (cycles per pixel) maximising the DTFT power near a peak, by nested grid search."""
-    for span, steps in ((0.6, 13), (0.1, 11), (0.02, 11)):
+def _ring_medians(values: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """Median of ``values`` in each ring, from one sort by (ring, value)."""
+    span = float(values.max() - values.min()) + 1.0
+    order = np.argsort(ring.ravel() * span + (values.ravel() - values.min()))  # sorts by ring, then value
+    counts = np.bincount(ring.ravel())
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    sorted_values = values.ravel()[order]
+    return sorted_values[np.minimum(starts + counts // 2, len(order) - 1)]
+
+
+def _refine_frequency(f: np.ndarray, fy: float, fx: float) -> tuple[float, float]:
+    """Sub-bin frequency (cycles per pixel) maximising the DTFT magnitude near a peak, by nested grid search."""
+    h, w = f.shape
+    for span, steps in ((0.55, 12), (0.06, 9), (0.01, 5)):
         fys = fy + np.linspace(-span, span, steps) / h
         fxs = fx + np.linspace(-span, span, steps) / w
-        ey = np.exp(-2j * np.pi * np.outer(fys, np.arange(h)))
-        ex = np.exp(-2j * np.pi * np.outer(np.arange(w), fxs))
+        ey = np.exp(-2j * np.pi * np.outer(fys, np.arange(h))).astype(np.complex64)
+        ex = np.exp(-2j * np.pi * np.outer(np.arange(w), fxs)).astype(np.complex64)
         power = np.abs(ey @ f @ ex)
         iy, ix = np.unravel_index(int(np.argmax(power)), power.shape)
         fy, fx = float(fys[iy]), float(fxs[ix])

@@ -1,0 +1,159 @@
+"""Speed benchmark: the routed pipeline against a reference-equivalent configuration, in one run.
+
+The reference-equivalent configuration is what the reference study (arXiv 2404.10664) runs per part:
+VGG16 at 224x224 on the spectrum, its autoencoder at 256x256 on every photo, VGG16 at 224x224 for defects.
+Its weights are untrained here: only its cost matters.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from inspection import NOISE_TYPES
+from inspection.data import list_split, load_images, synth_casting
+from inspection.models import create_model
+from inspection.noise import add_noise
+from inspection.pipeline import InspectionPipeline
+from inspection.spectrum import log_spectrum
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Attributes:
+    models: models root (default: shipped models).
+    data: dataset root; its test split supplies the photos (default: synthetic castings).
+    n: photos in the noisy mix (each of the four noise types equally often).
+    size: side of synthetic photos (ignored with ``data``).
+    batch_sizes: batch sizes to time.
+    reference_n: photos timed through the reference-equivalent configuration (0 skips it).
+    threads: torch intra-op threads (0 = torch's default).
+    seed: seed of the noisy mix.
+    """
+
+    models: str = ""
+    data: str = ""
+    n: int = 256
+    size: int = 300
+    batch_sizes: tuple[int, ...] = (1, 32)
+    reference_n: int = 32
+    threads: int = 0
+    seed: int = 0
+
+
+def noisy_mix(cfg: BenchConfig) -> list[np.ndarray]:
+    rng = np.random.default_rng(cfg.seed)
+    if cfg.data:
+        samples = list_split(cfg.data, "test")
+        pick = rng.permutation(len(samples))[: cfg.n]
+        clean = list(load_images([samples[i] for i in pick]))
+    else:
+        clean = [synth_casting(rng, cfg.size, None if rng.random() < 0.5 else "blowhole") for _ in range(cfg.n)]
+    return [add_noise(im, NOISE_TYPES[i % 4], rng=rng) for i, im in enumerate(clean)]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def time_pipeline(pipe: InspectionPipeline, photos: Sequence[np.ndarray], batch: int) -> dict[str, Any]:
+    pipe.inspect_batch(list(photos[: min(batch, 4)]))  # warm-up
+    per_part, stages = [], {k: 0.0 for k in ("decode", "noise", "denoise", "defect")}
+    t_all = time.perf_counter()
+    for i in range(0, len(photos), batch):
+        chunk = photos[i : i + batch]
+        t0 = time.perf_counter()
+        results = pipe.inspect_batch(list(chunk))
+        per_part.append((time.perf_counter() - t0) * 1e3 / len(chunk))
+        for r in results:
+            for k in stages:
+                stages[k] += r.timings_ms[k]  # type: ignore[union-attr]
+    wall = time.perf_counter() - t_all
+    lat = np.array(per_part)
+    return {"batch": batch, "n": len(photos), "ms_per_part": 1e3 * wall / len(photos),
+            "parts_per_s": len(photos) / wall, "p50_ms": float(np.percentile(lat, 50)),
+            "p99_ms": float(np.percentile(lat, 99)),
+            "stage_ms": {k: v / len(photos) for k, v in stages.items()}}
+
+
+@torch.inference_mode()
+def time_reference(photos: Sequence[np.ndarray], batch: int = 32) -> dict[str, Any]:
+    torch.manual_seed(0)
+    noise_net = create_model("freq_vgg16").eval()
+    ae = create_model("ae_reference").eval()
+    defect_net = create_model("defect_vgg16").eval()
+    stages = {"spectrum+noise": 0.0, "denoise": 0.0, "defect": 0.0}
+    t_all = time.perf_counter()
+    for i in range(0, len(photos), batch):
+        chunk = photos[i : i + batch]
+        t0 = time.perf_counter()
+        spec = torch.from_numpy(np.stack([log_spectrum(p, 224) for p in chunk]))[:, None]
+        noise_net(spec)
+        t1 = time.perf_counter()
+        x = torch.from_numpy(np.stack([cv2.resize(p, (256, 256)) for p in chunk])).float()[:, None] / 255
+        y = ae(x)
+        t2 = time.perf_counter()
+        defect_net(torch.nn.functional.interpolate(y, size=(224, 224), mode="bilinear"))
+        t3 = time.perf_counter()
+        for k, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            stages[k] += dt * 1e3
+    wall = time.perf_counter() - t_all
+    return {"batch": batch, "n": len(photos), "ms_per_part": 1e3 * wall / len(photos),
+            "parts_per_s": len(photos) / wall, "stage_ms": {k: v / len(photos) for k, v in stages.items()}}
+
+
+def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    photos = noisy_mix(cfg)
+    pipe = InspectionPipeline.from_dir(cfg.models or None)
+    out: dict[str, Any] = {"photos": {"n": len(photos), "shape": list(photos[0].shape),
+                                      "source": cfg.data or f"synthetic {cfg.size}px"},
+                           "threads": torch.get_num_threads(), "models": pipe.model_versions, "pipeline": {}}
+    for b in cfg.batch_sizes:
+        out["pipeline"][f"b{b}"] = time_pipeline(pipe, photos, b)
+    out["peak_rss_mb_pipeline"] = peak_rss_mb()
+    if cfg.reference_n:
+        ref = time_reference(photos[: cfg.reference_n], 32)
+        out["reference"] = ref
+        best = min(r["ms_per_part"] for r in out["pipeline"].values())
+        b32 = out["pipeline"].get("b32", {}).get("ms_per_part", best)
+        out["speedup_vs_reference"] = ref["ms_per_part"] / b32
+        out["peak_rss_mb_with_reference"] = peak_rss_mb()
+    return out
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = [f"photos: {result['photos']['n']} x {result['photos']['shape']} ({result['photos']['source']}), "
+             f"noisy mix of {', '.join(NOISE_TYPES)}; torch threads {result['threads']}", "",
+             "| config | batch | ms/part | parts/s | p50 ms | p99 ms | decode | noise | denoise | defect |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in result["pipeline"].values():
+        s = r["stage_ms"]
+        lines.append(f"| routed pipeline | {r['batch']} | {r['ms_per_part']:.2f} | {r['parts_per_s']:.1f} | "
+                     f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {s['decode']:.2f} | {s['noise']:.2f} | "
+                     f"{s['denoise']:.2f} | {s['defect']:.2f} |")
+    if "reference" in result:
+        r = result["reference"]
+        s = r["stage_ms"]
+        lines.append(f"| reference-equivalent | {r['batch']} | {r['ms_per_part']:.1f} | {r['parts_per_s']:.2f} | - | - "
+                     f"| - | {s['spectrum+noise']:.1f} | {s['denoise']:.1f} | {s['defect']:.1f} |")
+        lines += ["", f"speedup at batch 32: {result['speedup_vs_reference']:.1f}x"]
+    lines.append(f"peak RSS: {result['peak_rss_mb_pipeline']:.0f} MB (pipeline)"
+                 + (f", {result['peak_rss_mb_with_reference']:.0f} MB after the reference run"
+                    if "peak_rss_mb_with_reference" in result else ""))
+    return "\n".join(lines)
+
+
+def save(result: dict[str, Any], path: str | Path) -> None:
+    import json
+
+    Path(path).write_text(json.dumps(result, indent=1) + "\n")
