@@ -20,6 +20,14 @@ def pngs() -> list[bytes]:
     return make_photos(6, size=64)
 
 
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    """The watched folder (apart from the store's database file, which lives in tmp_path)."""
+    path = tmp_path / "inbox"
+    path.mkdir()
+    return path
+
+
 def drop(folder: Path, name: str, data: bytes, age_s: float = 10.0) -> Path:
     path = folder / name
     path.write_bytes(data)
@@ -71,17 +79,17 @@ def test_scores_files_and_files_them_under_processed_or_rejected(
 
 
 def test_files_still_being_written_wait_until_they_settle(
-    tmp_path: Path, watch_pipeline, store: RecordStore, pngs
+    inbox: Path, watch_pipeline, store: RecordStore, pngs
 ) -> None:
-    drop(tmp_path, "fresh.png", pngs[0], age_s=0)
-    watcher = Watcher(tmp_path, "station-w", watch_pipeline, store, settle_s=30)
+    drop(inbox, "fresh.png", pngs[0], age_s=0)
+    watcher = Watcher(inbox, "station-w", watch_pipeline, store, settle_s=30)
     assert watcher.run_once() == []
-    drop(tmp_path, "fresh.png", pngs[0], age_s=60)
+    drop(inbox, "fresh.png", pngs[0], age_s=60)
     assert [o.action for o in watcher.run_once()] == ["scored"]
 
 
 def test_resumes_a_crash_between_commit_and_move_without_scoring_again(
-    tmp_path: Path, watch_pipeline, store: RecordStore, pngs
+    inbox: Path, watch_pipeline, store: RecordStore, pngs
 ) -> None:
     class CountingPipeline:
         calls = 0
@@ -90,9 +98,9 @@ def test_resumes_a_crash_between_commit_and_move_without_scoring_again(
             CountingPipeline.calls += len(images)
             return watch_pipeline.inspect_batch(images)
 
-    watcher = Watcher(tmp_path, "station-w", CountingPipeline(), store)
-    drop(tmp_path, "a.png", pngs[0])
-    drop(tmp_path, "bad.png", b"GIF89a-not-really")
+    watcher = Watcher(inbox, "station-w", CountingPipeline(), store)
+    drop(inbox, "a.png", pngs[0])
+    drop(inbox, "bad.png", b"GIF89a-not-really")
     # the state a crash leaves: both records committed, neither file moved yet
     scored = watch_pipeline.inspect_batch([pngs[0]])[0]
     assert isinstance(scored, InspectionResult)
@@ -100,7 +108,7 @@ def test_resumes_a_crash_between_commit_and_move_without_scoring_again(
         station_id="station-w",
         part_id="a",
         image_sha256=sha256_hex(pngs[0]),
-        image_path=str(tmp_path / "processed" / "a.png"),
+        image_path=str(inbox / "processed" / "a.png"),
         result=scored,
         source="watch",
     )
@@ -110,7 +118,7 @@ def test_resumes_a_crash_between_commit_and_move_without_scoring_again(
         station_id="station-w",
         part_id="bad",
         image_sha256=sha256_hex(b"GIF89a-not-really"),
-        image_path=str(tmp_path / "rejected" / "bad.png"),
+        image_path=str(inbox / "rejected" / "bad.png"),
         result=None,
         status="rejected",
         reason=bad.reason,
@@ -125,29 +133,29 @@ def test_resumes_a_crash_between_commit_and_move_without_scoring_again(
     assert (
         CountingPipeline.calls == 1
     )  # only the bad file was decoded again (to learn its reason); a.png never
-    assert (tmp_path / "processed" / "a.png").exists() and (tmp_path / "rejected" / "bad.png").exists()
-    assert (tmp_path / "rejected" / "bad.png.reason.txt").exists()
+    assert (inbox / "processed" / "a.png").exists() and (inbox / "rejected" / "bad.png").exists()
+    assert (inbox / "rejected" / "bad.png.reason.txt").exists()
     assert store.count_inspections() == 2
 
 
 def test_same_name_again_keeps_both_and_same_photo_again_adds_nothing(
-    tmp_path: Path, watch_pipeline, store: RecordStore, pngs
+    inbox: Path, watch_pipeline, store: RecordStore, pngs
 ) -> None:
-    watcher = Watcher(tmp_path, "station-w", watch_pipeline, store)
-    drop(tmp_path, "p.png", pngs[0])
+    watcher = Watcher(inbox, "station-w", watch_pipeline, store)
+    drop(inbox, "p.png", pngs[0])
     watcher.run_once()
-    drop(tmp_path, "p.png", pngs[1])  # same part id, new photo: a new record, filed next to the first
+    drop(inbox, "p.png", pngs[1])  # same part id, new photo: a new record, filed next to the first
     second = watcher.run_once()[0]
     assert second.action == "scored" and second.destination.name.startswith("p-")
-    drop(tmp_path, "p.png", pngs[0])  # the first photo re-sent: no new record
+    drop(inbox, "p.png", pngs[0])  # the first photo re-sent: no new record
     third = watcher.run_once()[0]
     assert third.action == "resumed"
     assert store.count_inspections() == 2
-    assert len(list((tmp_path / "processed").iterdir())) == 2
+    assert len(list((inbox / "processed").iterdir())) == 2
 
 
 def test_bad_file_names_and_poison_files_are_rejected_not_retried_forever(
-    tmp_path: Path, watch_pipeline, store: RecordStore, pngs
+    inbox: Path, watch_pipeline, store: RecordStore, pngs
 ) -> None:
     class PoisonPipeline:
         def inspect_batch(self, images):
@@ -155,10 +163,10 @@ def test_bad_file_names_and_poison_files_are_rejected_not_retried_forever(
                 raise RuntimeError("model blew up")
             return watch_pipeline.inspect_batch(images)
 
-    watcher = Watcher(tmp_path, "station-w", PoisonPipeline(), store, batch_size=4)
-    drop(tmp_path, "bad name!.png", pngs[0])
-    drop(tmp_path, "good.png", pngs[1])
-    drop(tmp_path, "poison.png", pngs[2])
+    watcher = Watcher(inbox, "station-w", PoisonPipeline(), store, batch_size=4)
+    drop(inbox, "bad name!.png", pngs[0])
+    drop(inbox, "good.png", pngs[1])
+    drop(inbox, "poison.png", pngs[2])
     outcomes = {o.name: o.action for o in watcher.run_once()}
     assert outcomes == {"bad name!.png": "rejected", "good.png": "scored", "poison.png": "rejected"}
     reasons = {r["part_id"]: r["reason"] for r in store.list_inspections(status="rejected")}
