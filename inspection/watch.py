@@ -26,6 +26,7 @@ from inspection.imageio import MAX_FILE_BYTES
 from inspection.results import InspectionResult, Rejection
 from inspection.service import PART_ID_RE
 from inspection.store import STATUS_REJECTED, RecordStore
+from inspection.store.database import sqlite_path
 from inspection.store.photos import sha256_hex
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,13 @@ class Watcher:
         self.rejected = self.root / REJECTED
         self.processed.mkdir(exist_ok=True)
         self.rejected.mkdir(exist_ok=True)
+        # a SQLite store kept inside the watched folder must never be taken for a photo and moved away
+        db = sqlite_path(store.engine.url)
+        self._own_files: set[str] = set()
+        if db is not None and db.resolve().parent == self.root.resolve():
+            self._own_files = {
+                db.name + suffix for suffix in ("", "-wal", "-shm", "-journal", ".migrate.lock")
+            }
 
     def pending(self, now: float | None = None) -> list[Path]:
         """Files ready to score, oldest first."""
@@ -112,6 +120,7 @@ class Watcher:
                 if (
                     name.startswith(".")
                     or name.endswith(IGNORED_SUFFIXES)
+                    or name in self._own_files
                     or not entry.is_file(follow_symlinks=False)
                 ):
                     continue

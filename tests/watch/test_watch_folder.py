@@ -174,6 +174,18 @@ def test_bad_file_names_and_poison_files_are_rejected_not_retried_forever(
     assert watcher.run_once() == []
 
 
+def test_a_store_inside_the_watched_folder_is_left_alone(tmp_path: Path, watch_pipeline, pngs) -> None:
+    with RecordStore(f"sqlite:///{tmp_path / 'records.db'}") as store:
+        store.count_inspections()
+        drop(tmp_path, "x.png", pngs[0])
+        past = time.time() - 60
+        for p in tmp_path.glob("records.db*"):
+            os.utime(p, (past, past))
+        outcomes = Watcher(tmp_path, "station-w", watch_pipeline, store).run_once()
+        assert [o.name for o in outcomes] == ["x.png"]
+        assert (tmp_path / "records.db").exists() and store.integrity_check() == "ok"
+
+
 def test_missing_folder_is_a_clear_error(tmp_path: Path, watch_pipeline, store: RecordStore) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         Watcher(tmp_path / "nope", "s", watch_pipeline, store)
