@@ -472,19 +472,19 @@ def create_app(
         try:
             result = await blocking(pool.inspect, data)
         except ImageRejected as e:
-            rej = Rejected(
+            refused = Rejected(
                 e.reason if e.reason in STATUS_BY_REASON else "corrupt", str(e), station_id=key_station
             )
-            return await record_rejection(rej, part_id=part_id, data=data, keep=True, t0=t0)
+            return await record_rejection(refused, part_id=part_id, data=data, keep=True, t0=t0)
         except Exception as e:
             log.exception("scoring part %r failed", part_id)
-            rej = Rejected(
+            refused = Rejected(
                 "internal_error",
                 f"scoring failed ({e.__class__.__name__}); the photo was kept",
                 station_id=key_station,
                 dedup=False,
             )
-            return await record_rejection(rej, part_id=part_id, data=data, keep=True, t0=t0)
+            return await record_rejection(refused, part_id=part_id, data=data, keep=True, t0=t0)
         finally:
             metrics.in_flight.dec()
 
@@ -539,7 +539,7 @@ def create_app(
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
         require_station(api_key)
-        filters = dict(
+        filters: dict[str, Any] = dict(
             station_id=station_id, part_id=part_id, since=since, until=until, verdict=verdict, status=status
         )
         items = await blocking(lambda: store.list_inspections(limit=limit, offset=offset, **filters))

@@ -252,7 +252,7 @@ class RecordStore:
         """Keep an evaluation report (the JSON itself, and where its file is); returns the run's id."""
         versions = report.get("model_versions")
         if not isinstance(versions, dict):  # the report format's "models": {task: {"version": ...}}
-            models = report.get("models") if isinstance(report.get("models"), dict) else {}
+            models: dict[str, Any] = report["models"] if isinstance(report.get("models"), dict) else {}
             versions = {k: v.get("version") for k, v in models.items() if isinstance(v, dict)} or None
         name = report.get("name") or report.get("id")
         name = str(name)[:128] if name is not None else None
