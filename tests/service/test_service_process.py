@@ -100,6 +100,17 @@ def test_sigkill_mid_batch_loses_nothing_duplicates_nothing_and_restarts_under_l
         report = run_load(
             server.url, key, station, clients=4, requests=10, photos=photos, db_url=server.db_url
         )
+        # an upload over the limit is refused from its Content-Length by the real server, which stays up
+        with httpx.Client(base_url=server.url, headers={"X-API-Key": key}, timeout=60) as http:
+            big = http.post(
+                "/v1/inspections",
+                data={"station_id": station, "part_id": "huge"},
+                files={"image": ("huge.png", photos[0] + b"\0" * (21 * 1024 * 1024), "image/png")},
+            )
+            assert big.status_code == 413 and big.json()["reason"] == "upload_too_large", big.text
+            empty = http.post("/v1/inspections")
+            assert empty.status_code == 400 and empty.json()["reason"] == "empty_body"
+            assert http.get("/healthz").status_code == 200
     assert report.status_counts == {"201": 40} and report.records_in_store == 40, report.summary()
     assert report.passed and 0 < report.p50_ms <= report.p99_ms and report.throughput_rps > 0
     assert not retry_failed
@@ -113,5 +124,6 @@ def test_sigkill_mid_batch_loses_nothing_duplicates_nothing_and_restarts_under_l
         assert set(per_part) == set(parts), "a part was lost"
         assert max(per_part.values()) == 1, "a part was stored twice"
         assert store.count_inspections(part_id_prefix="crash-") == len(parts)
+        assert store.count_inspections(status="rejected") == 2
         for rec in records:  # every verdict traces back to its photo
             assert sha256_hex(Path(rec["image_path"]).read_bytes()) == rec["image_sha256"]
