@@ -19,13 +19,13 @@ st.set_page_config(
 
 PAGES = [
     st.Page(
-        "pages/overview.py", title="Overview", icon=":material/insights:", default=True, url_path="overview"
+        "views/overview.py", title="Overview", icon=":material/insights:", default=True, url_path="overview"
     ),
-    st.Page("pages/noise.py", title="Noise", icon=":material/grain:", url_path="noise"),
-    st.Page("pages/denoisers.py", title="Denoisers", icon=":material/auto_fix_high:", url_path="denoisers"),
-    st.Page("pages/stations.py", title="Stations", icon=":material/factory:", url_path="stations"),
-    st.Page("pages/part_lookup.py", title="Part lookup", icon=":material/search:", url_path="part-lookup"),
-    st.Page("pages/models.py", title="Models", icon=":material/model_training:", url_path="models"),
+    st.Page("views/noise.py", title="Noise", icon=":material/grain:", url_path="noise"),
+    st.Page("views/denoisers.py", title="Denoisers", icon=":material/auto_fix_high:", url_path="denoisers"),
+    st.Page("views/stations.py", title="Stations", icon=":material/factory:", url_path="stations"),
+    st.Page("views/part_lookup.py", title="Part lookup", icon=":material/search:", url_path="part-lookup"),
+    st.Page("views/models.py", title="Models", icon=":material/model_training:", url_path="models"),
 ]
 
 st.navigation(PAGES).run()

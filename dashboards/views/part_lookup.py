@@ -35,7 +35,9 @@ with ui.guard("the part lookup page"):
         if found.empty:
             ui.empty_state("No record matches; loosen the filters (an id prefix needs a trailing *).")
         else:
-            st.caption(f"{len(found)} newest matching records (at most {parts.MAX_ROWS}).")
+            st.caption(
+                f"{len(found)} matching record{'' if len(found) == 1 else 's'}, newest first (at most {parts.MAX_ROWS})."
+            )
             st.dataframe(found, hide_index=True, height=200)
             labels = {
                 int(r.id): f"#{r.id} · {r.part_id} · {r.station_id} · {r.created_at:%Y-%m-%d %H:%M}"

@@ -106,7 +106,7 @@ def time_pages(env: dict[str, str], repeats: int = 3) -> dict[str, float]:
         for _ in range(repeats):
             st.cache_data.clear()
             t = time.perf_counter()
-            at.switch_page(f"pages/{page}.py")
+            at.switch_page(f"views/{page}.py")
             at.run()
             runs.append((time.perf_counter() - t) * 1000)
             if at.exception:

@@ -43,7 +43,7 @@ pytestmark = [
 
 # url path, page title, texts that must be on the page, CSS selector -> minimum count
 PAGES: list[tuple[str, str, list[str], dict[str, int]]] = [
-    ("overview", "Overview", ["Noisy, routed denoising", "Gain from denoising", "reference VGG16", "Compare with an earlier report"],
+    ("", "Overview", ["Noisy, routed denoising", "Gain from denoising", "reference VGG16", "Compare with an earlier report"],
      {'[data-testid="stMetric"]': 4, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg': 2}),
     ("noise", "Noise", ["Confusion matrix", "Accuracy against noise level", "Noise-type accuracy"],
      {'[data-testid="stImage"] img': 8, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg': 2}),
@@ -174,12 +174,13 @@ def full_page_screenshot(driver, path: Path) -> None:  # type: ignore[no-untyped
     driver.set_window_size(1500, 1100)
 
 
-def periodic_part(db_url: str) -> str:
+def periodic_part(db_url: str) -> tuple[str, int]:
     """The newest scored part at the drifting station whose photo had periodic noise."""
     from inspection.dashboard import db, parts
 
     found = parts.find_parts(db.open_engine(db_url), stations=["line-3"], limit=100)
-    return str(found[(found["noise_type"] == "periodic") & (found["status"] == "ok")].iloc[0]["part_id"])
+    row = found[(found["noise_type"] == "periodic") & (found["status"] == "ok")].iloc[0]
+    return str(row["part_id"]), int(row["id"])
 
 
 def test_every_page_in_chromium(
@@ -191,16 +192,13 @@ def test_every_page_in_chromium(
     from selenium.webdriver.support.ui import WebDriverWait
 
     out = screenshot_dir(tmp_path_factory)
-    part_id = periodic_part(data_env["INSPECTION_DB"])
+    part_id, record_id = periodic_part(data_env["INSPECTION_DB"])
     for i, (path, title, texts, selectors) in enumerate(PAGES, start=1):
         t0 = time.monotonic()
         browser.get(f"{server}/{path}")
         wait_rendered(browser, title, texts, selectors)
         print(f"{title}: rendered in {time.monotonic() - t0:.1f} s")
         if path == "part-lookup":  # look one part up by its id, as an engineer would
-            for d in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stDialog"]'):
-                print("DIALOG:", d.text)
-            browser.save_screenshot("/tmp/dialog.png")
             box = WebDriverWait(browser, 30).until(
                 EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="stTextInput"] input'))
             )
@@ -209,22 +207,30 @@ def test_every_page_in_chromium(
             wait_rendered(
                 browser,
                 title,
-                [f"· {part_id} ·", "recomputed with the notch denoiser", "periodic"],
+                [
+                    f"record #{record_id}",
+                    "1 matching record,",
+                    "recomputed with the notch denoiser",
+                    "periodic",
+                ],
                 selectors,
             )
         body = browser.find_element(By.TAG_NAME, "body").text
+        assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stDialog"]'), (
+            f"{title}: a dialog is open"
+        )
         assert "Traceback" not in body and not browser.find_elements(
             By.CSS_SELECTOR, '[data-testid="stException"]'
         )
         assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]'), (
             f"{title}: error shown"
         )
-        shot = out / f"{i}-{path}.png"
+        shot = out / f"{i}-{path or 'overview'}.png"
         full_page_screenshot(browser, shot)
         assert shot.stat().st_size > 20_000
 
     # The sidebar navigation works too, not only direct URLs.
-    browser.get(f"{server}/overview")
+    browser.get(f"{server}/")
     wait_rendered(browser, "Overview", [], {})
     link = next(
         a
