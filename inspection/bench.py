@@ -56,7 +56,9 @@ def noisy_mix(cfg: BenchConfig) -> list[np.ndarray]:
         pick = rng.permutation(len(samples))[: cfg.n]
         clean = list(load_images([samples[i] for i in pick]))
     else:
-        clean = [synth_casting(rng, cfg.size, None if rng.random() < 0.5 else "blowhole") for _ in range(cfg.n)]
+        clean = [
+            synth_casting(rng, cfg.size, None if rng.random() < 0.5 else "blowhole") for _ in range(cfg.n)
+        ]
     return [add_noise(im, NOISE_TYPES[i % 4], rng=rng) for i, im in enumerate(clean)]
 
 
@@ -78,10 +80,15 @@ def time_pipeline(pipe: InspectionPipeline, photos: Sequence[np.ndarray], batch:
                 stages[k] += r.timings_ms[k]  # type: ignore[union-attr]
     wall = time.perf_counter() - t_all
     lat = np.array(per_part)
-    return {"batch": batch, "n": len(photos), "ms_per_part": 1e3 * wall / len(photos),
-            "parts_per_s": len(photos) / wall, "p50_ms": float(np.percentile(lat, 50)),
-            "p99_ms": float(np.percentile(lat, 99)),
-            "stage_ms": {k: v / len(photos) for k, v in stages.items()}}
+    return {
+        "batch": batch,
+        "n": len(photos),
+        "ms_per_part": 1e3 * wall / len(photos),
+        "parts_per_s": len(photos) / wall,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "stage_ms": {k: v / len(photos) for k, v in stages.items()},
+    }
 
 
 @torch.inference_mode()
@@ -106,8 +113,13 @@ def time_reference(photos: Sequence[np.ndarray], batch: int = 32) -> dict[str, A
         for k, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             stages[k] += dt * 1e3
     wall = time.perf_counter() - t_all
-    return {"batch": batch, "n": len(photos), "ms_per_part": 1e3 * wall / len(photos),
-            "parts_per_s": len(photos) / wall, "stage_ms": {k: v / len(photos) for k, v in stages.items()}}
+    return {
+        "batch": batch,
+        "n": len(photos),
+        "ms_per_part": 1e3 * wall / len(photos),
+        "parts_per_s": len(photos) / wall,
+        "stage_ms": {k: v / len(photos) for k, v in stages.items()},
+    }
 
 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
@@ -115,9 +127,16 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     photos = noisy_mix(cfg)
     pipe = InspectionPipeline.from_dir(cfg.models or None)
-    out: dict[str, Any] = {"photos": {"n": len(photos), "shape": list(photos[0].shape),
-                                      "source": cfg.data or f"synthetic {cfg.size}px"},
-                           "threads": torch.get_num_threads(), "models": pipe.model_versions, "pipeline": {}}
+    out: dict[str, Any] = {
+        "photos": {
+            "n": len(photos),
+            "shape": list(photos[0].shape),
+            "source": cfg.data or f"synthetic {cfg.size}px",
+        },
+        "threads": torch.get_num_threads(),
+        "models": pipe.model_versions,
+        "pipeline": {},
+    }
     for b in cfg.batch_sizes:
         out["pipeline"][f"b{b}"] = time_pipeline(pipe, photos, b)
     out["peak_rss_mb_pipeline"] = peak_rss_mb()
@@ -132,24 +151,36 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
 
 
 def render(result: dict[str, Any]) -> str:
-    lines = [f"photos: {result['photos']['n']} x {result['photos']['shape']} ({result['photos']['source']}), "
-             f"noisy mix of {', '.join(NOISE_TYPES)}; torch threads {result['threads']}", "",
-             "| config | batch | ms/part | parts/s | p50 ms | p99 ms | decode | noise | denoise | defect |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"photos: {result['photos']['n']} x {result['photos']['shape']} ({result['photos']['source']}), "
+        f"noisy mix of {', '.join(NOISE_TYPES)}; torch threads {result['threads']}",
+        "",
+        "| config | batch | ms/part | parts/s | p50 ms | p99 ms | decode | noise | denoise | defect |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in result["pipeline"].values():
         s = r["stage_ms"]
-        lines.append(f"| routed pipeline | {r['batch']} | {r['ms_per_part']:.2f} | {r['parts_per_s']:.1f} | "
-                     f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {s['decode']:.2f} | {s['noise']:.2f} | "
-                     f"{s['denoise']:.2f} | {s['defect']:.2f} |")
+        lines.append(
+            f"| routed pipeline | {r['batch']} | {r['ms_per_part']:.2f} | {r['parts_per_s']:.1f} | "
+            f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {s['decode']:.2f} | {s['noise']:.2f} | "
+            f"{s['denoise']:.2f} | {s['defect']:.2f} |"
+        )
     if "reference" in result:
         r = result["reference"]
         s = r["stage_ms"]
-        lines.append(f"| reference-equivalent | {r['batch']} | {r['ms_per_part']:.1f} | {r['parts_per_s']:.2f} | - | - "
-                     f"| - | {s['spectrum+noise']:.1f} | {s['denoise']:.1f} | {s['defect']:.1f} |")
+        lines.append(
+            f"| reference-equivalent | {r['batch']} | {r['ms_per_part']:.1f} | {r['parts_per_s']:.2f} | - | - "
+            f"| - | {s['spectrum+noise']:.1f} | {s['denoise']:.1f} | {s['defect']:.1f} |"
+        )
         lines += ["", f"speedup at batch 32: {result['speedup_vs_reference']:.1f}x"]
-    lines.append(f"peak RSS: {result['peak_rss_mb_pipeline']:.0f} MB (pipeline)"
-                 + (f", {result['peak_rss_mb_with_reference']:.0f} MB after the reference run"
-                    if "peak_rss_mb_with_reference" in result else ""))
+    lines.append(
+        f"peak RSS: {result['peak_rss_mb_pipeline']:.0f} MB (pipeline)"
+        + (
+            f", {result['peak_rss_mb_with_reference']:.0f} MB after the reference run"
+            if "peak_rss_mb_with_reference" in result
+            else ""
+        )
+    )
     return "\n".join(lines)
 
 

@@ -14,11 +14,25 @@ from collections.abc import Sequence
 
 import inspection
 
-COMMANDS = ("demo", "score", "train", "evaluate", "bench", "synth", "serve", "watch", "load", "db", "dashboard")
+COMMANDS = (
+    "demo",
+    "score",
+    "train",
+    "evaluate",
+    "bench",
+    "synth",
+    "serve",
+    "watch",
+    "load",
+    "db",
+    "dashboard",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="inspection", description="Noise-aware visual inspection of cast parts.")
+    parser = argparse.ArgumentParser(
+        prog="inspection", description="Noise-aware visual inspection of cast parts."
+    )
     parser.add_argument("--version", action="version", version=f"inspection {inspection.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:

@@ -83,9 +83,7 @@ def dataset_fingerprint(samples: list[Sample]) -> dict[str, object]:
 # --- the synthetic casting generator ---------------------------------------------------------------
 
 
-def synth_casting(
-    rng: np.random.Generator, size: int = 160, defect: str | None = None
-) -> np.ndarray:
+def synth_casting(rng: np.random.Generator, size: int = 160, defect: str | None = None) -> np.ndarray:
     """Draw one top-view impeller-like casting; ``defect`` adds one of ``DEFECT_KINDS``."""
     s = size / 160.0
     cx, cy = size / 2 + rng.normal(0, 2 * s), size / 2 + rng.normal(0, 2 * s)
@@ -146,8 +144,15 @@ def _add_defect(img, rng, kind, cx, cy, r_hub, r_outer, dist, xx, yy, s) -> None
             a += rng.normal(0, 0.5)
             x, y = x + 4 * s * np.cos(a), y + 4 * s * np.sin(a)
             pts.append((x, y))
-        cv2.polylines(img, [np.round(np.array(pts) * 4).astype(np.int32)], False, float(rng.uniform(10, 40)),
-                      max(1, int(round(1.3 * s))), cv2.LINE_AA, shift=2)
+        cv2.polylines(
+            img,
+            [np.round(np.array(pts) * 4).astype(np.int32)],
+            False,
+            float(rng.uniform(10, 40)),
+            max(1, int(round(1.3 * s))),
+            cv2.LINE_AA,
+            shift=2,
+        )
     elif kind == "burr":
         a = rng.uniform(0, 2 * np.pi)
         for k in range(int(rng.integers(2, 5))):

@@ -5,11 +5,10 @@ Every denoiser maps a ``uint8`` grayscale image to a ``uint8`` image of the same
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
-
-import functools
 
 import cv2
 import numpy as np
@@ -216,7 +215,9 @@ class Router:
     def __post_init__(self) -> None:
         for noise_type, name in self.routes.items():
             if noise_type not in NOISE_TYPES:
-                raise ValueError(f"route for unknown noise type {noise_type!r}; expected one of {NOISE_TYPES}")
+                raise ValueError(
+                    f"route for unknown noise type {noise_type!r}; expected one of {NOISE_TYPES}"
+                )
             if name not in self.denoisers:
                 raise ValueError(
                     f"route {noise_type} -> {name!r}: no such denoiser; available: {sorted(self.denoisers)}"
@@ -237,5 +238,6 @@ class NLMeansDenoiser:
         from skimage.restoration import estimate_sigma
 
         sigma = float(estimate_sigma(image))
-        return cv2.fastNlMeansDenoising(image, None, h=max(1.0, self.strength * sigma), templateWindowSize=7,
-                                        searchWindowSize=21)
+        return cv2.fastNlMeansDenoising(
+            image, None, h=max(1.0, self.strength * sigma), templateWindowSize=7, searchWindowSize=21
+        )

@@ -29,15 +29,28 @@ from inspection.denoise import AutoencoderDenoiser, MedianDenoiser, NLMeansDenoi
 from inspection.imageio import read_image
 from inspection.metrics import binary_scores, confusion, psnr, ssim
 from inspection.models import load_checkpoint
-from inspection.noise import LEVEL_BINS, LEVEL_RANGES, REALISTIC_KINDS, add_realistic_noise, apply_spec, sample_spec
+from inspection.noise import (
+    LEVEL_BINS,
+    LEVEL_RANGES,
+    REALISTIC_KINDS,
+    add_realistic_noise,
+    apply_spec,
+    sample_spec,
+)
 from inspection.paths import reports_dir
 from inspection.pipeline import InspectionPipeline, PipelineConfig, resolve_checkpoint_dir
 from inspection.spectrum import log_spectrum_full
 
 log = logging.getLogger(__name__)
 NOISY_TYPES = ("gaussian", "salt_pepper", "periodic")
-REFERENCE = {"source": "arXiv 2404.10664", "model": "VGG16", "noisy_before": 0.946, "noisy_after": 0.970,
-             "inception_v3_before": 0.847, "inception_v3_after": 0.900}
+REFERENCE = {
+    "source": "arXiv 2404.10664",
+    "model": "VGG16",
+    "noisy_before": 0.946,
+    "noisy_after": 0.970,
+    "inception_v3_before": 0.847,
+    "inception_v3_after": 0.900,
+}
 
 
 @dataclass(frozen=True)
@@ -79,8 +92,13 @@ class EvalConfig:
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -99,11 +117,23 @@ class Evaluation:
         if cfg.min_confidence >= 0:
             config = replace(config, min_confidence=cfg.min_confidence)
         self.pipe = InspectionPipeline.from_dir(cfg.models or None, config)
-        self.blind = (AutoencoderDenoiser(load_checkpoint(resolve_checkpoint_dir(Path(cfg.blind_denoiser))).model,
-                                          version="blind") if cfg.blind_denoiser else None)
-        self.aug = (InspectionPipeline(self.pipe.noise, load_checkpoint(resolve_checkpoint_dir(Path(cfg.defect_aug))),
-                                       None, PipelineConfig(routes={"clean": "identity"}))
-                    if cfg.defect_aug else None)
+        self.blind = (
+            AutoencoderDenoiser(
+                load_checkpoint(resolve_checkpoint_dir(Path(cfg.blind_denoiser))).model, version="blind"
+            )
+            if cfg.blind_denoiser
+            else None
+        )
+        self.aug = (
+            InspectionPipeline(
+                self.pipe.noise,
+                load_checkpoint(resolve_checkpoint_dir(Path(cfg.defect_aug))),
+                None,
+                PipelineConfig(routes={"clean": "identity"}),
+            )
+            if cfg.defect_aug
+            else None
+        )
         self.methods = self._methods()
         self.pred: dict[str, list[bool]] = defaultdict(list)  # condition -> verdicts
         self.truth: dict[str, list[bool]] = defaultdict(list)
@@ -131,7 +161,8 @@ class Evaluation:
             import bm3d  # type: ignore[import-not-found]
 
             table["bm3d"] = lambda im: np.clip(
-                np.rint(bm3d.bm3d(im / 255.0, sigma_psd=_sigma(im) / 255.0) * 255), 0, 255).astype(np.uint8)
+                np.rint(bm3d.bm3d(im / 255.0, sigma_psd=_sigma(im) / 255.0) * 255), 0, 255
+            ).astype(np.uint8)
         except ImportError:
             pass
         missing = [m for m in self.cfg.methods if m not in table]
@@ -139,7 +170,9 @@ class Evaluation:
             log.warning("denoising methods %s are not available here and are skipped", missing)
         return {m: table[m] for m in self.cfg.methods if m in table}
 
-    def record(self, condition: str, pred: np.ndarray, labels: np.ndarray, kind: str, bins: list[str]) -> None:
+    def record(
+        self, condition: str, pred: np.ndarray, labels: np.ndarray, kind: str, bins: list[str]
+    ) -> None:
         self.pred[condition].extend(bool(p) for p in pred)
         self.truth[condition].extend(bool(v) for v in labels)
         self.meta[condition].extend((kind, b) for b in bins)
@@ -155,7 +188,10 @@ class Evaluation:
             self.record("aug_clean", self.verdicts(self.aug, clean), labels, "clean", ["none"] * len(clean))
         for k, kind in enumerate(NOISE_TYPES):
             specs = [sample_spec(kind, _rng(seed, start + j, k)) for j in range(len(clean))]
-            noisy = [apply_spec(im, s, _rng(seed, start + j, 100 + k)) for j, (im, s) in enumerate(zip(clean, specs, strict=True))]
+            noisy = [
+                apply_spec(im, s, _rng(seed, start + j, 100 + k))
+                for j, (im, s) in enumerate(zip(clean, specs, strict=True))
+            ]
             bins = [s.level_bin for s in specs]
             probs = pipe.classify_noise(noisy)
             self.noise_true.extend([k] * len(noisy))
@@ -170,31 +206,60 @@ class Evaluation:
             self.record("noisy_none", self.verdicts(pipe, noisy), labels, kind, bins)
             self.record("noisy_routed", routed_pred, labels, kind, bins)
             self.record("noisy_oracle", self.verdicts(pipe, oracle), labels, kind, bins)
-            self.erased.extend(bool(c and not r) for c, r, y in zip(clean_pred, routed_pred, labels, strict=True) if y)
+            self.erased.extend(
+                bool(c and not r) for c, r, y in zip(clean_pred, routed_pred, labels, strict=True) if y
+            )
             if self.blind is not None:
-                self.record("noisy_blind", self.verdicts(pipe, self.blind.denoise_batch(noisy)), labels, kind, bins)
+                self.record(
+                    "noisy_blind", self.verdicts(pipe, self.blind.denoise_batch(noisy)), labels, kind, bins
+                )
             if self.aug is not None:
                 self.record("aug_noisy_none", self.verdicts(self.aug, noisy), labels, kind, bins)
                 self.record("aug_noisy_routed", self.verdicts(self.aug, routed), labels, kind, bins)
             for j, (c, n, r) in enumerate(zip(clean, noisy, routed, strict=True)):
-                self.samples.append({"noise_type": kind, "method": "routed", "level_bin": bins[j],
-                                     "psnr": psnr(c, r), "ssim": ssim(c, r)})
-                self.samples.append({"noise_type": kind, "method": "none", "level_bin": bins[j],
-                                     "psnr": psnr(c, n), "ssim": ssim(c, n)})
+                self.samples.append(
+                    {
+                        "noise_type": kind,
+                        "method": "routed",
+                        "level_bin": bins[j],
+                        "psnr": psnr(c, r),
+                        "ssim": ssim(c, r),
+                    }
+                )
+                self.samples.append(
+                    {
+                        "noise_type": kind,
+                        "method": "none",
+                        "level_bin": bins[j],
+                        "psnr": psnr(c, n),
+                        "ssim": ssim(c, n),
+                    }
+                )
                 for name, fn in self.methods.items():
                     t0 = time.perf_counter()
                     d = fn(n)
                     self.timing[(kind, name)].append((time.perf_counter() - t0) * 1e3)
-                    self.samples.append({"noise_type": kind, "method": name, "level_bin": bins[j],
-                                         "psnr": psnr(c, d), "ssim": ssim(c, d)})
+                    self.samples.append(
+                        {
+                            "noise_type": kind,
+                            "method": name,
+                            "level_bin": bins[j],
+                            "psnr": psnr(c, d),
+                            "ssim": ssim(c, d),
+                        }
+                    )
         if self.cfg.realistic:
             for k, kind in enumerate(REALISTIC_KINDS):
-                noisy = [add_realistic_noise(im, kind, _rng(seed, start + j, 200 + k)) for j, im in enumerate(clean)]
+                noisy = [
+                    add_realistic_noise(im, kind, _rng(seed, start + j, 200 + k))
+                    for j, im in enumerate(clean)
+                ]
                 probs = pipe.classify_noise(noisy)
                 routes = pipe.route(probs)
                 routed = pipe.denoise(noisy, [d for _, d, _ in routes])
-                entry = self.realistic.setdefault(kind, {"routes": defaultdict(int), "none": [], "routed": [],
-                                                         "labels": [], "safe": 0})
+                entry = self.realistic.setdefault(
+                    kind, {"routes": defaultdict(int), "none": [], "routed": [], "labels": [], "safe": 0}
+                )
                 for t, d, unsure in routes:
                     entry["routes"][f"{t}->{d.name}"] += 1
                     entry["safe"] += int(unsure)
@@ -211,8 +276,13 @@ class Evaluation:
             "recall": {n: float((p[t == k] == k).mean()) for k, n in enumerate(NOISE_TYPES)},
             "confusion": {"labels": list(NOISE_TYPES), "matrix": confusion(t, p, len(NOISE_TYPES)).tolist()},
             "accuracy_by_level": {
-                n: {b: float((p[(t == k) & (bins == b)] == k).mean()) for b in LEVEL_BINS if ((t == k) & (bins == b)).any()}
-                for k, n in enumerate(NOISE_TYPES) if n in LEVEL_RANGES
+                n: {
+                    b: float((p[(t == k) & (bins == b)] == k).mean())
+                    for b in LEVEL_BINS
+                    if ((t == k) & (bins == b)).any()
+                }
+                for k, n in enumerate(NOISE_TYPES)
+                if n in LEVEL_RANGES
             },
         }
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -221,15 +291,23 @@ class Evaluation:
         summary = []
         for (kind, method), rows in sorted(groups.items()):
             times = self.timing.get((kind, method))
-            summary.append({"noise_type": kind, "method": method, "n": len(rows),
-                            "psnr": float(np.mean([r["psnr"] for r in rows])),
-                            "ssim": float(np.mean([r["ssim"] for r in rows])),
-                            "ms_per_image": float(np.mean(times)) if times else None})
+            summary.append(
+                {
+                    "noise_type": kind,
+                    "method": method,
+                    "n": len(rows),
+                    "psnr": float(np.mean([r["psnr"] for r in rows])),
+                    "ssim": float(np.mean([r["ssim"] for r in rows])),
+                    "ms_per_image": float(np.mean(times)) if times else None,
+                }
+            )
         report["denoise"] = {"summary": summary, "samples": self.samples}
         by = {(r["noise_type"], r["method"]): r for r in summary}
         report["denoise_psnr"] = {k: by[(k, "routed")]["psnr"] for k in NOISY_TYPES if (k, "routed") in by}
         report["denoise_psnr_oracle"] = {
-            k: by[(k, self.pipe.config.routes[k])]["psnr"] for k in NOISY_TYPES if (k, self.pipe.config.routes[k]) in by
+            k: by[(k, self.pipe.config.routes[k])]["psnr"]
+            for k in NOISY_TYPES
+            if (k, self.pipe.config.routes[k]) in by
         }
         conditions, per_type, by_level = {}, {}, {}
         for cond in self.pred:
@@ -240,8 +318,13 @@ class Evaluation:
             if cond.startswith(("noisy", "aug_noisy")):
                 per_type[cond] = {k: binary_scores(pred[kinds == k], truth[kinds == k]) for k in NOISY_TYPES}
                 by_level[cond] = {
-                    k: {b: float((pred[(kinds == k) & (lbins == b)] == truth[(kinds == k) & (lbins == b)]).mean())
-                        for b in LEVEL_BINS if ((kinds == k) & (lbins == b)).any()}
+                    k: {
+                        b: float(
+                            (pred[(kinds == k) & (lbins == b)] == truth[(kinds == k) & (lbins == b)]).mean()
+                        )
+                        for b in LEVEL_BINS
+                        if ((kinds == k) & (lbins == b)).any()
+                    }
                     for k in NOISY_TYPES
                 }
         report["defect"] = {"conditions": conditions, "per_type": per_type, "by_level": by_level}
@@ -254,9 +337,13 @@ class Evaluation:
             real = {}
             for kind, e in self.realistic.items():
                 y = np.array(e["labels"], bool)
-                real[kind] = {"routes": dict(e["routes"]), "safe_path": e["safe"],
-                              "accuracy_none": binary_scores(np.array(e["none"]), y)["accuracy"],
-                              "accuracy_routed": binary_scores(np.array(e["routed"]), y)["accuracy"], "n": len(y)}
+                real[kind] = {
+                    "routes": dict(e["routes"]),
+                    "safe_path": e["safe"],
+                    "accuracy_none": binary_scores(np.array(e["none"]), y)["accuracy"],
+                    "accuracy_routed": binary_scores(np.array(e["routed"]), y)["accuracy"],
+                    "n": len(y),
+                }
             report["realistic"] = real
         return report
 
@@ -272,7 +359,9 @@ def _spectrum_png(gray: np.ndarray) -> np.ndarray:
     return np.clip((s - s.min()) / (s.max() - s.min() + 1e-6) * 255, 0, 255).astype(np.uint8)
 
 
-def write_gallery(ev: Evaluation, clean: np.ndarray, out: Path, seed: int, index: int) -> list[dict[str, str]]:
+def write_gallery(
+    ev: Evaluation, clean: np.ndarray, out: Path, seed: int, index: int
+) -> list[dict[str, str]]:
     """One example per noise type: noisy, routed-denoised, clean and the noisy photo's spectrum."""
     out.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -310,25 +399,42 @@ def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
         "id": report_id,
         "created": created.isoformat(timespec="seconds"),
         "commit": git_commit(),
-        "dataset": {"name": name, "root": str(Path(cfg.data).resolve()), "split": cfg.split,
-                    "n_images": len(samples), "sha256": dataset_fingerprint(samples)["sha256"]},
-        "protocol": {"name": "standard", "seed": cfg.seed, "levels": {k: list(v) for k, v in LEVEL_RANGES.items()},
-                     "periodic_radius_cycles": [6, 60], "periodic_two_wave_share": 0.3},
-        "models": {task: {"version": ck.version, "architecture": ck.meta["architecture"]}
-                   for task, ck in (("noise", ev.pipe.noise), ("defect", ev.pipe.defect))},
+        "dataset": {
+            "name": name,
+            "root": str(Path(cfg.data).resolve()),
+            "split": cfg.split,
+            "n_images": len(samples),
+            "sha256": dataset_fingerprint(samples)["sha256"],
+        },
+        "protocol": {
+            "name": "standard",
+            "seed": cfg.seed,
+            "levels": {k: list(v) for k, v in LEVEL_RANGES.items()},
+            "periodic_radius_cycles": [6, 60],
+            "periodic_two_wave_share": 0.3,
+        },
+        "models": {
+            task: {"version": ck.version, "architecture": ck.meta["architecture"]}
+            for task, ck in (("noise", ev.pipe.noise), ("defect", ev.pipe.defect))
+        },
         "routes": dict(ev.pipe.config.routes),
         "config": json.loads(json.dumps(asdict(cfg))),
         **ev.summary(),
         "reference": REFERENCE,
-        "gallery": write_gallery(ev, read_image(samples[gallery_idx].path).gray, folder / "gallery", cfg.seed,
-                                 gallery_idx),
+        "gallery": write_gallery(
+            ev, read_image(samples[gallery_idx].path).gray, folder / "gallery", cfg.seed, gallery_idx
+        ),
         "seconds": round(time.monotonic() - t_start, 1),
     }
     if "denoiser" in ev.pipe.model_versions:
-        report["models"]["denoiser"] = {"version": ev.pipe.model_versions["denoiser"],
-                                        "architecture": ev.pipe.router.denoisers["autoencoder"].model.__class__.__name__}
+        report["models"]["denoiser"] = {
+            "version": ev.pipe.model_versions["denoiser"],
+            "architecture": ev.pipe.router.denoisers["autoencoder"].model.__class__.__name__,
+        }
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(json.dumps(report, indent=1, allow_nan=False, default=_nan_safe) + "\n")
+    (folder / "report.json").write_text(
+        json.dumps(report, indent=1, allow_nan=False, default=_nan_safe) + "\n"
+    )
     (folder / "report.md").write_text(render_markdown(report))
     return report, folder
 
@@ -345,47 +451,81 @@ def accuracy_table(report: dict[str, Any]) -> str:
     """The headline: defect accuracy with and without denoising, per noise type."""
     cond = report["defect"]["conditions"]
     per = report["defect"]["per_type"]
-    names = [("noisy_none", "noisy, no denoising"), ("noisy_routed", "noisy, routed denoising"),
-             ("noisy_oracle", "noisy, oracle routing"), ("noisy_blind", "noisy, one blind denoiser"),
-             ("aug_noisy_none", "noise-augmented classifier, no denoising"),
-             ("aug_noisy_routed", "noise-augmented classifier, routed denoising")]
-    lines = ["| photos | accuracy | sensitivity | specificity | F1 | gaussian | salt_pepper | periodic |",
-             "|---|---|---|---|---|---|---|---|"]
+    names = [
+        ("noisy_none", "noisy, no denoising"),
+        ("noisy_routed", "noisy, routed denoising"),
+        ("noisy_oracle", "noisy, oracle routing"),
+        ("noisy_blind", "noisy, one blind denoiser"),
+        ("aug_noisy_none", "noise-augmented classifier, no denoising"),
+        ("aug_noisy_routed", "noise-augmented classifier, routed denoising"),
+    ]
+    lines = [
+        "| photos | accuracy | sensitivity | specificity | F1 | gaussian | salt_pepper | periodic |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     c = cond["clean"]
-    lines.append(f"| clean | {_pct(c['accuracy'])} | {_pct(c['sensitivity'])} | {_pct(c['specificity'])} | "
-                 f"{_pct(c['f1'])} | | | |")
+    lines.append(
+        f"| clean | {_pct(c['accuracy'])} | {_pct(c['sensitivity'])} | {_pct(c['specificity'])} | "
+        f"{_pct(c['f1'])} | | | |"
+    )
     for key, label in names:
         if key in cond:
             c = cond[key]
             types = " | ".join(_pct(per[key][k]["accuracy"]) for k in NOISY_TYPES)
-            lines.append(f"| {label} | {_pct(c['accuracy'])} | {_pct(c['sensitivity'])} | "
-                         f"{_pct(c['specificity'])} | {_pct(c['f1'])} | {types} |")
+            lines.append(
+                f"| {label} | {_pct(c['accuracy'])} | {_pct(c['sensitivity'])} | "
+                f"{_pct(c['specificity'])} | {_pct(c['f1'])} | {types} |"
+            )
     return "\n".join(lines)
 
 
 def render_markdown(report: dict[str, Any]) -> str:
     nc = report["noise_classifier"]
-    out = [f"# Evaluation {report['id']}", "",
-           f"Dataset `{report['dataset']['name']}` ({report['dataset']['n_images']} photos, split "
-           f"`{report['dataset']['split']}`), commit `{report['commit']}`, seed {report['protocol']['seed']}.", "",
-           "## Defect classification", "", accuracy_table(report), "",
-           f"Defect erasure (defective on the clean photo, ok after noise + routed denoising): "
-           f"{_pct(report['defect_erasure'])}. Reference study (VGG16): noisy {_pct(REFERENCE['noisy_before'])} -> "
-           f"denoised {_pct(REFERENCE['noisy_after'])}.", "",
-           "## Noise classifier", "", f"Accuracy {_pct(nc['accuracy'])}.", "",
-           "| true \\ predicted | " + " | ".join(NOISE_TYPES) + " | recall |", "|---" * (len(NOISE_TYPES) + 2) + "|"]
+    out = [
+        f"# Evaluation {report['id']}",
+        "",
+        f"Dataset `{report['dataset']['name']}` ({report['dataset']['n_images']} photos, split "
+        f"`{report['dataset']['split']}`), commit `{report['commit']}`, seed {report['protocol']['seed']}.",
+        "",
+        "## Defect classification",
+        "",
+        accuracy_table(report),
+        "",
+        f"Defect erasure (defective on the clean photo, ok after noise + routed denoising): "
+        f"{_pct(report['defect_erasure'])}. Reference study (VGG16): noisy {_pct(REFERENCE['noisy_before'])} -> "
+        f"denoised {_pct(REFERENCE['noisy_after'])}.",
+        "",
+        "## Noise classifier",
+        "",
+        f"Accuracy {_pct(nc['accuracy'])}.",
+        "",
+        "| true \\ predicted | " + " | ".join(NOISE_TYPES) + " | recall |",
+        "|---" * (len(NOISE_TYPES) + 2) + "|",
+    ]
     for name, row in zip(NOISE_TYPES, nc["confusion"]["matrix"], strict=True):
         out.append(f"| {name} | " + " | ".join(str(v) for v in row) + f" | {_pct(nc['recall'][name])} |")
-    out += ["", "## Denoising (PSNR dB / SSIM / ms per image)", "", "| noise | method | PSNR | SSIM | ms |",
-            "|---|---|---|---|---|"]
+    out += [
+        "",
+        "## Denoising (PSNR dB / SSIM / ms per image)",
+        "",
+        "| noise | method | PSNR | SSIM | ms |",
+        "|---|---|---|---|---|",
+    ]
     for r in report["denoise"]["summary"]:
         ms = "-" if r["ms_per_image"] is None else f"{r['ms_per_image']:.1f}"
         out.append(f"| {r['noise_type']} | {r['method']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {ms} |")
     if "realistic" in report:
-        out += ["", "## Realistic noise (never trained on)", "",
-                "| noise | accuracy, no denoising | accuracy, routed | safe path | routes |", "|---|---|---|---|---|"]
+        out += [
+            "",
+            "## Realistic noise (never trained on)",
+            "",
+            "| noise | accuracy, no denoising | accuracy, routed | safe path | routes |",
+            "|---|---|---|---|---|",
+        ]
         for kind, r in report["realistic"].items():
             routes = ", ".join(f"{k}: {v}" for k, v in sorted(r["routes"].items()))
-            out.append(f"| {kind} | {_pct(r['accuracy_none'])} | {_pct(r['accuracy_routed'])} | {r['safe_path']} "
-                       f"| {routes} |")
+            out.append(
+                f"| {kind} | {_pct(r['accuracy_none'])} | {_pct(r['accuracy_routed'])} | {r['safe_path']} "
+                f"| {routes} |"
+            )
     return "\n".join(out) + "\n"

@@ -39,7 +39,8 @@ class DecodedImage:
 def check_size(height: int, width: int) -> None:
     if height < MIN_SIDE or width < MIN_SIDE:
         raise ImageRejected(
-            "too_small", f"image is {width}x{height}; at least {MIN_SIDE}x{MIN_SIDE} pixels are needed to judge a part"
+            "too_small",
+            f"image is {width}x{height}; at least {MIN_SIDE}x{MIN_SIDE} pixels are needed to judge a part",
         )
     if height > MAX_SIDE or width > MAX_SIDE or height * width > MAX_PIXELS:
         raise ImageRejected(
@@ -76,7 +77,9 @@ def array_to_gray(array: np.ndarray) -> DecodedImage:
         array = np.clip(np.rint(array * scale), 0, 255).astype(np.uint8)
         conversion += "_float"
     elif array.dtype != np.uint8:
-        raise ImageRejected("bad_dtype", f"pixel type {array.dtype} is not supported; use uint8, uint16 or float")
+        raise ImageRejected(
+            "bad_dtype", f"pixel type {array.dtype} is not supported; use uint8, uint16 or float"
+        )
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGBA2GRAY if array.shape[2] == 4 else cv2.COLOR_RGB2GRAY)
     return DecodedImage(np.ascontiguousarray(array), conversion)
@@ -93,9 +96,13 @@ def decode_image(data: bytes) -> DecodedImage:
             width, height = probe.size
             fmt = probe.format
     except Image.DecompressionBombError as e:
-        raise ImageRejected("too_large", f"the image header declares too many pixels (decompression bomb?): {e}") from e
+        raise ImageRejected(
+            "too_large", f"the image header declares too many pixels (decompression bomb?): {e}"
+        ) from e
     except (UnidentifiedImageError, OSError) as e:
-        raise ImageRejected("not_an_image", f"the data is not a readable image ({e.__class__.__name__})") from e
+        raise ImageRejected(
+            "not_an_image", f"the data is not a readable image ({e.__class__.__name__})"
+        ) from e
     check_size(height, width)
     try:
         with Image.open(io.BytesIO(data)) as im:

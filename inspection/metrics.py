@@ -28,8 +28,13 @@ def binary_scores(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     sens = tp / (tp + fn) if tp + fn else float("nan")
     spec = tn / (tn + fp) if tn + fp else float("nan")
     f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-    return {"accuracy": (tp + tn) / n if n else float("nan"), "sensitivity": sens, "specificity": spec,
-            "f1": f1, "n": n}
+    return {
+        "accuracy": (tp + tn) / n if n else float("nan"),
+        "sensitivity": sens,
+        "specificity": spec,
+        "f1": f1,
+        "n": n,
+    }
 
 
 def confusion(true: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:

@@ -68,7 +68,9 @@ def level_bin(kind: str, level: float) -> str:
     return LEVEL_BINS[int(np.clip(frac * 3, 0, 2))]
 
 
-def sample_spec(kind: str, rng: np.random.Generator | int | None = None, level: float | None = None) -> NoiseSpec:
+def sample_spec(
+    kind: str, rng: np.random.Generator | int | None = None, level: float | None = None
+) -> NoiseSpec:
     """Draw a noise spec under the standard protocol; ``level`` fixes the sigma/density/amplitude."""
     rng = _as_rng(rng)
     if kind not in NOISE_TYPES:
@@ -92,7 +94,9 @@ def sample_spec(kind: str, rng: np.random.Generator | int | None = None, level: 
     return NoiseSpec("periodic", lvl, waves)
 
 
-def apply_spec(image: np.ndarray, spec: NoiseSpec, rng: np.random.Generator | int | None = None) -> np.ndarray:
+def apply_spec(
+    image: np.ndarray, spec: NoiseSpec, rng: np.random.Generator | int | None = None
+) -> np.ndarray:
     """Corrupt ``image`` as ``spec`` says; returns a new uint8 array of the same shape."""
     _check_image(image)
     rng = _as_rng(rng)
@@ -109,9 +113,9 @@ def apply_spec(image: np.ndarray, spec: NoiseSpec, rng: np.random.Generator | in
         out[hit & ~salt] = 0
         return out
     if spec.kind == "periodic":
-        return np.clip(np.rint(image.astype(np.float32) + periodic_pattern(image.shape, spec.waves)), 0, 255).astype(
-            np.uint8
-        )
+        return np.clip(
+            np.rint(image.astype(np.float32) + periodic_pattern(image.shape, spec.waves)), 0, 255
+        ).astype(np.uint8)
     raise ValueError(f"unknown noise type {spec.kind!r}; expected one of {NOISE_TYPES}")
 
 
@@ -142,7 +146,10 @@ def add_noise(
 
 
 def poisson_gaussian(
-    image: np.ndarray, rng: np.random.Generator | int | None = None, photons: float = 20.0, read_sigma: float = 4.0
+    image: np.ndarray,
+    rng: np.random.Generator | int | None = None,
+    photons: float = 20.0,
+    read_sigma: float = 4.0,
 ) -> np.ndarray:
     """Signal-dependent sensor noise: shot noise at ``photons`` per gray level unit plus read noise."""
     _check_image(image)
@@ -176,13 +183,19 @@ def jpeg_compress(image: np.ndarray, quality: int) -> np.ndarray:
 REALISTIC_KINDS = ("poisson_gaussian", "correlated", "jpeg_noisy", "salt_pepper_gaussian")
 
 
-def add_realistic_noise(image: np.ndarray, kind: str, rng: np.random.Generator | int | None = None) -> np.ndarray:
+def add_realistic_noise(
+    image: np.ndarray, kind: str, rng: np.random.Generator | int | None = None
+) -> np.ndarray:
     """Factory-like noise the classifier never trained on, with levels drawn from realistic ranges."""
     rng = _as_rng(rng)
     if kind == "poisson_gaussian":
-        return poisson_gaussian(image, rng, photons=float(rng.uniform(5, 40)), read_sigma=float(rng.uniform(2, 8)))
+        return poisson_gaussian(
+            image, rng, photons=float(rng.uniform(5, 40)), read_sigma=float(rng.uniform(2, 8))
+        )
     if kind == "correlated":
-        return correlated_gaussian(image, rng, sigma=float(rng.uniform(10, 30)), blur=float(rng.uniform(0.8, 2.0)))
+        return correlated_gaussian(
+            image, rng, sigma=float(rng.uniform(10, 30)), blur=float(rng.uniform(0.8, 2.0))
+        )
     if kind == "jpeg_noisy":
         noisy = add_noise(image, "gaussian", float(rng.uniform(10, 30)), rng)
         return jpeg_compress(noisy, int(rng.integers(30, 71)))

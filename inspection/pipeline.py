@@ -89,9 +89,13 @@ class InspectionPipeline:
         self.safe = denoisers[self.config.safe_denoiser]
         self.noise_classes = list(noise.meta["class_names"])
         if sorted(self.noise_classes) != sorted(NOISE_TYPES):
-            raise CheckpointError(f"noise model classes {self.noise_classes} are not the noise types {NOISE_TYPES}")
+            raise CheckpointError(
+                f"noise model classes {self.noise_classes} are not the noise types {NOISE_TYPES}"
+            )
         self.noise_size = int(noise.meta["input_size"])
-        self.noise_channels = int(noise.meta["model_kwargs"].get("in_chans", noise.meta.get("input_channels", 1)))
+        self.noise_channels = int(
+            noise.meta["model_kwargs"].get("in_chans", noise.meta.get("input_channels", 1))
+        )
         self.defect_size = int(defect.meta["input_size"])
         norm = defect.meta["normalisation"]
         self.defect_mean, self.defect_std = float(norm["mean"]), float(norm["std"])
@@ -101,11 +105,15 @@ class InspectionPipeline:
             self.model_versions["denoiser"] = denoiser.version
 
     @classmethod
-    def from_dir(cls, models_dir: str | Path | None = None, config: PipelineConfig | None = None) -> InspectionPipeline:
+    def from_dir(
+        cls, models_dir: str | Path | None = None, config: PipelineConfig | None = None
+    ) -> InspectionPipeline:
         """Load ``<models_dir>/{noise,denoiser,defect}``; ``None`` means the shipped default models."""
         root = Path(models_dir) if models_dir is not None else default_models_dir()
         if not root.is_dir():
-            raise CheckpointError(f"models folder {root} does not exist; pass --models DIR or set INSPECTION_MODELS")
+            raise CheckpointError(
+                f"models folder {root} does not exist; pass --models DIR or set INSPECTION_MODELS"
+            )
         denoiser_dir = root / "denoiser"
         return cls(
             noise=load_checkpoint(resolve_checkpoint_dir(root / "noise")),
@@ -119,7 +127,9 @@ class InspectionPipeline:
     @torch.inference_mode()
     def classify_noise(self, grays: Sequence[np.ndarray]) -> np.ndarray:
         """Noise-type probabilities ``(n, 4)`` in the order of ``NOISE_TYPES``."""
-        x = torch.from_numpy(np.stack([noise_features(g, self.noise_size, self.noise_channels) for g in grays]))
+        x = torch.from_numpy(
+            np.stack([noise_features(g, self.noise_size, self.noise_channels) for g in grays])
+        )
         probs = torch.softmax(self.noise.model(x), dim=1).numpy()
         order = [self.noise_classes.index(t) for t in NOISE_TYPES]
         return probs[:, order]

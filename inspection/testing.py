@@ -16,15 +16,27 @@ def write_tiny_checkpoints(root: str | Path, *, seed: int = 0, size: int = 32) -
     root = Path(root)
     torch.manual_seed(seed)
     save_checkpoint(
-        create_model("test_freq_vgg"), root / "noise", architecture="test_freq_vgg",
-        model_kwargs={"in_chans": FEATURE_CHANNELS}, input_size=size, class_names=list(NOISE_TYPES),
+        create_model("test_freq_vgg"),
+        root / "noise",
+        architecture="test_freq_vgg",
+        model_kwargs={"in_chans": FEATURE_CHANNELS},
+        input_size=size,
+        class_names=list(NOISE_TYPES),
     )
     save_checkpoint(
-        create_model("test_unet_ae"), root / "denoiser", architecture="test_unet_ae",
-        input_size=None, class_names=[],
+        create_model("test_unet_ae"),
+        root / "denoiser",
+        architecture="test_unet_ae",
+        input_size=None,
+        class_names=[],
     )
     save_checkpoint(
-        create_model("test_defect_cnn"), root / "defect", architecture="test_defect_cnn",
-        input_size=size, class_names=["ok", "defective"], normalisation={"mean": 0.5, "std": 0.25}, threshold=0.5,
+        create_model("test_defect_cnn"),
+        root / "defect",
+        architecture="test_defect_cnn",
+        input_size=size,
+        class_names=["ok", "defective"],
+        normalisation={"mean": 0.5, "std": 0.25},
+        threshold=0.5,
     )
     return root

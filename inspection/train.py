@@ -158,7 +158,9 @@ class Trainer:
         for epoch in range(1, cfg.epochs + 1):
             model.train()
             order = self.rng.permutation(self.train_idx)
-            bar = tqdm(range(steps_per_epoch), desc=f"{cfg.task} epoch {epoch}/{cfg.epochs}", disable=cfg.quiet)
+            bar = tqdm(
+                range(steps_per_epoch), desc=f"{cfg.task} epoch {epoch}/{cfg.epochs}", disable=cfg.quiet
+            )
             for step in bar:
                 x, y = batch_fn(order[step * cfg.batch_size : (step + 1) * cfg.batch_size], self.rng)
                 loss = loss_fn(model(x), y)
@@ -183,8 +185,13 @@ class Trainer:
 
     def save(self, model: nn.Module, metrics: dict[str, Any], **meta: Any) -> Path:
         cfg = self.cfg
-        summary = {**self.fingerprint, "root": str(Path(cfg.data).resolve()), "split": "train",
-                   "n_train": int(len(self.train_idx)), "n_val": int(len(self.val_idx))}
+        summary = {
+            **self.fingerprint,
+            "root": str(Path(cfg.data).resolve()),
+            "split": "train",
+            "n_train": int(len(self.train_idx)),
+            "n_val": int(len(self.val_idx)),
+        }
         return save_checkpoint(
             model,
             Path(cfg.out) / cfg.task / cfg.version,
@@ -208,10 +215,18 @@ def train_noise(cfg: TrainConfig) -> TrainResult:
     model = create_model(c.arch, in_chans=channels)
 
     def features(idx: np.ndarray, rng: np.random.Generator, kinds: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.stack([
-            noise_features(add_noise(_augment(tr.images[i], rng), NOISE_TYPES[k], rng=rng), c.input_size, channels)
-            for i, k in zip(idx, kinds, strict=True)
-        ]))
+        return torch.from_numpy(
+            np.stack(
+                [
+                    noise_features(
+                        add_noise(_augment(tr.images[i], rng), NOISE_TYPES[k], rng=rng),
+                        c.input_size,
+                        channels,
+                    )
+                    for i, k in zip(idx, kinds, strict=True)
+                ]
+            )
+        )
 
     def batch_fn(idx: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         kinds = rng.integers(len(NOISE_TYPES), size=len(idx))
@@ -232,8 +247,13 @@ def train_noise(cfg: TrainConfig) -> TrainResult:
         return out
 
     model, metrics, epoch = tr.fit(model, batch_fn, F.cross_entropy, validate, "val_accuracy")
-    path = tr.save(model, {**metrics, "best_epoch": epoch}, model_kwargs={"in_chans": channels},
-                   input_size=c.input_size, class_names=list(NOISE_TYPES))
+    path = tr.save(
+        model,
+        {**metrics, "best_epoch": epoch},
+        model_kwargs={"in_chans": channels},
+        input_size=c.input_size,
+        class_names=list(NOISE_TYPES),
+    )
     return TrainResult(path, metrics, time.monotonic() - t0)
 
 
@@ -264,13 +284,21 @@ def train_denoiser(cfg: TrainConfig) -> TrainResult:
 
     @torch.inference_mode()
     def validate(model: nn.Module) -> dict[str, float]:
-        mse = torch.cat([((model(vx[i : i + 64]).clamp(0, 1) - vy[i : i + 64]) ** 2).mean((1, 2, 3))
-                         for i in range(0, len(vx), 64)])
+        mse = torch.cat(
+            [
+                ((model(vx[i : i + 64]).clamp(0, 1) - vy[i : i + 64]) ** 2).mean((1, 2, 3))
+                for i in range(0, len(vx), 64)
+            ]
+        )
         return {"val_psnr": float((10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean())}
 
     model, metrics, epoch = tr.fit(model, pairs, F.l1_loss, validate, "val_psnr")
-    path = tr.save(model, {**metrics, "best_epoch": epoch, "noise_types": list(c.noise_types)},
-                   input_size=None, class_names=[])
+    path = tr.save(
+        model,
+        {**metrics, "best_epoch": epoch, "noise_types": list(c.noise_types)},
+        input_size=None,
+        class_names=[],
+    )
     return TrainResult(path, metrics, time.monotonic() - t0)
 
 
@@ -297,8 +325,12 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
 
     def to_input(imgs: list[np.ndarray]) -> torch.Tensor:
         s = c.input_size
-        arr = np.stack([cv2.resize(im, (s, s), interpolation=cv2.INTER_AREA) if im.shape != (s, s) else im
-                        for im in imgs])
+        arr = np.stack(
+            [
+                cv2.resize(im, (s, s), interpolation=cv2.INTER_AREA) if im.shape != (s, s) else im
+                for im in imgs
+            ]
+        )
         return ((torch.from_numpy(arr).float() / 255.0 - mean) / std)[:, None]
 
     router = _oracle_router(c.denoiser) if c.denoiser else None
@@ -320,20 +352,30 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
 
     @torch.inference_mode()
     def val_prob(model: nn.Module) -> np.ndarray:
-        return torch.cat([torch.sigmoid(model(vx[i : i + 128])[:, 0]) for i in range(0, len(vx), 128)]).numpy()
+        return torch.cat(
+            [torch.sigmoid(model(vx[i : i + 128])[:, 0]) for i in range(0, len(vx), 128)]
+        ).numpy()
 
     def validate(model: nn.Module) -> dict[str, float]:
         prob = val_prob(model)
         t = best_threshold(prob, vy)
         pred = prob >= t
-        return {"val_accuracy": float((pred == vy).mean()), "val_accuracy_at_0.5": float(((prob >= 0.5) == vy).mean()),
-                "val_threshold": t}
+        return {
+            "val_accuracy": float((pred == vy).mean()),
+            "val_accuracy_at_0.5": float(((prob >= 0.5) == vy).mean()),
+            "val_threshold": t,
+        }
 
     loss = lambda out, y: F.binary_cross_entropy_with_logits(out[:, 0], y)  # noqa: E731
     model, metrics, epoch = tr.fit(model, batch_fn, loss, validate, "val_accuracy")
-    path = tr.save(model, {**metrics, "best_epoch": epoch}, input_size=c.input_size,
-                   class_names=["ok", "defective"], normalisation={"mean": mean, "std": std},
-                   threshold=metrics["val_threshold"])
+    path = tr.save(
+        model,
+        {**metrics, "best_epoch": epoch},
+        input_size=c.input_size,
+        class_names=["ok", "defective"],
+        normalisation={"mean": mean, "std": std},
+        threshold=metrics["val_threshold"],
+    )
     return TrainResult(path, metrics, time.monotonic() - t0)
 
 
@@ -342,8 +384,14 @@ def _oracle_router(path: str) -> Router:
 
     root = Path(path)
     ck = load_checkpoint(resolve_checkpoint_dir(root / "denoiser" if (root / "denoiser").is_dir() else root))
-    return Router({"identity": IdentityDenoiser(), "median": MedianDenoiser(), "notch": NotchDenoiser(),
-                   "autoencoder": AutoencoderDenoiser(ck.model, version=ck.version)})
+    return Router(
+        {
+            "identity": IdentityDenoiser(),
+            "median": MedianDenoiser(),
+            "notch": NotchDenoiser(),
+            "autoencoder": AutoencoderDenoiser(ck.model, version=ck.version),
+        }
+    )
 
 
 TRAINERS: dict[str, Callable[[TrainConfig], TrainResult]] = {

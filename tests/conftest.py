@@ -20,7 +20,9 @@ torch.set_num_threads(2)
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """24 training and 8 test castings at 64 px in ``train|test/{def_front,ok_front}/``."""
-    return write_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), n_train=24, n_test=8, size=64, seed=0)
+    return write_synthetic_dataset(
+        tmp_path_factory.mktemp("synthetic"), n_train=24, n_test=8, size=64, seed=0
+    )
 
 
 @pytest.fixture(scope="session")

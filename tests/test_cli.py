@@ -25,13 +25,56 @@ def test_synth_train_evaluate(tmp_path, capsys):
     assert len(list((data / "train").rglob("*.png"))) == 16
     assert "wrote 16 train" in capsys.readouterr().out
     models = tmp_path / "models"
-    for task, arch in (("noise", "test_freq_vgg"), ("denoiser", "test_unet_ae"), ("defect", "test_defect_cnn")):
-        assert main(["train", task, "--data", str(data), "--out", str(models), "--arch", arch, "--input-size", "32",
-                     "--epochs", "1", "--batch-size", "4", "--quiet", "--version", "v1"]) == 0
+    for task, arch in (
+        ("noise", "test_freq_vgg"),
+        ("denoiser", "test_unet_ae"),
+        ("defect", "test_defect_cnn"),
+    ):
+        assert (
+            main(
+                [
+                    "train",
+                    task,
+                    "--data",
+                    str(data),
+                    "--out",
+                    str(models),
+                    "--arch",
+                    arch,
+                    "--input-size",
+                    "32",
+                    "--epochs",
+                    "1",
+                    "--batch-size",
+                    "4",
+                    "--quiet",
+                    "--version",
+                    "v1",
+                ]
+            )
+            == 0
+        )
         assert json.loads(capsys.readouterr().out)["checkpoint"].endswith(f"{task}/v1")
     reports = tmp_path / "reports"
-    assert main(["evaluate", "--data", str(data), "--models", str(models), "--reports", str(reports), "--quiet",
-                 "--methods", "median", "notch", "--no-realistic"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(data),
+                "--models",
+                str(models),
+                "--reports",
+                str(reports),
+                "--quiet",
+                "--methods",
+                "median",
+                "notch",
+                "--no-realistic",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| noisy, routed denoising |" in out
     assert len(list(reports.glob("*/report.json"))) == 1
@@ -39,8 +82,10 @@ def test_synth_train_evaluate(tmp_path, capsys):
 
 def test_train_reads_config_file_and_flags_override(tmp_path, synthetic_root, capsys):
     cfg = tmp_path / "train.yaml"
-    cfg.write_text(f"data: {synthetic_root}\narch: test_defect_cnn\ninput_size: 32\nepochs: 1\nversion: fromfile\n"
-                   "quiet: true\n")
+    cfg.write_text(
+        f"data: {synthetic_root}\narch: test_defect_cnn\ninput_size: 32\nepochs: 1\nversion: fromfile\n"
+        "quiet: true\n"
+    )
     assert main(["train", "defect", "--config", str(cfg), "--out", str(tmp_path / "m")]) == 0
     assert (tmp_path / "m" / "defect" / "fromfile" / "meta.json").is_file()
     bad = tmp_path / "bad.yaml"
@@ -60,22 +105,53 @@ def test_score_writes_a_row_per_file_and_rejects_bad_ones(tmp_path, tiny_models,
     (folder / "truncated.jpg").write_bytes(jpg.tobytes()[:400])
     cv2.imwrite(str(folder / "tiny.png"), np.zeros((4, 4), np.uint8))
     out = tmp_path / "results.csv"
-    assert main(["score", str(folder), str(tmp_path / "missing.png"), "--out", str(out), "--models",
-                 str(tiny_models), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(folder),
+                str(tmp_path / "missing.png"),
+                "--out",
+                str(out),
+                "--models",
+                str(tiny_models),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     rows = {r["path"].split("/")[-1]: r for r in csv.DictReader(out.open())}
     assert len(rows) == 7
     assert rows["good.png"]["status"] == "ok" and rows["good.png"]["verdict"] in ("ok", "defective")
     assert rows["good.jpg"]["status"] == "ok"
-    expected = {"empty.png": "empty", "text.jpg": "not_an_image", "truncated.jpg": "corrupt", "tiny.png": "too_small",
-                "missing.png": "unreadable"}
+    expected = {
+        "empty.png": "empty",
+        "text.jpg": "not_an_image",
+        "truncated.jpg": "corrupt",
+        "tiny.png": "too_small",
+        "missing.png": "unreadable",
+    }
     for name, reason in expected.items():
         assert rows[name]["status"] == "rejected" and rows[name]["reason"] == reason and rows[name]["message"]
     assert "5 rejected" in capsys.readouterr().out
 
 
 def test_demo_runs_on_shipped_models(tmp_path, shipped_models, capsys):
-    assert main(["demo", "--n-test", "8", "--data", str(tmp_path / "syn"), "--reports", str(tmp_path / "r"),
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--n-test",
+                "8",
+                "--data",
+                str(tmp_path / "syn"),
+                "--reports",
+                str(tmp_path / "r"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| clean |" in out and "noisy, routed denoising" in out and "Report:" in out
     assert len(list((tmp_path / "r").glob("*-synthetic/report.json"))) == 1

@@ -71,7 +71,11 @@ def test_shipped_autoencoder_improves_gaussian_on_any_size(photos, shipped_model
 
 def test_autoencoder_batches_mixed_sizes_in_order(tiny_models):
     ae = AutoencoderDenoiser(load_checkpoint(tiny_models / "denoiser").model)
-    imgs = [np.full((40, 50), 100, np.uint8), np.full((64, 64), 30, np.uint8), np.full((40, 50), 200, np.uint8)]
+    imgs = [
+        np.full((40, 50), 100, np.uint8),
+        np.full((64, 64), 30, np.uint8),
+        np.full((40, 50), 200, np.uint8),
+    ]
     outs = ae.denoise_batch(imgs)
     assert [o.shape for o in outs] == [i.shape for i in imgs]
     assert [o.dtype for o in outs] == [np.uint8] * 3
@@ -84,13 +88,18 @@ def test_identity_is_identity(photos):
 
 def test_routing_table_default_and_configurable():
     denoisers = {"identity": IdentityDenoiser(), "median": MedianDenoiser(), "notch": NotchDenoiser()}
-    router = Router(denoisers, {"clean": "identity", "salt_pepper": "median", "periodic": "notch",
-                                "gaussian": "median"})
+    router = Router(
+        denoisers, {"clean": "identity", "salt_pepper": "median", "periodic": "notch", "gaussian": "median"}
+    )
     assert router.denoiser_for("salt_pepper").name == "median"
     assert router.denoiser_for("gaussian").name == "median"
     assert router.denoiser_for("periodic").name == "notch"
-    assert DEFAULT_ROUTES == {"clean": "identity", "gaussian": "autoencoder", "salt_pepper": "median",
-                              "periodic": "notch"}
+    assert DEFAULT_ROUTES == {
+        "clean": "identity",
+        "gaussian": "autoencoder",
+        "salt_pepper": "median",
+        "periodic": "notch",
+    }
     with pytest.raises(ValueError, match="no such denoiser"):
         Router(denoisers)  # the default routes name the autoencoder, which is not given
     with pytest.raises(ValueError, match="unknown noise type"):

@@ -6,9 +6,15 @@ from inspection.metrics import binary_scores
 
 
 def test_report_has_documented_schema(synthetic_root, tiny_models, tmp_path):
-    cfg = EvalConfig(data=str(synthetic_root), models=str(tiny_models), reports=str(tmp_path), quiet=True,
-                     methods=("median", "notch", "autoencoder"), blind_denoiser=str(tiny_models / "denoiser"),
-                     defect_aug=str(tiny_models / "defect"))
+    cfg = EvalConfig(
+        data=str(synthetic_root),
+        models=str(tiny_models),
+        reports=str(tmp_path),
+        quiet=True,
+        methods=("median", "notch", "autoencoder"),
+        blind_denoiser=str(tiny_models / "denoiser"),
+        defect_aug=str(tiny_models / "defect"),
+    )
     report, folder = evaluate(cfg)
     assert folder.parent == tmp_path and folder.name.endswith("-" + synthetic_root.name)
     on_disk = json.loads((folder / "report.json").read_text())
@@ -19,8 +25,16 @@ def test_report_has_documented_schema(synthetic_root, tiny_models, tmp_path):
     assert sum(map(sum, nc["confusion"]["matrix"])) == 4 * n
     assert set(nc["recall"]) == set(NOISE_TYPES)
     conds = report["defect"]["conditions"]
-    for c in ("clean", "noisy_none", "noisy_routed", "noisy_oracle", "noisy_blind", "aug_noisy_none",
-              "aug_noisy_routed", "clean_routed"):
+    for c in (
+        "clean",
+        "noisy_none",
+        "noisy_routed",
+        "noisy_oracle",
+        "noisy_blind",
+        "aug_noisy_none",
+        "aug_noisy_routed",
+        "clean_routed",
+    ):
         assert c in conds
     assert conds["clean"]["n"] == n and conds["noisy_routed"]["n"] == 3 * n
     assert set(report["defect_accuracy"]["noisy_routed_per_type"]) == {"gaussian", "salt_pepper", "periodic"}
@@ -32,14 +46,26 @@ def test_report_has_documented_schema(synthetic_root, tiny_models, tmp_path):
     for g in report["gallery"]:
         for role in ("noisy", "denoised", "clean", "spectrum"):
             assert (folder / g[role]).is_file()
-    assert set(report["realistic"]) == {"poisson_gaussian", "correlated", "jpeg_noisy", "salt_pepper_gaussian"}
+    assert set(report["realistic"]) == {
+        "poisson_gaussian",
+        "correlated",
+        "jpeg_noisy",
+        "salt_pepper_gaussian",
+    }
     md = (folder / "report.md").read_text()
     assert "| noisy, routed denoising |" in md and "| salt_pepper | median |" in md
 
 
 def test_same_seed_same_report(synthetic_root, tiny_models, tmp_path):
-    cfg = EvalConfig(data=str(synthetic_root), models=str(tiny_models), reports=str(tmp_path), quiet=True,
-                     methods=("median",), realistic=False, max_images=4)
+    cfg = EvalConfig(
+        data=str(synthetic_root),
+        models=str(tiny_models),
+        reports=str(tmp_path),
+        quiet=True,
+        methods=("median",),
+        realistic=False,
+        max_images=4,
+    )
     a, _ = evaluate(cfg)
     b, _ = evaluate(cfg)
     assert a["noise_classifier"] == b["noise_classifier"] and a["defect"] == b["defect"]

@@ -67,7 +67,7 @@ def test_periodic_level_is_amplitude_and_frequency_in_cycles_per_image(amplitude
         mag = np.abs(np.fft.fftshift(np.fft.fft2(out)))
         y, x = np.unravel_index(np.argmax(mag), mag.shape)
         assert abs(np.hypot(y - 128, x - 128) - w.radius) < 1.5
-    assert 6 <= min(w.radius for w in spec.waves) and max(w.radius for w in spec.waves) <= 60
+    assert min(w.radius for w in spec.waves) >= 6 and max(w.radius for w in spec.waves) <= 60
 
 
 def test_periodic_two_waves_share_is_about_thirty_percent():

@@ -38,16 +38,19 @@ def test_inspect_returns_typed_result(pipe, casting_photo):
     assert (r.height, r.width) == casting_photo.shape
 
 
-@pytest.mark.parametrize("make, conversion", [
-    (lambda g: g, "gray8"),
-    (lambda g: np.stack([g] * 3, -1), "rgb"),
-    (lambda g: np.dstack([g, g, g, np.full_like(g, 7)]), "rgba"),
-    (lambda g: g.astype(np.uint16) * 257, "gray16"),
-    (lambda g: encode(g), "gray8"),
-    (lambda g: encode(np.stack([g] * 3, -1), "JPEG"), "rgb"),
-    (lambda g: encode(np.stack([g] * 3, -1), "JPEG", "CMYK"), "cmyk"),
-    (lambda g: encode(g.astype(np.uint16) * 257), "gray16"),
-])
+@pytest.mark.parametrize(
+    "make, conversion",
+    [
+        (lambda g: g, "gray8"),
+        (lambda g: np.stack([g] * 3, -1), "rgb"),
+        (lambda g: np.dstack([g, g, g, np.full_like(g, 7)]), "rgba"),
+        (lambda g: g.astype(np.uint16) * 257, "gray16"),
+        (lambda g: encode(g), "gray8"),
+        (lambda g: encode(np.stack([g] * 3, -1), "JPEG"), "rgb"),
+        (lambda g: encode(np.stack([g] * 3, -1), "JPEG", "CMYK"), "cmyk"),
+        (lambda g: encode(g.astype(np.uint16) * 257), "gray16"),
+    ],
+)
 def test_accepts_common_photo_forms_as_the_same_gray(pipe, casting_photo, make, conversion):
     r = pipe.inspect(make(casting_photo))
     assert r.conversion == conversion
@@ -59,20 +62,25 @@ def test_accepts_common_photo_forms_as_the_same_gray(pipe, casting_photo, make, 
 def test_accepts_path(pipe, casting_photo, tmp_path):
     path = tmp_path / "part.png"
     cv2.imwrite(str(path), casting_photo)
-    assert pipe.inspect(path).defect_probability == pytest.approx(pipe.inspect(casting_photo).defect_probability)
+    assert pipe.inspect(path).defect_probability == pytest.approx(
+        pipe.inspect(casting_photo).defect_probability
+    )
 
 
-@pytest.mark.parametrize("bad, reason", [
-    (np.zeros((0, 0), np.uint8), "empty"),
-    (np.zeros((10, 300), np.uint8), "too_small"),
-    (np.zeros((9000, 40), np.uint8), "too_large"),
-    (np.zeros((40, 40, 5), np.uint8), "bad_shape"),
-    (np.zeros((40, 40), np.int64), "bad_dtype"),
-    (np.full((40, 40), np.nan, np.float32), "bad_pixels"),
-    (b"", "empty"),
-    (b"this is a text file posing as a photo", "not_an_image"),
-    ("no/such/file.png", "unreadable"),
-])
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        (np.zeros((0, 0), np.uint8), "empty"),
+        (np.zeros((10, 300), np.uint8), "too_small"),
+        (np.zeros((9000, 40), np.uint8), "too_large"),
+        (np.zeros((40, 40, 5), np.uint8), "bad_shape"),
+        (np.zeros((40, 40), np.int64), "bad_dtype"),
+        (np.full((40, 40), np.nan, np.float32), "bad_pixels"),
+        (b"", "empty"),
+        (b"this is a text file posing as a photo", "not_an_image"),
+        ("no/such/file.png", "unreadable"),
+    ],
+)
 def test_rejects_unusable_input_with_clear_reason(pipe, bad, reason):
     with pytest.raises(ImageRejected) as e:
         pipe.inspect(bad)
@@ -94,13 +102,20 @@ def test_rejects_truncated_and_bomb(pipe, casting_photo):
 
 
 def test_batch_carries_on_past_bad_items(pipe, casting_photo):
-    items = [casting_photo, b"junk", np.zeros((5, 5), np.uint8), add_noise(casting_photo, "gaussian", 30, rng=0)]
+    items = [
+        casting_photo,
+        b"junk",
+        np.zeros((5, 5), np.uint8),
+        add_noise(casting_photo, "gaussian", 30, rng=0),
+    ]
     out = pipe.inspect_batch(items)
     assert len(out) == 4
     assert isinstance(out[0], InspectionResult) and isinstance(out[3], InspectionResult)
     assert isinstance(out[1], Rejection) and out[1].reason == "not_an_image"
     assert isinstance(out[2], Rejection) and out[2].reason == "too_small"
-    assert out[0].defect_probability == pytest.approx(pipe.inspect(casting_photo).defect_probability, abs=1e-6)
+    assert out[0].defect_probability == pytest.approx(
+        pipe.inspect(casting_photo).defect_probability, abs=1e-6
+    )
 
 
 def test_low_confidence_takes_the_safe_path(tiny_models, casting_photo):
@@ -126,5 +141,7 @@ def test_shipped_models_route_synthetic_noise_correctly(shipped_models, kind):
     photos = [add_noise(synth_casting(rng, 160, None), kind, rng=rng) for _ in range(6)]
     results = pipe.inspect_batch(photos)
     assert sum(r.noise_type == kind for r in results) >= 5
-    expected = {"clean": "identity", "gaussian": "autoencoder", "salt_pepper": "median", "periodic": "notch"}[kind]
+    expected = {"clean": "identity", "gaussian": "autoencoder", "salt_pepper": "median", "periodic": "notch"}[
+        kind
+    ]
     assert sum(r.denoiser == expected for r in results) >= 5

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-import torch.nn.functional as F
 import torch
+import torch.nn.functional as F
 
 from inspection.noise import add_noise
 from inspection.spectrum import highpass_residual, log_spectrum, log_spectrum_full, noise_features
@@ -27,7 +27,9 @@ def test_full_spectrum_is_standardised_and_centred():
     s = log_spectrum_full(photo())
     assert s.shape == (300, 300)
     assert abs(s.mean()) < 1e-4 and abs(s.std() - 1) < 1e-3
-    assert np.allclose(s[1:, 1:], s[1:, 1:][::-1, ::-1], atol=1e-4)  # real input: point-symmetric about centre
+    assert np.allclose(
+        s[1:, 1:], s[1:, 1:][::-1, ::-1], atol=1e-4
+    )  # real input: point-symmetric about centre
 
 
 def test_invariant_to_brightness_offset_and_circular_shift():

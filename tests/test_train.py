@@ -1,19 +1,28 @@
 import json
 
+import numpy as np
 import pytest
 
 from inspection.models import load_checkpoint
 from inspection.train import TRAINERS, TrainConfig, best_threshold, split_indices
-
-import numpy as np
 
 TINY_ARCH = {"noise": "test_freq_vgg", "denoiser": "test_unet_ae", "defect": "test_defect_cnn"}
 
 
 @pytest.mark.parametrize("task", sorted(TRAINERS))
 def test_each_trainer_writes_a_loadable_version_folder(task, synthetic_root, tmp_path):
-    cfg = TrainConfig(task=task, data=str(synthetic_root), out=str(tmp_path), arch=TINY_ARCH[task], input_size=32,
-                      epochs=2, batch_size=8, quiet=True, version="v1", threads=1)
+    cfg = TrainConfig(
+        task=task,
+        data=str(synthetic_root),
+        out=str(tmp_path),
+        arch=TINY_ARCH[task],
+        input_size=32,
+        epochs=2,
+        batch_size=8,
+        quiet=True,
+        version="v1",
+        threads=1,
+    )
     result = TRAINERS[task](cfg)
     assert result.path == tmp_path / task / "v1"
     ck = load_checkpoint(result.path)
@@ -32,15 +41,35 @@ def test_each_trainer_writes_a_loadable_version_folder(task, synthetic_root, tmp
 def test_same_seed_same_weights(synthetic_root, tmp_path):
     digests = []
     for run in ("a", "b"):
-        cfg = TrainConfig(task="defect", data=str(synthetic_root), out=str(tmp_path / run), arch="test_defect_cnn",
-                          input_size=32, epochs=1, batch_size=8, quiet=True, version="v", threads=1, noise_aug=0.5)
+        cfg = TrainConfig(
+            task="defect",
+            data=str(synthetic_root),
+            out=str(tmp_path / run),
+            arch="test_defect_cnn",
+            input_size=32,
+            epochs=1,
+            batch_size=8,
+            quiet=True,
+            version="v",
+            threads=1,
+            noise_aug=0.5,
+        )
         digests.append(json.loads((TRAINERS["defect"](cfg).path / "meta.json").read_text())["weights_sha256"])
     assert digests[0] == digests[1]
 
 
 def test_time_budget_stops_early(synthetic_root, tmp_path):
-    cfg = TrainConfig(task="defect", data=str(synthetic_root), out=str(tmp_path), arch="test_defect_cnn",
-                      input_size=32, epochs=50, time_budget_s=0.01, quiet=True, version="v")
+    cfg = TrainConfig(
+        task="defect",
+        data=str(synthetic_root),
+        out=str(tmp_path),
+        arch="test_defect_cnn",
+        input_size=32,
+        epochs=50,
+        time_budget_s=0.01,
+        quiet=True,
+        version="v",
+    )
     assert TRAINERS["defect"](cfg).metrics  # finished after the first epoch, not fifty
     assert load_checkpoint(tmp_path / "defect" / "v").meta["metrics"]["best_epoch"] == 1
 

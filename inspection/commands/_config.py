@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import tomllib
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+import tomllib
 import yaml
 
 T = TypeVar("T")

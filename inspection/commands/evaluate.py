@@ -20,6 +20,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--data DIR is required (a folder with test/<class_name>/ images)")
     report, folder = evaluate(cfg)
     print(accuracy_table(report))
-    print(f"\nnoise classifier accuracy {report['noise_classifier']['accuracy']:.1%}; "
-          f"report: {folder / 'report.md'}")
+    print(
+        f"\nnoise classifier accuracy {report['noise_classifier']['accuracy']:.1%}; "
+        f"report: {folder / 'report.md'}"
+    )
     return 0

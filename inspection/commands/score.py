@@ -15,14 +15,32 @@ from inspection.imageio import MAX_FILE_BYTES
 from inspection.pipeline import InspectionPipeline
 from inspection.results import InspectionResult, Rejection
 
-HELP = "Score photo files and folders; bad files become 'rejected' rows with the reason, the batch carries on."
-COLUMNS = ["path", "status", "verdict", "defect_probability", "threshold", "noise_type", "noise_probability",
-           "denoiser", "conversion", "reason", "message", "sha256", "ms_total", "model_versions"]
+HELP = (
+    "Score photo files and folders; bad files become 'rejected' rows with the reason, the batch carries on."
+)
+COLUMNS = [
+    "path",
+    "status",
+    "verdict",
+    "defect_probability",
+    "threshold",
+    "noise_type",
+    "noise_probability",
+    "denoiser",
+    "conversion",
+    "reason",
+    "message",
+    "sha256",
+    "ms_total",
+    "model_versions",
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, help="photo files or folders (searched recursively)")
-    parser.add_argument("--out", type=Path, default=Path("results.csv"), help="CSV to write (default: results.csv)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("results.csv"), help="CSV to write (default: results.csv)"
+    )
     parser.add_argument("--models", default=None, help="models root (default: the shipped models)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -50,12 +68,26 @@ def read_bytes(path: Path) -> tuple[bytes | None, Rejection | None]:
 def row(path: Path, data: bytes | None, result: InspectionResult | Rejection) -> dict[str, object]:
     base: dict[str, object] = {"path": str(path), "sha256": hashlib.sha256(data).hexdigest() if data else ""}
     if isinstance(result, Rejection):
-        return {**base, "status": "rejected", "verdict": "rejected", "reason": result.reason, "message": result.message}
-    return {**base, "status": "ok", "verdict": result.verdict, "defect_probability": f"{result.defect_probability:.4f}",
-            "threshold": f"{result.threshold:.4f}", "noise_type": result.noise_type,
-            "noise_probability": f"{result.noise_probability:.4f}", "denoiser": result.denoiser,
-            "conversion": result.conversion, "ms_total": result.timings_ms.get("total"),
-            "model_versions": ";".join(f"{k}={v}" for k, v in sorted(result.model_versions.items()))}
+        return {
+            **base,
+            "status": "rejected",
+            "verdict": "rejected",
+            "reason": result.reason,
+            "message": result.message,
+        }
+    return {
+        **base,
+        "status": "ok",
+        "verdict": result.verdict,
+        "defect_probability": f"{result.defect_probability:.4f}",
+        "threshold": f"{result.threshold:.4f}",
+        "noise_type": result.noise_type,
+        "noise_probability": f"{result.noise_probability:.4f}",
+        "denoiser": result.denoiser,
+        "conversion": result.conversion,
+        "ms_total": result.timings_ms.get("total"),
+        "model_versions": ";".join(f"{k}={v}" for k, v in sorted(result.model_versions.items())),
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,17 +101,23 @@ def run(args: argparse.Namespace) -> int:
     with open(args.out, "w", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)
         writer.writeheader()
-        for start in tqdm(range(0, len(files), args.batch_size), desc="score", disable=args.quiet, unit="batch"):
+        for start in tqdm(
+            range(0, len(files), args.batch_size), desc="score", disable=args.quiet, unit="batch"
+        ):
             batch = files[start : start + args.batch_size]
             loaded = [read_bytes(p) for p in batch]
             readable = [(i, d) for i, (d, rej) in enumerate(loaded) if rej is None and d is not None]
-            scored = dict(zip([i for i, _ in readable], pipe.inspect_batch([d for _, d in readable]), strict=True))
+            scored = dict(
+                zip([i for i, _ in readable], pipe.inspect_batch([d for _, d in readable]), strict=True)
+            )
             for i, path in enumerate(batch):
                 result = loaded[i][1] or scored[i]
                 assert result is not None
                 writer.writerow(row(path, loaded[i][0], result))
                 counts[result.verdict] += 1
             f.flush()
-    print(f"scored {len(files)} files: {counts['ok']} ok, {counts['defective']} defective, "
-          f"{counts['rejected']} rejected -> {args.out}")
+    print(
+        f"scored {len(files)} files: {counts['ok']} ok, {counts['defective']} defective, "
+        f"{counts['rejected']} rejected -> {args.out}"
+    )
     return 0

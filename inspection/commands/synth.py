@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    root = write_synthetic_dataset(args.out, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed)
+    root = write_synthetic_dataset(
+        args.out, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed
+    )
     print(f"wrote {args.n_train} train and {args.n_test} test photos to {root}")
     return 0

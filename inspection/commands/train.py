@@ -21,5 +21,9 @@ def run(args: argparse.Namespace) -> int:
     if not cfg.data:
         raise SystemExit("--data DIR is required (a folder with train/<class_name>/ images)")
     result = TRAINERS[cfg.task](cfg)
-    print(json.dumps({"checkpoint": str(result.path), "seconds": round(result.seconds, 1), **result.metrics}, indent=2))
+    print(
+        json.dumps(
+            {"checkpoint": str(result.path), "seconds": round(result.seconds, 1), **result.metrics}, indent=2
+        )
+    )
     return 0

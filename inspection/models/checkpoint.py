@@ -156,7 +156,9 @@ def load_checkpoint(path: str | Path, *, map_location: str = "cpu") -> Checkpoin
     if not weights.is_file():
         raise CheckpointError(f"{path}: {WEIGHTS_FILE} is missing")
     if file_sha256(weights) != meta["weights_sha256"]:
-        raise CheckpointError(f"{weights} does not match the SHA-256 in {META_FILE}: the weights were altered")
+        raise CheckpointError(
+            f"{weights} does not match the SHA-256 in {META_FILE}: the weights were altered"
+        )
     model = create_model(meta["architecture"], **meta["model_kwargs"])
     try:
         state = load_file(str(weights), device=map_location)

@@ -19,7 +19,9 @@ from inspection.spectrum import FEATURE_CHANNELS
 
 
 @register_model("noise")
-def freq_vgg16(*, in_chans: int = 1, num_classes: int = len(NOISE_TYPES), pretrained: bool = False) -> nn.Module:
+def freq_vgg16(
+    *, in_chans: int = 1, num_classes: int = len(NOISE_TYPES), pretrained: bool = False
+) -> nn.Module:
     """timm VGG16 on the log spectrum, adapted to ``in_chans`` channels and 4 noise classes."""
     return timm.create_model("vgg16", pretrained=pretrained, in_chans=in_chans, num_classes=num_classes)
 
@@ -49,6 +51,15 @@ def ae_reference(*, in_chans: int = 1) -> nn.Module:
 def unet_ae_small(*, in_chans: int = 1) -> nn.Module:
     """Small residual skip autoencoder for CPU speed."""
     return SkipAutoencoder(in_chans=in_chans, widths=(16, 32, 48), residual=True)
+
+
+@register_model("denoiser")
+def unet_ae_fast(*, in_chans: int = 1) -> nn.Module:
+    """Residual skip autoencoder on 2x2-unshuffled input: the CPU-speed default.
+
+    Paper: FFDNet, Zhang et al. 2018 (arXiv 1710.04026), for working on downsampled sub-images.
+    """
+    return SkipAutoencoder(in_chans=in_chans, widths=(24, 48, 64), residual=True, unshuffle=2)
 
 
 @register_model("denoiser")

@@ -12,8 +12,16 @@ from inspection.pipeline import resolve_checkpoint_dir
 def saved(tmp_path, name="test_defect_cnn"):
     torch.manual_seed(0)
     model = create_model(name).eval()
-    path = save_checkpoint(model, tmp_path / "v1", architecture=name, input_size=32, class_names=["ok", "defective"],
-                           threshold=0.4, metrics={"val_accuracy": 0.9}, training_data={"sha256": "abc"})
+    path = save_checkpoint(
+        model,
+        tmp_path / "v1",
+        architecture=name,
+        input_size=32,
+        class_names=["ok", "defective"],
+        threshold=0.4,
+        metrics={"val_accuracy": 0.9},
+        training_data={"sha256": "abc"},
+    )
     return model, path
 
 
@@ -32,8 +40,13 @@ def test_round_trip_gives_identical_outputs_and_metadata(tmp_path):
 def test_refuses_to_overwrite_a_version(tmp_path):
     _, path = saved(tmp_path)
     with pytest.raises(CheckpointError, match="already holds"):
-        save_checkpoint(create_model("test_defect_cnn"), path, architecture="test_defect_cnn", input_size=32,
-                        class_names=[])
+        save_checkpoint(
+            create_model("test_defect_cnn"),
+            path,
+            architecture="test_defect_cnn",
+            input_size=32,
+            class_names=[],
+        )
 
 
 def test_tampered_weights_are_refused(tmp_path):
@@ -57,11 +70,14 @@ def test_pickle_in_place_of_weights_is_never_unpickled(tmp_path):
         load_checkpoint(path)
 
 
-@pytest.mark.parametrize("change, match", [
-    ({"format_version": 99}, "unknown checkpoint format_version 99"),
-    ({"architecture": "resnet9000"}, "not a registered model"),
-    ({"architecture": "test_freq_vgg"}, "does not fit"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"format_version": 99}, "unknown checkpoint format_version 99"),
+        ({"architecture": "resnet9000"}, "not a registered model"),
+        ({"architecture": "test_freq_vgg"}, "does not fit"),
+    ],
+)
 def test_bad_metadata_is_refused(tmp_path, change, match):
     _, path = saved(tmp_path)
     meta = json.loads((path / "meta.json").read_text())
@@ -84,8 +100,13 @@ def test_missing_key_and_missing_files(tmp_path):
 
 def test_version_folder_resolution(tmp_path):
     for v in ("a-1", "a-2"):
-        save_checkpoint(create_model("test_defect_cnn"), tmp_path / v, architecture="test_defect_cnn",
-                        input_size=32, class_names=[])
+        save_checkpoint(
+            create_model("test_defect_cnn"),
+            tmp_path / v,
+            architecture="test_defect_cnn",
+            input_size=32,
+            class_names=[],
+        )
     assert resolve_checkpoint_dir(tmp_path).name == "a-2"
     (tmp_path / "CURRENT").write_text("a-1\n")
     assert resolve_checkpoint_dir(tmp_path).name == "a-1"

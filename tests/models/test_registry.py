@@ -5,15 +5,25 @@ from torch import nn
 from inspection.models import create_model, list_models, model_task, register_model
 from inspection.spectrum import FEATURE_CHANNELS
 
-TINY = {"test_freq_vgg": ("noise", (2, FEATURE_CHANNELS, 32, 32), (2, 4)),
-        "test_unet_ae": ("denoiser", (2, 1, 37, 45), (2, 1, 37, 45)),
-        "test_defect_cnn": ("defect", (2, 1, 32, 32), (2, 1))}
+TINY = {
+    "test_freq_vgg": ("noise", (2, FEATURE_CHANNELS, 32, 32), (2, 4)),
+    "test_unet_ae": ("denoiser", (2, 1, 37, 45), (2, 1, 37, 45)),
+    "test_defect_cnn": ("defect", (2, 1, 32, 32), (2, 1)),
+}
 
 
 def test_registry_lists_every_family():
     names = list_models()
-    for required in ["freq_vgg16", "freq_vgg_small", "ae_reference", "unet_ae_small", "defect_vgg16",
-                     "defect_inception_v3", "defect_cnn_small", *TINY]:
+    for required in [
+        "freq_vgg16",
+        "freq_vgg_small",
+        "ae_reference",
+        "unet_ae_small",
+        "defect_vgg16",
+        "defect_inception_v3",
+        "defect_cnn_small",
+        *TINY,
+    ]:
         assert required in names
     assert list_models("test_*") == sorted(TINY)
     assert set(list_models(task="noise")) == {"freq_vgg16", "freq_vgg_small", "test_freq_vgg"}
