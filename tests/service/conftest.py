@@ -1,4 +1,4 @@
-"""Service test fixtures: tiny real models, a real SQLite store, and photos good, odd and bad."""
+"""Service test fixtures (``tiny_models`` comes from tests/conftest.py): tiny real models, a real SQLite store, and photos good, odd and bad."""
 
 from __future__ import annotations
 
@@ -17,14 +17,8 @@ from inspection.auth import ApiKeys
 from inspection.pipeline import InspectionPipeline
 from inspection.service import create_app
 from inspection.store import RecordStore
-from inspection.testing import write_tiny_checkpoints
 
 KEYS = {"station-1": "key-one-1234", "station-2": "key-two-5678"}
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_checkpoints(tmp_path_factory.mktemp("tiny-models"))
 
 
 @pytest.fixture(scope="session")

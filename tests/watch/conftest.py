@@ -1,4 +1,4 @@
-"""Watch-folder fixtures: tiny real models and a real SQLite store."""
+"""Watch-folder fixtures (``tiny_models`` comes from tests/conftest.py): tiny real models and a real SQLite store."""
 
 from __future__ import annotations
 
@@ -8,17 +8,11 @@ import pytest
 
 from inspection.pipeline import InspectionPipeline
 from inspection.store import RecordStore
-from inspection.testing import write_tiny_checkpoints
 
 
 @pytest.fixture(scope="session")
-def watch_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_checkpoints(tmp_path_factory.mktemp("watch-models"))
-
-
-@pytest.fixture(scope="session")
-def watch_pipeline(watch_models: Path) -> InspectionPipeline:
-    return InspectionPipeline.from_dir(watch_models)
+def watch_pipeline(tiny_models: Path) -> InspectionPipeline:
+    return InspectionPipeline.from_dir(tiny_models)
 
 
 @pytest.fixture

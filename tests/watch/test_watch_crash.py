@@ -40,7 +40,7 @@ def watch_cmd(inbox: Path, db_url: str, models: Path, *extra: str) -> list[str]:
 
 
 def test_sigkill_mid_batch_then_restart_scores_every_photo_exactly_once(
-    tmp_path: Path, watch_models: Path
+    tmp_path: Path, tiny_models: Path
 ) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -58,7 +58,7 @@ def test_sigkill_mid_batch_then_restart_scores_every_photo_exactly_once(
     )
     log = open(tmp_path / "watch.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        watch_cmd(inbox, db_url, watch_models), env=env, stdout=log, stderr=subprocess.STDOUT
+        watch_cmd(inbox, db_url, tiny_models), env=env, stdout=log, stderr=subprocess.STDOUT
     )
     processed = inbox / "processed"
     deadline = time.monotonic() + 120
@@ -76,7 +76,7 @@ def test_sigkill_mid_batch_then_restart_scores_every_photo_exactly_once(
 
     log.close()
     # restart: the same command, run in this process (its imports are warm, which keeps the test quick)
-    assert main(watch_cmd(inbox, db_url, watch_models, "--once")[3:]) == 0
+    assert main(watch_cmd(inbox, db_url, tiny_models, "--once")[3:]) == 0
 
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == []  # nothing skipped
     assert sorted(p.name for p in processed.iterdir()) == names
