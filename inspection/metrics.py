@@ -1,9 +1,10 @@
-"""Image-quality and classification metrics used by evaluation."""
+"""Image-quality and classification metrics used by evaluation (scikit-image and scikit-learn underneath)."""
 
 from __future__ import annotations
 
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from sklearn.metrics import confusion_matrix
 
 
 def psnr(clean: np.ndarray, test: np.ndarray) -> float:
@@ -20,24 +21,17 @@ def ssim(clean: np.ndarray, test: np.ndarray) -> float:
 def binary_scores(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Accuracy, sensitivity (defect recall), specificity (ok recall) and F1 of the defective class."""
     pred, labels = np.asarray(pred, bool), np.asarray(labels, bool)
-    tp = int((pred & labels).sum())
-    tn = int((~pred & ~labels).sum())
-    fp = int((pred & ~labels).sum())
-    fn = int((~pred & labels).sum())
+    tn, fp, fn, tp = (int(v) for v in confusion_matrix(labels, pred, labels=[False, True]).ravel())
     n = len(labels)
-    sens = tp / (tp + fn) if tp + fn else float("nan")
-    spec = tn / (tn + fp) if tn + fp else float("nan")
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
     return {
         "accuracy": (tp + tn) / n if n else float("nan"),
-        "sensitivity": sens,
-        "specificity": spec,
-        "f1": f1,
+        "sensitivity": tp / (tp + fn) if tp + fn else float("nan"),
+        "specificity": tn / (tn + fp) if tn + fp else float("nan"),
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0,
         "n": n,
     }
 
 
 def confusion(true: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
-    m = np.zeros((n_classes, n_classes), np.int64)
-    np.add.at(m, (true, pred), 1)
-    return m
+    """Rows are true classes, columns predicted, over ``range(n_classes)``."""
+    return confusion_matrix(true, pred, labels=list(range(n_classes)))
