@@ -1,0 +1,66 @@
+"""Condense an evaluation report and a bench run into the machine-readable results file (docs/results.json).
+
+Usage: ``python -m inspection.summary REPORT_DIR BENCH_JSON --out docs/results.json [--train-seconds FILE]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from inspection import NOISE_TYPES
+
+
+def summarise(report: dict[str, Any], bench: dict[str, Any], train_seconds: dict[str, float] | None = None) -> dict:
+    """The keys tools check, plus the context that makes them traceable."""
+    nc = report["noise_classifier"]
+    by = {(r["noise_type"], r["method"]): r for r in report["denoise"]["summary"]}
+    baselines = {
+        kind: {m: {"psnr": r["psnr"], "ssim": r["ssim"], "ms_per_image": r["ms_per_image"]}
+               for (k, m), r in by.items() if k == kind}
+        for kind in ("gaussian", "salt_pepper", "periodic")
+    }
+    return {
+        "commit": report["commit"],
+        "report_id": report["id"],
+        "dataset": report["dataset"],
+        "noise_classifier": {"accuracy": nc["accuracy"], "recall": {k: nc["recall"][k] for k in NOISE_TYPES}},
+        "denoise_psnr": report["denoise_psnr"],
+        "denoise_methods": baselines,
+        "defect_accuracy": report["defect_accuracy"],
+        "defect_conditions": report["defect"]["conditions"],
+        "defect_erasure": report["defect_erasure"],
+        "realistic": report.get("realistic", {}),
+        "bench": {
+            "ms_per_part_b32": bench["pipeline"]["b32"]["ms_per_part"],
+            "parts_per_s_b32": bench["pipeline"]["b32"]["parts_per_s"],
+            "ms_per_part_b1": bench["pipeline"]["b1"]["ms_per_part"],
+            "p99_ms_b1": bench["pipeline"]["b1"]["p99_ms"],
+            "reference_ms_per_part": bench["reference"]["ms_per_part"],
+            "speedup_vs_reference": bench["speedup_vs_reference"],
+            "peak_rss_mb": bench["peak_rss_mb_pipeline"],
+            "stage_ms_b32": bench["pipeline"]["b32"]["stage_ms"],
+            "threads": bench["threads"],
+        },
+        "train_seconds": train_seconds or {},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("report", type=Path, help="report folder (holding report.json)")
+    p.add_argument("bench", type=Path, help="JSON written by inspection bench --json")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--train-seconds", type=Path, help="JSON {task: seconds}")
+    a = p.parse_args(argv)
+    report = json.loads((a.report / "report.json").read_text())
+    bench = json.loads(a.bench.read_text())
+    seconds = json.loads(a.train_seconds.read_text()) if a.train_seconds else None
+    a.out.write_text(json.dumps(summarise(report, bench, seconds), indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
