@@ -70,15 +70,12 @@ with ui.guard("the stations page"):
                 width="stretch",
             )
 
-        left, right = st.columns(2)
-        with left:
-            st.subheader("Noise-type mix")
-            st.altair_chart(charts.noise_mix_chart(ui.noise_mix(url, bucket, start, None)))
-        with right:
-            st.subheader("Mean noise confidence")
-            st.altair_chart(
-                charts.station_series_chart(series, "mean_confidence", "mean confidence"), width="stretch"
-            )
+        st.subheader("Mean noise confidence")
+        st.altair_chart(
+            charts.station_series_chart(series, "mean_confidence", "mean confidence"), width="stretch"
+        )
+        st.subheader("Noise-type mix")
+        st.altair_chart(charts.noise_mix_chart(ui.noise_mix(url, bucket, start, None)))
 
         st.subheader("Per station")
         drift_cols = pd.DataFrame(
@@ -101,5 +98,7 @@ with ui.guard("the stations page"):
                 "mean_confidence": st.column_config.NumberColumn("mean confidence", format="%.3f"),
                 "mix moved": st.column_config.NumberColumn(format="percent"),
                 "confidence change": st.column_config.NumberColumn(format="%+.3f"),
+                "first": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+                "last": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
             },
         )

@@ -29,7 +29,7 @@ def headline_chart(headline: pd.DataFrame) -> alt.Chart:
         alt.Chart(long)
         .mark_bar()
         .encode(
-            x=alt.X("metric:N", title=None, axis=alt.Axis(labelAngle=0)),
+            x=alt.X("metric:N", title=None, axis=alt.Axis(labelAngle=0, labelOverlap=False)),
             xOffset=alt.XOffset("label:N", sort=order),
             y=alt.Y(
                 "value:Q",
@@ -50,30 +50,40 @@ def headline_chart(headline: pd.DataFrame) -> alt.Chart:
 
 
 def gain_chart(comparison: pd.DataFrame) -> alt.Chart:
-    """Accuracy without and with denoising per noise type, beside the reference study's figures."""
-    order = [t for t in NOISE_TYPES if t != "clean"] + ["all noisy"]
-    base = alt.Chart(comparison).encode(
-        x=alt.X("noise_type:N", title=None, sort=order, axis=alt.Axis(labelAngle=0)),
-        xOffset=alt.XOffset("stage:N", sort=["without", "with denoising"]),
-        y=alt.Y(
-            "accuracy:Q",
-            title="defect accuracy",
-            scale=alt.Scale(domain=[0.5, 1.0], clamp=True),
-            axis=alt.Axis(format="%"),
-        ),
-        color=alt.Color(
-            "stage:N",
-            title=None,
-            sort=["without", "with denoising"],
-            scale=alt.Scale(range=["#bbbbbb", "#1f77b4"]),
-        ),
-        tooltip=["series:N", "noise_type:N", "stage:N", alt.Tooltip("accuracy:Q", format=PERCENT)],
+    """Accuracy without and with denoising per noise type, and beside them the reference study's figures."""
+    frame = comparison.copy()
+    is_ref = frame["series"] != "this report"
+    frame.loc[is_ref, "noise_type"] = frame.loc[is_ref, "series"].str.replace(
+        "reference ", "study ", regex=False
+    )
+    order = (
+        [t for t in NOISE_TYPES if t != "clean"]
+        + ["all noisy"]
+        + sorted(set(frame.loc[is_ref, "noise_type"]))
     )
     return (
-        base.mark_bar()
-        .properties(height=260)
-        .facet(column=alt.Column("series:N", title=None, sort=["this report"]))
-        .resolve_scale(x="independent")
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("noise_type:N", title=None, sort=order, axis=alt.Axis(labelAngle=0, labelOverlap=False)),
+            xOffset=alt.XOffset("stage:N", sort=["without", "with denoising"]),
+            y=alt.Y(
+                "accuracy:Q",
+                title="defect accuracy on noisy photos",
+                scale=alt.Scale(domain=[0.5, 1.0], clamp=True),
+                axis=alt.Axis(format="%"),
+            ),
+            color=alt.Color(
+                "stage:N",
+                title=None,
+                sort=["without", "with denoising"],
+                scale=alt.Scale(range=["#bbbbbb", "#1f77b4"]),
+                legend=alt.Legend(orient="bottom", direction="horizontal"),
+            ),
+            opacity=alt.condition(alt.datum.series == "this report", alt.value(1.0), alt.value(0.55)),
+            tooltip=["series:N", "noise_type:N", "stage:N", alt.Tooltip("accuracy:Q", format=PERCENT)],
+        )
+        .properties(height=280)
     )
 
 
@@ -150,7 +160,7 @@ def station_series_chart(frame: pd.DataFrame, field: str, title: str, *, percent
     )
 
 
-def noise_mix_chart(frame: pd.DataFrame) -> alt.FacetChart:
+def noise_mix_chart(frame: pd.DataFrame, width: int = 900) -> alt.FacetChart:
     """Share of each noise type over time, stacked, one row per station."""
     order = list(NOISE_TYPES)
     return (
@@ -170,7 +180,7 @@ def noise_mix_chart(frame: pd.DataFrame) -> alt.FacetChart:
             ],  # fmt: skip
         )
         .transform_calculate(noise_order=f"indexof({order!r}, datum.noise_type)")
-        .properties(height=110, width=700)
+        .properties(height=90, width=width)
         .facet(row=alt.Row("station_id:N", title=None))
     )
 
@@ -182,27 +192,27 @@ def probabilities_chart(frame: pd.DataFrame) -> alt.Chart:
         .mark_bar()
         .encode(
             x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-            y=alt.Y("noise_type:N", sort=list(NOISE_TYPES), title=None),
+            y=alt.Y("noise_type:N", sort=list(NOISE_TYPES), title=None, axis=alt.Axis(labelOverlap=False)),
             color=alt.Color("noise_type:N", scale=NOISE_COLORS, legend=None),
             tooltip=["noise_type:N", alt.Tooltip("probability:Q", format=PERCENT)],
         )
-        .properties(height=140)
+        .properties(height=160)
     )
 
 
 def metrics_chart(frame: pd.DataFrame) -> alt.FacetChart:
-    """Each model version's numeric metrics, one panel per task."""
+    """Each numeric metric across model versions, one small panel per task and metric."""
+    data = frame.assign(panel=frame["task"] + " · " + frame["metric"])
     return (
-        alt.Chart(frame)
+        alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X("metric:N", title=None, axis=alt.Axis(labelAngle=-30)),
-            xOffset="version:N",
-            y=alt.Y("value:Q", title=None),
-            color=alt.Color("version:N"),
+            x=alt.X("version:N", title=None, axis=alt.Axis(labelAngle=-30, labelOverlap=False)),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+            color=alt.Color("version:N", legend=None),
             tooltip=["task:N", "version:N", "metric:N", alt.Tooltip("value:Q", format=".4g")],
         )
-        .properties(width=220, height=200)
-        .facet(column=alt.Column("task:N", title=None))
+        .properties(width=170, height=150)
+        .facet(facet=alt.Facet("panel:N", title=None), columns=4)
         .resolve_scale(x="independent", y="independent")
     )
