@@ -93,7 +93,7 @@ def synth_casting(rng: np.random.Generator, size: int = 160, defect: str | None 
     dist = np.hypot(xx - cx, yy - cy)
     theta = np.arctan2(yy - cy, xx - cx)
 
-    img = np.full((size, size), rng.uniform(35, 60), np.float32)  # dark background
+    img: np.ndarray = np.full((size, size), rng.uniform(35, 60), np.float32)  # dark background
     metal = rng.uniform(120, 150)
     disc = dist < r_outer
     img[disc] = metal
@@ -121,7 +121,7 @@ def synth_casting(rng: np.random.Generator, size: int = 160, defect: str | None 
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-def _add_defect(img, rng, kind, cx, cy, r_hub, r_outer, dist, xx, yy, s) -> None:  # type: ignore[no-untyped-def]
+def _add_defect(img, rng, kind, cx, cy, r_hub, r_outer, dist, xx, yy, s):
     def spot() -> tuple[float, float]:
         r, a = rng.uniform(r_hub * 1.15, r_outer * 0.9), rng.uniform(0, 2 * np.pi)
         return cx + r * np.cos(a), cy + r * np.sin(a)

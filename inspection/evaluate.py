@@ -43,7 +43,7 @@ from inspection.spectrum import log_spectrum_full
 
 log = logging.getLogger(__name__)
 NOISY_TYPES = ("gaussian", "salt_pepper", "periodic")
-REFERENCE = {
+REFERENCE: dict[str, Any] = {
     "source": "arXiv 2404.10664",
     "model": "VGG16",
     "noisy_before": 0.946,
@@ -158,7 +158,7 @@ class Evaluation:
         if self.blind is not None:
             table["blind"] = self.blind
         try:
-            import bm3d  # type: ignore[import-not-found]
+            import bm3d
 
             table["bm3d"] = lambda im: np.clip(
                 np.rint(bm3d.bm3d(im / 255.0, sigma_psd=_sigma(im) / 255.0) * 255), 0, 255
@@ -260,8 +260,8 @@ class Evaluation:
                 entry = self.realistic.setdefault(
                     kind, {"routes": defaultdict(int), "none": [], "routed": [], "labels": [], "safe": 0}
                 )
-                for t, d, unsure in routes:
-                    entry["routes"][f"{t}->{d.name}"] += 1
+                for t, den, unsure in routes:
+                    entry["routes"][f"{t}->{den.name}"] += 1
                     entry["safe"] += int(unsure)
                 entry["none"].extend(self.verdicts(pipe, noisy))
                 entry["routed"].extend(self.verdicts(pipe, routed))
@@ -429,7 +429,7 @@ def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
     if "denoiser" in ev.pipe.model_versions:
         report["models"]["denoiser"] = {
             "version": ev.pipe.model_versions["denoiser"],
-            "architecture": ev.pipe.router.denoisers["autoencoder"].model.__class__.__name__,
+            "architecture": ev.pipe.architectures["denoiser"],
         }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.json").write_text(

@@ -166,8 +166,8 @@ def correlated_gaussian(
     """Spatially correlated noise (demosaicing, digital zoom): Gaussian noise low-passed, rescaled to ``sigma``."""
     _check_image(image)
     rng = _as_rng(rng)
-    field_ = cv2.GaussianBlur(rng.normal(0.0, 1.0, image.shape).astype(np.float32), (0, 0), blur)
-    field_ *= sigma / max(float(field_.std()), 1e-6)
+    field_: np.ndarray = cv2.GaussianBlur(rng.normal(0.0, 1.0, image.shape).astype(np.float32), (0, 0), blur)
+    field_ = field_ * np.float32(sigma / max(float(field_.std()), 1e-6))
     return np.clip(np.rint(image.astype(np.float32) + field_), 0, 255).astype(np.uint8)
 
 
@@ -177,7 +177,10 @@ def jpeg_compress(image: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
-    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    decoded = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    if decoded is None:
+        raise RuntimeError("JPEG decoding failed")
+    return np.asarray(decoded)
 
 
 REALISTIC_KINDS = ("poisson_gaussian", "correlated", "jpeg_noisy", "salt_pepper_gaussian")

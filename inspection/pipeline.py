@@ -100,9 +100,9 @@ class InspectionPipeline:
         norm = defect.meta["normalisation"]
         self.defect_mean, self.defect_std = float(norm["mean"]), float(norm["std"])
         self.threshold = float(defect.meta["threshold"] if defect.meta["threshold"] is not None else 0.5)
-        self.model_versions = {"noise": noise.version, "defect": defect.version}
-        if denoiser is not None:
-            self.model_versions["denoiser"] = denoiser.version
+        loaded = {"noise": noise, "defect": defect, **({"denoiser": denoiser} if denoiser else {})}
+        self.model_versions = {task: ck.version for task, ck in loaded.items()}
+        self.architectures = {task: str(ck.meta["architecture"]) for task, ck in loaded.items()}
 
     @classmethod
     def from_dir(

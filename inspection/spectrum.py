@@ -45,7 +45,7 @@ def highpass_residual(image: np.ndarray, size: int = 64) -> np.ndarray:
     White noise looks alike in the spectrum whether Gaussian or impulsive; in the spatial residual,
     impulses are sparse and saturated while Gaussian noise is dense, which tells them apart.
     """
-    residual = (image.astype(np.float32) - cv2.medianBlur(image, 3).astype(np.float32)) / 64.0
+    residual: np.ndarray = (image.astype(np.float32) - cv2.medianBlur(image, 3).astype(np.float32)) / 64.0
     h, w = residual.shape
     if h < size or w < size:
         residual = cv2.resize(residual, (max(w, size), max(h, size)), interpolation=cv2.INTER_NEAREST)

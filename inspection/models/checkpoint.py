@@ -25,7 +25,7 @@ from inspection.models.registry import create_model, list_models, model_task
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "meta.json"
-REQUIRED_META = {
+REQUIRED_META: dict[str, type | tuple[type, ...]] = {
     "format_version": int,
     "task": str,
     "architecture": str,
