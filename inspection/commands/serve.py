@@ -75,6 +75,7 @@ def build_app(cfg: ServeConfig) -> Any:
     models = cfg.models or None
     pipelines = [InspectionPipeline.from_dir(models) for _ in range(cfg.pipelines)]
     photos = Path(cfg.photos) if cfg.photos else data_dir() / "photos"
+    store.register_models(pipelines[0])
     log.info(
         "store %r, models %s, %d station key(s), photos in %s",
         store,

@@ -51,10 +51,14 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.torch_threads)
     try:
         store = RecordStore(args.db or None)
+        pipeline = InspectionPipeline.from_dir(args.models or None)
+        store.register_models(pipeline)
+        pipeline = InspectionPipeline.from_dir(args.models or None)
+        store.register_models(pipeline)
         watcher = Watcher(
             args.dir,
             args.station,
-            InspectionPipeline.from_dir(args.models or None),
+            pipeline,
             store,
             settle_s=args.settle,
             batch_size=args.batch,

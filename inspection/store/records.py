@@ -305,6 +305,22 @@ class RecordStore:
             )
         return row.id
 
+    def register_models(self, pipeline: Any) -> dict[str, str]:
+        """Record the model versions a pipeline scores with, marked ``in_use``; returns ``{task: version}``.
+
+        Takes anything with ``model_versions`` (an :class:`inspection.pipeline.InspectionPipeline`); a checkpoint's
+        ``meta`` and folder are kept when the pipeline exposes them (``pipeline.noise``, ``pipeline.defect``).
+        """
+        versions = {str(k): str(v) for k, v in dict(pipeline.model_versions).items()}
+        for task, version in versions.items():
+            checkpoint = getattr(pipeline, task, None)
+            meta = getattr(checkpoint, "meta", None)
+            meta = dict(meta) if isinstance(meta, dict) else {}
+            if getattr(checkpoint, "path", None) is not None:
+                meta.setdefault("path", str(checkpoint.path))
+            self.upsert_model_version(task, version, meta or None, in_use=True)
+        return versions
+
     def list_model_versions(self, task: str | None = None) -> list[dict[str, Any]]:
         """Model versions, newest first, optionally for one task."""
         query = select(ModelVersion).order_by(ModelVersion.id.desc())

@@ -267,4 +267,8 @@ def test_serve_reads_its_config_file(tmp_path: Path, tiny_models: Path, photos, 
         )
         assert r.status_code == 201, r.text
         assert r.json()["image_path"].startswith(str(tmp_path / "ph"))
-    assert RecordStore(cfg.db).count_inspections(station_id="line-4") == 1
+    with RecordStore(cfg.db) as store:
+        assert store.count_inspections(station_id="line-4") == 1
+        in_use = {m["task"]: m for m in store.list_model_versions() if m["in_use"]}
+        assert set(in_use) >= {"noise", "defect"}  # the server recorded the versions it scores with
+        assert in_use["defect"]["meta"]["path"].startswith(str(tiny_models))
