@@ -38,7 +38,7 @@ with ui.guard("the overview"):
         )
         cols[-1].caption(f"{ref['source']}: {ref['noisy_before']:.1%} → {ref['noisy_after']:.1%}")
 
-        left, right = st.columns([2, 3])
+        left, right = st.columns([1, 1])
         with left:
             st.subheader("Defect metrics by condition")
             st.altair_chart(charts.headline_chart(headline), width="stretch")

@@ -11,6 +11,7 @@ longer than the budget (2 s by default).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import sys
@@ -100,6 +101,9 @@ def time_pages(env: dict[str, str], repeats: int = 3) -> dict[str, float]:
     app = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
     at = AppTest.from_file(str(app), default_timeout=120)
     at.run()  # warm-up: imports, engine and pipeline resources
+    for name in list(logging.root.manager.loggerDict):  # AppTest outside a server warns on every cache use
+        if name.startswith("streamlit"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     out = {}
     for page in PAGES:
         runs = []

@@ -14,6 +14,7 @@ from inspection import NOISE_TYPES
 NOISE_COLORS = alt.Scale(domain=list(NOISE_TYPES), range=["#4c9a2a", "#1f77b4", "#ff7f0e", "#d62728"])
 LEVEL_ORDER = ["low", "mid", "high"]
 PERCENT = ".1%"
+TIME_AXIS = alt.Axis(format="%b %d %H:%M", labelAngle=0, labelOverlap=True, tickCount=8)
 
 
 def headline_chart(headline: pd.DataFrame) -> alt.Chart:
@@ -39,9 +40,10 @@ def headline_chart(headline: pd.DataFrame) -> alt.Chart:
             ),
             color=alt.Color(
                 "label:N",
-                title="condition",
+                title=None,
                 sort=order,
                 scale=alt.Scale(range=["#4c9a2a", "#d62728", "#1f77b4"]),
+                legend=alt.Legend(orient="bottom", direction="horizontal", columns=2),
             ),
             tooltip=["label:N", "metric:N", alt.Tooltip("value:Q", format=PERCENT)],
         )
@@ -146,7 +148,7 @@ def station_series_chart(frame: pd.DataFrame, field: str, title: str, *, percent
         alt.Chart(frame)
         .mark_line(point=False, interpolate="monotone")
         .encode(
-            x=alt.X("time:T", title="time (UTC)"),
+            x=alt.X("time:T", title="time (UTC)", axis=TIME_AXIS),
             y=alt.Y(f"{field}:Q", title=title, axis=axis),
             color=alt.Color("station_id:N", title="station"),
             tooltip=[
@@ -160,14 +162,14 @@ def station_series_chart(frame: pd.DataFrame, field: str, title: str, *, percent
     )
 
 
-def noise_mix_chart(frame: pd.DataFrame, width: int = 900) -> alt.FacetChart:
+def noise_mix_chart(frame: pd.DataFrame, width: int = 820) -> alt.FacetChart:
     """Share of each noise type over time, stacked, one row per station."""
     order = list(NOISE_TYPES)
     return (
         alt.Chart(frame)
         .mark_area()
         .encode(
-            x=alt.X("time:T", title="time (UTC)"),
+            x=alt.X("time:T", title="time (UTC)", axis=TIME_AXIS),
             y=alt.Y("share:Q", stack="normalize", title="share", axis=alt.Axis(format="%")),
             color=alt.Color("noise_type:N", title="noise type", scale=NOISE_COLORS, sort=order),
             order=alt.Order("noise_order:Q"),
