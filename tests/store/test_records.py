@@ -52,6 +52,17 @@ def test_schema_is_migrated_to_head_and_reopens(store: RecordStore, db_url: str)
         assert again.count_inspections() == 1
 
 
+def test_migrations_match_the_orm_models(store: RecordStore) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from inspection.store import Base
+
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], f"the ORM models and the migrations disagree; add a revision: {diff}"
+
+
 def test_downgrade_to_base_and_upgrade_again(store: RecordStore) -> None:
     assert downgrade(store.engine, "base") is None
     assert "inspections" not in inspect(store.engine).get_table_names()
