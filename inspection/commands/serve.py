@@ -27,6 +27,7 @@ class ServeConfig:
         photos: where uploaded photos are kept (default: ``<data dir>/photos``).
         max_upload_mb: the largest photo accepted, in MiB.
         pipelines: how many pipelines score in parallel (each holds its own copy of the models).
+        max_batch: the most waiting uploads one pipeline scores together.
         torch_threads: torch intra-op threads (0 = torch's default).
         access_log: log every request (uvicorn's access log).
         api_keys: config file only: ``station = "sha256:<hex>"`` (or a plain key); ``$INSPECTION_API_KEYS`` adds
@@ -40,6 +41,7 @@ class ServeConfig:
     photos: str = ""
     max_upload_mb: float = 20.0
     pipelines: int = 1
+    max_batch: int = 8
     torch_threads: int = 0
     access_log: bool = False
     api_keys: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -84,7 +86,12 @@ def build_app(cfg: ServeConfig) -> Any:
         photos,
     )
     return create_app(
-        pipelines, store, keys, photos_dir=photos, max_upload_bytes=int(cfg.max_upload_mb * 1024 * 1024)
+        pipelines,
+        store,
+        keys,
+        photos_dir=photos,
+        max_upload_bytes=int(cfg.max_upload_mb * 1024 * 1024),
+        max_batch=cfg.max_batch,
     )
 
 

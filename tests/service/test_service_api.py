@@ -272,3 +272,46 @@ def test_serve_reads_its_config_file(tmp_path: Path, tiny_models: Path, photos, 
         in_use = {m["task"]: m for m in store.list_model_versions() if m["in_use"]}
         assert set(in_use) >= {"noise", "defect"}  # the server recorded the versions it scores with
         assert in_use["defect"]["meta"]["path"].startswith(str(tiny_models))
+
+
+def test_batch_scorer_batches_waiting_uploads_and_isolates_a_failing_photo(pipeline, photos) -> None:
+    import asyncio
+    import time as _time
+
+    from inspection.imageio import ImageRejected
+    from inspection.service import BatchScorer
+
+    class Recording:
+        model_versions = pipeline.model_versions
+        sizes: list[int] = []
+
+        def inspect_batch(self, images):
+            Recording.sizes.append(len(images))
+            if len(Recording.sizes) == 1:
+                _time.sleep(0.3)  # keep the worker busy so the other uploads queue up
+            if b"poison" in b"".join(images):
+                raise RuntimeError("model blew up")
+            return pipeline.inspect_batch(images)
+
+    scorer = BatchScorer([Recording()], max_batch=8)
+
+    async def main():
+        first = asyncio.ensure_future(scorer.score(photos.png))
+        await asyncio.sleep(0.05)
+        rest = [photos.png2] * 5 + [b"poison" + photos.png, photos.text]
+        others = asyncio.gather(*(scorer.score(d) for d in rest), return_exceptions=True)
+        return [await first, *await others]
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        scorer.close()
+    assert all(r.verdict in ("ok", "defective") for r in results[:6])
+    assert (
+        "queue" in results[1].timings_ms and results[1].timings_ms["queue"] > 100
+    )  # waited behind the first
+    assert isinstance(results[6], RuntimeError)  # the poison photo fails alone ...
+    assert (
+        isinstance(results[7], ImageRejected) and results[7].reason == "not_an_image"
+    )  # ... its neighbours do not
+    assert Recording.sizes[:2] == [1, 7]  # the 7 uploads that queued up were scored as one batch
