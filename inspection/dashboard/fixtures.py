@@ -11,11 +11,11 @@ import hashlib
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
-from sqlalchemy import Engine, create_engine, insert
+from sqlalchemy import Engine, Table, create_engine, insert
 
 from inspection import NOISE_TYPES
 from inspection.dashboard.images import spectrum_image
@@ -141,7 +141,7 @@ def fixture_report(
     }
     by_level = {cond: {t: {lvl: round(per_type[cond][t]["accuracy"] + LEVEL_DROP[lvl] / 50, 3) for lvl in LEVELS}
                        for t in NOISY} for cond in per_type}  # fmt: skip
-    best = {t: max(METHODS[t], key=lambda m, t=t: METHODS[t][m][0]) for t in NOISY}
+    best = {t: max(METHODS[t].items(), key=lambda kv: kv[1][0])[0] for t in NOISY}
     return {
         "schema_version": 1,
         "id": report_id,
@@ -350,7 +350,7 @@ def fill_fixture_db(
         rng.uniform(0.01, 0.45, n_records),
     )
     routes = {"clean": "identity", "gaussian": "autoencoder", "salt_pepper": "median", "periodic": "notch"}
-    table = Inspection.__table__
+    table = cast(Table, Inspection.__table__)
     with engine.begin() as conn:
         for lo in range(0, n_records, chunk):
             rows = []
@@ -377,12 +377,12 @@ def fill_fixture_db(
                     )
                 else:
                     rest = (1.0 - conf[i]) / 3
-                    probs = {k: round(conf[i] if k == nt else rest, 4) for k in NOISE_TYPES}
+                    noise_probs = {k: round(conf[i] if k == nt else rest, 4) for k in NOISE_TYPES}
                     row.update(
                         status="ok",
                         noise_type=nt,
                         noise_probability=float(conf[i]),
-                        noise_probabilities=probs,
+                        noise_probabilities=noise_probs,
                         denoiser=routes[nt],
                         safe_path=bool(conf[i] < 0.5),
                         defect_probability=float(defect_p[i]),
@@ -400,7 +400,7 @@ def fill_fixture_db(
             if (version or MODEL_VERSIONS[task]) == MODEL_VERSIONS[task]
         }
         conn.execute(
-            insert(ModelVersion.__table__),
+            insert(cast(Table, ModelVersion.__table__)),
             [
                 {"task": task, "version": version, "in_use": True, "created_at": end, "updated_at": end,
                  "meta": {"architecture": in_use[task][0], "metrics": in_use[task][1]}}

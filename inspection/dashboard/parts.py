@@ -6,17 +6,17 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import ColumnElement, Engine, Table, select
 
 from inspection import NOISE_TYPES
 from inspection.store.models import Inspection
 
 log = logging.getLogger(__name__)
-T = Inspection.__table__
+T = cast(Table, Inspection.__table__)
 LIST_COLUMNS = (
     "id",
     "created_at",
@@ -51,7 +51,7 @@ def find_parts(
 
     ``part_id`` matches exactly, or as a prefix when it ends with ``*``.
     """
-    conds = []
+    conds: list[ColumnElement[bool]] = []
     if part_id:
         part_id = part_id.strip()
         if part_id.endswith("*"):

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import cast
 
 import pandas as pd
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import ColumnElement, Engine, Table, case, func, select
 
 from inspection.dashboard.db import time_bucket
 from inspection.dashboard.drift import DriftFinding, WindowStats, detect_drift
 from inspection.store.models import STATUS_OK, Inspection
 
-T = Inspection.__table__
+T = cast(Table, Inspection.__table__)
 BUCKETS: tuple[tuple[int, str], ...] = (
     (15 * 60, "15 minutes"),
     (3600, "hour"),
@@ -71,8 +72,10 @@ def list_stations(engine: Engine) -> list[str]:
         return sorted(str(s) for s in conn.execute(select(T.c.station_id).distinct()).scalars())
 
 
-def _filters(stations: list[str] | None, start: datetime | None, end: datetime | None) -> list:
-    conds = []
+def _filters(
+    stations: list[str] | None, start: datetime | None, end: datetime | None
+) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
     if stations:
         conds.append(T.c.station_id.in_(stations))
     if start is not None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, Table, inspect, select
 
 from inspection.store.models import ModelVersion
 
@@ -86,7 +86,7 @@ def checkpoints_frame(models_dir: str | Path) -> pd.DataFrame:
 
 def store_versions_frame(engine: Engine) -> pd.DataFrame:
     """The store's ``model_versions`` rows (empty when the table is missing), newest first."""
-    t = ModelVersion.__table__
+    t = cast(Table, ModelVersion.__table__)
     if not inspect(engine).has_table(t.name):
         return pd.DataFrame(columns=COLUMNS)
     stmt = select(t.c.task, t.c.version, t.c.meta, t.c.in_use, t.c.created_at).order_by(t.c.id.desc())
@@ -127,7 +127,7 @@ def metrics_long_frame(models_dir: str | Path, engine: Engine | None = None) -> 
                     }
                 )
     if engine is not None and inspect(engine).has_table(ModelVersion.__tablename__):
-        t = ModelVersion.__table__
+        t = cast(Table, ModelVersion.__table__)
         with engine.connect() as conn:
             for task, version, meta in conn.execute(select(t.c.task, t.c.version, t.c.meta)):
                 for key, value in ((meta or {}).get("metrics") or {}).items():
