@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--pipelines", type=int, default=1, help="pipelines in the started server (default 1)"
     )
     parser.add_argument(
-        "--torch-threads", type=int, default=0, help="torch threads in the started server (0 = default)"
+        "--torch-threads", type=int, default=1, help="torch threads in the started server (default 1)"
     )
     parser.add_argument(
         "--workdir", default="", help="where the started server keeps its store and photos (default: temp)"

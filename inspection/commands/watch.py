@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch", type=int, default=8, help="photos scored together (default 8)")
     parser.add_argument(
-        "--torch-threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)"
+        "--torch-threads", type=int, default=1, help="torch intra-op threads (default 1; 0 = torch's default)"
     )
     parser.add_argument("--once", action="store_true", help="process what is there now, then exit")
 
