@@ -9,6 +9,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import torch
+
 from inspection.cli import main
 from inspection.loadtest import make_photos
 from inspection.store import RecordStore
@@ -76,7 +78,11 @@ def test_sigkill_mid_batch_then_restart_scores_every_photo_exactly_once(
 
     log.close()
     # restart: the same command, run in this process (its imports are warm, which keeps the test quick)
-    assert main(watch_cmd(inbox, db_url, tiny_models, "--once")[3:]) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert main(watch_cmd(inbox, db_url, tiny_models, "--once")[3:]) == 0
+    finally:
+        torch.set_num_threads(threads)  # the command sets its own; leave the session as it was
 
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == []  # nothing skipped
     assert sorted(p.name for p in processed.iterdir()) == names
