@@ -105,21 +105,18 @@ def test_score_writes_a_row_per_file_and_rejects_bad_ones(tmp_path, tiny_models,
     (folder / "truncated.jpg").write_bytes(jpg.tobytes()[:400])
     cv2.imwrite(str(folder / "tiny.png"), np.zeros((4, 4), np.uint8))
     out = tmp_path / "results.csv"
-    assert (
-        main(
-            [
-                "score",
-                str(folder),
-                str(tmp_path / "missing.png"),
-                "--out",
-                str(out),
-                "--models",
-                str(tiny_models),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    db = f"sqlite:///{tmp_path / 'records.db'}"
+    args = [
+        "score",
+        str(folder),
+        str(tmp_path / "missing.png"),
+        "--out",
+        str(out),
+        "--models",
+        str(tiny_models),
+    ]
+    args += ["--quiet", "--db", db, "--station", "line-9"]
+    assert main(args) == 0
     rows = {r["path"].split("/")[-1]: r for r in csv.DictReader(out.open())}
     assert len(rows) == 7
     assert rows["good.png"]["status"] == "ok" and rows["good.png"]["verdict"] in ("ok", "defective")
@@ -134,6 +131,13 @@ def test_score_writes_a_row_per_file_and_rejects_bad_ones(tmp_path, tiny_models,
     for name, reason in expected.items():
         assert rows[name]["status"] == "rejected" and rows[name]["reason"] == reason and rows[name]["message"]
     assert "5 rejected" in capsys.readouterr().out
+    from inspection.store import RecordStore
+
+    store = RecordStore(db)
+    assert store.count_inspections(station_id="line-9") == 7
+    assert store.count_inspections(station_id="line-9", status="rejected") == 5
+    assert main(args) == 0  # scoring the same files again adds no duplicate
+    assert store.count_inspections(station_id="line-9") == 7
 
 
 def test_demo_runs_on_shipped_models(tmp_path, shipped_models, capsys):

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from inspection.imageio import MAX_FILE_BYTES
 from inspection.pipeline import InspectionPipeline
 from inspection.results import InspectionResult, Rejection
+from inspection.store import RecordStore
 
 HELP = (
     "Score photo files and folders; bad files become 'rejected' rows with the reason, the batch carries on."
@@ -42,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=Path("results.csv"), help="CSV to write (default: results.csv)"
     )
     parser.add_argument("--models", default=None, help="models root (default: the shipped models)")
+    parser.add_argument(
+        "--db", default=None, help="records store URL (default: $INSPECTION_DB or SQLite in the data dir)"
+    )
+    parser.add_argument("--no-db", action="store_true", help="write the CSV only, no records")
+    parser.add_argument("--station", default="batch", help="station id the records carry (default: batch)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -90,8 +96,30 @@ def row(path: Path, data: bytes | None, result: InspectionResult | Rejection) ->
     }
 
 
+def store_row(
+    store: RecordStore, station: str, path: Path, data: bytes | None, result: InspectionResult | Rejection
+) -> None:
+    common = {
+        "station_id": station,
+        "part_id": path.stem,
+        "image_sha256": hashlib.sha256(data).hexdigest() if data else None,
+        "image_path": str(path.resolve()),
+        "source": "batch",
+        "image_bytes": len(data) if data is not None else None,
+    }
+    if isinstance(result, Rejection):
+        store.save_inspection(
+            **common, result=None, status="rejected", reason=result.reason, message=result.message
+        )
+    else:
+        store.save_inspection(**common, result=result, conversion=result.conversion)
+
+
 def run(args: argparse.Namespace) -> int:
     pipe = InspectionPipeline.from_dir(args.models)
+    store = None if args.no_db else RecordStore(args.db)
+    if store is not None:
+        store.register_models(pipe)
     files = list(expand(args.paths))
     if not files:
         print("no files found under the given paths", file=sys.stderr)
@@ -114,10 +142,12 @@ def run(args: argparse.Namespace) -> int:
                 result = loaded[i][1] or scored[i]
                 assert result is not None
                 writer.writerow(row(path, loaded[i][0], result))
+                if store is not None:
+                    store_row(store, args.station, path, loaded[i][0], result)
                 counts[result.verdict] += 1
             f.flush()
     print(
         f"scored {len(files)} files: {counts['ok']} ok, {counts['defective']} defective, "
-        f"{counts['rejected']} rejected -> {args.out}"
+        f"{counts['rejected']} rejected -> {args.out}" + (f"; records in {store.url}" if store else "")
     )
     return 0
