@@ -102,7 +102,7 @@ def store_row(
     common = {
         "station_id": station,
         "part_id": path.stem,
-        "image_sha256": hashlib.sha256(data).hexdigest() if data else None,
+        "image_sha256": hashlib.sha256(data).hexdigest() if data is not None else None,
         "image_path": str(path.resolve()),
         "source": "batch",
         "image_bytes": len(data) if data is not None else None,
