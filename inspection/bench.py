@@ -10,7 +10,6 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,34 +18,12 @@ import numpy as np
 import torch
 
 from inspection import NOISE_TYPES
+from inspection.configs import BenchConfig
 from inspection.data import list_split, load_images, synth_casting
 from inspection.models import create_model
 from inspection.noise import add_noise
 from inspection.pipeline import InspectionPipeline
 from inspection.spectrum import log_spectrum
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """Attributes:
-    models: models root (default: shipped models).
-    data: dataset root; its test split supplies the photos (default: synthetic castings).
-    n: photos in the noisy mix (each of the four noise types equally often).
-    size: side of synthetic photos (ignored with ``data``).
-    batch_sizes: batch sizes to time.
-    reference_n: photos timed through the reference-equivalent configuration (0 skips it).
-    threads: torch intra-op threads (0 = torch's default).
-    seed: seed of the noisy mix.
-    """
-
-    models: str = ""
-    data: str = ""
-    n: int = 256
-    size: int = 300
-    batch_sizes: tuple[int, ...] = (1, 32)
-    reference_n: int = 32
-    threads: int = 0
-    seed: int = 0
 
 
 def noisy_mix(cfg: BenchConfig) -> list[np.ndarray]:

@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from inspection import NOISE_TYPES
+from inspection.configs import EvalConfig
 from inspection.data import dataset_fingerprint, list_split
 from inspection.denoise import AutoencoderDenoiser, MedianDenoiser, NLMeansDenoiser, NotchDenoiser
 from inspection.imageio import read_image
@@ -51,43 +52,6 @@ REFERENCE: dict[str, Any] = {
     "inception_v3_before": 0.847,
     "inception_v3_after": 0.900,
 }
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """One evaluation run. Fields map one to one onto ``inspection evaluate`` flags.
-
-    Attributes:
-        data: dataset root with ``<split>/<class>/`` folders.
-        split: which split to evaluate (``test``).
-        models: models root (default: the shipped models).
-        reports: where the report folder goes (default ``$INSPECTION_HOME/reports``).
-        name: dataset name in the report id (default: the data folder's name).
-        seed: seeds every noise draw (per photo and type).
-        max_images: evaluate at most this many photos, taken evenly across the split (0 = all).
-        methods: denoisers compared on PSNR/SSIM (median, median_classic, nlmeans, notch, autoencoder, blind).
-        blind_denoiser: checkpoint of one all-in-one denoiser for every type (adds the ``noisy_blind`` condition).
-        defect_aug: checkpoint of a defect classifier trained with noise augmentation (adds ``aug_*`` conditions).
-        realistic: also evaluate realistic factory noise (never trained on).
-        min_confidence: the pipeline's safe-path confidence (negative = the pipeline default).
-        batch_size: photos per inference batch.
-        quiet: no progress bars.
-    """
-
-    data: str
-    split: str = "test"
-    models: str = ""
-    reports: str = ""
-    name: str = ""
-    seed: int = 0
-    max_images: int = 0
-    methods: tuple[str, ...] = ("median", "median_classic", "nlmeans", "notch", "autoencoder")
-    blind_denoiser: str = ""
-    defect_aug: str = ""
-    realistic: bool = True
-    min_confidence: float = -1.0
-    batch_size: int = 32
-    quiet: bool = False
 
 
 def git_commit() -> str:

@@ -11,8 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from inspection import NOISE_TYPES
+from inspection.configs import TrainConfig
 from inspection.data import dataset_fingerprint, list_split, load_images
 from inspection.denoise import AutoencoderDenoiser, IdentityDenoiser, MedianDenoiser, NotchDenoiser, Router
 from inspection.models import create_model, load_checkpoint, save_checkpoint
@@ -31,68 +31,6 @@ from inspection.noise import add_noise
 from inspection.spectrum import noise_features
 
 log = logging.getLogger(__name__)
-TASK_DEFAULT_ARCH = {"noise": "freq_vgg_small", "denoiser": "unet_ae_small", "defect": "defect_cnn_small"}
-TASK_DEFAULT_SIZE = {"noise": 64, "denoiser": 96, "defect": 128}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training run. Fields map one to one onto ``inspection train`` flags.
-
-    Attributes:
-        task: ``noise``, ``denoiser`` or ``defect``.
-        data: dataset root holding ``train/<class>/`` folders.
-        out: models root; the run writes ``<out>/<task>/<version>/``.
-        arch: registered model name (default per task).
-        input_size: model input (noise, defect) or training crop (denoiser) side in pixels.
-        epochs: upper bound on epochs.
-        time_budget_s: stop after this many seconds (0 = no limit); the best epoch so far is kept.
-        batch_size, lr, weight_decay: optimiser settings (AdamW, cosine schedule).
-        val_fraction: share of ``train`` held out for validation.
-        seed: seeds numpy and torch; with a fixed ``threads`` a run is repeatable bit for bit.
-        threads: torch intra-op threads (0 = torch's default).
-        noise_types: for ``denoiser``, the types it learns (one type, or several for a blind denoiser).
-        noise_aug: for ``defect``, the share of training photos given random routed-type noise.
-        denoiser: for ``defect``, a denoiser checkpoint (or models root): noised training photos are then
-            denoised by their type's route, so the classifier learns what the pipeline will show it.
-        load_size: photos are resized to this side when loaded (0 = keep; must be 0 for noise training).
-        max_images: use at most this many training photos (0 = all).
-        version: version folder name (default ``<arch>-<UTC timestamp>``).
-        quiet: no progress bars.
-    """
-
-    task: str
-    data: str
-    out: str = "runs/models"
-    arch: str = ""
-    input_size: int = 0
-    epochs: int = 10
-    time_budget_s: float = 0.0
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    val_fraction: float = 0.15
-    seed: int = 0
-    threads: int = 0
-    noise_types: tuple[str, ...] = ("gaussian",)
-    noise_aug: float = 0.0
-    denoiser: str = ""
-    load_size: int = 0
-    max_images: int = 0
-    version: str = ""
-    quiet: bool = False
-
-    def resolved(self) -> TrainConfig:
-        if self.task not in TASK_DEFAULT_ARCH:
-            raise ValueError(f"unknown task {self.task!r}; expected one of {sorted(TASK_DEFAULT_ARCH)}")
-        arch = self.arch or TASK_DEFAULT_ARCH[self.task]
-        size = self.input_size or TASK_DEFAULT_SIZE[self.task]
-        version = self.version or f"{arch}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
-        return TrainConfig(**{**asdict(self), "arch": arch, "input_size": size, "version": version})
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 @dataclass
@@ -121,7 +59,7 @@ def _augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 class Trainer:
-    """Shared loop: AdamW + cosine schedule, per-epoch validation, checkpoint-on-best, budget."""
+    """Shared loop: AdamW + one-cycle schedule, per-epoch validation, checkpoint-on-best, budget."""
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg.resolved()

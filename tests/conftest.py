@@ -14,7 +14,7 @@ from inspection.testing import write_tiny_checkpoints
 
 CASTING = Path(__file__).resolve().parents[2] / "shared" / "data" / "casting"
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

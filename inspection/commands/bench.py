@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from inspection.bench import BenchConfig, render, run_bench, save
 from inspection.commands._config import add_dataclass_flags, config_from_args
+from inspection.configs import BenchConfig
 
 HELP = "Time the pipeline (batch 1 and 32, per stage, peak memory) and a reference-equivalent configuration."
 
@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(BenchConfig, args)
+    from inspection.bench import render, run_bench, save
+
     result = run_bench(cfg)
     print(render(result))
     if args.json:

@@ -6,8 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from inspection.data import write_synthetic_dataset
-from inspection.evaluate import EvalConfig, accuracy_table, evaluate
+from inspection.configs import EvalConfig
 from inspection.paths import data_dir
 
 HELP = "Generate synthetic castings, evaluate the shipped models on them and print the accuracy table."
@@ -28,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from inspection.data import write_synthetic_dataset
+    from inspection.evaluate import accuracy_table, evaluate
+
     t0 = time.monotonic()
     root = args.data or data_dir() / "synthetic" / f"seed{args.seed}-n{args.n_test}-s{args.size}"
     if not (root / "test").is_dir():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from inspection.commands._config import add_dataclass_flags, config_from_args
-from inspection.evaluate import EvalConfig, accuracy_table, evaluate
+from inspection.configs import EvalConfig
 
 HELP = "Evaluate the pipeline on a dataset's test split under the standard noise protocol; writes a report."
 
@@ -18,6 +18,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(EvalConfig, args)
     if not cfg.data:
         raise SystemExit("--data DIR is required (a folder with test/<class_name>/ images)")
+    from inspection.evaluate import accuracy_table, evaluate
+
     report, folder = evaluate(cfg)
     print(accuracy_table(report))
     print(

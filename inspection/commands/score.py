@@ -8,13 +8,13 @@ import hashlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from inspection.imageio import MAX_FILE_BYTES
-from inspection.pipeline import InspectionPipeline
 from inspection.results import InspectionResult, Rejection
-from inspection.store import RecordStore
+
+if TYPE_CHECKING:
+    from inspection.store import RecordStore
 
 HELP = (
     "Score photo files and folders; bad files become 'rejected' rows with the reason, the batch carries on."
@@ -116,6 +116,11 @@ def store_row(
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from inspection.pipeline import InspectionPipeline
+    from inspection.store import RecordStore
+
     pipe = InspectionPipeline.from_dir(args.models)
     store = None if args.no_db else RecordStore(args.db)
     if store is not None:

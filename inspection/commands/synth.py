@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from inspection.data import write_synthetic_dataset
-
 HELP = "Write synthetic impeller-like castings (with defects) in the train|test/<class>/ layout."
 
 
@@ -19,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from inspection.data import write_synthetic_dataset
+
     root = write_synthetic_dataset(
         args.out, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed
     )

@@ -1,0 +1,132 @@
+"""Job configurations: one frozen dataclass per job, its fields one to one with the command's flags.
+
+Kept free of heavy imports so the command line starts fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
+
+TASK_DEFAULT_ARCH = {"noise": "freq_vgg_small", "denoiser": "unet_ae_fast", "defect": "defect_cnn_small"}
+TASK_DEFAULT_SIZE = {"noise": 64, "denoiser": 96, "defect": 128}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Fields map one to one onto ``inspection train`` flags.
+
+    Attributes:
+        task: ``noise``, ``denoiser`` or ``defect``.
+        data: dataset root holding ``train/<class>/`` folders.
+        out: models root; the run writes ``<out>/<task>/<version>/``.
+        arch: registered model name (default per task).
+        input_size: model input (noise, defect) or training crop (denoiser) side in pixels.
+        epochs: upper bound on epochs.
+        time_budget_s: stop after this many seconds (0 = no limit); the best epoch so far is kept.
+        batch_size, lr, weight_decay: optimiser settings (AdamW, one-cycle schedule).
+        val_fraction: share of ``train`` held out for validation.
+        seed: seeds numpy and torch; with a fixed ``threads`` a run is repeatable bit for bit.
+        threads: torch intra-op threads (0 = torch's default).
+        noise_types: for ``denoiser``, the types it learns (one type, or several for a blind denoiser).
+        noise_aug: for ``defect``, the share of training photos given random routed-type noise.
+        denoiser: for ``defect``, a denoiser checkpoint (or models root): noised training photos are then
+            denoised by their type's route, so the classifier learns what the pipeline will show it.
+        load_size: photos are resized to this side when loaded (0 = keep; must be 0 for noise training).
+        max_images: use at most this many training photos (0 = all).
+        version: version folder name (default ``<arch>-<UTC timestamp>``).
+        quiet: no progress bars.
+    """
+
+    task: str
+    data: str
+    out: str = "runs/models"
+    arch: str = ""
+    input_size: int = 0
+    epochs: int = 10
+    time_budget_s: float = 0.0
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.15
+    seed: int = 0
+    threads: int = 0
+    noise_types: tuple[str, ...] = ("gaussian",)
+    noise_aug: float = 0.0
+    denoiser: str = ""
+    load_size: int = 0
+    max_images: int = 0
+    version: str = ""
+    quiet: bool = False
+
+    def resolved(self) -> TrainConfig:
+        if self.task not in TASK_DEFAULT_ARCH:
+            raise ValueError(f"unknown task {self.task!r}; expected one of {sorted(TASK_DEFAULT_ARCH)}")
+        arch = self.arch or TASK_DEFAULT_ARCH[self.task]
+        size = self.input_size or TASK_DEFAULT_SIZE[self.task]
+        version = self.version or f"{arch}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+        return TrainConfig(**{**asdict(self), "arch": arch, "input_size": size, "version": version})
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One evaluation run. Fields map one to one onto ``inspection evaluate`` flags.
+
+    Attributes:
+        data: dataset root with ``<split>/<class>/`` folders.
+        split: which split to evaluate (``test``).
+        models: models root (default: the shipped models).
+        reports: where the report folder goes (default ``$INSPECTION_HOME/reports``).
+        name: dataset name in the report id (default: the data folder's name).
+        seed: seeds every noise draw (per photo and type).
+        max_images: evaluate at most this many photos, taken evenly across the split (0 = all).
+        methods: denoisers compared on PSNR/SSIM (median, median_classic, nlmeans, notch, autoencoder, blind).
+        blind_denoiser: checkpoint of one all-in-one denoiser for every type (adds the ``noisy_blind`` condition).
+        defect_aug: checkpoint of a defect classifier trained with noise augmentation (adds ``aug_*`` conditions).
+        realistic: also evaluate realistic factory noise (never trained on).
+        min_confidence: the pipeline's safe-path confidence (negative = the pipeline default).
+        batch_size: photos per inference batch.
+        quiet: no progress bars.
+    """
+
+    data: str
+    split: str = "test"
+    models: str = ""
+    reports: str = ""
+    name: str = ""
+    seed: int = 0
+    max_images: int = 0
+    methods: tuple[str, ...] = ("median", "median_classic", "nlmeans", "notch", "autoencoder")
+    blind_denoiser: str = ""
+    defect_aug: str = ""
+    realistic: bool = True
+    min_confidence: float = -1.0
+    batch_size: int = 32
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Attributes:
+    models: models root (default: shipped models).
+    data: dataset root; its test split supplies the photos (default: synthetic castings).
+    n: photos in the noisy mix (each of the four noise types equally often).
+    size: side of synthetic photos (ignored with ``data``).
+    batch_sizes: batch sizes to time.
+    reference_n: photos timed through the reference-equivalent configuration (0 skips it).
+    threads: torch intra-op threads (0 = torch's default).
+    seed: seed of the noisy mix.
+    """
+
+    models: str = ""
+    data: str = ""
+    n: int = 256
+    size: int = 300
+    batch_sizes: tuple[int, ...] = (1, 32)
+    reference_n: int = 32
+    threads: int = 0
+    seed: int = 0
