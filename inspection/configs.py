@@ -6,7 +6,7 @@ Kept free of heavy imports so the command line starts fast.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 TASK_DEFAULT_ARCH = {"noise": "freq_vgg_small", "denoiser": "unet_ae_fast", "defect": "defect_cnn_small"}
 TASK_DEFAULT_SIZE = {"noise": 64, "denoiser": 96, "defect": 128}
@@ -64,7 +64,7 @@ class TrainConfig:
             raise ValueError(f"unknown task {self.task!r}; expected one of {sorted(TASK_DEFAULT_ARCH)}")
         arch = self.arch or TASK_DEFAULT_ARCH[self.task]
         size = self.input_size or TASK_DEFAULT_SIZE[self.task]
-        version = self.version or f"{arch}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+        version = self.version or f"{arch}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
         return TrainConfig(**{**asdict(self), "arch": arch, "input_size": size, "version": version})
 
     @classmethod

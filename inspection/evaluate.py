@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -354,7 +354,7 @@ def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
         chunk = samples[start : start + cfg.batch_size]
         ev.run_chunk(start, [read_image(s.path).gray for s in chunk], labels[start : start + cfg.batch_size])
     name = cfg.name or Path(cfg.data).resolve().name
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     report_id = f"{created:%Y%m%dT%H%M%SZ}-{name}"
     folder = Path(cfg.reports or reports_dir()) / report_id
     gallery_idx = int(np.flatnonzero(labels == 1)[0]) if labels.any() else 0
@@ -396,15 +396,20 @@ def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
             "architecture": ev.pipe.architectures["denoiser"],
         }
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(
-        json.dumps(report, indent=1, allow_nan=False, default=_nan_safe) + "\n"
-    )
+    (folder / "report.json").write_text(json.dumps(_finite(report), indent=1, allow_nan=False) + "\n")
     (folder / "report.md").write_text(render_markdown(report))
     return report, folder
 
 
-def _nan_safe(o: object) -> object:
-    return None
+def _finite(o: Any) -> Any:
+    """NaN (a metric over an empty subset, e.g. sensitivity with no defective photo) becomes JSON null."""
+    if isinstance(o, float):
+        return None if o != o else o
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    return o
 
 
 def _pct(v: float | None) -> str:

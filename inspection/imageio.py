@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 MIN_SIDE = 32
 MAX_SIDE = 8192
-MAX_PIXELS = 40_000_000
+MAX_PIXELS = 16_000_000
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
@@ -66,11 +66,11 @@ def array_to_gray(array: np.ndarray) -> DecodedImage:
         )
     check_size(array.shape[0], array.shape[1])
     conversion = "gray8" if array.ndim == 2 else ("rgb" if array.shape[2] == 3 else "rgba")
-    if array.dtype == np.uint16:
+    if array.dtype.kind == "u" and array.dtype.itemsize == 2:  # 16-bit, either byte order
         array = (array.astype(np.uint32) * 255 + 32767) // 65535
         array = array.astype(np.uint8)
         conversion = "gray16" if conversion == "gray8" else conversion + "16"
-    elif array.dtype in (np.float32, np.float64):
+    elif array.dtype.kind == "f":
         if not np.isfinite(array).all():
             raise ImageRejected("bad_pixels", "image holds NaN or infinite values")
         scale = 255.0 if array.max() <= 1.0 else 1.0
@@ -109,8 +109,10 @@ def decode_image(data: bytes) -> DecodedImage:
             im.load()  # raises on truncated data, unlike OpenCV which pads with gray
             if im.mode in ("L", "RGB", "RGBA") or im.mode.startswith("I;16"):
                 return array_to_gray(np.asarray(im))
-            if im.mode == "I" and np.asarray(im).max() <= 65535:
+            if im.mode == "I" and np.asarray(im).min() >= 0 and np.asarray(im).max() <= 65535:
                 return array_to_gray(np.asarray(im).astype(np.uint16))
+            if im.mode == "F":
+                return array_to_gray(np.asarray(im))
             return DecodedImage(np.asarray(im.convert("L")), im.mode.lower())
     except (OSError, ValueError, SyntaxError) as e:
         raise ImageRejected("corrupt", f"the {fmt} image is truncated or corrupt: {e}") from e

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from inspection.spectrum import noise_features
 
 ImageInput = np.ndarray | bytes | str | Path
 TASKS = ("noise", "denoiser", "defect")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class InspectionPipeline:
     ) -> None:
         self.noise = noise
         self.defect = defect
+        self.denoiser = denoiser
         self.config = config or PipelineConfig()
         denoisers: dict[str, Denoiser] = {
             "identity": IdentityDenoiser(),
@@ -180,7 +183,11 @@ class InspectionPipeline:
         return result
 
     def inspect_batch(self, images: Sequence[ImageInput]) -> list[InspectionResult | Rejection]:
-        """Judge many photos; a bad one becomes a ``Rejection`` in its place and the rest carry on."""
+        """Judge many photos; a bad one becomes a ``Rejection`` in its place and the rest carry on.
+
+        A photo that decodes but then breaks a model stage (``internal_error``) is found by judging the
+        batch's photos one by one, so it cannot take the others down with it.
+        """
         t0 = time.perf_counter()
         decoded: list[tuple[int, np.ndarray, str]] = []
         results: list[InspectionResult | Rejection | None] = [None] * len(images)
@@ -190,27 +197,47 @@ class InspectionPipeline:
                 decoded.append((i, d.gray, d.conversion))
             except ImageRejected as e:
                 results[i] = Rejection(e.reason, str(e))
-        if decoded:
-            grays = [g for _, g, _ in decoded]
-            n = len(grays)
-            t1 = time.perf_counter()
-            probs = self.classify_noise(grays)
-            t2 = time.perf_counter()
-            routes = self.route(probs)
-            clean = self.denoise(grays, [d for _, d, _ in routes])
-            t3 = time.perf_counter()
-            p_defect = self.defect_probability(clean)
-            t4 = time.perf_counter()
-            timings = {
-                "decode": (t1 - t0) * 1e3 / n,
-                "noise": (t2 - t1) * 1e3 / n,
-                "denoise": (t3 - t2) * 1e3 / n,
-                "defect": (t4 - t3) * 1e3 / n,
-                "total": (t4 - t0) * 1e3 / n,
-            }
-            for k, (i, gray, conversion) in enumerate(decoded):
-                noise_type, denoiser, unsure = routes[k]
-                results[i] = InspectionResult(
+        decode_ms = (time.perf_counter() - t0) * 1e3 / max(1, len(decoded))
+        try:
+            judged = self._judge([g for _, g, _ in decoded], [c for _, _, c in decoded], decode_ms)
+        except Exception:  # noqa: BLE001 - isolate the photo that fails, below
+            judged = []
+            for _, gray, conversion in decoded:
+                try:
+                    judged += self._judge([gray], [conversion], decode_ms)
+                except Exception as e:  # noqa: BLE001 - one photo's failure must not stop the line
+                    log.exception("pipeline failed on a %s photo", gray.shape)
+                    judged.append(Rejection("internal_error", f"the pipeline failed on this photo: {e}"))
+        for (i, _, _), r in zip(decoded, judged, strict=True):
+            results[i] = r
+        return [r for r in results if r is not None]
+
+    def _judge(
+        self, grays: list[np.ndarray], conversions: list[str], decode_ms: float
+    ) -> list[InspectionResult]:
+        if not grays:
+            return []
+        n = len(grays)
+        t1 = time.perf_counter()
+        probs = self.classify_noise(grays)
+        t2 = time.perf_counter()
+        routes = self.route(probs)
+        clean = self.denoise(grays, [d for _, d, _ in routes])
+        t3 = time.perf_counter()
+        p_defect = self.defect_probability(clean)
+        t4 = time.perf_counter()
+        timings = {
+            "decode": decode_ms,
+            "noise": (t2 - t1) * 1e3 / n,
+            "denoise": (t3 - t2) * 1e3 / n,
+            "defect": (t4 - t3) * 1e3 / n,
+        }
+        timings["total"] = sum(timings.values())
+        out = []
+        for k, (gray, conversion) in enumerate(zip(grays, conversions, strict=True)):
+            noise_type, denoiser, unsure = routes[k]
+            out.append(
+                InspectionResult(
                     noise_type=noise_type,
                     noise_probability=float(probs[k].max()),
                     noise_probabilities={t: float(p) for t, p in zip(NOISE_TYPES, probs[k], strict=True)},
@@ -225,4 +252,5 @@ class InspectionPipeline:
                     height=int(gray.shape[0]),
                     width=int(gray.shape[1]),
                 )
-        return [r for r in results if r is not None]
+            )
+        return out

@@ -160,3 +160,30 @@ def test_demo_runs_on_shipped_models(tmp_path, shipped_models, capsys):
     out = capsys.readouterr().out
     assert "| clean |" in out and "noisy, routed denoising" in out and "Report:" in out
     assert len(list((tmp_path / "r").glob("*-synthetic/report.json"))) == 1
+
+
+def test_bench_reports_pipeline_speed(tmp_path, tiny_models, capsys):
+    out = tmp_path / "bench.json"
+    args = ["bench", "--models", str(tiny_models), "--n", "4", "--size", "96", "--batch-sizes", "1", "2"]
+    assert main([*args, "--reference-n", "0", "--json", str(out)]) == 0
+    assert "| routed pipeline | 1 |" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert set(result["pipeline"]) == {"b1", "b2"}
+    b1, b2 = result["pipeline"]["b1"], result["pipeline"]["b2"]
+    assert b1["n"] == 4 and b1["ms_per_part"] > 0 and b1["p99_ms"] >= b1["p50_ms"]
+    assert b2["p50_ms"] >= b2["ms_per_part"]  # a part waits for its whole batch
+    assert set(b1["stage_ms"]) == {"decode", "noise", "denoise", "defect"}
+    assert result["peak_rss_mb_pipeline"] > 0 and "reference" not in result
+
+
+@pytest.mark.slow
+def test_bench_times_the_reference_equivalent_configuration(tmp_path, tiny_models, capsys):
+    out = tmp_path / "bench.json"
+    args = ["bench", "--models", str(tiny_models), "--n", "4", "--size", "96", "--batch-sizes", "2"]
+    assert main([*args, "--reference-n", "2", "--json", str(out)]) == 0
+    assert "| reference-equivalent |" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    ref = result["reference"]
+    assert ref["n"] == 2 and set(ref["stage_ms"]) == {"spectrum+noise", "denoise", "defect"}
+    # VGG16 twice at 224 px plus a 256 px autoencoder cost far more than the tiny test models.
+    assert result["speedup_vs_reference"] > 2 and result["speedup_batch"] == 2

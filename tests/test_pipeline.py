@@ -145,3 +145,34 @@ def test_shipped_models_route_synthetic_noise_correctly(shipped_models, kind):
         kind
     ]
     assert sum(r.denoiser == expected for r in results) >= 5
+
+
+def test_a_photo_that_breaks_a_stage_is_rejected_alone(tiny_models, casting_photo):
+    pipe = InspectionPipeline.from_dir(tiny_models)
+    poison = casting_photo[:50, :60].copy()
+
+    class Exploding:
+        name = "exploding"
+
+        def __call__(self, image):
+            if image.shape == poison.shape:
+                raise RuntimeError("kernel fault")
+            return image
+
+    pipe.router.denoisers = {**pipe.router.denoisers, "identity": Exploding()}  # type: ignore[misc]
+    pipe.router.routes = {t: "identity" for t in NOISE_TYPES}
+    out = pipe.inspect_batch([casting_photo, poison, casting_photo])
+    assert isinstance(out[0], InspectionResult) and isinstance(out[2], InspectionResult)
+    assert (
+        isinstance(out[1], Rejection)
+        and out[1].reason == "internal_error"
+        and "kernel fault" in out[1].message
+    )
+
+
+def test_big_endian_16bit_and_float_images(pipe, casting_photo):
+    assert pipe.inspect(casting_photo.astype(">u2") * 257).conversion == "gray16"
+    buf = io.BytesIO()
+    Image.fromarray(casting_photo.astype(np.float32) / 255.0, mode="F").save(buf, format="TIFF")
+    r = pipe.inspect(buf.getvalue())
+    assert r.defect_probability == pytest.approx(pipe.inspect(casting_photo).defect_probability, abs=1e-3)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import tomllib
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-import tomllib
 import yaml
 
 T = TypeVar("T")
@@ -28,7 +28,7 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
         elif typing.get_origin(kind) is tuple:
-            parser.add_argument(flag, nargs="+", default=None, help=help_)
+            parser.add_argument(flag, nargs="+", type=typing.get_args(kind)[0], default=None, help=help_)
         else:
             parser.add_argument(flag, type=kind, default=None, help=help_)
 

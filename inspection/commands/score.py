@@ -72,7 +72,7 @@ def read_bytes(path: Path) -> tuple[bytes | None, Rejection | None]:
 
 
 def row(path: Path, data: bytes | None, result: InspectionResult | Rejection) -> dict[str, object]:
-    base: dict[str, object] = {"path": str(path), "sha256": hashlib.sha256(data).hexdigest() if data else ""}
+    base: dict[str, object] = {"path": str(path), "sha256": hashlib.sha256(data).hexdigest() if data is not None else ""}
     if isinstance(result, Rejection):
         return {
             **base,

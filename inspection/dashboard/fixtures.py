@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +25,7 @@ from inspection.store.models import Base, Inspection, ModelVersion
 
 NOISY = ("gaussian", "salt_pepper", "periodic")
 LEVELS = ("low", "mid", "high")
-FIXTURE_END = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+FIXTURE_END = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 STATIONS = ("line-1", "line-2", "line-3", "line-4")
 DRIFT_STATION = "line-3"
 MODEL_VERSIONS = {"noise": "noise-2026.11.1", "denoiser": "ae-2026.11.1", "defect": "defect-2026.11.2"}
@@ -236,8 +236,8 @@ def write_fixture_report(
 def write_fixture_reports(reports_dir: str | Path) -> list[Path]:
     """Two reports, an earlier weaker run and the latest one, so comparisons have something to show."""
     return [
-        write_fixture_report(reports_dir, "20261101T080000Z-synthetic", datetime(2026, 11, 1, 8, tzinfo=timezone.utc), seed=1, quality=0.97),
-        write_fixture_report(reports_dir, "20261124T080000Z-synthetic", datetime(2026, 11, 24, 8, tzinfo=timezone.utc), seed=2, quality=1.0),
+        write_fixture_report(reports_dir, "20261101T080000Z-synthetic", datetime(2026, 11, 1, 8, tzinfo=UTC), seed=1, quality=0.97),
+        write_fixture_report(reports_dir, "20261124T080000Z-synthetic", datetime(2026, 11, 24, 8, tzinfo=UTC), seed=2, quality=1.0),
     ]  # fmt: skip
 
 
@@ -358,7 +358,7 @@ def fill_fixture_db(
                 station, nt = stations[st_idx[i]], str(types[i])
                 path = photos[nt][i % len(photos[nt])] if photos else None
                 row: dict[str, Any] = {
-                    "created_at": datetime.fromtimestamp(float(ts[i]), tz=timezone.utc),
+                    "created_at": datetime.fromtimestamp(float(ts[i]), tz=UTC),
                     "station_id": station,
                     "part_id": f"P{st_idx[i] + 1}-{i:07d}",
                     "source": "api",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -87,7 +87,7 @@ def get_part(engine: Engine, record_id: int) -> dict[str, Any] | None:
     out = dict(row)
     created = out.get("created_at")
     if isinstance(created, datetime) and created.tzinfo is None:
-        out["created_at"] = created.replace(tzinfo=timezone.utc)
+        out["created_at"] = created.replace(tzinfo=UTC)
     return out
 
 

@@ -7,7 +7,7 @@ thousand rows, whatever the table size; the ``(station_id, created_at)`` index s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import pandas as pd
@@ -40,7 +40,7 @@ def _utc(value: datetime | str | None) -> datetime | None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def time_span(engine: Engine) -> TimeSpan | None:

@@ -2,7 +2,8 @@
 
 Loading never unpickles: weights come from safetensors, metadata from JSON, and the model is rebuilt
 through the registry and loaded with ``strict=True``. The weights' SHA-256 is stored in the metadata,
-so a tampered or swapped weights file is refused.
+so a corrupted, altered or swapped weights file is refused (this catches mistakes and damage; it is not a
+signature against someone who can rewrite meta.json too).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import json
 import platform
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ def save_checkpoint(
         "training_data": training_data or {},
         "metrics": metrics or {},
         "versions": package_versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "weights_sha256": file_sha256(path / WEIGHTS_FILE),
         **(extra or {}),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from inspection.dashboard import fixtures, reports
 @pytest.fixture
 def report() -> dict:
     return fixtures.fixture_report(
-        "20261124T080000Z-synthetic", datetime(2026, 11, 24, tzinfo=timezone.utc), seed=2
+        "20261124T080000Z-synthetic", datetime(2026, 11, 24, tzinfo=UTC), seed=2
     )
 
 
@@ -80,7 +80,7 @@ def test_gain_comparison_includes_reference_study(report: dict) -> None:
 
 def test_compare_reports_change_column(report: dict) -> None:
     earlier = fixtures.fixture_report(
-        "20261101T080000Z-synthetic", datetime(2026, 11, 1, tzinfo=timezone.utc), seed=1, quality=0.9
+        "20261101T080000Z-synthetic", datetime(2026, 11, 1, tzinfo=UTC), seed=1, quality=0.9
     )
     table = reports.compare_reports(report, earlier).set_index("metric")
     row = table.loc["Noisy, routed denoising: accuracy"]
@@ -118,7 +118,7 @@ def test_missing_sections_give_empty_frames() -> None:
 
 def test_gallery_entries_resolve_inside_report_only(tmp_path: Path) -> None:
     folder = fixtures.write_fixture_report(
-        tmp_path, "20261124T080000Z-synthetic", datetime(2026, 11, 24, tzinfo=timezone.utc)
+        tmp_path, "20261124T080000Z-synthetic", datetime(2026, 11, 24, tzinfo=UTC)
     )
     report = reports.load_report(folder)
     report["gallery"].append({"noise_type": "periodic", "noisy": "../../etc/passwd"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import inspect, text
@@ -71,7 +71,7 @@ def test_downgrade_to_base_and_upgrade_again(store: RecordStore) -> None:
 
 
 def test_record_round_trip_keeps_every_field(store: RecordStore) -> None:
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     rid = store.add_inspection(
         station_id="station-1",
         part_id="part-0001",
@@ -96,7 +96,7 @@ def test_record_round_trip_keeps_every_field(store: RecordStore) -> None:
     assert rec["conversion"] == "rgb" and (rec["height"], rec["width"]) == (300, 300)
     created = datetime.fromisoformat(rec["created_at"])
     assert created.utcoffset() == timedelta(0)
-    assert before - timedelta(seconds=5) <= created <= datetime.now(timezone.utc) + timedelta(seconds=5)
+    assert before - timedelta(seconds=5) <= created <= datetime.now(UTC) + timedelta(seconds=5)
     assert store.get_inspection(rid + 1000) is None
 
 
@@ -154,7 +154,7 @@ def test_bad_arguments_are_refused_with_a_message(store: RecordStore) -> None:
 
 
 def test_filters_and_paging(store: RecordStore) -> None:
-    t0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    t0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     for i in range(10):
         store.add_inspection(
             station_id="s1" if i % 2 else "s2",
