@@ -198,8 +198,9 @@ class InspectionPipeline:
             except ImageRejected as e:
                 results[i] = Rejection(e.reason, str(e))
         decode_ms = (time.perf_counter() - t0) * 1e3 / max(1, len(decoded))
+        judged: list[InspectionResult | Rejection] = []
         try:
-            judged = self._judge([g for _, g, _ in decoded], [c for _, _, c in decoded], decode_ms)
+            judged += self._judge([g for _, g, _ in decoded], [c for _, _, c in decoded], decode_ms)
         except Exception:  # noqa: BLE001 - isolate the photo that fails, below
             judged = []
             for _, gray, conversion in decoded:

@@ -72,7 +72,10 @@ def read_bytes(path: Path) -> tuple[bytes | None, Rejection | None]:
 
 
 def row(path: Path, data: bytes | None, result: InspectionResult | Rejection) -> dict[str, object]:
-    base: dict[str, object] = {"path": str(path), "sha256": hashlib.sha256(data).hexdigest() if data is not None else ""}
+    base: dict[str, object] = {
+        "path": str(path),
+        "sha256": hashlib.sha256(data).hexdigest() if data is not None else "",
+    }
     if isinstance(result, Rejection):
         return {
             **base,
@@ -99,20 +102,20 @@ def row(path: Path, data: bytes | None, result: InspectionResult | Rejection) ->
 def store_row(
     store: RecordStore, station: str, path: Path, data: bytes | None, result: InspectionResult | Rejection
 ) -> None:
-    common = {
-        "station_id": station,
-        "part_id": path.stem,
-        "image_sha256": hashlib.sha256(data).hexdigest() if data is not None else None,
-        "image_path": str(path.resolve()),
-        "source": "batch",
-        "image_bytes": len(data) if data is not None else None,
-    }
-    if isinstance(result, Rejection):
-        store.save_inspection(
-            **common, result=None, status="rejected", reason=result.reason, message=result.message
-        )
-    else:
-        store.save_inspection(**common, result=result, conversion=result.conversion)
+    rejected = isinstance(result, Rejection)
+    store.save_inspection(
+        station_id=station,
+        part_id=path.stem,
+        image_sha256=hashlib.sha256(data).hexdigest() if data is not None else None,
+        image_path=str(path.resolve()),
+        source="batch",
+        image_bytes=len(data) if data is not None else None,
+        result=None if isinstance(result, Rejection) else result,
+        status="rejected" if rejected else "ok",
+        reason=result.reason if isinstance(result, Rejection) else None,
+        message=result.message if isinstance(result, Rejection) else None,
+        conversion=None if isinstance(result, Rejection) else result.conversion,
+    )
 
 
 def run(args: argparse.Namespace) -> int:

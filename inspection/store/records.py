@@ -316,8 +316,9 @@ class RecordStore:
             checkpoint = getattr(pipeline, task, None)
             meta = getattr(checkpoint, "meta", None)
             meta = dict(meta) if isinstance(meta, dict) else {}
-            if getattr(checkpoint, "path", None) is not None:
-                meta.setdefault("path", str(checkpoint.path))
+            path = getattr(checkpoint, "path", None)
+            if path is not None:
+                meta.setdefault("path", str(path))
             self.upsert_model_version(task, version, meta or None, in_use=True)
         return versions
 
