@@ -1,6 +1,6 @@
 """Part lookup: one part's photo, spectrum, denoised photo, noise type, verdict and the models that judged it."""
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 import streamlit as st
 
@@ -28,8 +28,8 @@ with ui.guard("the part lookup page"):
         )
         start = end = None
         if isinstance(days, (tuple, list)) and len(days) >= 1:
-            start = datetime.combine(days[0], time.min, tzinfo=timezone.utc)
-            end = datetime.combine(days[-1], time.max, tzinfo=timezone.utc)
+            start = datetime.combine(days[0], time.min, tzinfo=UTC)
+            end = datetime.combine(days[-1], time.max, tzinfo=UTC)
 
         found = ui.find_parts(url, part_id or None, tuple(station_ids), start, end)
         if found.empty:
