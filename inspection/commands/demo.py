@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         models=args.models,
         reports=args.reports,
         name="synthetic",
-        methods=("median", "median_classic", "nlmeans", "notch", "autoencoder"),
+        methods=("median", "nlmeans", "notch", "autoencoder"),
         quiet=args.quiet,
     )
     report, folder = evaluate(cfg)
