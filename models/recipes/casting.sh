@@ -26,6 +26,6 @@ inspection evaluate --data "$DATA" --models "$OUT" --reports runs/reports --name
   --blind-denoiser "$OUT-blind/denoiser/casting-blind-v1" --defect-aug "$OUT-aug/defect/casting-aug-v1" \
   --methods median median_classic nlmeans notch autoencoder blind
 inspection evaluate --data "$DATA" --models "$OUT" --reports runs/reports --name casting-bm3d --quiet \
-  --methods bm3d --max-images 60 --no-realistic
+  --methods bm3d --max-images 20 --no-realistic
 inspection bench --models "$OUT" --data "$DATA" --n 256 --reference-n 32 --json runs/bench.json
 python -m inspection.summary "$(ls -d runs/reports/*-casting | tail -n 1)" runs/bench.json --out docs/results.json
