@@ -35,6 +35,19 @@ class TimeSpan:
     end: datetime
 
 
+SUMMARY_COLUMNS = [
+    "station_id",
+    "records",
+    "scored",
+    "rejected",
+    "defective",
+    "defect_rate",
+    "mean_confidence",
+    "first",
+    "last",
+]
+
+
 def _utc(value: datetime | str | None) -> datetime | None:
     if value is None:
         return None
@@ -105,35 +118,11 @@ def station_summary(engine: Engine) -> pd.DataFrame:
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(stmt).mappings().all())
     if frame.empty:
-        return pd.DataFrame(
-            columns=[
-                "station_id",
-                "records",
-                "scored",
-                "rejected",
-                "defective",
-                "defect_rate",
-                "mean_confidence",
-                "first",
-                "last",
-            ]
-        )
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
     frame["defect_rate"] = frame["defective"] / frame["scored"].where(frame["scored"] > 0)
     for col in ("first", "last"):
         frame[col] = pd.to_datetime(frame[col].map(_utc), utc=True)
-    return frame[
-        [
-            "station_id",
-            "records",
-            "scored",
-            "rejected",
-            "defective",
-            "defect_rate",
-            "mean_confidence",
-            "first",
-            "last",
-        ]
-    ]
+    return frame[SUMMARY_COLUMNS]
 
 
 def station_timeseries(

@@ -38,6 +38,12 @@ def dedup_key(
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+def _check_filters(filters: Mapping[str, Any]) -> None:
+    unknown = set(filters) - {"part_id", "part_id_prefix", "source", "noise_type", "reason"}
+    if unknown:
+        raise TypeError(f"unknown filter(s) {sorted(unknown)}; see RecordStore.list_inspections")
+
+
 class RecordStore:
     """The records database: inspections, evaluation runs and model versions.
 
@@ -222,9 +228,7 @@ class RecordStore:
             limit, offset: paging; ``limit`` is capped at 1000.
             **filters: also ``part_id``, ``part_id_prefix``, ``source``, ``noise_type``, ``reason``.
         """
-        unknown = set(filters) - {"part_id", "part_id_prefix", "source", "noise_type", "reason"}
-        if unknown:
-            raise TypeError(f"unknown filter(s) {sorted(unknown)}; see RecordStore.list_inspections")
+        _check_filters(filters)
         filters.update(station_id=station_id, since=since, until=until, verdict=verdict, status=status)
         query = self._filtered(select(Inspection), filters).order_by(Inspection.id.desc())
         query = query.limit(max(0, min(int(limit), MAX_LIST_LIMIT))).offset(max(0, int(offset)))
@@ -241,6 +245,7 @@ class RecordStore:
         **filters: Any,
     ) -> int:
         """How many records match; same filters as :meth:`list_inspections`."""
+        _check_filters(filters)
         filters.update(station_id=station_id, since=since, until=until, verdict=verdict, status=status)
         query = self._filtered(select(func.count()).select_from(Inspection), filters)
         with self._sessions() as session:
