@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 from inspection import NOISE_TYPES
+from inspection.models.inference import for_inference
+from inspection.spectrum import log1p
 
 
 class Denoiser(Protocol):
@@ -106,33 +108,43 @@ class NotchDenoiser:
         f -= mean
         h, w = f.shape
         radius, ring = _rings(h, w)
-        spectrum = scipy.fft.rfft2(f)
-        logmag = np.log1p(np.abs(spectrum))
-        background = _ring_medians(logmag, ring)[ring]
+        magnitude = np.abs(scipy.fft.rfft2(f))
+        background = _ring_medians(log1p(magnitude), ring)[ring]
         eligible = radius >= self.min_radius
+        # A sinusoid of amplitude A puts at least about 0.4*A*h*w/2 in its nearest bin, even off-grid.
+        floor = 0.2 * self.min_amplitude * f.size
         removed = 0
         for _ in range(2 * self.max_peaks):
-            magnitude = np.abs(spectrum)
-            # A sinusoid of amplitude A puts at least about 0.4*A*h*w/2 in its nearest bin, even off-grid.
-            strong = magnitude > 0.2 * self.min_amplitude * f.size
-            excess = np.where(eligible & strong, np.log1p(magnitude) - background, -np.inf)
-            iy, ix = np.unravel_index(int(np.argmax(excess)), excess.shape)
-            if excess[iy, ix] < self.threshold or removed == self.max_peaks:
+            candidates = np.flatnonzero(eligible & (magnitude > floor))
+            if not candidates.size or removed == self.max_peaks:
                 break
+            excess = log1p(magnitude.ravel()[candidates]).ravel() - background.ravel()[candidates]
+            best = int(np.argmax(excess))
+            if excess[best] < self.threshold:
+                break
+            iy, ix = np.unravel_index(int(candidates[best]), magnitude.shape)
             ky = iy if iy <= h // 2 else iy - h
             fy, fx = _refine_frequency(f, ky / h, ix / w)
-            ey = np.exp(2j * np.pi * fy * np.arange(h))
-            ex = np.exp(2j * np.pi * fx * np.arange(w))
-            coef = 2.0 * (ey.conj() @ f @ ex.conj()) / f.size
+            ey = np.exp(-2j * np.pi * fy * np.arange(h)).astype(np.complex64)
+            ex = np.exp(-2j * np.pi * fx * np.arange(w)).astype(np.complex64)
+            coef = 2.0 * complex(ey @ _real_matmul(f, ex[:, None])[:, 0]) / f.size
             if abs(coef) < self.min_amplitude:
                 eligible[iy, ix] = False
                 continue
-            f -= np.real(coef * np.outer(ey, ex)).astype(np.float32)
-            spectrum = scipy.fft.rfft2(f)
+            # Subtract Re(coef * conj(ey) (x) conj(ex)) as two real outer products.
+            py = (coef * ey.conj()).astype(np.complex64)
+            f -= np.outer(py.real, ex.real)
+            f -= np.outer(py.imag, ex.imag)
+            magnitude = np.abs(scipy.fft.rfft2(f))
             removed += 1
         if not removed:
             return image
         return np.clip(np.rint(f + mean), 0, 255).astype(np.uint8)
+
+
+def _real_matmul(f: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``f @ z`` for a real float32 ``f`` and complex ``z``, without converting ``f`` to complex."""
+    return (f @ np.ascontiguousarray(z.real) + 1j * (f @ np.ascontiguousarray(z.imag))).astype(np.complex64)
 
 
 @functools.lru_cache(maxsize=16)
@@ -147,13 +159,14 @@ def _rings(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _ring_medians(values: np.ndarray, ring: np.ndarray) -> np.ndarray:
-    """Median of ``values`` in each ring, from one sort by (ring, value)."""
-    span = float(values.max() - values.min()) + 1.0
-    order = np.argsort(ring.ravel() * span + (values.ravel() - values.min()))  # sorts by ring, then value
+    """Median of ``values`` in each ring, from one sort of keys ordered by (ring, value)."""
+    low = float(values.min())
+    span = float(values.max()) - low + 1.0
+    keys = np.sort(ring.ravel() * span + (values.ravel() - low))  # ring-major, then value
     counts = np.bincount(ring.ravel())
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    sorted_values = values.ravel()[order]
-    return sorted_values[np.minimum(starts + counts // 2, len(order) - 1)]
+    middle = np.minimum(starts + counts // 2, len(keys) - 1)
+    return (keys[middle] - np.arange(len(counts)) * span + low).astype(np.float32)
 
 
 def _refine_frequency(f: np.ndarray, fy: float, fx: float) -> tuple[float, float]:
@@ -164,7 +177,7 @@ def _refine_frequency(f: np.ndarray, fy: float, fx: float) -> tuple[float, float
         fxs = fx + np.linspace(-span, span, steps) / w
         ey = np.exp(-2j * np.pi * np.outer(fys, np.arange(h))).astype(np.complex64)
         ex = np.exp(-2j * np.pi * np.outer(np.arange(w), fxs)).astype(np.complex64)
-        power = np.abs(ey @ f @ ex)
+        power = np.abs(ey @ _real_matmul(f, ex))
         iy, ix = np.unravel_index(int(np.argmax(power)), power.shape)
         fy, fx = float(fys[iy]), float(fxs[ix])
     return fy, fx
@@ -176,7 +189,7 @@ class AutoencoderDenoiser:
     name = "autoencoder"
 
     def __init__(self, model: nn.Module, *, version: str = "", device: str = "cpu") -> None:
-        self.model = model.eval().to(device)
+        self.model = for_inference(model).to(device)
         self.version = version
         self.device = device
 

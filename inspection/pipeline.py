@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -24,12 +26,14 @@ from inspection.denoise import (
 )
 from inspection.imageio import ImageRejected, to_gray
 from inspection.models.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from inspection.models.inference import channels_last, for_inference
 from inspection.paths import default_models_dir
 from inspection.results import InspectionResult, Rejection
 from inspection.spectrum import noise_features
 
 ImageInput = np.ndarray | bytes | str | Path
 TASKS = ("noise", "denoiser", "defect")
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -81,6 +85,9 @@ class InspectionPipeline:
         self.defect = defect
         self.denoiser = denoiser
         self.config = config or PipelineConfig()
+        self.noise_net = for_inference(noise.model)
+        self.defect_net = for_inference(defect.model)
+        self._workers: tuple[int, ThreadPoolExecutor] | None = None
         denoisers: dict[str, Denoiser] = {
             "identity": IdentityDenoiser(),
             "median": MedianDenoiser(),
@@ -130,10 +137,9 @@ class InspectionPipeline:
     @torch.inference_mode()
     def classify_noise(self, grays: Sequence[np.ndarray]) -> np.ndarray:
         """Noise-type probabilities ``(n, 4)`` in the order of ``NOISE_TYPES``."""
-        x = torch.from_numpy(
-            np.stack([noise_features(g, self.noise_size, self.noise_channels) for g in grays])
-        )
-        probs = torch.softmax(self.noise.model(x), dim=1).numpy()
+        features = self._map(lambda g: noise_features(g, self.noise_size, self.noise_channels), grays)
+        x = channels_last(torch.from_numpy(np.stack(features)))
+        probs = torch.softmax(self.noise_net(x), dim=1).numpy()
         order = [self.noise_classes.index(t) for t in NOISE_TYPES]
         return probs[:, order]
 
@@ -155,9 +161,9 @@ class InspectionPipeline:
             assert isinstance(ae, AutoencoderDenoiser)
             for i, y in zip(ae_idx, ae.denoise_batch([grays[i] for i in ae_idx]), strict=True):
                 out[i] = y
-        for i, d in enumerate(denoisers):
-            if not isinstance(d, AutoencoderDenoiser):
-                out[i] = d(grays[i])
+        rest = [i for i, d in enumerate(denoisers) if not isinstance(d, AutoencoderDenoiser)]
+        for i, y in zip(rest, self._map(lambda i: denoisers[i](grays[i]), rest), strict=True):
+            out[i] = y
         return out
 
     def defect_input(self, grays: Sequence[np.ndarray]) -> torch.Tensor:
@@ -171,7 +177,16 @@ class InspectionPipeline:
     @torch.inference_mode()
     def defect_probability(self, grays: Sequence[np.ndarray]) -> np.ndarray:
         """P(defective) for each photo, as the defect classifier sees it (no denoising here)."""
-        return torch.sigmoid(self.defect.model(self.defect_input(grays))[:, 0]).numpy()
+        return torch.sigmoid(self.defect_net(self.defect_input(grays))[:, 0]).numpy()
+
+    def _map(self, fn: Callable[[T], np.ndarray], items: Sequence[T]) -> list[np.ndarray]:
+        """``fn`` over ``items`` on as many threads as torch uses: OpenCV and NumPy release the GIL."""
+        threads = torch.get_num_threads()
+        if threads < 2 or len(items) < 2:
+            return [fn(item) for item in items]
+        if self._workers is None or self._workers[0] != threads:
+            self._workers = (threads, ThreadPoolExecutor(threads, thread_name_prefix="inspection"))
+        return list(self._workers[1].map(fn, items))
 
     # --- the whole pipeline ----------------------------------------------------------------------------
 

@@ -16,14 +16,18 @@ SPECTRUM_CHANNELS = 1
 FEATURE_CHANNELS = 2  # log spectrum + spatial high-pass residual
 
 
+def log1p(x: np.ndarray) -> np.ndarray:
+    """``log(1 + x)`` for non-negative float32 arrays; OpenCV's log is ~20x faster than ``np.log1p`` here."""
+    return cv2.log(x + np.float32(1.0))
+
+
 def log_spectrum_full(image: np.ndarray) -> np.ndarray:
     """Centred ``log(1 + |FFT|)`` at full resolution, standardised to zero mean and unit variance."""
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D grayscale image, got shape {image.shape}")
     f = image.astype(np.float32)
     spec = cv2.dft(f - f.mean(), flags=cv2.DFT_COMPLEX_OUTPUT)
-    mag = cv2.magnitude(spec[..., 0], spec[..., 1])
-    logmag = np.fft.fftshift(np.log1p(mag))
+    logmag = np.fft.fftshift(log1p(cv2.magnitude(spec[..., 0], spec[..., 1])))
     return ((logmag - logmag.mean()) / (logmag.std() + 1e-6)).astype(np.float32)
 
 

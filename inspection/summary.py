@@ -13,13 +13,18 @@ from typing import Any
 from inspection import NOISE_TYPES
 
 
-def summarise(report: dict[str, Any], bench: dict[str, Any], train_seconds: dict[str, float] | None = None) -> dict:
+def summarise(
+    report: dict[str, Any], bench: dict[str, Any], train_seconds: dict[str, float] | None = None
+) -> dict:
     """The keys tools check, plus the context that makes them traceable."""
     nc = report["noise_classifier"]
     by = {(r["noise_type"], r["method"]): r for r in report["denoise"]["summary"]}
     baselines = {
-        kind: {m: {"psnr": r["psnr"], "ssim": r["ssim"], "ms_per_image": r["ms_per_image"]}
-               for (k, m), r in by.items() if k == kind}
+        kind: {
+            m: {"psnr": r["psnr"], "ssim": r["ssim"], "ms_per_image": r["ms_per_image"]}
+            for (k, m), r in by.items()
+            if k == kind
+        }
         for kind in ("gaussian", "salt_pepper", "periodic")
     }
     return {

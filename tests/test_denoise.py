@@ -104,3 +104,14 @@ def test_routing_table_default_and_configurable():
         Router(denoisers)  # the default routes name the autoencoder, which is not given
     with pytest.raises(ValueError, match="unknown noise type"):
         Router(denoisers, {"speckle": "median"})
+
+
+def test_ring_medians_match_a_direct_computation():
+    from inspection.denoise import _ring_medians, _rings
+
+    values = np.random.default_rng(0).normal(5, 2, (37, 24)).astype(np.float32)
+    _, ring = _rings(37, 46)  # the half-plane spectrum of a 37x46 photo is 37x24
+    got = _ring_medians(values, ring)
+    for r in np.unique(ring):
+        in_ring = np.sort(values[ring == r])
+        assert got[r] == pytest.approx(in_ring[len(in_ring) // 2], abs=1e-5)

@@ -13,9 +13,7 @@ from inspection.dashboard import fixtures, reports
 
 @pytest.fixture
 def report() -> dict:
-    return fixtures.fixture_report(
-        "20261124T080000Z-synthetic", datetime(2026, 11, 24, tzinfo=UTC), seed=2
-    )
+    return fixtures.fixture_report("20261124T080000Z-synthetic", datetime(2026, 11, 24, tzinfo=UTC), seed=2)
 
 
 def test_list_reports_newest_first_and_skips_folders_without_json(tmp_path: Path) -> None:
