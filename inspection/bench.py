@@ -22,7 +22,7 @@ from inspection.configs import BenchConfig
 from inspection.data import list_split, load_images, synth_casting
 from inspection.models import create_model
 from inspection.noise import add_noise
-from inspection.pipeline import InspectionPipeline
+from inspection.pipeline import InspectionPipeline, PipelineConfig
 from inspection.spectrum import log_spectrum
 
 
@@ -107,7 +107,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     photos = noisy_mix(cfg)
-    pipe = InspectionPipeline.from_dir(cfg.models or None)
+    pipe = InspectionPipeline.from_dir(cfg.models or None, PipelineConfig(workers=cfg.workers))
     out: dict[str, Any] = {
         "photos": {
             "n": len(photos),
@@ -115,6 +115,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             "source": cfg.data or f"synthetic {cfg.size}px",
         },
         "threads": torch.get_num_threads(),
+        "workers": pipe.workers,
         "models": pipe.model_versions,
         "pipeline": {},
     }
@@ -134,7 +135,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
 def render(result: dict[str, Any]) -> str:
     lines = [
         f"photos: {result['photos']['n']} x {result['photos']['shape']} ({result['photos']['source']}), "
-        f"noisy mix of {', '.join(NOISE_TYPES)}; torch threads {result['threads']}",
+        f"noisy mix of {', '.join(NOISE_TYPES)}; torch threads {result['threads']}, "
+        f"pipeline workers {result.get('workers', 1)}",
         "",
         "| config | batch | ms/part | parts/s | p50 latency ms | p99 latency ms | decode | noise | denoise | defect |",
         "|---|---|---|---|---|---|---|---|---|---|",

@@ -119,6 +119,7 @@ class BenchConfig:
     batch_sizes: batch sizes to time.
     reference_n: photos timed through the reference-equivalent configuration (0 skips it).
     threads: torch intra-op threads (0 = torch's default).
+    workers: the pipeline's threads for per-photo work outside the models (0 = one per CPU core).
     seed: seed of the noisy mix.
     """
 
@@ -129,4 +130,5 @@ class BenchConfig:
     batch_sizes: tuple[int, ...] = (1, 32)
     reference_n: int = 32
     threads: int = 0
+    workers: int = 0
     seed: int = 0

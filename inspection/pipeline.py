@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,11 +46,14 @@ class PipelineConfig:
         routes: noise type -> denoiser name (``identity``, ``median``, ``notch``, ``autoencoder``).
         min_confidence: below this noise-type probability the photo takes ``safe_denoiser`` instead.
         safe_denoiser: the route for unsure photos.
+        workers: threads for the per-photo work outside the models (spectra, median, notch); OpenCV and
+            NumPy release the GIL there. 0 means one per CPU core.
     """
 
     routes: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ROUTES))
     min_confidence: float = 0.0
     safe_denoiser: str = "identity"
+    workers: int = 0
 
 
 def resolve_checkpoint_dir(path: Path) -> Path:
@@ -87,7 +91,8 @@ class InspectionPipeline:
         self.config = config or PipelineConfig()
         self.noise_net = for_inference(noise.model)
         self.defect_net = for_inference(defect.model)
-        self._workers: tuple[int, ThreadPoolExecutor] | None = None
+        self.workers = self.config.workers or min(8, os.cpu_count() or 1)
+        self._pool: ThreadPoolExecutor | None = None
         denoisers: dict[str, Denoiser] = {
             "identity": IdentityDenoiser(),
             "median": MedianDenoiser(),
@@ -180,13 +185,12 @@ class InspectionPipeline:
         return torch.sigmoid(self.defect_net(self.defect_input(grays))[:, 0]).numpy()
 
     def _map(self, fn: Callable[[T], np.ndarray], items: Sequence[T]) -> list[np.ndarray]:
-        """``fn`` over ``items`` on as many threads as torch uses: OpenCV and NumPy release the GIL."""
-        threads = torch.get_num_threads()
-        if threads < 2 or len(items) < 2:
+        """``fn`` over ``items``, on the worker threads when there are several."""
+        if self.workers < 2 or len(items) < 2:
             return [fn(item) for item in items]
-        if self._workers is None or self._workers[0] != threads:
-            self._workers = (threads, ThreadPoolExecutor(threads, thread_name_prefix="inspection"))
-        return list(self._workers[1].map(fn, items))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="inspection")
+        return list(self._pool.map(fn, items))
 
     # --- the whole pipeline ----------------------------------------------------------------------------
 

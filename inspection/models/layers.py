@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,6 +47,15 @@ class CompactVGG(nn.Module):
         f = self.features(x)
         pooled = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
         return self.head(pooled)
+
+
+def conv_of_concat(conv: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``conv(torch.cat([a, b], 1))`` as two convolutions summed: the same numbers without the copy,
+    which cost a fifth of the autoencoder's CPU time in channels-last layout."""
+    split = a.shape[1]
+    return conv._conv_forward(a, conv.weight[:, :split], conv.bias) + conv._conv_forward(
+        b, conv.weight[:, split:], None
+    )
 
 
 class SkipAutoencoder(nn.Module):
@@ -99,7 +110,8 @@ class SkipAutoencoder(nn.Module):
             skips.append(down(skips[-1]))
         y = skips.pop()
         for up, fuse in zip(self.up, self.fuse, strict=True):
-            y = fuse(torch.cat([up(y), skips.pop()], dim=1))
+            conv, act = cast(nn.Sequential, fuse)
+            y = act(conv_of_concat(cast(nn.Conv2d, conv), up(y), skips.pop()))
         y = self.out(y)
         if self.unshuffle > 1:
             y = F.pixel_shuffle(y, self.unshuffle)

@@ -63,6 +63,12 @@ def unet_ae_fast(*, in_chans: int = 1) -> nn.Module:
 
 
 @register_model("denoiser")
+def unet_ae_lite(*, in_chans: int = 1) -> nn.Module:
+    """Narrower ``unet_ae_fast``: half the multiply-adds for about 0.9 dB (the casting recipe's choice)."""
+    return SkipAutoencoder(in_chans=in_chans, widths=(16, 32, 64), residual=True, unshuffle=2)
+
+
+@register_model("denoiser")
 def test_unet_ae(*, in_chans: int = 1) -> nn.Module:
     """Tiny variant for tests."""
     return SkipAutoencoder(in_chans=in_chans, widths=(4, 8), residual=True)

@@ -23,7 +23,7 @@ def _with_trained_batchnorm(model: nn.Module) -> nn.Module:
     [
         ("freq_vgg_small", (3, 2, 64, 64)),
         ("defect_cnn_small", (3, 1, 128, 128)),
-        ("unet_ae_quarter", (2, 1, 70, 90)),
+        ("unet_ae_lite", (2, 1, 70, 90)),
         ("test_defect_cnn", (2, 1, 32, 32)),
     ],
 )
@@ -42,3 +42,13 @@ def test_inference_copy_leaves_the_original_trainable():
     for_inference(model)
     assert model.training
     assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 2
+
+
+def test_conv_of_concat_equals_conv_of_the_concatenation():
+    from inspection.models.layers import conv_of_concat
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(10, 6, 3, 1, 1)
+    a, b = torch.rand(2, 4, 17, 19), torch.rand(2, 6, 17, 19)
+    with torch.no_grad():
+        assert torch.allclose(conv_of_concat(conv, a, b), conv(torch.cat([a, b], 1)), atol=1e-5)
