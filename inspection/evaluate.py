@@ -161,7 +161,7 @@ class Evaluation:
             self.noise_true.extend([k] * len(noisy))
             self.noise_pred.extend(int(i) for i in probs.argmax(1))
             self.noise_bins.extend(bins)
-            routed = pipe.denoise(noisy, [d for _, d, _ in pipe.route(probs)])
+            routed = pipe.denoise(noisy, [d for _, d, _ in pipe.route(probs, noisy)])
             routed_pred = self.verdicts(pipe, routed)
             if kind == "clean":
                 self.record("clean_routed", routed_pred, labels, kind, bins)
@@ -219,7 +219,7 @@ class Evaluation:
                     for j, im in enumerate(clean)
                 ]
                 probs = pipe.classify_noise(noisy)
-                routes = pipe.route(probs)
+                routes = pipe.route(probs, noisy)
                 routed = pipe.denoise(noisy, [d for _, d, _ in routes])
                 entry = self.realistic.setdefault(
                     kind, {"routes": defaultdict(int), "none": [], "routed": [], "labels": [], "safe": 0}
@@ -332,7 +332,7 @@ def write_gallery(
     for k, kind in enumerate(NOISE_TYPES):
         noisy = apply_spec(clean, sample_spec(kind, _rng(seed, index, k)), _rng(seed, index, 100 + k))
         probs = ev.pipe.classify_noise([noisy])
-        denoised = ev.pipe.denoise([noisy], [ev.pipe.route(probs)[0][1]])[0]
+        denoised = ev.pipe.denoise([noisy], [ev.pipe.route(probs, [noisy])[0][1]])[0]
         files = {"noisy": noisy, "denoised": denoised, "clean": clean, "spectrum": _spectrum_png(noisy)}
         entry = {"noise_type": kind, "predicted": NOISE_TYPES[int(probs.argmax())]}
         for role, img in files.items():
