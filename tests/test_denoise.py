@@ -115,3 +115,16 @@ def test_ring_medians_match_a_direct_computation():
     for r in np.unique(ring):
         in_ring = np.sort(values[ring == r])
         assert got[r] == pytest.approx(in_ring[len(in_ring) // 2], abs=1e-5)
+
+
+def test_signal_dependence_tells_shot_noise_from_additive_noise():
+    from inspection.denoise import signal_dependence
+    from inspection.noise import poisson_gaussian
+
+    rng = np.random.default_rng(4)
+    # A mid-gray gradient, far from black, so clipping plays no part.
+    ramp = np.tile(np.linspace(60, 220, 200), (200, 1)).astype(np.uint8)
+    additive = add_noise(ramp, "gaussian", 25.0, rng=rng)
+    shot = poisson_gaussian(ramp, rng, photons=40.0, read_sigma=3.0)
+    assert 0.9 < signal_dependence(additive) < 1.1
+    assert signal_dependence(shot) > 1.3

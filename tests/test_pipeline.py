@@ -192,3 +192,20 @@ def test_parallel_batch_matches_one_photo_at_a_time(shipped_models):
     assert [r.denoiser for r in batch] == [r.denoiser for r in single]
     for b, s in zip(batch, single, strict=True):
         assert b.defect_probability == pytest.approx(s.defect_probability, abs=1e-4)
+
+
+def test_signal_dependent_noise_skips_the_autoencoder(tiny_models):
+    from inspection.noise import poisson_gaussian
+
+    routes = {t: "autoencoder" for t in NOISE_TYPES}
+    ramp = np.tile(np.linspace(60, 220, 200), (200, 1)).astype(np.uint8)
+    shot = poisson_gaussian(ramp, 0, photons=40.0, read_sigma=3.0)
+    additive = add_noise(ramp, "gaussian", 25.0, rng=0)
+    guarded = InspectionPipeline.from_dir(tiny_models, PipelineConfig(routes=routes))
+    r_shot, r_additive = guarded.inspect_batch([shot, additive])
+    assert r_shot.safe_path and r_shot.denoiser == "identity"
+    assert not r_additive.safe_path and r_additive.denoiser == "autoencoder"
+    unguarded = InspectionPipeline.from_dir(
+        tiny_models, PipelineConfig(routes=routes, max_signal_dependence=0)
+    )
+    assert unguarded.inspect(shot).denoiser == "autoencoder"
