@@ -7,6 +7,7 @@ Its weights are untrained here: only its cost matters.
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 from collections.abc import Sequence
@@ -116,6 +117,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         },
         "threads": torch.get_num_threads(),
         "workers": pipe.workers,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
         "models": pipe.model_versions,
         "pipeline": {},
     }

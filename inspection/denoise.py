@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import cv2
 import numpy as np
@@ -215,19 +215,26 @@ _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32) * np
 )
 
 
-def signal_dependence(image: np.ndarray) -> float:
-    """Noise in the brightest third of the photo over noise in its darkest third.
+class NoiseProfile(NamedTuple):
+    sigma: float
+    """Noise standard deviation in gray levels (Immerkaer 1996, "Fast noise variance estimation")."""
+    signal_dependence: float
+    """Noise in the brightest third of the photo over noise in its darkest third."""
 
-    Noise is measured per pixel with Immerkaer's Laplacian-difference kernel (Immerkaer 1996, "Fast noise
-    variance estimation"), brightness as a 7x7 local mean. Additive noise gives about 1 (more where
-    clipping at black shrinks it in dark areas); shot noise, whose variance grows with the signal, gives more.
+
+def noise_profile(image: np.ndarray) -> NoiseProfile:
+    """How strong the noise is, and whether it grows with brightness.
+
+    Noise is measured per pixel with Immerkaer's Laplacian-difference kernel, brightness as a 7x7 local mean.
+    Additive noise gives a signal dependence of about 1 (more where clipping at black shrinks it in dark
+    areas); shot noise, whose variance grows with the signal, gives more.
     """
     f = image.astype(np.float32)
     noise = np.abs(cv2.filter2D(f, -1, _NOISE_KERNEL, borderType=cv2.BORDER_REFLECT))
     brightness = cv2.blur(f, (7, 7))
     low, high = np.percentile(brightness, [100 / 3, 200 / 3])
     dark, bright = noise[brightness <= low].mean(), noise[brightness >= high].mean()
-    return float(bright / max(float(dark), 1e-3))
+    return NoiseProfile(float(noise.mean()), float(bright / max(float(dark), 1e-3)))
 
 
 DEFAULT_ROUTES: dict[str, str] = {

@@ -24,7 +24,7 @@ from inspection.denoise import (
     MedianDenoiser,
     NotchDenoiser,
     Router,
-    signal_dependence,
+    noise_profile,
 )
 from inspection.imageio import ImageRejected, to_gray
 from inspection.models.checkpoint import Checkpoint, CheckpointError, load_checkpoint
@@ -49,10 +49,13 @@ class PipelineConfig:
         min_confidence: below this noise-type probability the photo takes ``safe_denoiser`` instead.
         safe_denoiser: the route for unsure photos.
         max_signal_dependence: Gaussian-routed photos whose noise is this many times stronger in their
-            brightest third than in their darkest (``denoise.signal_dependence``) take the safe path; 0 = never.
+            brightest third than in their darkest (``denoise.noise_profile``) take the safe path; 0 = never.
             Calibrated on training photos only: protocol Gaussian noise gave at most 1.17 on 500 casting
             photos (1.29 on synthetic ones, where clipping at black shrinks dark noise); Poisson-Gaussian
             sensor noise gave above 1.25 on 98.8% of the casting photos and all synthetic ones.
+        max_noise_sigma: Gaussian-routed photos whose estimated noise sigma is above this take the safe path
+            (0 = never): the autoencoder learned sigma 10 to 50, which estimates at most 46.8 on 500 casting
+            training photos (clipping trims it).
         workers: threads for the per-photo work outside the models (spectra, median, notch); OpenCV and
             NumPy release the GIL there. 0 means one per CPU core.
     """
@@ -61,6 +64,7 @@ class PipelineConfig:
     min_confidence: float = 0.0
     safe_denoiser: str = "identity"
     max_signal_dependence: float = 1.25
+    max_noise_sigma: float = 48.0
     workers: int = 0
 
 
@@ -160,19 +164,20 @@ class InspectionPipeline:
         """For each photo: (noise type, denoiser, took the safe path).
 
         The safe path is taken when the noise type is unsure, and for photos routed to the autoencoder whose
-        noise grows with brightness (sensor shot noise): it was trained on signal-independent noise only.
+        noise is unlike what it was trained on: stronger, or growing with brightness (sensor shot noise).
         """
         out = []
         for p in probs:
             noise_type = NOISE_TYPES[int(np.argmax(p))]
             unsure = float(p.max()) < self.config.min_confidence
             out.append((noise_type, self.safe if unsure else self.router.denoiser_for(noise_type), unsure))
-        limit = self.config.max_signal_dependence
+        cfg = self.config
         to_check = [i for i, (_, d, _) in enumerate(out) if isinstance(d, AutoencoderDenoiser)]
-        if limit > 0 and to_check:
-            ratios = self._map(lambda i: signal_dependence(grays[i]), to_check)
-            for i, ratio in zip(to_check, ratios, strict=True):
-                if ratio > limit:
+        if to_check and (cfg.max_signal_dependence > 0 or cfg.max_noise_sigma > 0):
+            profiles = self._map(lambda i: noise_profile(grays[i]), to_check)
+            for i, prof in zip(to_check, profiles, strict=True):
+                too_strong = 0 < cfg.max_noise_sigma < prof.sigma
+                if too_strong or 0 < cfg.max_signal_dependence < prof.signal_dependence:
                     out[i] = (out[i][0], self.safe, True)
         return out
 

@@ -48,6 +48,8 @@ def summarise(
             "peak_rss_mb": bench["peak_rss_mb_pipeline"],
             "stage_ms_b32": bench["pipeline"]["b32"]["stage_ms"],
             "threads": bench["threads"],
+            "workers": bench.get("workers", 1),
+            "omp_wait_policy": bench.get("omp_wait_policy", ""),
         },
         "train_seconds": train_seconds or {},
     }

@@ -117,8 +117,8 @@ def test_ring_medians_match_a_direct_computation():
         assert got[r] == pytest.approx(in_ring[len(in_ring) // 2], abs=1e-5)
 
 
-def test_signal_dependence_tells_shot_noise_from_additive_noise():
-    from inspection.denoise import signal_dependence
+def test_noise_profile_measures_level_and_tells_shot_noise_from_additive_noise():
+    from inspection.denoise import noise_profile
     from inspection.noise import poisson_gaussian
 
     rng = np.random.default_rng(4)
@@ -126,5 +126,6 @@ def test_signal_dependence_tells_shot_noise_from_additive_noise():
     ramp = np.tile(np.linspace(60, 220, 200), (200, 1)).astype(np.uint8)
     additive = add_noise(ramp, "gaussian", 25.0, rng=rng)
     shot = poisson_gaussian(ramp, rng, photons=40.0, read_sigma=3.0)
-    assert 0.9 < signal_dependence(additive) < 1.1
-    assert signal_dependence(shot) > 1.3
+    assert noise_profile(additive).sigma == pytest.approx(25.0, rel=0.05)
+    assert 0.9 < noise_profile(additive).signal_dependence < 1.1
+    assert noise_profile(shot).signal_dependence > 1.3

@@ -194,7 +194,7 @@ def test_parallel_batch_matches_one_photo_at_a_time(shipped_models):
         assert b.defect_probability == pytest.approx(s.defect_probability, abs=1e-4)
 
 
-def test_signal_dependent_noise_skips_the_autoencoder(tiny_models):
+def test_noise_unlike_the_autoencoders_training_skips_it(tiny_models):
     from inspection.noise import poisson_gaussian
 
     routes = {t: "autoencoder" for t in NOISE_TYPES}
