@@ -119,7 +119,7 @@ class BenchConfig:
     batch_sizes: batch sizes to time.
     reference_n: photos timed through the reference-equivalent configuration (0 skips it).
     threads: torch intra-op threads (0 = torch's default).
-    workers: the pipeline's threads for per-photo work outside the models (0 = one per CPU core).
+    workers: the pipeline's threads for per-photo work outside the models (0 = one per usable CPU, at most 8).
     seed: seed of the noisy mix.
     """
 

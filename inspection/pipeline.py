@@ -48,16 +48,16 @@ class PipelineConfig:
         routes: noise type -> denoiser name (``identity``, ``median``, ``notch``, ``autoencoder``).
         min_confidence: below this noise-type probability the photo takes ``safe_denoiser`` instead.
         safe_denoiser: the route for unsure photos.
-        max_signal_dependence: Gaussian-routed photos whose noise is this many times stronger in their
+        max_signal_dependence: photos routed to the autoencoder whose noise is this many times stronger in their
             brightest third than in their darkest (``denoise.noise_profile``) take the safe path; 0 = never.
             Calibrated on training photos only: protocol Gaussian noise gave at most 1.17 on 500 casting
             photos (1.29 on synthetic ones, where clipping at black shrinks dark noise); Poisson-Gaussian
             sensor noise gave above 1.25 on 98.8% of the casting photos and all synthetic ones.
-        max_noise_sigma: Gaussian-routed photos whose estimated noise sigma is above this take the safe path
+        max_noise_sigma: photos routed to the autoencoder whose estimated noise sigma is above this take the safe path
             (0 = never): the autoencoder learned sigma 10 to 50, which estimates at most 46.8 on 500 casting
             training photos (clipping trims it).
         workers: threads for the per-photo work outside the models (spectra, median, notch); OpenCV and
-            NumPy release the GIL there. 0 means one per CPU core.
+            NumPy release the GIL there. 0 means one per CPU this process may use, at most 8.
     """
 
     routes: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ROUTES))
@@ -103,7 +103,7 @@ class InspectionPipeline:
         self.config = config or PipelineConfig()
         self.noise_net = for_inference(noise.model)
         self.defect_net = for_inference(defect.model)
-        self.workers = self.config.workers or min(8, os.cpu_count() or 1)
+        self.workers = self.config.workers or min(8, len(os.sched_getaffinity(0)))
         self._pool: ThreadPoolExecutor | None = None
         denoisers: dict[str, Denoiser] = {
             "identity": IdentityDenoiser(),
@@ -172,7 +172,9 @@ class InspectionPipeline:
             unsure = float(p.max()) < self.config.min_confidence
             out.append((noise_type, self.safe if unsure else self.router.denoiser_for(noise_type), unsure))
         cfg = self.config
-        to_check = [i for i, (_, d, _) in enumerate(out) if isinstance(d, AutoencoderDenoiser)]
+        to_check = [
+            i for i, (_, d, _) in enumerate(out) if isinstance(d, AutoencoderDenoiser) and d is not self.safe
+        ]
         if to_check and (cfg.max_signal_dependence > 0 or cfg.max_noise_sigma > 0):
             profiles = self._map(lambda i: noise_profile(grays[i]), to_check)
             for i, prof in zip(to_check, profiles, strict=True):
@@ -207,6 +209,12 @@ class InspectionPipeline:
     def defect_probability(self, grays: Sequence[np.ndarray]) -> np.ndarray:
         """P(defective) for each photo, as the defect classifier sees it (no denoising here)."""
         return torch.sigmoid(self.defect_net(self.defect_input(grays))[:, 0]).numpy()
+
+    def close(self) -> None:
+        """Stop the worker threads (a later batch starts them again)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def _map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """``fn`` over ``items``, on the worker threads when there are several."""

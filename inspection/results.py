@@ -21,7 +21,8 @@ class InspectionResult:
         timings_ms: wall time per stage (decode, spectrum, noise, denoise, defect, total).
         model_versions: the version of each model that judged the part.
         conversion: how the input became 8-bit gray (``gray8``, ``rgb``, ``gray16`` ...).
-        safe_path: True when the noise confidence was too low and the safe denoiser was used.
+        safe_path: True when the safe denoiser ran instead of the routed one: the noise type was unsure, or
+            the noise was unlike what the autoencoder learned (``PipelineConfig``).
     """
 
     noise_type: str

@@ -129,6 +129,7 @@ class BatchScorer:
         if not pipelines:
             raise ValueError("BatchScorer needs at least one pipeline")
         self.model_versions = dict(pipelines[0].model_versions)
+        self._pipelines = list(pipelines)
         self.size = len(pipelines)
         self.max_batch = max(1, max_batch)
         self._queue: queue.Queue[_Job | None] = queue.Queue()
@@ -152,6 +153,8 @@ class BatchScorer:
             self._queue.put(None)
         for t in self._threads:
             t.join(timeout=30)
+        for p in self._pipelines:
+            getattr(p, "close", lambda: None)()
 
     def _take_batch(self) -> list[_Job] | None:
         first = self._queue.get()

@@ -123,7 +123,8 @@ def denoised_view(gray: np.ndarray, record: dict[str, Any], pipeline: Any | None
     if not name:
         return DenoisedView(None, "the record names no denoiser (the photo was rejected before scoring)")
     if name == "identity":
-        return DenoisedView(gray, "classified clean: the photo passed through untouched")
+        why = "took the safe path" if record.get("safe_path") else "classified clean"
+        return DenoisedView(gray, f"{why}: the photo passed through untouched")
     denoiser = None
     router = getattr(pipeline, "router", None) if pipeline is not None else None
     if router is not None:
