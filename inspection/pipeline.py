@@ -68,6 +68,13 @@ class PipelineConfig:
     workers: int = 0
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on (the affinity mask where the OS has one, else the CPU count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def resolve_checkpoint_dir(path: Path) -> Path:
     """A checkpoint folder itself, or a folder of versions: the one named in ``CURRENT``, else the newest."""
     if (path / "meta.json").is_file():
@@ -103,7 +110,7 @@ class InspectionPipeline:
         self.config = config or PipelineConfig()
         self.noise_net = for_inference(noise.model)
         self.defect_net = for_inference(defect.model)
-        self.workers = self.config.workers or min(8, len(os.sched_getaffinity(0)))
+        self.workers = self.config.workers or min(8, _usable_cpus())
         self._pool: ThreadPoolExecutor | None = None
         denoisers: dict[str, Denoiser] = {
             "identity": IdentityDenoiser(),
