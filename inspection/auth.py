@@ -1,8 +1,14 @@
-"""Per-station API keys: stations send ``X-API-Key``; the service keeps only SHA-256 hashes of the keys.
+"""API keys and their roles: the service keeps only SHA-256 hashes of the keys.
 
-Keys come from a config file's ``[api_keys]`` table (``station = "sha256:<hex>"``, or a plain key that is hashed on
-load) or from ``INSPECTION_API_KEYS="station-1:key1,station-2:key2"``. Make a hash for the config file with
-``inspection serve --hash-key KEY``.
+Two roles:
+
+* a **station** key writes and reads its own station's records only. Keys come from a config file's
+  ``[api_keys]`` table (``station = "sha256:<hex>"``, or a plain key that is hashed on load) or from
+  ``INSPECTION_API_KEYS="station-1:key1,station-2:key2"``;
+* an **engineer** key reads every station's records (and, later, labels them). Keys come from
+  ``[engineer_keys]`` (``name = "sha256:<hex>"``) or ``INSPECTION_ENGINEER_KEYS="alice:key1,bob:key2"``.
+
+Make a hash for the config file with ``inspection serve --hash-key`` (it reads the key from standard input).
 """
 
 from __future__ import annotations
@@ -10,16 +16,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from inspection.ingest.ids import valid_station_id
 
 ENV_VAR = "INSPECTION_API_KEYS"
+ENGINEER_ENV_VAR = "INSPECTION_ENGINEER_KEYS"
 HASH_PREFIX = "sha256:"
-STATION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MIN_KEY_LENGTH = 4
+Role = Literal["station", "engineer"]
 
 
 class AuthConfigError(ValueError):
@@ -34,93 +42,124 @@ def hash_key(key: str) -> str:
     return HASH_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def valid_station_id(station_id: str) -> bool:
-    """Station ids are 1-64 letters, digits, ``.``, ``_`` or ``-``, starting with a letter or digit."""
-    return bool(STATION_ID_RE.fullmatch(station_id))
+@dataclass(frozen=True)
+class Principal:
+    """Who a key belongs to: a station (``name`` is its station id) or an engineer."""
+
+    name: str
+    role: Role
+
+    def can_read(self, station_id: str | None) -> bool:
+        """Engineers read every station; a station reads only its own records."""
+        return self.role == "engineer" or station_id == self.name
 
 
 @dataclass(frozen=True)
 class ApiKeys:
-    """Station id to key hash; ``station_for(key)`` tells which station a key belongs to."""
+    """Key hashes per station and per engineer; :meth:`identify` tells whose a key is."""
 
     hashes: Mapping[str, str] = field(default_factory=dict)
+    engineer_hashes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for station, digest in self.hashes.items():
-            if not valid_station_id(station):
-                raise AuthConfigError(
-                    f"station id {station!r} is not valid; use 1-64 letters, digits, '.', '_' or '-'"
-                )
-            if not (digest.startswith(HASH_PREFIX) and len(digest) == len(HASH_PREFIX) + 64):
-                raise AuthConfigError(
-                    f"key hash of station {station!r} must look like 'sha256:<64 hex digits>'"
-                )
+        for role, table in (("station", self.hashes), ("engineer", self.engineer_hashes)):
+            for name, digest in table.items():
+                if not valid_station_id(name):
+                    raise AuthConfigError(
+                        f"{role} name {name!r} is not valid; use 1-64 letters, digits, '.', '_' or '-'"
+                    )
+                if not (digest.startswith(HASH_PREFIX) and len(digest) == len(HASH_PREFIX) + 64):
+                    raise AuthConfigError(
+                        f"key hash of {role} {name!r} must look like 'sha256:<64 hex digits>'"
+                    )
+        shared = set(self.hashes.values()) & set(self.engineer_hashes.values())
+        if shared:
+            raise AuthConfigError("a key cannot be both a station key and an engineer key; give each its own")
 
     def __len__(self) -> int:
-        return len(self.hashes)
+        return len(self.hashes) + len(self.engineer_hashes)
 
-    def station_for(self, key: str | None) -> str | None:
-        """The station this key belongs to, or None. Compares against every hash in constant time."""
+    def identify(self, key: str | None) -> Principal | None:
+        """Whose key this is, or None. Compares against every hash in constant time."""
         if not key:
             return None
         digest = hash_key(key)
         found = None
-        for station, expected in self.hashes.items():
-            if hmac.compare_digest(digest, expected):
-                found = station
+        for role, table in (("station", self.hashes), ("engineer", self.engineer_hashes)):
+            for name, expected in table.items():
+                if hmac.compare_digest(digest, expected):
+                    found = Principal(name, role)  # type: ignore[arg-type]
         return found
 
+    def station_for(self, key: str | None) -> str | None:
+        """The station this key belongs to, or None (also for an engineer key)."""
+        who = self.identify(key)
+        return who.name if who is not None and who.role == "station" else None
+
     def merged(self, other: ApiKeys) -> ApiKeys:
-        """Both key sets; ``other`` wins for a station named in both."""
-        return ApiKeys({**self.hashes, **other.hashes})
+        """Both key sets; ``other`` wins for a name found in both."""
+        return ApiKeys({**self.hashes, **other.hashes}, {**self.engineer_hashes, **other.engineer_hashes})
 
     @classmethod
-    def from_mapping(cls, keys: Mapping[str, Any]) -> ApiKeys:
-        """From ``{station: key or "sha256:<hex>"}``; plain keys are hashed here and never kept."""
-        out = {}
-        for station, value in keys.items():
-            if not isinstance(value, str) or not value:
-                raise AuthConfigError(f"the API key of station {station!r} must be a non-empty string")
-            if value.startswith(HASH_PREFIX):
-                out[str(station)] = value.lower()
-            elif len(value) < MIN_KEY_LENGTH:
-                raise AuthConfigError(
-                    f"the API key of station {station!r} is shorter than {MIN_KEY_LENGTH} characters"
-                )
-            else:
-                out[str(station)] = hash_key(value)
-        return cls(out)
+    def from_mapping(cls, keys: Mapping[str, Any], engineers: Mapping[str, Any] | None = None) -> ApiKeys:
+        """From ``{station: key or "sha256:<hex>"}`` (and the same for engineers); plain keys are hashed here
+        and never kept."""
+        return cls(_hash_table(keys, "station"), _hash_table(engineers or {}, "engineer"))
 
     @classmethod
-    def from_env_string(cls, value: str) -> ApiKeys:
-        """From ``"station-1:key1,station-2:key2"`` (the ``INSPECTION_API_KEYS`` format)."""
+    def from_env_string(cls, value: str, *, role: Role = "station") -> ApiKeys:
+        """From ``"name-1:key1,name-2:key2"`` (the ``INSPECTION_API_KEYS`` / ``INSPECTION_ENGINEER_KEYS`` format)."""
+        var, example = (ENV_VAR, "station") if role == "station" else (ENGINEER_ENV_VAR, "name")
         keys: dict[str, str] = {}
         for item in filter(None, (part.strip() for part in value.split(","))):
-            station, sep, key = item.partition(":")
-            if not sep or not station.strip() or not key.strip():
+            name, sep, key = item.partition(":")
+            if not sep or not name.strip() or not key.strip():
                 raise AuthConfigError(
-                    f"{ENV_VAR} entry {item.split(':')[0]!r}... is not 'station:key'; "
-                    f"expected e.g. {ENV_VAR}='station-1:key1,station-2:key2'"
+                    f"{var} entry {item.split(':')[0]!r}... is not '{example}:key'; "
+                    f"expected e.g. {var}='{example}-1:key1,{example}-2:key2'"
                 )
-            keys[station.strip()] = key.strip()
-        return cls.from_mapping(keys)
+            keys[name.strip()] = key.strip()
+        return cls.from_mapping(keys) if role == "station" else cls.from_mapping({}, keys)
+
+
+def _hash_table(keys: Mapping[str, Any], role: str) -> dict[str, str]:
+    out = {}
+    for name, value in keys.items():
+        if not isinstance(value, str) or not value:
+            raise AuthConfigError(f"the API key of {role} {name!r} must be a non-empty string")
+        if value.startswith(HASH_PREFIX):
+            out[str(name)] = value.lower()
+        elif len(value) < MIN_KEY_LENGTH:
+            raise AuthConfigError(
+                f"the API key of {role} {name!r} is shorter than {MIN_KEY_LENGTH} characters"
+            )
+        else:
+            out[str(name)] = hash_key(value)
+    return out
+
+
+def _table(config: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:
+    table = (config or {}).get(name)
+    if table is None:
+        return {}
+    if not isinstance(table, Mapping):
+        raise AuthConfigError(
+            f"'{name}' in the config must be a table of name = key, got {type(table).__name__}"
+        )
+    return table
 
 
 def load_api_keys(
     config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> ApiKeys:
-    """Keys from a parsed config's ``api_keys`` table, then from ``INSPECTION_API_KEYS`` (which wins per station)."""
+    """Keys from a parsed config's ``api_keys`` and ``engineer_keys`` tables, then from ``INSPECTION_API_KEYS``
+    and ``INSPECTION_ENGINEER_KEYS`` (which win per name)."""
     environ = os.environ if environ is None else environ
-    keys = ApiKeys()
-    table = (config or {}).get("api_keys")
-    if table is not None:
-        if not isinstance(table, Mapping):
-            raise AuthConfigError(
-                f"'api_keys' in the config must be a table of station = key, got {type(table).__name__}"
-            )
-        keys = ApiKeys.from_mapping(table)
+    keys = ApiKeys.from_mapping(_table(config, "api_keys"), _table(config, "engineer_keys"))
     if environ.get(ENV_VAR):
         keys = keys.merged(ApiKeys.from_env_string(environ[ENV_VAR]))
+    if environ.get(ENGINEER_ENV_VAR):
+        keys = keys.merged(ApiKeys.from_env_string(environ[ENGINEER_ENV_VAR], role="engineer"))
     return keys
 
 
@@ -136,10 +175,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
 
         data = yaml.safe_load(text) or {}
     elif path.suffix == ".toml":
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
+        import tomllib
 
         data = tomllib.loads(text)
     else:

@@ -8,8 +8,10 @@ part id). ``spawn_server`` starts a real ``inspection serve`` on a free loopback
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -47,13 +49,15 @@ class LoadReport:
     transport_errors: int
     server_errors_5xx: int
     run_id: str
+    retried: int = 0
     records_in_store: int | None = None
     expected_records: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        """No 5xx, no transport errors, and (when counted) exactly one record per request."""
+        """No 5xx (a 503 that was retried until it went through does not count), no transport errors, and
+        (when counted) exactly one record per request."""
         records_ok = self.records_in_store is None or self.records_in_store == self.expected_records
         return self.server_errors_5xx == 0 and self.transport_errors == 0 and records_ok
 
@@ -66,7 +70,7 @@ class LoadReport:
             f"  throughput   {self.throughput_rps:.1f} req/s over {self.seconds:.1f} s",
             f"  latency      p50 {self.p50_ms:.1f} ms, p95 {self.p95_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, max {self.max_ms:.1f} ms",
             f"  statuses     {dict(sorted(self.status_counts.items()))}; 5xx: {self.server_errors_5xx}; "
-            f"transport errors: {self.transport_errors}",
+            f"transport errors: {self.transport_errors}; 503/429 answers retried after Retry-After: {self.retried}",
         ]
         if self.records_in_store is not None:
             lines.append(
@@ -100,6 +104,38 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=float), q)) if values else float("nan")
 
 
+RETRY_STATUSES = (429, 503)
+MAX_RETRIES = 30
+
+
+@dataclass
+class _Tally:
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    transport_errors: int = 0
+    retried: int = 0
+
+
+async def _post_until_answered(
+    http: httpx.AsyncClient, data: dict[str, str], photo: bytes, tally: _Tally
+) -> httpx.Response | None:
+    """Post once, and again after ``Retry-After`` while the service answers 503 or 429 (as a station would)."""
+    for _ in range(MAX_RETRIES + 1):
+        try:
+            resp = await http.post(
+                "/v1/inspections", data=data, files={"image": ("part.png", photo, "image/png")}
+            )
+            await resp.aread()
+        except httpx.HTTPError:
+            tally.transport_errors += 1
+            return None
+        if resp.status_code not in RETRY_STATUSES or "retry-after" not in resp.headers:
+            return resp
+        tally.retried += 1
+        await asyncio.sleep(min(float(resp.headers["retry-after"]), 30.0))
+    return resp
+
+
 async def _drive(
     url: str,
     api_key: str,
@@ -109,36 +145,27 @@ async def _drive(
     photos: Sequence[bytes],
     run_id: str,
     timeout_s: float,
-) -> tuple[list[float], Counter[str], int, float]:
-    latencies: list[float] = []
-    statuses: Counter[str] = Counter()
-    transport_errors = 0
+) -> tuple[_Tally, float]:
+    tally = _Tally()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(
         base_url=url, timeout=timeout_s, limits=limits, headers={"X-API-Key": api_key}
     ) as http:
 
         async def client(c: int) -> None:
-            nonlocal transport_errors
             for r in range(requests):
                 photo = photos[(c * requests + r) % len(photos)]
                 data = {"station_id": station, "part_id": f"{run_id}-c{c:02d}-r{r:05d}"}
                 t0 = time.perf_counter()
-                try:
-                    resp = await http.post(
-                        "/v1/inspections", data=data, files={"image": ("part.png", photo, "image/png")}
-                    )
-                    await resp.aread()
-                except httpx.HTTPError:
-                    transport_errors += 1
-                    continue
-                latencies.append((time.perf_counter() - t0) * 1000)
-                statuses[str(resp.status_code)] += 1
+                resp = await _post_until_answered(http, data, photo, tally)
+                if resp is not None:
+                    tally.latencies.append((time.perf_counter() - t0) * 1000)
+                    tally.statuses[str(resp.status_code)] += 1
 
         t_start = time.perf_counter()
         await asyncio.gather(*(client(c) for c in range(clients)))
         elapsed = time.perf_counter() - t_start
-    return latencies, statuses, transport_errors, elapsed
+    return tally, elapsed
 
 
 def run_load(
@@ -164,9 +191,10 @@ def run_load(
         raise ValueError(f"clients and requests must be at least 1, got {clients} and {requests}")
     photos = list(photos) if photos is not None else make_photos()
     run_id = f"load-{uuid.uuid4().hex[:8]}"
-    latencies, statuses, transport_errors, elapsed = asyncio.run(
+    tally, elapsed = asyncio.run(
         _drive(url.rstrip("/"), api_key, station, clients, requests, photos, run_id, timeout_s)
     )
+    latencies, statuses = tally.latencies, tally.statuses
     total = clients * requests
     report = LoadReport(
         url=url,
@@ -180,9 +208,10 @@ def run_load(
         p99_ms=round(percentile(latencies, 99), 2),
         max_ms=round(max(latencies, default=float("nan")), 2),
         status_counts=dict(statuses),
-        transport_errors=transport_errors,
+        transport_errors=tally.transport_errors,
         server_errors_5xx=sum(n for code, n in statuses.items() if code.startswith("5")),
         run_id=run_id,
+        retried=tally.retried,
         expected_records=total,
     )
     if db_url:
@@ -268,7 +297,7 @@ def spawn_server(
         cmd += ["--models", str(models)]
     log_path = workdir / f"server-{port}.log"
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server = SpawnedServer(process, url, db_url, station, api_key, log_path)
     try:
         wait_healthy(url, startup_timeout_s, process)
@@ -278,10 +307,21 @@ def spawn_server(
         sys.stderr.write(f"--- server log ({log_path}) ---\n{tail}\n")
         raise
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process_group(process)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    """SIGTERM the process's whole group (it was started with ``start_new_session``), then SIGKILL if need be."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=timeout_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError):  # the leader may be gone while its group lives on
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

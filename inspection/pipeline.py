@@ -26,7 +26,7 @@ from inspection.denoise import (
     Router,
     noise_profile,
 )
-from inspection.imageio import ImageRejected, to_gray
+from inspection.imageio import to_gray
 from inspection.models.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from inspection.models.inference import channels_last, for_inference
 from inspection.paths import default_models_dir
@@ -234,10 +234,10 @@ class InspectionPipeline:
     # --- the whole pipeline ----------------------------------------------------------------------------
 
     def inspect(self, image: ImageInput) -> InspectionResult:
-        """Judge one photo; raises ``ImageRejected`` when it is not a usable photo."""
+        """Judge one photo; raises ``Rejection`` when it is not a usable photo."""
         result = self.inspect_batch([image])[0]
         if isinstance(result, Rejection):
-            raise ImageRejected(result.reason, result.message)
+            raise result
         return result
 
     def inspect_batch(self, images: Sequence[ImageInput]) -> list[InspectionResult | Rejection]:
@@ -253,8 +253,8 @@ class InspectionPipeline:
             try:
                 d = to_gray(image)
                 decoded.append((i, d.gray, d.conversion))
-            except ImageRejected as e:
-                results[i] = Rejection(e.reason, str(e))
+            except Rejection as e:
+                results[i] = e
         decode_ms = (time.perf_counter() - t0) * 1e3 / max(1, len(decoded))
         judged: list[InspectionResult | Rejection] = []
         try:

@@ -47,16 +47,86 @@ class InspectionResult:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Rejection:
-    """A photo that could not be judged: ``reason`` is a short code, ``message`` says why and what to do."""
+# Every reason a photo or a request can be refused for, and the HTTP status the service answers it with.
+# The service, the watch folder and batch scoring use these codes alone (docs/service.md lists them).
+REASON_STATUS: dict[str, int] = {
+    # the request itself is malformed
+    "empty_body": 400,
+    "bad_multipart": 400,
+    "missing_field": 400,
+    "duplicate_field": 400,
+    "field_too_large": 400,
+    "empty": 400,
+    # who is asking
+    "missing_api_key": 401,
+    "unauthorized": 401,
+    "station_mismatch": 403,
+    "forbidden": 403,
+    "request_timeout": 408,
+    "upload_too_large": 413,
+    "not_an_image": 415,
+    # the part id or the photo cannot be judged
+    "bad_part_id": 422,
+    "bad_station_id": 422,
+    "corrupt": 422,
+    "incomplete": 422,
+    "too_small": 422,
+    "too_large": 422,
+    "multi_frame": 422,
+    "bad_shape": 422,
+    "bad_dtype": 422,
+    "bad_pixels": 422,
+    "unreadable": 422,
+    "not_a_part": 422,
+    "rate_limited": 429,
+    "internal_error": 500,
+    # nothing wrong with the photo: try again later
+    "overloaded": 503,
+    "store_unavailable": 503,
+    "photo_store_unavailable": 503,
+}
+RETRYABLE = frozenset(reason for reason, status in REASON_STATUS.items() if status in (408, 429, 503))
 
-    reason: str
-    message: str
+
+class Rejection(ValueError):
+    """A photo or request that could not be judged: ``reason`` is a code of :data:`REASON_STATUS`, ``message``
+    says why and what to do.
+
+    It is both raised (by decoding and validation) and returned in place of a result (``inspect_batch``), so
+    one type carries a refusal from where it is found to the record, the CSV row and the HTTP answer.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        if reason not in REASON_STATUS:
+            raise ValueError(f"unknown rejection reason {reason!r}; add it to REASON_STATUS")
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"Rejection({self.reason!r}, {self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Rejection) and (self.reason, self.message) == (other.reason, other.message)
+
+    def __hash__(self) -> int:
+        return hash((self.reason, self.message))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Rejection, (self.reason, self.message))
 
     @property
     def verdict(self) -> str:
         return "rejected"
 
+    @property
+    def http_status(self) -> int:
+        return REASON_STATUS[self.reason]
+
+    @property
+    def retryable(self) -> bool:
+        """True when nothing is wrong with the photo and the same request may succeed later."""
+        return self.reason in RETRYABLE
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"reason": self.reason, "message": self.message}

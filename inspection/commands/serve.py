@@ -6,10 +6,13 @@ import argparse
 import dataclasses
 import logging
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspection.commands._config import add_dataclass_flags, config_from_args
+
+if TYPE_CHECKING:
+    from inspection.service.settings import ServiceLimits
+    from inspection.store import RecordStore
 
 HELP = "Run the HTTP scoring service for QA stations (FastAPI + uvicorn)."
 
@@ -21,19 +24,31 @@ class ServeConfig:
     """The service's settings. Fields map one to one onto ``inspection serve`` flags and config file keys.
 
     Attributes:
-        host, port: where to listen (loopback by default; put a TLS proxy in front for a network).
+        host: the address to listen on (loopback by default; put a TLS proxy in front for a network).
+        port: the TCP port to listen on.
         db: SQLAlchemy URL of the records store (default: SQLite in the data directory, or ``$INSPECTION_DB``).
-        models: models folder with ``noise/``, ``denoiser/``, ``defect/`` (default: the shipped models).
-        photos: where uploaded photos are kept (default: ``<data dir>/photos``).
-        max_upload_mb: the largest photo accepted, in MiB.
+        models: models folder with noise/, denoiser/, defect/ (default: the shipped models).
+        photos: where photos are kept: a folder (default: <data dir>/photos), 'db' for the records database
+            itself, or an fsspec URL such as s3://bucket/photos (several replicas need 'db' or a shared URL).
+        max_upload_mb: the largest photo accepted, in MiB; bigger uploads get 413 unread.
         pipelines: how many pipelines score in parallel (each holds its own copy of the models).
         max_batch: the most waiting uploads one pipeline scores together.
+        max_queue: the most photos waiting to be scored; more get 503 with Retry-After.
+        max_queued_mp: the most megapixels waiting to be scored; more get 503 with Retry-After.
+        max_uploads: uploads received and scored at once; more get 503 before their body is read.
+        max_connections: open connections at once; more get 503 from the server (slow clients cannot hold
+            every socket).
+        body_timeout_s: seconds an upload may take to arrive; a slower one gets 408.
+        score_timeout_s: seconds an upload may wait for its verdict; then 503, unscored.
+        unauthenticated_per_minute: attempts without a valid key recorded per client address and minute;
+            more get 429 and are not stored.
         torch_threads: torch intra-op threads per process (0 = torch's default). One is the default: batches are
             small and the server's own threads need the cores; on a busy 2-core machine two torch threads made a
             single photo 20x slower (158 ms against 7 ms) from thread contention.
         access_log: log every request (uvicorn's access log).
-        api_keys: config file only: ``station = "sha256:<hex>"`` (or a plain key); ``$INSPECTION_API_KEYS`` adds
-            ``station:key`` pairs.
+        api_keys: config file only: station = "sha256:<hex>" (or a plain key); $INSPECTION_API_KEYS adds
+            station:key pairs.
+        engineer_keys: config file only: name = "sha256:<hex>"; $INSPECTION_ENGINEER_KEYS adds name:key pairs.
     """
 
     host: str = "127.0.0.1"
@@ -44,64 +59,110 @@ class ServeConfig:
     max_upload_mb: float = 20.0
     pipelines: int = 1
     max_batch: int = 8
+    max_queue: int = 64
+    max_queued_mp: float = 64.0
+    max_uploads: int = 32
+    max_connections: int = 256
+    body_timeout_s: float = 60.0
+    score_timeout_s: float = 60.0
+    unauthenticated_per_minute: int = 20
     torch_threads: int = 1
     access_log: bool = False
     api_keys: dict[str, str] = dataclasses.field(default_factory=dict)
+    engineer_keys: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def limits(self) -> ServiceLimits:
+        from inspection.service.settings import ServiceLimits
+
+        return ServiceLimits(
+            max_upload_bytes=int(self.max_upload_mb * 1024 * 1024),
+            max_batch=self.max_batch,
+            max_queue=self.max_queue,
+            max_queued_pixels=int(self.max_queued_mp * 1e6),
+            max_uploads=self.max_uploads,
+            body_timeout_s=self.body_timeout_s,
+            score_timeout_s=self.score_timeout_s,
+            unauthenticated_per_minute=self.unauthenticated_per_minute,
+        )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_dataclass_flags(parser, ServeConfig, skip=("api_keys",))
+    add_dataclass_flags(parser, ServeConfig, skip=("api_keys", "engineer_keys"))
     parser.add_argument(
-        "--hash-key", metavar="KEY", help="print the sha256:... hash of KEY for the config file and exit"
+        "--hash-key",
+        action="store_true",
+        help="read a key from standard input, print its sha256:... hash for the config file, and exit",
     )
 
 
 def build_app(cfg: ServeConfig) -> Any:
-    """The FastAPI app for ``cfg``: store opened and migrated, models loaded, keys read."""
+    """The FastAPI app for ``cfg``: store opened, migrated and checked writable, models loaded, keys read.
+
+    Raises:
+        StoreConfigError: the records database or the photo store cannot be used (the message says why).
+    """
     import torch
 
     from inspection.auth import load_api_keys
     from inspection.paths import data_dir
     from inspection.pipeline import InspectionPipeline
     from inspection.service import create_app
-    from inspection.store import RecordStore
+    from inspection.store import StoreConfigError
+    from inspection.store.photos import open_photo_store
 
     if cfg.pipelines < 1:
         raise SystemExit(f"--pipelines must be at least 1, got {cfg.pipelines}")
     if cfg.torch_threads > 0:
         torch.set_num_threads(cfg.torch_threads)
-    keys = load_api_keys({"api_keys": cfg.api_keys} if cfg.api_keys else None)
-    if not len(keys):
+    keys = load_api_keys({"api_keys": cfg.api_keys, "engineer_keys": cfg.engineer_keys})
+    if not keys.hashes:
         log.warning(
-            "no API keys configured: every upload will get 401. Set INSPECTION_API_KEYS or [api_keys]"
+            "no station keys configured: every upload will get 401. Set INSPECTION_API_KEYS or [api_keys]"
         )
-    store = RecordStore(cfg.db or None)
-    models = cfg.models or None
-    pipelines = [InspectionPipeline.from_dir(models) for _ in range(cfg.pipelines)]
-    photos = Path(cfg.photos) if cfg.photos else data_dir() / "photos"
+    store = open_writable_store(cfg.db or None)
+    photos = open_photo_store(cfg.photos or data_dir() / "photos", engine=store.engine)
+    try:
+        photos.check_writable()
+    except OSError as e:
+        raise StoreConfigError(f"the photo store {photos.url} cannot be written: {e.strerror or e}") from e
+    pipelines = [InspectionPipeline.from_dir(cfg.models or None) for _ in range(cfg.pipelines)]
     store.register_models(pipelines[0])
     log.info(
-        "store %r, models %s, %d station key(s), photos in %s",
+        "store %r, models %s, %d key(s), photos in %s",
         store,
         pipelines[0].model_versions,
         len(keys),
-        photos,
+        photos.url,
     )
-    return create_app(
-        pipelines,
-        store,
-        keys,
-        photos_dir=photos,
-        max_upload_bytes=int(cfg.max_upload_mb * 1024 * 1024),
-        max_batch=cfg.max_batch,
-    )
+    return create_app(pipelines, store, keys, photos=photos, limits=cfg.limits())
+
+
+def open_writable_store(url: str | None) -> RecordStore:
+    """Open (and migrate) the records store, refusing one that cannot be written with a one-line reason."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from inspection.store import RecordStore, StoreConfigError
+
+    try:
+        store = RecordStore(url)
+        store.check_writable()
+    except SQLAlchemyError as e:
+        reason = str(getattr(e, "orig", None) or e).splitlines()[0]
+        raise StoreConfigError(
+            f"the records database {url or 'in the data dir'} cannot be written: {reason}"
+        ) from e
+    return store
 
 
 def run(args: argparse.Namespace) -> int:
     if args.hash_key:
         from inspection.auth import hash_key
 
-        print(hash_key(args.hash_key))
+        key = sys.stdin.readline().strip()
+        if not key:
+            print("inspection serve --hash-key: type the key on standard input", file=sys.stderr)
+            return 2
+        print(hash_key(key))
         return 0
     import uvicorn
 
@@ -111,10 +172,17 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(ServeConfig, args)
     try:
         app = build_app(cfg)
-    except (AuthConfigError, StoreConfigError) as e:
+    except (AuthConfigError, StoreConfigError, ValueError) as e:
         print(f"inspection serve: {e}", file=sys.stderr)
         return 2
     uvicorn.run(
-        app, host=cfg.host, port=cfg.port, access_log=cfg.access_log, log_level="info", timeout_keep_alive=30
+        app,
+        host=cfg.host,
+        port=cfg.port,
+        access_log=cfg.access_log,
+        log_level="info",
+        timeout_keep_alive=30,
+        limit_concurrency=cfg.max_connections,
+        timeout_graceful_shutdown=10,
     )
     return 0

@@ -1,11 +1,12 @@
 """The records store's tables, as SQLAlchemy ORM models.
 
-Three tables, with plain names so that dashboards and ad-hoc SQL can read them:
+Four tables, with plain names so that dashboards and ad-hoc SQL can read them:
 
 * ``inspections``: one row per part photo a station sent, scored (``status='ok'``) or refused
   (``status='rejected'`` with a ``reason`` code and a ``message``).
 * ``evaluation_runs``: one row per evaluation report written by ``inspection evaluate``.
 * ``model_versions``: one row per (task, version) of a model the pipeline has used or may use.
+* ``photos``: kept photo bytes, when the photo store is the database itself (``--photos db``).
 
 Timestamps are stored in UTC and come back timezone-aware (see :class:`UTCDateTime`). Probabilities,
 per-stage timings and model versions are JSON columns, which work the same on SQLite and PostgreSQL.
@@ -16,9 +17,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 STATUS_OK = "ok"
 STATUS_REJECTED = "rejected"
@@ -77,6 +90,7 @@ class Inspection(Base):
     station_id: Mapped[str] = mapped_column(String(64), nullable=False)
     part_id: Mapped[str | None] = mapped_column(String(128))
     source: Mapped[str] = mapped_column(String(16), nullable=False, default="api")  # api | watch | batch
+    client_address: Mapped[str | None] = mapped_column(String(64))  # the peer of an API request
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=STATUS_OK)  # ok | rejected
     reason: Mapped[str | None] = mapped_column(String(64))  # machine-readable code when rejected
     message: Mapped[str | None] = mapped_column(Text)  # human-readable explanation when rejected
@@ -85,7 +99,8 @@ class Inspection(Base):
     # The photo: its content hash, size and where the bytes were kept.
     image_sha256: Mapped[str | None] = mapped_column(String(64))
     image_bytes: Mapped[int | None] = mapped_column(Integer)
-    image_path: Mapped[str | None] = mapped_column(Text)
+    image_path: Mapped[str | None] = mapped_column(Text)  # where the file was (watch folder, batch scoring)
+    image_key: Mapped[str | None] = mapped_column(String(80))  # the photo's key in the photo store
     conversion: Mapped[str | None] = mapped_column(String(32))  # gray8, rgb, rgba, gray16, cmyk ...
     height: Mapped[int | None] = mapped_column(Integer)
     width: Mapped[int | None] = mapped_column(Integer)
@@ -102,6 +117,8 @@ class Inspection(Base):
     model_versions: Mapped[dict[str, str] | None] = mapped_column(JSON)
     timings_ms: Mapped[dict[str, float] | None] = mapped_column(JSON)
     latency_ms: Mapped[float | None] = mapped_column(Float)  # total pipeline time, copied out for charts
+    # True when another photo of the same part got the opposite verdict (both records are marked).
+    conflict: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
     __table_args__ = (
         Index("ix_inspections_station_created", "station_id", "created_at"),
@@ -116,6 +133,17 @@ class Inspection(Base):
         out: dict[str, Any] = {c.name: getattr(self, c.name) for c in self.__table__.columns}
         out["created_at"] = self.created_at.isoformat() if self.created_at else None
         return out
+
+
+class Photo(Base):
+    """A kept photo, for the ``db`` photo store (``inspection.store.photos.DatabasePhotoStore``)."""
+
+    __tablename__ = "photos"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
 
 
 class EvaluationRun(Base):

@@ -39,7 +39,7 @@ def dedup_key(
 
 
 def _check_filters(filters: Mapping[str, Any]) -> None:
-    unknown = set(filters) - {"part_id", "part_id_prefix", "source", "noise_type", "reason"}
+    unknown = set(filters) - {"part_id", "part_id_prefix", "source", "noise_type", "reason", "conflict"}
     if unknown:
         raise TypeError(f"unknown filter(s) {sorted(unknown)}; see RecordStore.list_inspections")
 
@@ -85,6 +85,8 @@ class RecordStore:
         image_sha256: str | None,
         image_path: str | None,
         result: InspectionResult | None,
+        image_key: str | None = None,
+        client_address: str | None = None,
         status: str = STATUS_OK,
         reason: str | None = None,
         message: str | None = None,
@@ -98,7 +100,8 @@ class RecordStore:
 
         A scored record is idempotent on (station, part, photo sha): storing it again returns the first id.
         A rejected record is idempotent on the same plus its reason, unless ``dedup`` is False (used for
-        attempts whose claimed identity cannot be trusted, such as a wrong API key).
+        attempts whose claimed identity cannot be trusted, such as a wrong API key). When another photo of the
+        same part got the opposite verdict, every scored record of the part is marked ``conflict``.
 
         Raises:
             ValueError: for an unknown status, or a scored record without a result.
@@ -128,6 +131,8 @@ class RecordStore:
             image_sha256=image_sha256,
             image_bytes=image_bytes,
             image_path=image_path,
+            image_key=image_key,
+            client_address=client_address[:64] if client_address else None,
             conversion=conversion,
         )
         if result is not None:
@@ -149,6 +154,8 @@ class RecordStore:
             with self._sessions.begin() as session:
                 session.add(row)
                 session.flush()
+                if row.verdict is not None and row.part_id is not None:
+                    self._mark_conflicts(session, row)
                 return SaveOutcome(row.id, True)
         except IntegrityError:
             if key is None:
@@ -159,6 +166,17 @@ class RecordStore:
                 f"could not store the record for part {part_id!r} and could not find a stored copy"
             )
         return SaveOutcome(existing, False)
+
+    @staticmethod
+    def _mark_conflicts(session: Session, row: Inspection) -> None:
+        """Mark every scored record of this part when its photos got opposite verdicts."""
+        same_part = (Inspection.part_id == row.part_id) & (Inspection.status == STATUS_OK)
+        others = session.scalar(
+            select(func.count()).select_from(Inspection).where(same_part, Inspection.verdict != row.verdict)
+        )
+        if others:
+            session.execute(update(Inspection).where(same_part).values(conflict=True))
+            row.conflict = True
 
     def add_inspection(self, **kwargs: Any) -> int:
         """Store one inspection and return its id (an identical stored record's id on a re-send).
@@ -204,7 +222,7 @@ class RecordStore:
             query = query.where(Inspection.created_at >= filters["since"])
         if filters.get("until") is not None:
             query = query.where(Inspection.created_at < filters["until"])
-        for name in ("verdict", "status", "source", "noise_type", "reason"):
+        for name in ("verdict", "status", "source", "noise_type", "reason", "conflict"):
             if filters.get(name) is not None:
                 query = query.where(getattr(Inspection, name) == filters[name])
         return query
@@ -226,7 +244,7 @@ class RecordStore:
             station_id, verdict, status: exact matches.
             since, until: ``since <= created_at < until`` (naive datetimes are taken as UTC).
             limit, offset: paging; ``limit`` is capped at 1000.
-            **filters: also ``part_id``, ``part_id_prefix``, ``source``, ``noise_type``, ``reason``.
+            **filters: also ``part_id``, ``part_id_prefix``, ``source``, ``noise_type``, ``reason``, ``conflict``.
         """
         _check_filters(filters)
         filters.update(station_id=station_id, since=since, until=until, verdict=verdict, status=status)
@@ -345,6 +363,16 @@ class RecordStore:
             return True
         except Exception:
             return False
+
+    def check_writable(self) -> None:
+        """Raise ``SQLAlchemyError`` when the database cannot take a write now (unreachable, read-only).
+
+        It writes a row in a transaction that is rolled back, so nothing changes. A full disk shows only when a
+        commit fails; callers track that themselves (``Ingestor.problems``).
+        """
+        with self.engine.connect() as conn, conn.begin() as tx:
+            conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+            tx.rollback()
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` result (``ok`` when sound); ``ok`` on other backends after a ping."""

@@ -15,10 +15,12 @@ from PIL import Image
 
 from inspection.auth import ApiKeys
 from inspection.pipeline import InspectionPipeline
-from inspection.service import create_app
+from inspection.service import ServiceLimits, create_app
 from inspection.store import RecordStore
+from inspection.store.photos import LocalPhotoStore
 
 KEYS = {"station-1": "key-one-1234", "station-2": "key-two-5678"}
+ENGINEERS = {"alice": "key-engineer-alice"}
 
 
 @pytest.fixture(scope="session")
@@ -81,13 +83,19 @@ def store(tmp_path: Path):
 
 
 @pytest.fixture
-def client(pipeline: InspectionPipeline, store: RecordStore, tmp_path: Path):
+def photo_store(tmp_path: Path) -> LocalPhotoStore:
+    return LocalPhotoStore(tmp_path / "photos")
+
+
+@pytest.fixture
+def limits() -> ServiceLimits:
+    return ServiceLimits(max_upload_bytes=2 * 1024 * 1024)
+
+
+@pytest.fixture
+def client(pipeline: InspectionPipeline, store: RecordStore, photo_store: LocalPhotoStore, limits: ServiceLimits):
     app = create_app(
-        pipeline,
-        store,
-        ApiKeys.from_mapping(KEYS),
-        photos_dir=tmp_path / "photos",
-        max_upload_bytes=2 * 1024 * 1024,
+        pipeline, store, ApiKeys.from_mapping(KEYS, ENGINEERS), photos=photo_store, limits=limits
     )
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c

@@ -30,7 +30,7 @@ def post(
 
 
 def test_scores_a_photo_stores_the_record_and_keeps_the_photo(
-    client: TestClient, store: RecordStore, photos
+    client: TestClient, store: RecordStore, photo_store, photos
 ) -> None:
     r = post(client, photos.png, part="P-0001")
     assert r.status_code == 201, r.text
@@ -42,10 +42,9 @@ def test_scores_a_photo_stores_the_record_and_keeps_the_photo(
     rec = store.get_inspection(body["id"])
     assert rec["station_id"] == "station-1" and rec["part_id"] == "P-0001" and rec["source"] == "api"
     assert rec["image_sha256"] == hashlib.sha256(photos.png).hexdigest()
-    kept = Path(rec["image_path"])
-    assert (
-        kept.read_bytes() == photos.png and kept.suffix == ".png"
-    )  # the audit trail leads to the exact bytes
+    # the audit trail leads to the exact bytes, by a key relative to the photo store (no server path)
+    assert photo_store.get(rec["image_key"]) == photos.png and rec["image_key"].endswith(".png")
+    assert rec["image_path"] is None and "image_path" not in body and body["image_key"] == rec["image_key"]
     assert set(rec["timings_ms"]) >= {"noise", "denoise", "defect", "total"}
     assert set(rec["model_versions"]) >= {"noise", "defect"} and rec["threshold"] is not None
 
@@ -139,21 +138,22 @@ def test_bad_input_gets_a_4xx_naming_the_problem_and_a_rejected_record(
     assert post(client, photos.png, part="after-" + reason).status_code == 201
 
 
-def test_rejected_photo_bytes_are_kept_for_audit(client: TestClient, store: RecordStore, photos) -> None:
+def test_rejected_photo_bytes_are_kept_for_audit(
+    client: TestClient, store: RecordStore, photo_store, photos
+) -> None:
     r = post(client, photos.truncated_jpeg, part="T-1", filename="T-1.png")
     rec = store.get_inspection(r.json()["id"])
     assert rec["image_sha256"] == hashlib.sha256(photos.truncated_jpeg).hexdigest()
-    kept = Path(rec["image_path"])
-    assert (
-        kept.read_bytes() == photos.truncated_jpeg and kept.suffix == ".jpg"
-    )  # named by content, not by upload
+    assert photo_store.get(rec["image_key"]) == photos.truncated_jpeg
+    assert rec["image_key"].endswith(".jpg")  # named by content, not by upload
     r = post(client, photos.text, part="T-2", filename="T-2.jpg")
-    assert Path(store.get_inspection(r.json()["id"])["image_path"]).suffix == ".bin"
-    # a retried bad frame is kept once; an unauthenticated attempt keeps no bytes
+    assert store.get_inspection(r.json()["id"])["image_key"].endswith(".bin")
+    # a retried bad frame is kept once; an unauthenticated attempt reads and keeps nothing of the body
     assert post(client, photos.truncated_jpeg, part="T-1").json()["id"] == rec["id"]
     r = post(client, photos.png, part="T-3", headers={"X-API-Key": "nope"})
     rec = store.get_inspection(r.json()["id"])
-    assert rec["image_path"] is None and rec["image_sha256"] == hashlib.sha256(photos.png).hexdigest()
+    assert rec["image_key"] is None and rec["image_sha256"] is None and rec["part_id"] is None
+    assert rec["station_id"] == "(unauthenticated)" and rec["client_address"]
 
 
 @pytest.mark.parametrize(
@@ -183,16 +183,23 @@ def test_listing_filters_and_needs_a_key(client: TestClient, photos) -> None:
         "/v1/inspections", params={"station_id": "station-1", "status": "ok"}, headers=H1
     ).json()
     assert listing["total"] == 2 and {r["part_id"] for r in listing["items"]} == {"L-1", "L-2"}
+    # a station reads its own records only; an engineer reads every station's
+    assert client.get("/v1/inspections", params={"part_id": "L-3"}, headers=H1).json()["total"] == 0
+    engineer = {"X-API-Key": "key-engineer-alice"}
     assert (
-        client.get("/v1/inspections", params={"part_id": "L-3"}, headers=H1).json()["items"][0]["station_id"]
+        client.get("/v1/inspections", params={"part_id": "L-3"}, headers=engineer).json()["items"][0][
+            "station_id"
+        ]
         == "station-2"
     )
     rejected = client.get("/v1/inspections", params={"status": "rejected"}, headers=H1).json()
     assert [r["reason"] for r in rejected["items"]] == ["not_an_image"]
     page = client.get("/v1/inspections", params={"limit": 1, "offset": 1}, headers=H1).json()
-    assert len(page["items"]) == 1 and page["total"] == 4
+    assert len(page["items"]) == 1 and page["total"] == 3  # station-1's three records
     assert (
-        client.get("/v1/inspections", params={"since": "2000-01-01T00:00:00Z"}, headers=H1).json()["total"]
+        client.get("/v1/inspections", params={"since": "2000-01-01T00:00:00Z"}, headers=engineer).json()[
+            "total"
+        ]
         == 4
     )
     assert (
@@ -204,7 +211,9 @@ def test_listing_filters_and_needs_a_key(client: TestClient, photos) -> None:
 
 def test_health_metrics_and_openapi(client: TestClient, photos) -> None:
     health = client.get("/healthz").json()
-    assert health["status"] == "ok" and health["database"] == "ok" and "noise" in health["model_versions"]
+    assert health["status"] == "ok" and "noise" in health["model_versions"]
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["database"] == "ok" and ready.json()["photos"] == "ok"
     post(client, photos.png, part="M-1")
     post(client, photos.text, part="M-2")
     metrics = client.get("/metrics")
@@ -221,7 +230,7 @@ def test_health_metrics_and_openapi(client: TestClient, photos) -> None:
     schema = post_spec["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert set(schema["required"]) == {"image", "station_id", "part_id"}
     assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
-    assert {"/v1/inspections/{record_id}", "/healthz", "/metrics"} <= set(spec["paths"])
+    assert {"/v1/inspections/{record_id}", "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
 
 
 def test_api_keys_are_kept_only_as_hashes(tmp_path: Path) -> None:
@@ -266,7 +275,7 @@ def test_serve_reads_its_config_file(tmp_path: Path, tiny_models: Path, photos, 
             headers={"X-API-Key": "secret-line-4"},
         )
         assert r.status_code == 201, r.text
-        assert r.json()["image_path"].startswith(str(tmp_path / "ph"))
+        assert (tmp_path / "ph" / r.json()["image_key"]).read_bytes() == photos.png
     with RecordStore(cfg.db) as store:
         assert store.count_inspections(station_id="line-4") == 1
         in_use = {m["task"]: m for m in store.list_model_versions() if m["in_use"]}
@@ -278,7 +287,7 @@ def test_batch_scorer_batches_waiting_uploads_and_isolates_a_failing_photo(pipel
     import asyncio
     import time as _time
 
-    from inspection.imageio import ImageRejected
+    from inspection.results import Rejection
     from inspection.service import BatchScorer
 
     class Recording:
@@ -310,8 +319,6 @@ def test_batch_scorer_batches_waiting_uploads_and_isolates_a_failing_photo(pipel
     assert (
         "queue" in results[1].timings_ms and results[1].timings_ms["queue"] > 100
     )  # waited behind the first
-    assert isinstance(results[6], RuntimeError)  # the poison photo fails alone ...
-    assert (
-        isinstance(results[7], ImageRejected) and results[7].reason == "not_an_image"
-    )  # ... its neighbours do not
+    assert isinstance(results[6], Rejection) and results[6].reason == "internal_error"  # poison fails alone ...
+    assert isinstance(results[7], Rejection) and results[7].reason == "not_an_image"  # ... its neighbours do not
     assert Recording.sizes[:2] == [1, 7]  # the 7 uploads that queued up were scored as one batch

@@ -11,7 +11,7 @@ import pytest
 
 from inspection.loadtest import free_port, make_photos, run_load, spawn_server
 from inspection.store import RecordStore
-from inspection.store.photos import sha256_hex
+from inspection.store.photos import LocalPhotoStore, sha256_hex
 
 
 @pytest.mark.slow
@@ -125,5 +125,6 @@ def test_sigkill_mid_batch_loses_nothing_duplicates_nothing_and_restarts_under_l
         assert max(per_part.values()) == 1, "a part was stored twice"
         assert store.count_inspections(part_id_prefix="crash-") == len(parts)
         assert store.count_inspections(status="rejected") == 2
+        kept = LocalPhotoStore(tmp_path / "photos")
         for rec in records:  # every verdict traces back to its photo
-            assert sha256_hex(Path(rec["image_path"]).read_bytes()) == rec["image_sha256"]
+            assert sha256_hex(kept.get(rec["image_key"])) == rec["image_sha256"]
