@@ -79,7 +79,7 @@ class EvalConfig:
     Attributes:
         data: dataset root with ``<split>/<class>/`` folders.
         split: which split to evaluate (``test``).
-        models: models root (default: the shipped models).
+        models: the models root to evaluate (empty: the shipped models).
         reports: where the report folder goes (default ``$INSPECTION_HOME/reports``).
         name: dataset name in the report id (default: the data folder's name).
         seed: seeds every noise draw (per photo and type).
@@ -111,16 +111,18 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """Attributes:
-    models: models root (default: shipped models).
-    data: dataset root; its test split supplies the photos (default: synthetic castings).
-    n: photos in the noisy mix (each of the four noise types equally often).
-    size: side of synthetic photos (ignored with ``data``).
-    batch_sizes: batch sizes to time.
-    reference_n: photos timed through the reference-equivalent configuration (0 skips it).
-    threads: torch intra-op threads (0 = torch's default).
-    workers: the pipeline's threads for per-photo work outside the models (0 = one per usable CPU, at most 8).
-    seed: seed of the noisy mix.
+    """The benchmark's settings (``inspection bench``).
+
+    Attributes:
+        models: the models root to time (empty: the shipped models).
+        data: dataset root; its test split supplies the photos (default: synthetic castings).
+        n: photos in the noisy mix (each of the four noise types equally often).
+        size: side of synthetic photos (ignored with data).
+        batch_sizes: batch sizes to time.
+        reference_n: photos timed through the reference-equivalent configuration (0 skips it).
+        threads: torch intra-op threads (0 = torch's default).
+        workers: the pipeline's threads for per-photo work outside the models (0 = one per usable CPU, at most 8).
+        seed: seed of the noisy mix.
     """
 
     models: str = ""

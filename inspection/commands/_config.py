@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
+import re
 import tomllib
 import typing
 from pathlib import Path
@@ -12,11 +14,41 @@ from typing import Any, TypeVar
 import yaml
 
 T = TypeVar("T")
+ATTRIBUTE_RE = re.compile(r"^([a-z_][a-z0-9_]*(?:,\s*[a-z_][a-z0-9_]*)*):\s+(.*)$")
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """The sentence each field has in the ``Attributes:`` section of ``cls``'s Google-style docstring.
+
+    An entry may name several fields (``host, port: ...``) and continue on more-indented lines.
+    """
+    doc = inspect.getdoc(cls) or ""
+    _, found, section = doc.partition("Attributes:")
+    out: dict[str, str] = {}
+    names: list[str] = []
+    for line in section.splitlines() if found else []:
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        entry = ATTRIBUTE_RE.match(line.strip())
+        if indent == 0:
+            break
+        if indent <= 4 and entry:
+            names = [n.strip() for n in entry.group(1).split(",")]
+            out.update(dict.fromkeys(names, entry.group(2)))
+        elif names:
+            for name in names:
+                out[name] += " " + line.strip()
+    return {k: v.replace("``", "").replace("`", "") for k, v in out.items()}
 
 
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """Add ``--field-name`` for every field of ``cls`` (defaults left as None so a config file can fill them)."""
+    """Add ``--field-name`` for every field of ``cls`` (defaults left as None so a config file can fill them).
+
+    Each flag's help is the field's sentence from the class docstring, plus its default.
+    """
     hints = typing.get_type_hints(cls)
+    docs = field_help(cls)
     parser.add_argument("--config", type=Path, help="YAML or TOML file with any of these options")
     for f in dataclasses.fields(cls):
         if f.name in skip:
@@ -24,7 +56,8 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[
         flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
         default = f.default if f.default is not dataclasses.MISSING else None
-        help_ = f"default: {default}"
+        sentence = docs.get(f.name, "").rstrip(".")
+        help_ = (f"{sentence} (default: {default})" if sentence else f"default: {default}").replace("%", "%%")
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
         elif typing.get_origin(kind) is tuple:

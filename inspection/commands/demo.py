@@ -21,8 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", type=Path, help="where to write the synthetic set (default: $INSPECTION_HOME/synthetic)"
     )
-    parser.add_argument("--models", default="", help="models root (default: the shipped models)")
-    parser.add_argument("--reports", default="", help="reports folder (default: $INSPECTION_HOME/reports)")
+    parser.add_argument("--models", default="", help="the models root to run (default: the shipped models)")
+    parser.add_argument(
+        "--reports", default="", help="where the report is written (default: $INSPECTION_HOME/reports)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

@@ -10,10 +10,19 @@ HELP = "Write synthetic impeller-like castings (with defects) in the train|test/
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="dataset root to create")
-    parser.add_argument("--n-train", type=int, default=1600)
-    parser.add_argument("--n-test", type=int, default=400)
+    parser.add_argument(
+        "--n-train",
+        type=int,
+        default=1600,
+        help="training photos to draw, about half defective (default: 1600)",
+    )
+    parser.add_argument(
+        "--n-test", type=int, default=400, help="test photos to draw, about half defective (default: 400)"
+    )
     parser.add_argument("--size", type=int, default=160, help="photo side in pixels")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed; seed 0 gives the same bytes every time (default: 0)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
