@@ -1,43 +1,80 @@
 """The watch folder: score photos as they land in a directory, then file each under ``processed/`` or ``rejected/``.
 
-Exactly once, across crashes: a photo's record is committed *before* the file is moved, and before scoring a
-file the watcher looks for a stored record of the same station, part and photo bytes. So a crash between the
-commit and the move is finished on restart by moving the file to where its record says it is, without scoring it
-again; a crash before the commit scores it once on restart. The part id is the file name without its extension.
+Every photo goes through the one ingestion path (:mod:`inspection.ingest`): part id check, dedup, photo kept in
+the photo store, scoring, record. The part id is the file name without its extension.
 
-Writers should drop a photo under a temp name (``.name``, ``*.part``, ``*.tmp``) and rename it when complete;
-files are also only picked up once they have not changed for ``settle_s`` seconds.
+Exactly once, across crashes: a photo's record is committed *before* the file is moved, and the record names
+the absolute path the file is moved to. Before scoring a file the ingestion path looks for a stored record of
+the same station, part and photo bytes, so a crash between the commit and the move is finished on restart by
+moving the file to where its record says, without scoring it again; a crash before the commit scores it once
+on restart.
+
+No file can stall the folder:
+
+* a file is taken only once it is complete (JPEG end marker, PNG ``IEND`` chunk, TIFF/BMP/WebP sizes from the
+  header) and has not changed for ``settle_s``; one that stays incomplete and unchanged for
+  ``incomplete_timeout_s`` is rejected as ``incomplete``;
+* a file that cannot be read or moved now is logged and tried again later, with a per-file backoff, while the
+  other files keep flowing;
+* when the records store or the photo store cannot take a record (a retryable refusal), the file stays in the
+  inbox, nothing is recorded or moved, and the whole folder is tried again after a backoff.
+
+The watcher never follows a symlink: ``processed/`` and ``rejected/`` must be real folders (checked at start
+and before every move, through a directory descriptor opened with ``O_NOFOLLOW``), and symlinks, subfolders and
+FIFOs in the inbox are skipped with one log line each, never opened.
+
+Writers should still drop a photo under a temp name (``.name``, ``*.part``, ``*.tmp``) and rename it when
+complete; such names are ignored.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import errno
 import logging
 import os
-import tempfile
+import stat
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TypeVar
 
 from inspection.imageio import MAX_FILE_BYTES
+from inspection.ingest import Admission, Ingested, Ingestor, Submission, score_photos
+from inspection.ingest.core import BatchPipeline
 from inspection.results import InspectionResult, Rejection
-from inspection.service import PART_ID_RE
-from inspection.store import STATUS_REJECTED, RecordStore
+from inspection.store import STATUS_OK, RecordStore
 from inspection.store.database import sqlite_path
-from inspection.store.photos import sha256_hex
+from inspection.store.photos import MAGIC, PhotoStore, sha256_hex
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROCESSED = "processed"
 REJECTED = "rejected"
-IGNORED_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload", ".reason.txt")
+REASON_SUFFIX = ".reason.txt"
+IGNORED_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload", REASON_SUFFIX)
+# The longest file name, in bytes, that ext4, XFS, APFS and NTFS all accept.
+NAME_MAX = 255
+# A camera that stops mid-photo (power cut, network share dropped) leaves a file that never completes; five
+# minutes is far longer than any camera takes to write one photo, yet short enough for an operator to notice.
+INCOMPLETE_TIMEOUT_S = 300.0
+# A file that cannot be read or moved is tried again after 2 s, then 4, 8 ... up to this many seconds.
+RETRY_FIRST_S = 2.0
+RETRY_MAX_S = 300.0
+# JPEG writers may pad the file after the end-of-image marker; this much trailing data is searched.
+TAIL_BYTES = 64 * 1024
+PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk type and its fixed CRC
+BMP_HEADER_SIZES = (12, 40, 52, 56, 64, 108, 124)
+TIFF_STRIPS = ((273, 279), (324, 325))  # (StripOffsets, StripByteCounts), (TileOffsets, TileByteCounts)
 
 
-class BatchPipeline(Protocol):
-    def inspect_batch(self, images: Sequence[Any]) -> list[InspectionResult | Rejection]: ...
+class WatchFolderError(OSError):
+    """A folder of the watcher (``processed/``, ``rejected/``) is a symlink or not a folder."""
 
 
 @dataclass(frozen=True)
@@ -50,22 +87,189 @@ class Outcome:
     destination: Path
 
 
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, read in chunks (for files too big to load)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class _Arrival:
+    """A file read from the inbox: its submission (``path`` is where a refusal is filed) and where a scored
+    photo is filed."""
+
+    src: Path
+    submission: Submission
+    scored_dest: Path
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+@dataclass(frozen=True)
+class _Retry:
+    """A file that failed: how often, when to try it next, and the file it was (a changed file starts over)."""
+
+    failures: int
+    next_at: float
+    signature: tuple[int, int, int]
+
+
+# -- reading files -------------------------------------------------------------------------------------------
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def read_regular_file(path: str | Path, *, follow_symlinks: bool = False) -> tuple[bytes, os.stat_result]:
+    """The bytes and ``fstat`` of a regular file, read without blocking on a FIFO and without loading a file
+    over :data:`inspection.imageio.MAX_FILE_BYTES`.
+
+    Raises:
+        OSError: the file cannot be opened or read, is a symlink (unless ``follow_symlinks``), or is not a
+            regular file (a FIFO, socket or device: opened non-blocking, checked, never read).
+        Rejection: ``too_large``, before the bytes are read.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP and not follow_symlinks:
+            raise OSError(errno.ELOOP, "it is a symlink, and symlinks are never followed", str(path)) from e
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(
+                errno.EINVAL, "not a regular file (a FIFO, socket or device); it is never read", str(path)
+            )
+        if st.st_size > MAX_FILE_BYTES:
+            raise Rejection(
+                "too_large", f"{Path(path).name} is {st.st_size:,} bytes; the limit is {MAX_FILE_BYTES:,}"
+            )
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise Rejection("too_large", f"{Path(path).name} grew past the limit of {MAX_FILE_BYTES:,} bytes")
+    return data, st
+
+
+def read_photo(path: str | Path, *, follow_symlinks: bool = False) -> bytes:
+    """The bytes of a photo file (see :func:`read_regular_file` for what it refuses)."""
+    return read_regular_file(path, follow_symlinks=follow_symlinks)[0]
+
+
+# -- is the photo complete? ----------------------------------------------------------------------------------
+
+
+def why_incomplete(data: bytes) -> str | None:
+    """Why these bytes look like a photo still being written, or None when they look whole (or are no known
+    image format at all: then the decoder says what is wrong with them).
+
+    Checks the JPEG end-of-image marker (``FF D9``, trailing zero padding allowed), the PNG ``IEND`` chunk and
+    the sizes a BMP, WebP or TIFF header declares. Other formats are taken once they have settled.
+    """
+    if not data:
+        return "the file is empty so far"
+    for magic, ext in MAGIC:
+        if len(data) < len(magic) and magic.startswith(data):
+            return f"only {len(data)} bytes of a {ext.upper()} header have arrived"
+    if (data.startswith(b"BM") and len(data) < 18) or (data.startswith(b"RIFF") and len(data) < 12):
+        return "the BMP or WebP header has not fully arrived"
+    tail = data[-TAIL_BYTES:]
+    if data.startswith(b"\xff\xd8\xff"):
+        return (
+            None if tail.rstrip(b"\x00").endswith(b"\xff\xd9") else "no JPEG end-of-image marker (FF D9) yet"
+        )
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return None if PNG_END in tail else "no PNG end chunk (IEND) yet"
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return _tiff_incomplete(data)
+    declared = _declared_size(data)
+    if declared and declared > len(data):
+        return f"the header declares {declared:,} bytes and {len(data):,} have arrived"
+    return None
+
+
+def _declared_size(data: bytes) -> int | None:
+    """The file size a BMP or WebP header declares (None when the header does not look like one)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return int.from_bytes(data[4:8], "little") + 8
+    if (
+        data.startswith(b"BM")
+        and data[6:10] == b"\x00" * 4
+        and int.from_bytes(data[14:18], "little") in BMP_HEADER_SIZES  # a real BMP, not text starting "BM"
+    ):
+        return int.from_bytes(data[2:6], "little")
+    return None
+
+
+def _tiff_incomplete(data: bytes) -> str | None:
+    """Whether the first TIFF directory and the strips (or tiles) it points to have all arrived."""
+    order = "little" if data[:2] == b"II" else "big"
+
+    def number(at: int, width: int) -> int:
+        return int.from_bytes(data[at : at + width], order)  # type: ignore[arg-type]
+
+    if len(data) < 8 or number(4, 4) + 2 > len(data):
+        return "the TIFF directory has not arrived"
+    ifd = number(4, 4)
+    count = number(ifd, 2)
+    if ifd + 2 + 12 * count + 4 > len(data):
+        return "the TIFF directory has not fully arrived"
+    values: dict[int, list[int]] = {}
+    for entry in range(ifd + 2, ifd + 2 + 12 * count, 12):
+        tag, kind, n = number(entry, 2), number(entry + 2, 2), number(entry + 4, 4)
+        if tag in (273, 279, 324, 325) and kind in (3, 4):
+            width = 2 if kind == 3 else 4
+            at = entry + 8 if n * width <= 4 else number(entry + 8, 4)
+            if at + n * width > len(data):
+                return "the TIFF strip table has not arrived"
+            values[tag] = [number(at + k * width, width) for k in range(n)]
+    ends = [o + s for a, b in TIFF_STRIPS for o, s in zip(values.get(a, []), values.get(b, []), strict=False)]
+    if ends and max(ends) > len(data):
+        return f"the TIFF holds {max(ends):,} bytes of image data and {len(data):,} have arrived"
+    return None
+
+
+# -- names and folders ---------------------------------------------------------------------------------------
+
+
+def fit_name(stem: str, suffix: str = "") -> str:
+    """``stem + suffix``, or when that is longer than :data:`NAME_MAX` bytes, the stem cut short and followed by
+    a short hash of the whole name (so two long names that share a start stay apart)."""
+    if len(os.fsencode(stem + suffix)) <= NAME_MAX:
+        return stem + suffix
+    tag = "-" + sha256_hex(os.fsencode(stem + suffix))[:12]
+    budget = NAME_MAX - len(os.fsencode(tag + suffix))
+    if budget < 1:  # a suffix that long is no extension: cut the whole name instead
+        return fit_name(stem + suffix)
+    while len(os.fsencode(stem)) > budget:
+        stem = stem[:-1]
+    return stem + tag + suffix
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """``(stem, extension)``; an "extension" of more than 16 characters is taken as part of the stem."""
+    suffix = Path(name).suffix
+    return (name[: -len(suffix)], suffix) if 0 < len(suffix) <= 16 else (name, "")
+
+
+def open_own_folder(folder: Path) -> int:
+    """A descriptor of the watcher's own ``folder``, created if missing, opened without following a symlink.
+
+    Raises:
+        WatchFolderError: ``folder`` is a symlink or not a folder.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    with contextlib.suppress(FileExistsError):  # an existing entry is checked by the open below
+        os.mkdir(folder)
+    try:
+        return os.open(folder, flags)
+    except OSError as e:
+        if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        what = "a symlink" if folder.is_symlink() else "not a folder"
+        raise WatchFolderError(
+            errno.ENOTDIR,
+            f"{folder} is {what}; the watcher files photos only into real folders inside the watch folder, "
+            f"never through a link. Remove it (the watcher creates {folder.name}/ itself) or move it aside",
+            str(folder),
+        ) from e
+
+
+# -- the watcher ---------------------------------------------------------------------------------------------
 
 
 class Watcher:
@@ -76,8 +280,17 @@ class Watcher:
         station_id: the station every photo in this folder belongs to.
         pipeline: anything with ``inspect_batch`` (an :class:`inspection.pipeline.InspectionPipeline`).
         store: where records go.
+        photos: where photos are kept (None keeps no copy; the ``watch`` command keeps them).
         settle_s: a file is taken once it has not been modified for this long.
         batch_size: photos scored together in one ``inspect_batch`` call.
+        incomplete_timeout_s: a file still incomplete after this long unchanged is rejected as ``incomplete``;
+            0 rejects an incomplete file as soon as it has settled.
+        retry_max_s: the longest wait between two tries of a file that cannot be read or moved, or of the
+            folder while the stores are down.
+
+    Raises:
+        FileNotFoundError: ``root`` does not exist.
+        WatchFolderError: ``processed/`` or ``rejected/`` is a symlink or not a folder.
     """
 
     def __init__(
@@ -87,183 +300,346 @@ class Watcher:
         pipeline: BatchPipeline,
         store: RecordStore,
         *,
+        photos: PhotoStore | None = None,
         settle_s: float = 0.5,
         batch_size: int = 8,
+        incomplete_timeout_s: float = INCOMPLETE_TIMEOUT_S,
+        retry_max_s: float = RETRY_MAX_S,
     ) -> None:
-        self.root = Path(root)
+        self.root = Path(os.path.abspath(root))  # records name absolute paths, whatever the working directory
         if not self.root.is_dir():
             raise FileNotFoundError(f"watch folder {self.root} does not exist; create it or pass another DIR")
         self.station_id = station_id
         self.pipeline = pipeline
-        self.store = store
+        self.ingestor = Ingestor(store, photos)
         self.settle_s = settle_s
         self.batch_size = max(1, batch_size)
+        self.incomplete_timeout_s = incomplete_timeout_s
+        self.retry_max_s = retry_max_s
         self.processed = self.root / PROCESSED
         self.rejected = self.root / REJECTED
-        self.processed.mkdir(exist_ok=True)
-        self.rejected.mkdir(exist_ok=True)
-        # a SQLite store kept inside the watched folder must never be taken for a photo and moved away
+        for folder in (self.processed, self.rejected):
+            os.close(open_own_folder(folder))
+        self._own_files = self._files_of_the_stores(store, photos)
+        self._retries: dict[str, _Retry] = {}
+        self._waiting: dict[str, tuple[int, int, int]] = {}  # incomplete files, as last seen
+        self._skipped: dict[str, str] = {}  # entries that are not taken, and why (logged once)
+        self._stores_failures = 0
+        self._stores_retry_at = 0.0
+        self.stores_down: Rejection | None = None  # the last retryable refusal, until the stores answer again
+
+    def _files_of_the_stores(self, store: RecordStore, photos: PhotoStore | None) -> set[str]:
+        """Names in the watched folder that belong to the stores (a SQLite file, a photo folder): never taken."""
+        own: set[str] = set()
         db = sqlite_path(store.engine.url)
-        self._own_files: set[str] = set()
         if db is not None and db.resolve().parent == self.root.resolve():
-            self._own_files = {
-                db.name + suffix for suffix in ("", "-wal", "-shm", "-journal", ".migrate.lock")
-            }
+            own |= {db.name + suffix for suffix in ("", "-wal", "-shm", "-journal", ".migrate.lock")}
+        photo_root = getattr(photos, "root", None)
+        if isinstance(photo_root, Path) and photo_root.resolve().parent == self.root.resolve():
+            own.add(photo_root.name)
+        return own
+
+    # -- finding files -------------------------------------------------------------------------------------
 
     def pending(self, now: float | None = None) -> list[Path]:
-        """Files ready to score, oldest first."""
+        """Files to try now, oldest first: settled, not backing off, and not an unchanged incomplete file."""
         now = time.time() if now is None else now
-        ready = []
+        ready: list[tuple[float, str]] = []
+        present: set[str] = set()
         with os.scandir(self.root) as it:
             for entry in it:
-                name = entry.name
-                if (
-                    name.startswith(".")
-                    or name.endswith(IGNORED_SUFFIXES)
-                    or name in self._own_files
-                    or not entry.is_file(follow_symlinks=False)
-                ):
+                present.add(entry.name)
+                why = self._skip_reason(entry)
+                if why is not None:
+                    self._note_skipped(entry.name, why)
                     continue
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue
-                if now - st.st_mtime >= self.settle_s:
-                    ready.append((st.st_mtime, name))
+                if self._due(entry.name, st, now):
+                    ready.append((st.st_mtime, entry.name))
+        for book in (self._retries, self._waiting, self._skipped):
+            for name in set(book) - present:
+                del book[name]
         return [self.root / name for _, name in sorted(ready)]
 
-    def _destination(self, folder: Path, src: Path, sha: str) -> Path:
-        dest = folder / src.name
-        if dest.exists():  # the same name arrived before with other bytes: keep both
-            dest = folder / f"{src.stem}-{sha[:12]}{src.suffix}"
-        return dest
+    def _skip_reason(self, entry: os.DirEntry[str]) -> str | None:
+        """Why an inbox entry is not taken ('' for names never logged: temp files, the watcher's own), or None."""
+        name = entry.name
+        if (
+            name in (PROCESSED, REJECTED)
+            or name in self._own_files
+            or name.startswith(".")
+            or name.endswith(IGNORED_SUFFIXES)
+        ):
+            return ""
+        if entry.is_symlink():
+            return "it is a symlink; the watcher takes only regular files and never follows links"
+        if entry.is_dir(follow_symlinks=False):
+            return "it is a subfolder; only files directly in the watch folder are taken"
+        if not entry.is_file(follow_symlinks=False):
+            return "it is not a regular file (a FIFO, socket or device); it is never opened"
+        return None
 
-    def _move(self, src: Path, dest: Path) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dest)
+    def _note_skipped(self, name: str, why: str) -> None:
+        if why and self._skipped.get(name) != why:
+            log.warning("skipping %r in %s: %s", name, self.root, why)
+        self._skipped[name] = why
 
-    def _reject_file(
-        self, src: Path, data: bytes | None, sha: str | None, reason: str, message: str
-    ) -> Outcome:
-        part_id = src.stem
-        dest = self._destination(self.rejected, src, sha or "nohash")
-        rid = self.store.add_inspection(
-            station_id=self.station_id,
-            part_id=part_id,
-            image_sha256=sha,
-            image_path=str(dest),
-            result=None,
-            status=STATUS_REJECTED,
-            reason=reason,
-            message=message,
-            source="watch",
-            image_bytes=len(data) if data is not None else None,
+    def _due(self, name: str, st: os.stat_result, now: float) -> bool:
+        if now - st.st_mtime < self.settle_s:
+            return False
+        retry = self._retries.get(name)
+        if retry is not None and retry.signature == _signature(st) and now < retry.next_at:
+            return False
+        if self._waiting.get(name) == _signature(st):  # incomplete and unchanged since the last look
+            return now - st.st_mtime >= self.incomplete_timeout_s
+        return True
+
+    # -- taking files ----------------------------------------------------------------------------------------
+
+    def _arrive(self, src: Path, now: float) -> _Arrival | None:
+        """Read a file and make its submission; None when it is still incomplete and should wait."""
+        refused: Rejection | None = None
+        data: bytes | None
+        try:
+            data, st = read_regular_file(src)
+        except Rejection as e:  # too large to read: recorded without its bytes
+            data, refused, st = None, e, src.lstat()
+        if data is not None and (why := why_incomplete(data)):
+            waited = now - st.st_mtime
+            if waited < self.incomplete_timeout_s:
+                if self._waiting.get(src.name) is None:
+                    log.info("waiting for %s to be complete: %s", src.name, why)
+                self._waiting[src.name] = _signature(st)
+                return None
+            refused = Rejection(
+                "incomplete",
+                f"{src.name} stayed incomplete for {waited:.0f} s ({why}); the writer stopped before the end "
+                "of the photo. Check the camera's connection and send the photo again",
+            )
+        sha = sha256_hex(data) if data is not None else None
+        sub = Submission(
+            self.station_id,
+            src.stem,
+            data,
+            "watch",
+            path=str(self._destination(self.rejected, src.name, sha)),
+            refused=refused,
         )
-        stored = self.store.get_inspection(rid)
-        if stored and stored["image_path"]:
-            dest = Path(stored["image_path"])  # a resumed rejection keeps the path first recorded
-        _write_atomic(dest.with_name(dest.name + ".reason.txt"), f"{reason}\n{message}\nrecord id: {rid}\n")
-        self._move(src, dest)
-        log.info("rejected %s: %s (%s)", src.name, reason, message)
-        return Outcome(src.name, "rejected", rid, dest)
+        return _Arrival(src, sub, self._destination(self.processed, src.name, sha))
 
-    def process(self, paths: Sequence[Path]) -> list[Outcome]:
-        """Score, record and move these files (a batch); each file is finished even if another one fails."""
-        outcomes: list[Outcome] = []
-        todo: list[tuple[Path, bytes, str]] = []
-        for src in paths:
-            try:
-                size = src.stat().st_size
-                if size > MAX_FILE_BYTES:
-                    message = f"{src.name} is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}"
-                    outcomes.append(self._reject_file(src, None, sha256_file(src), "too_large", message))
-                    continue
-                data = src.read_bytes()
-            except FileNotFoundError:
-                continue  # taken away by someone else
-            sha = sha256_hex(data)
-            if not PART_ID_RE.fullmatch(src.stem) or ".." in src.stem:
-                message = f"file name {src.name!r} does not make a valid part id; use letters, digits, '.', '_', ':' or '-'"
-                outcomes.append(self._reject_file(src, data, sha, "bad_part_id", message))
-                continue
-            existing = self.store.find_inspection(
-                station_id=self.station_id, part_id=src.stem, image_sha256=sha
-            )
-            if (
-                existing is not None
-            ):  # recorded before a crash or restart: finish the move, do not score again
-                dest = (
-                    Path(existing["image_path"])
-                    if existing["image_path"]
-                    else self._destination(self.processed, src, sha)
-                )
-                self._move(src, dest)
-                outcomes.append(Outcome(src.name, "resumed", existing["id"], dest))
-                log.info("%s was already scored (record %d); moved to %s", src.name, existing["id"], dest)
-                continue
-            todo.append((src, data, sha))
-        if not todo:
-            return outcomes
-        results = self._score([data for _, data, _ in todo])
-        for (src, data, sha), result in zip(todo, results, strict=True):
-            if isinstance(result, Rejection):
-                outcomes.append(self._reject_file(src, data, sha, result.reason, result.message))
-                continue
-            dest = self._destination(self.processed, src, sha)
-            rid = self.store.add_inspection(
-                station_id=self.station_id,
-                part_id=src.stem,
-                image_sha256=sha,
-                image_path=str(dest),
-                result=result,
-                image_bytes=len(data),
-                source="watch",
-            )
-            self._move(src, dest)
-            outcomes.append(Outcome(src.name, "scored", rid, dest))
+    def _destination(self, folder: Path, name: str, sha: str | None) -> Path:
+        """Where a file is filed: ``folder/name``, or when that name is taken, ``folder/<stem>-<sha12><ext>``."""
+        dest = folder / name
+        if not os.path.lexists(dest):
+            return dest
+        stem, suffix = _split_name(name)
+        return folder / fit_name(f"{stem}-{(sha or uuid.uuid4().hex)[:12]}", suffix)
+
+    def _recorded_destination(self, record: dict[str, object], fallback: Path) -> Path:
+        """Where the record says the file goes, if that is inside the folder it belongs in; else ``fallback``."""
+        recorded = record.get("image_path")
+        if isinstance(recorded, str) and recorded:
+            path = Path(os.path.abspath(recorded))
+            if path.parent == fallback.parent:
+                return path
+        return fallback
+
+    # -- filing files ----------------------------------------------------------------------------------------
+
+    def _file(self, arrival: _Arrival, ingested: Ingested) -> Outcome:
+        """Move a recorded file to where its record says (a rejected one with its reason file beside it)."""
+        record = ingested.record
+        scored = record["status"] == STATUS_OK
+        fallback = arrival.scored_dest if scored else Path(arrival.submission.path or "")
+        dest = self._recorded_destination(record, fallback)
+        folder_fd = open_own_folder(dest.parent)
+        try:
+            if not scored:
+                self._write_reason(folder_fd, dest.name, record)
+            os.replace(arrival.src, dest.name, dst_dir_fd=folder_fd)
+        finally:
+            os.close(folder_fd)
+        action = "resumed" if not ingested.created else ("scored" if scored else "rejected")
+        self._log_filed(arrival.src.name, action, record, dest)
+        return Outcome(arrival.src.name, action, int(record["id"]), dest)
+
+    @staticmethod
+    def _write_reason(folder_fd: int, photo_name: str, record: dict[str, object]) -> None:
+        """Write ``<photo>.reason.txt`` (a shortened name when that would be too long) atomically."""
+        text = f"{record['reason']}\n{record['message']}\nrecord id: {record['id']}\nphoto: {photo_name}\n"
+        tmp = f".tmp-{uuid.uuid4().hex}.part"
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=folder_fd
+        )
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, fit_name(photo_name, REASON_SUFFIX), src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+        except BaseException:
+            os.unlink(tmp, dir_fd=folder_fd)
+            raise
+
+    @staticmethod
+    def _log_filed(name: str, action: str, record: dict[str, object], dest: Path) -> None:
+        if action == "resumed":
+            log.info("%s was already recorded (record %s); moved to %s", name, record["id"], dest)
+        elif action == "rejected":
             log.info(
-                "%s: %s (p=%.3f, %s via %s), record %d",
-                src.name,
-                result.verdict,
-                result.defect_probability,
-                result.noise_type,
-                result.denoiser,
-                rid,
+                "rejected %s: %s (%s), record %s", name, record["reason"], record["message"], record["id"]
             )
+        else:
+            log.info(
+                "%s: %s (p=%.3f, %s via %s), record %s",
+                name,
+                record["verdict"],
+                record["defect_probability"],
+                record["noise_type"],
+                record["denoiser"],
+                record["id"],
+            )
+
+    # -- one batch -------------------------------------------------------------------------------------------
+
+    def process(self, paths: Sequence[Path], now: float | None = None) -> list[Outcome]:
+        """Score, record and move these files (a batch); a file that fails waits for a later pass alone."""
+        now = time.time() if now is None else now
+        arrivals = [
+            a for src in paths if (a := self._per_file(src, now, "read", partial(self._arrive, src, now)))
+        ]
+        outcomes: list[Outcome] = []
+        admitted: list[tuple[_Arrival, Admission]] = []
+        down: list[Rejection] = []
+        for arrival in arrivals:
+            got = self._ingest_step(partial(self.ingestor.admit, arrival.submission), down)
+            if isinstance(got, Ingested):
+                outcomes += self._file_or_retry(arrival, got, now)
+            elif isinstance(got, Admission):
+                admitted.append((arrival, got))
+        results = score_photos(self.pipeline, [a.data for _, a in admitted]) if admitted else []
+        for (arrival, admission), result in zip(admitted, results, strict=True):
+            if isinstance(result, InspectionResult):  # filed under processed/, not where a refusal goes
+                admission = replace(
+                    admission, submission=replace(admission.submission, path=str(arrival.scored_dest))
+                )
+            got = self._ingest_step(partial(self.ingestor.record, admission, result), down)
+            if isinstance(got, Ingested):
+                outcomes += self._file_or_retry(arrival, got, now)
+        self._note_stores(down, now, recorded=bool(outcomes))
         return outcomes
 
-    def _score(self, images: list[bytes]) -> list[InspectionResult | Rejection]:
-        """Score a batch; if the batch fails, score one by one so that one poison file cannot stall the folder."""
+    @staticmethod
+    def _ingest_step(
+        step: Callable[[], Admission | Ingested], down: list[Rejection]
+    ) -> Admission | Ingested | None:
+        """Run one ingestion step; a retryable refusal (stores down) is collected in ``down`` and gives None."""
         try:
-            return self.pipeline.inspect_batch(images)
-        except Exception:
-            log.exception("scoring a batch of %d failed; scoring them one at a time", len(images))
-        out: list[InspectionResult | Rejection] = []
-        for data in images:
-            try:
-                out.extend(self.pipeline.inspect_batch([data]))
-            except Exception as e:
-                log.exception("scoring a photo failed")
-                out.append(Rejection("internal_error", f"scoring failed ({e.__class__.__name__}: {e})"))
-        return out
+            return step()
+        except Rejection as e:
+            if not e.retryable:
+                raise
+            down.append(e)
+            return None
 
-    def run_once(self) -> list[Outcome]:
-        """Process every file that is ready now, in batches."""
+    def _file_or_retry(self, arrival: _Arrival, ingested: Ingested, now: float) -> list[Outcome]:
+        outcome = self._per_file(arrival.src, now, "file", partial(self._file, arrival, ingested))
+        if outcome is None:
+            return []
+        self._retries.pop(arrival.src.name, None)
+        self._waiting.pop(arrival.src.name, None)
+        return [outcome]
+
+    def _per_file(self, src: Path, now: float, what: str, step: Callable[[], T]) -> T | None:
+        """Run one step for one file; an ``OSError`` puts the file on its backoff instead of failing the pass."""
+        try:
+            return step()
+        except FileNotFoundError as e:
+            if e.filename is None or Path(e.filename) != src:
+                self._retry_later(src, now, f"cannot {what} it: {e.strerror or e}")
+            elif what == "file":  # its record is committed, but the photo is gone
+                log.warning(
+                    "%s was taken out of the inbox by someone else before it could be filed", src.name
+                )
+        except OSError as e:
+            self._retry_later(src, now, f"cannot {what} it: {e.strerror or e}")
+        return None
+
+    def _retry_later(self, src: Path, now: float, why: str) -> None:
+        """Leave ``src`` in the inbox and try it again after its backoff (2 s, 4 s ... up to ``retry_max_s``)."""
+        try:
+            signature = _signature(src.lstat())
+        except FileNotFoundError:
+            return
+        before = self._retries.get(src.name)
+        failures = before.failures + 1 if before and before.signature == signature else 1
+        delay = min(self.retry_max_s, RETRY_FIRST_S * 2 ** (failures - 1))
+        self._retries[src.name] = _Retry(failures, now + delay, signature)
+        log.warning(
+            "%s: %s; it stays in the inbox and is tried again in %.0f s (attempt %d)",
+            src.name,
+            why,
+            delay,
+            failures,
+        )
+
+    def _note_stores(self, down: list[Rejection], now: float, *, recorded: bool) -> None:
+        """Log one line when the stores refuse (and back off the whole folder), one when they answer again."""
+        if not down:
+            if self.stores_down is not None and recorded:
+                log.info("the stores take records again; the photos left in the inbox are being taken")
+                self.stores_down, self._stores_failures = None, 0
+            return
+        self._stores_failures += 1
+        delay = min(self.retry_max_s, RETRY_FIRST_S * 2 ** (self._stores_failures - 1))
+        self._stores_retry_at = now + delay
+        self.stores_down = down[0]
+        log.warning(
+            "%s (%s): %d photo(s) stay in the inbox, nothing was moved; trying again in %.0f s",
+            down[0].message,
+            down[0].reason,
+            len(down),
+            delay,
+        )
+
+    # -- passes ----------------------------------------------------------------------------------------------
+
+    def run_once(self, now: float | None = None) -> list[Outcome]:
+        """Process every file that is ready now, in batches (nothing while the stores are backing off)."""
+        now = time.time() if now is None else now
+        if now < self._stores_retry_at:
+            return []
         outcomes: list[Outcome] = []
-        ready = self.pending()
+        ready = self.pending(now)
         for i in range(0, len(ready), self.batch_size):
-            outcomes.extend(self.process(ready[i : i + self.batch_size]))
+            batch = ready[i : i + self.batch_size]
+            try:
+                outcomes.extend(self.process(batch, now))
+            except Exception:  # noqa: BLE001 - an unforeseen failure: that batch waits, the rest of the folder flows
+                log.exception(
+                    "a batch of %d file(s) failed; they stay in the inbox and are tried again later",
+                    len(batch),
+                )
+                for src in batch:
+                    self._retry_later(src, now, "its batch failed")
+            if now < self._stores_retry_at:
+                break
         return outcomes
 
     def run(self, *, poll_s: float = 0.5, stop: threading.Event | None = None) -> None:
-        """Watch until ``stop`` is set; a failure on one pass is logged and the next pass tries again."""
+        """Watch until ``stop`` is set; a pass that cannot read the folder is logged and tried again."""
         stop = stop or threading.Event()
         log.info("watching %s for station %s", self.root, self.station_id)
         while not stop.is_set():
             try:
                 done = self.run_once()
-            except Exception:
-                log.exception("a pass over %s failed; retrying in %.1f s", self.root, poll_s)
+            except OSError as e:
+                log.error(
+                    "cannot read the watch folder %s (%s); trying again in %.1f s", self.root, e, poll_s
+                )
                 done = []
             if not done:
                 stop.wait(poll_s)

@@ -1,20 +1,30 @@
-"""``inspection score PATH... --out results.csv``: batch scoring that never stops on a bad file."""
+"""``inspection score PATH... --out results.csv``: batch scoring that never stops on a bad file.
+
+Every file becomes one CSV row. With a records store (the default) each file goes through the one ingestion path
+(:mod:`inspection.ingest`) as a ``batch`` submission: its part id (the file name without its extension) is
+checked, and a rerun finds the records of the first run instead of adding new ones. When the stores cannot take
+a record, its row says ``status=unrecorded`` with the reason, the run carries on and exits with code 3; running
+the same command again records those rows. With ``--no-db`` the files are only scored, under the same part-id
+rule and the same scoring fallback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import sys
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
-from inspection.imageio import MAX_FILE_BYTES
 from inspection.results import InspectionResult, Rejection
 
-if TYPE_CHECKING:
-    from inspection.store import RecordStore
+if (
+    TYPE_CHECKING
+):  # the ingestion path loads the store and OpenCV: imported when the command runs, not for --help
+    from inspection.ingest import Ingested, Ingestor, Submission
+    from inspection.ingest.core import BatchPipeline
 
 HELP = (
     "Score photo files and folders; bad files become 'rejected' rows with the reason, the batch carries on."
@@ -35,6 +45,10 @@ COLUMNS = [
     "ms_total",
     "model_versions",
 ]
+RECORD_COLUMNS = [*COLUMNS, "record_id"]
+STATUS_UNRECORDED = "unrecorded"  # scored or refused, but the stores could not take the record: rerun
+EXIT_BAD_SETUP = 2
+EXIT_UNRECORDED = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,9 +60,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db", default=None, help="records store URL (default: $INSPECTION_DB or SQLite in the data dir)"
     )
-    parser.add_argument("--no-db", action="store_true", help="write the CSV only, no records")
+    parser.add_argument(
+        "--no-db", action="store_true", help="write the CSV only, no records (part ids are still checked)"
+    )
+    parser.add_argument(
+        "--photos",
+        default=None,
+        help="also keep a copy of each photo in this photo store: a folder, 'db' (the records database) or an "
+        "fsspec URL (default: no copy; records point at the files where they are)",
+    )
     parser.add_argument("--station", default="batch", help="station id the records carry (default: batch)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="photos scored together in one call (default 32)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -61,101 +85,176 @@ def expand(paths: list[Path]) -> Iterator[Path]:
             yield p
 
 
-def read_bytes(path: Path) -> tuple[bytes | None, Rejection | None]:
+def submission(path: Path, station: str) -> Submission:
+    """The ingestion submission of one file; a file that cannot be read carries its refusal (``unreadable``,
+    ``too_large``), to be recorded like any other."""
+    from inspection.ingest import Submission
+    from inspection.watch import read_photo
+
+    data: bytes | None = None
+    refused: Rejection | None = None
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return None, Rejection("too_large", f"{size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
-        return path.read_bytes(), None
+        data = read_photo(path, follow_symlinks=True)  # the operator named these files: links are theirs
+    except Rejection as e:
+        refused = e
     except OSError as e:
-        return None, Rejection("unreadable", f"cannot read {path}: {e.strerror or e}")
+        refused = Rejection("unreadable", f"cannot read {path}: {e.strerror or e}")
+    return Submission(station, path.stem, data, "batch", path=str(path.resolve()), refused=refused)
 
 
-def row(path: Path, data: bytes | None, result: InspectionResult | Rejection) -> dict[str, object]:
-    base: dict[str, object] = {
+def judge_without_store(
+    pipeline: BatchPipeline, submissions: Sequence[Submission]
+) -> list[InspectionResult | Rejection]:
+    """Score submissions with no store (``--no-db``): a refusal or a bad part id stands in for the result,
+    the rest are scored in one batch by :func:`inspection.ingest.score_photos`."""
+    from inspection.ingest import score_photos
+
+    refusals = [sub.refused or _part_id_refusal(sub.part_id) for sub in submissions]
+    photos = [sub.data or b"" for sub, refusal in zip(submissions, refusals, strict=True) if refusal is None]
+    scored = iter(score_photos(pipeline, photos) if photos else [])
+    return [refusal if refusal is not None else next(scored) for refusal in refusals]
+
+
+def _part_id_refusal(part_id: str | None) -> Rejection | None:
+    from inspection.ingest import check_part_id
+
+    try:
+        check_part_id(part_id)
+    except Rejection as e:
+        return e
+    return None
+
+
+def _fields(outcome: Ingested | InspectionResult | Rejection) -> dict[str, Any]:
+    """An outcome under the records' field names: the stored record, or what a record would hold."""
+    if isinstance(outcome, InspectionResult):
+        return {"status": "ok", **outcome.to_dict()}
+    if isinstance(outcome, Rejection):
+        return {"status": STATUS_UNRECORDED if outcome.retryable else "rejected", **outcome.to_dict()}
+    return dict(outcome.record)
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else ""
+
+
+def row(path: Path, sub: Submission, outcome: Ingested | InspectionResult | Rejection) -> dict[str, object]:
+    """The CSV row of one file."""
+    from inspection.store.photos import sha256_hex
+
+    f = _fields(outcome)
+    status = f["status"]
+    out: dict[str, object] = {
         "path": str(path),
-        "sha256": hashlib.sha256(data).hexdigest() if data is not None else "",
+        "status": status,
+        "verdict": f.get("verdict") if status == "ok" else ("rejected" if status == "rejected" else ""),
+        "reason": f.get("reason") or "",
+        "message": f.get("message") or "",
+        "sha256": sha256_hex(sub.data) if sub.data is not None else "",
     }
-    if isinstance(result, Rejection):
-        return {
-            **base,
-            "status": "rejected",
-            "verdict": "rejected",
-            "reason": result.reason,
-            "message": result.message,
+    if status == "ok":
+        out |= {
+            "defect_probability": _number(f.get("defect_probability")),
+            "threshold": _number(f.get("threshold")),
+            "noise_type": f.get("noise_type"),
+            "noise_probability": _number(f.get("noise_probability")),
+            "denoiser": f.get("denoiser"),
+            "conversion": f.get("conversion"),
+            "ms_total": (f.get("timings_ms") or {}).get("total"),
+            "model_versions": ";".join(
+                f"{k}={v}" for k, v in sorted((f.get("model_versions") or {}).items())
+            ),
         }
-    return {
-        **base,
-        "status": "ok",
-        "verdict": result.verdict,
-        "defect_probability": f"{result.defect_probability:.4f}",
-        "threshold": f"{result.threshold:.4f}",
-        "noise_type": result.noise_type,
-        "noise_probability": f"{result.noise_probability:.4f}",
-        "denoiser": result.denoiser,
-        "conversion": result.conversion,
-        "ms_total": result.timings_ms.get("total"),
-        "model_versions": ";".join(f"{k}={v}" for k, v in sorted(result.model_versions.items())),
-    }
+    if "id" in f:  # a stored record
+        out["record_id"] = f["id"]
+    return out
 
 
-def store_row(
-    store: RecordStore, station: str, path: Path, data: bytes | None, result: InspectionResult | Rejection
-) -> None:
-    rejected = isinstance(result, Rejection)
-    store.save_inspection(
-        station_id=station,
-        part_id=path.stem,
-        image_sha256=hashlib.sha256(data).hexdigest() if data is not None else None,
-        image_path=str(path.resolve()),
-        source="batch",
-        image_bytes=len(data) if data is not None else None,
-        result=None if isinstance(result, Rejection) else result,
-        status="rejected" if rejected else "ok",
-        reason=result.reason if isinstance(result, Rejection) else None,
-        message=result.message if isinstance(result, Rejection) else None,
-        conversion=None if isinstance(result, Rejection) else result.conversion,
+def _open_ingestor(args: argparse.Namespace) -> Ingestor:
+    """The ingestion path on the store of ``--db`` (and the photo store of ``--photos``, if given)."""
+    from inspection.commands.watch import open_stores
+    from inspection.ingest import Ingestor
+
+    store, photos = open_stores(args.db, args.photos)
+    return Ingestor(store, photos)
+
+
+def _write_rows(
+    fh: TextIO, files: list[Path], args: argparse.Namespace, pipe: BatchPipeline, ingestor: Ingestor | None
+) -> Counter[str]:
+    """Score ``files`` batch by batch and write one row each; returns the count of each verdict or status."""
+    from tqdm import tqdm
+
+    counts: Counter[str] = Counter()
+    writer = csv.DictWriter(fh, RECORD_COLUMNS if ingestor else COLUMNS)
+    writer.writeheader()
+    for start in tqdm(range(0, len(files), args.batch_size), desc="score", disable=args.quiet, unit="batch"):
+        batch = files[start : start + args.batch_size]
+        subs = [submission(path, args.station) for path in batch]
+        outcomes = ingestor.ingest_batch(pipe, subs) if ingestor else judge_without_store(pipe, subs)
+        for path, sub, outcome in zip(batch, subs, outcomes, strict=True):
+            line = row(path, sub, outcome)
+            writer.writerow(line)
+            counts[str(line["verdict"] or line["status"])] += 1
+            if line["status"] == STATUS_UNRECORDED:
+                counts[f"reason:{line['reason']}"] += 1
+        fh.flush()
+    return counts
+
+
+def _report(counts: Counter[str], n_files: int, args: argparse.Namespace, store_url: str | None) -> int:
+    """Print the summary; exit code 3 when some rows could not be recorded."""
+    unrecorded = counts[STATUS_UNRECORDED]
+    print(
+        f"scored {n_files} files: {counts['ok']} ok, {counts['defective']} defective, "
+        f"{counts['rejected']} rejected"
+        + (f", {unrecorded} not recorded" if unrecorded else "")
+        + f" -> {args.out}"
+        + (f"; records in {store_url}" if store_url else "")
     )
+    if not unrecorded:
+        return 0
+    reasons = ", ".join(sorted(k.split(":", 1)[1] for k in counts if k.startswith("reason:")))
+    print(
+        f"inspection score: {unrecorded} row(s) were not recorded because the stores were unavailable "
+        f"({reasons}); their CSV rows say status={STATUS_UNRECORDED}. Run the same command again to record "
+        "them (rows already recorded are found, not added twice).",
+        file=sys.stderr,
+    )
+    return EXIT_UNRECORDED
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from inspection.commands.watch import StoreOpenError, register_models
+    from inspection.ingest import valid_station_id
     from inspection.pipeline import InspectionPipeline
-    from inspection.store import RecordStore
 
-    pipe = InspectionPipeline.from_dir(args.models)
-    store = None if args.no_db else RecordStore(args.db)
-    if store is not None:
-        store.register_models(pipe)
+    if not valid_station_id(args.station):
+        print(
+            f"inspection score: station id {args.station!r} is not valid; use 1-64 letters, digits, '.', '_' or '-'",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_SETUP
+    if args.no_db and args.photos:
+        print(
+            "inspection score: --photos keeps photos for the records; drop --no-db or --photos",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_SETUP
     files = list(expand(args.paths))
     if not files:
         print("no files found under the given paths", file=sys.stderr)
-        return 2
-    counts = {"ok": 0, "defective": 0, "rejected": 0}
+        return EXIT_BAD_SETUP
+    try:
+        ingestor = None if args.no_db else _open_ingestor(args)
+        pipe = InspectionPipeline.from_dir(args.models)
+        if ingestor is not None:
+            register_models(ingestor.store, pipe)
+    except StoreOpenError as e:
+        print(f"inspection score: {e}", file=sys.stderr)
+        return EXIT_BAD_SETUP
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        writer.writeheader()
-        for start in tqdm(
-            range(0, len(files), args.batch_size), desc="score", disable=args.quiet, unit="batch"
-        ):
-            batch = files[start : start + args.batch_size]
-            loaded = [read_bytes(p) for p in batch]
-            readable = [(i, d) for i, (d, rej) in enumerate(loaded) if rej is None and d is not None]
-            scored = dict(
-                zip([i for i, _ in readable], pipe.inspect_batch([d for _, d in readable]), strict=True)
-            )
-            for i, path in enumerate(batch):
-                result = loaded[i][1] or scored[i]
-                assert result is not None
-                writer.writerow(row(path, loaded[i][0], result))
-                if store is not None:
-                    store_row(store, args.station, path, loaded[i][0], result)
-                counts[result.verdict] += 1
-            f.flush()
-    print(
-        f"scored {len(files)} files: {counts['ok']} ok, {counts['defective']} defective, "
-        f"{counts['rejected']} rejected -> {args.out}" + (f"; records in {store.url}" if store else "")
-    )
-    return 0
+    with open(args.out, "w", newline="") as fh:
+        counts = _write_rows(fh, files, args, pipe, ingestor)
+    url = ingestor.store.engine.url.render_as_string(hide_password=True) if ingestor else None
+    return _report(counts, len(files), args, url)

@@ -1,4 +1,8 @@
-"""``inspection watch DIR --station S [--db URL] [--models DIR]``."""
+"""``inspection watch DIR --station S [--db URL] [--photos LOCATION] [--models DIR]``.
+
+Also home of :func:`open_stores`, which ``score`` shares: stores that cannot be opened are one line and exit 2,
+never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,22 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from inspection.store import RecordStore
+    from inspection.store.photos import PhotoStore
+    from inspection.watch import Watcher
 
 HELP = (
     "Score photos as they arrive in a folder; file each under processed/ or rejected/ (with a reason file)."
 )
+EXIT_BAD_SETUP = 2
+EXIT_STORES_DOWN = 3
+
+
+class StoreOpenError(Exception):
+    """The records store or the photo store cannot be opened or written; the message says why, in one line."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db", default="", help="SQLAlchemy URL of the records store (default: SQLite in the data dir)"
     )
+    parser.add_argument(
+        "--photos",
+        default="",
+        help="where photos are kept: a folder, 'db' (the records database) or an fsspec URL "
+        "(default: photos/ in the data dir)",
+    )
     parser.add_argument("--models", default="", help="models folder (default: the shipped models)")
     parser.add_argument(
         "--poll", type=float, default=0.5, help="seconds between scans of the folder (default 0.5)"
@@ -26,19 +48,99 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--settle", type=float, default=0.5, help="take a file once unchanged this long (default 0.5 s)"
     )
+    parser.add_argument(
+        "--incomplete-timeout",
+        type=float,
+        default=300.0,
+        help="reject a photo as 'incomplete' once it has stayed unfinished (no end marker) and unchanged this "
+        "many seconds; until then it waits in the folder (default 300; 0 rejects it at once)",
+    )
     parser.add_argument("--batch", type=int, default=8, help="photos scored together (default 8)")
     parser.add_argument(
         "--torch-threads", type=int, default=1, help="torch intra-op threads (default 1; 0 = torch's default)"
     )
-    parser.add_argument("--once", action="store_true", help="process what is there now, then exit")
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="process what is there now, then exit (exit code 3 when the stores were down and photos were left)",
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else error.__class__.__name__
+
+
+def _safe_url(url: str | None) -> str:
+    """The URL as it may be printed: no password."""
+    from sqlalchemy.engine import make_url
+
+    if not url:
+        return "(the default SQLite file in the data dir)"
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is printed by nobody
+        return "(the given URL)"
+
+
+def open_stores(db_url: str | None, photos_location: str | None) -> tuple[RecordStore, PhotoStore | None]:
+    """Open the records store (migrated) and, when ``photos_location`` is given, the photo store, and check that
+    both can be written.
+
+    Raises:
+        StoreOpenError: with a one-line message an operator can act on (bad URL, server down, read-only file).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from inspection.store import RecordStore, StoreConfigError
+    from inspection.store.photos import open_photo_store
+
+    try:
+        store = RecordStore(db_url or None)
+    except StoreConfigError as e:
+        raise StoreOpenError(str(e)) from e
+    except (SQLAlchemyError, OSError) as e:
+        raise StoreOpenError(
+            f"cannot open the records store {_safe_url(db_url)}: {_first_line(e)}; check the URL, that the "
+            "database server is up, and that the file and its folder are writable"
+        ) from e
+    if not photos_location:
+        return store, None
+    try:
+        photos = open_photo_store(photos_location, engine=store.engine)
+        photos.check_writable()
+    except (OSError, ValueError) as e:
+        store.close()
+        raise StoreOpenError(
+            f"cannot write to the photo store {photos_location}: {_first_line(e)}; check that it exists, is "
+            "writable and has free space, or pass another --photos"
+        ) from e
+    return store, photos
+
+
+def register_models(store: RecordStore, pipeline: Any) -> None:
+    """Record the pipeline's model versions; this first write also proves the store is writable.
+
+    Raises:
+        StoreOpenError: the database refused the write (read-only file, no permission, server gone).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        store.register_models(pipeline)
+    except SQLAlchemyError as e:
+        raise StoreOpenError(
+            f"the records store {store!r} cannot be written: {_first_line(e)}; check that the database file "
+            "and its folder are writable (or the database user may insert)"
+        ) from e
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from inspection.auth import valid_station_id
+    from inspection.ingest import valid_station_id
+    from inspection.paths import data_dir
     from inspection.pipeline import InspectionPipeline
-    from inspection.store import RecordStore, StoreConfigError
     from inspection.watch import Watcher
 
     if not valid_station_id(args.station):
@@ -46,31 +148,28 @@ def run(args: argparse.Namespace) -> int:
             f"inspection watch: station id {args.station!r} is not valid; use 1-64 letters, digits, '.', '_' or '-'",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_BAD_SETUP
     if args.torch_threads > 0:
         torch.set_num_threads(args.torch_threads)
     try:
-        store = RecordStore(args.db or None)
+        store, photos = open_stores(args.db, args.photos or str(data_dir() / "photos"))
         pipeline = InspectionPipeline.from_dir(args.models or None)
-        store.register_models(pipeline)
-        pipeline = InspectionPipeline.from_dir(args.models or None)
-        store.register_models(pipeline)
+        register_models(store, pipeline)
         watcher = Watcher(
             args.dir,
             args.station,
             pipeline,
             store,
+            photos=photos,
             settle_s=args.settle,
             batch_size=args.batch,
+            incomplete_timeout_s=args.incomplete_timeout,
         )
-    except (StoreConfigError, FileNotFoundError) as e:
+    except (StoreOpenError, OSError) as e:  # also a missing folder, or processed/ being a symlink
         print(f"inspection watch: {e}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_SETUP
     if args.once:
-        outcomes = watcher.run_once()
-        counts = {a: sum(o.action == a for o in outcomes) for a in ("scored", "rejected", "resumed")}
-        print(", ".join(f"{n} {a}" for a, n in counts.items()))
-        return 0
+        return _run_once(watcher)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -79,4 +178,18 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     watcher.run(poll_s=args.poll, stop=stop)
+    return 0
+
+
+def _run_once(watcher: Watcher) -> int:
+    """One pass; exit code 3 when the stores refused and photos were left in the inbox."""
+    outcomes = watcher.run_once()
+    counts = {a: sum(o.action == a for o in outcomes) for a in ("scored", "rejected", "resumed")}
+    print(", ".join(f"{n} {a}" for a, n in counts.items()))
+    if watcher.stores_down is not None:
+        print(
+            f"inspection watch: photos were left in the inbox: {watcher.stores_down.message}",
+            file=sys.stderr,
+        )
+        return EXIT_STORES_DOWN
     return 0

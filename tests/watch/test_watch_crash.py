@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def watch_cmd(inbox: Path, db_url: str, models: Path, *extra: str) -> list[str]:
+    # the truncated photo below is rejected as 'incomplete' at once (no 5-minute wait for its writer)
     return [
         sys.executable,
         "-m",
@@ -37,6 +40,10 @@ def watch_cmd(inbox: Path, db_url: str, models: Path, *extra: str) -> list[str]:
         "0.1",
         "--batch",
         "3",
+        "--photos",
+        str(inbox.parent / "photos"),
+        "--incomplete-timeout",
+        "0",
         *extra,
     ]
 
@@ -60,16 +67,23 @@ def test_sigkill_mid_batch_then_restart_scores_every_photo_exactly_once(
     )
     log = open(tmp_path / "watch.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        watch_cmd(inbox, db_url, tiny_models), env=env, stdout=log, stderr=subprocess.STDOUT
+        watch_cmd(inbox, db_url, tiny_models),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, killed whole below
     )
     processed = inbox / "processed"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if processed.is_dir() and sum(1 for _ in processed.iterdir()) >= 15:
-            break
-        time.sleep(0.02)
-    proc.kill()  # SIGKILL in the middle of the batch
-    proc.wait()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if processed.is_dir() and sum(1 for _ in processed.iterdir()) >= 15:
+                break
+            time.sleep(0.02)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # SIGKILL in the middle of the batch
+        proc.wait()
     done_at_kill = sum(1 for _ in processed.iterdir())
     assert 15 <= done_at_kill < len(names), (done_at_kill, (tmp_path / "watch.log").read_text()[-2000:])
 
@@ -99,4 +113,8 @@ def test_sigkill_mid_batch_then_restart_scores_every_photo_exactly_once(
             and store.count_inspections(status="rejected") == 2
         )
         for rec in records:
-            assert Path(rec["image_path"]).exists()
+            assert Path(rec["image_path"]).is_absolute() and Path(rec["image_path"]).exists()
+        reasons = {r["part_id"]: r["reason"] for r in records if r["status"] == "rejected"}
+        assert reasons == {"broken-1": "incomplete", "broken-2": "not_an_image"}
+        kept = {r["image_key"] for r in records}
+        assert None not in kept and all((tmp_path / "photos" / key).is_file() for key in kept)

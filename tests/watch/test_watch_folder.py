@@ -52,12 +52,16 @@ def test_scores_files_and_files_them_under_processed_or_rejected(
     outcomes = watcher.run_once()
 
     assert sorted((o.name, o.action) for o in outcomes) == [
-        ("cut.png", "rejected"),
         ("fake.jpg", "rejected"),
         ("part-0.png", "scored"),
         ("part-1.png", "scored"),
         ("part-2.png", "scored"),
     ]
+    # cut.png has no PNG end chunk yet: it waits for its writer, and only after the incomplete timeout it is
+    # rejected as 'incomplete'
+    assert (inbox / "cut.png").exists()
+    late = watcher.run_once(now=time.time() + watcher.incomplete_timeout_s + 1)
+    assert [(o.name, o.action) for o in late] == [("cut.png", "rejected")]
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == [
         "part-0.png",
         "part-1.png",
@@ -66,7 +70,7 @@ def test_scores_files_and_files_them_under_processed_or_rejected(
     rejected = sorted(p.name for p in (inbox / "rejected").iterdir())
     assert rejected == ["cut.png", "cut.png.reason.txt", "fake.jpg", "fake.jpg.reason.txt"]
     assert (inbox / "rejected" / "fake.jpg.reason.txt").read_text().startswith("not_an_image\n")
-    assert (inbox / "rejected" / "cut.png.reason.txt").read_text().startswith("corrupt\n")
+    assert (inbox / "rejected" / "cut.png.reason.txt").read_text().startswith("incomplete\n")
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == [".incoming.png", "upload.png.part"]
 
     recs = {r["part_id"]: r for r in store.list_inspections(station_id="station-w")}
@@ -189,3 +193,33 @@ def test_a_store_inside_the_watched_folder_is_left_alone(tmp_path: Path, watch_p
 def test_missing_folder_is_a_clear_error(tmp_path: Path, watch_pipeline, store: RecordStore) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         Watcher(tmp_path / "nope", "s", watch_pipeline, store)
+
+
+def test_records_name_absolute_paths_when_the_folder_is_given_relative(
+    tmp_path: Path, watch_pipeline, store: RecordStore, pngs, monkeypatch
+) -> None:
+    (tmp_path / "inbox").mkdir()
+    drop(tmp_path / "inbox", "p.png", pngs[0])
+    drop(tmp_path / "inbox", "bad.png", b"not a photo")
+    monkeypatch.chdir(tmp_path)
+    Watcher("inbox", "station-w", watch_pipeline, store).run_once()
+    paths = {r["part_id"]: r["image_path"] for r in store.list_inspections()}
+    assert paths == {
+        "p": str(tmp_path / "inbox" / "processed" / "p.png"),
+        "bad": str(tmp_path / "inbox" / "rejected" / "bad.png"),
+    }
+
+
+def test_photos_are_kept_in_the_photo_store_before_the_record(
+    tmp_path: Path, inbox: Path, watch_pipeline, store: RecordStore, pngs
+) -> None:
+    from inspection.store.photos import LocalPhotoStore
+
+    photos = LocalPhotoStore(tmp_path / "photos")
+    drop(inbox, "p.png", pngs[0])
+    drop(inbox, "bad.png", b"not a photo")
+    Watcher(inbox, "station-w", watch_pipeline, store, photos=photos).run_once()
+    for record in store.list_inspections():
+        assert (
+            record["image_key"] and photos.get(record["image_key"]) == Path(record["image_path"]).read_bytes()
+        )

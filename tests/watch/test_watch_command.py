@@ -1,0 +1,89 @@
+"""``inspection watch`` as a command: its flags, one pipeline load, the default photo store, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+import torch
+from sqlalchemy.exc import OperationalError
+
+from inspection.cli import build_parser, main
+from inspection.loadtest import make_photos
+from inspection.pipeline import InspectionPipeline
+from inspection.store import RecordStore
+
+
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)  # the command sets its own; leave the session as it was
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    path = tmp_path / "inbox"
+    path.mkdir()
+    for i, data in enumerate(make_photos(2, size=64)):
+        (path / f"part-{i}.png").write_bytes(data)
+    return path
+
+
+def subcommand(name: str) -> argparse.ArgumentParser:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[name]
+
+
+@pytest.mark.parametrize("command", ["watch", "score"])
+def test_every_flag_has_a_help_sentence(command: str) -> None:
+    missing = [
+        a.dest for a in subcommand(command)._actions if not isinstance(a, argparse._HelpAction) and not a.help
+    ]
+    assert missing == []
+
+
+def test_loads_the_pipeline_once_and_keeps_photos_in_the_data_dir_by_default(
+    tmp_path: Path, inbox: Path, tiny_models: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("INSPECTION_HOME", str(tmp_path / "home"))
+    loads: list[object] = []
+    real = InspectionPipeline.from_dir.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, *args, **kwargs):
+        loads.append(args)
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(InspectionPipeline, "from_dir", classmethod(counting))
+    db = f"sqlite:///{tmp_path / 'records.db'}"
+    args = ["watch", str(inbox), "--station", "s1", "--db", db, "--models", str(tiny_models)]
+    assert main([*args, "--settle", "0", "--once"]) == 0
+    assert len(loads) == 1
+    assert capsys.readouterr().out.strip() == "2 scored, 0 rejected, 0 resumed"
+    with RecordStore(db) as store:
+        records = store.list_inspections()
+    assert len(records) == 2
+    assert all((tmp_path / "home" / "photos" / r["image_key"]).is_file() for r in records)
+
+
+def test_once_exits_3_and_leaves_the_photos_when_the_database_refuses(
+    tmp_path: Path, inbox: Path, tiny_models: Path, monkeypatch, capsys
+) -> None:
+    def locked(self, **_kw):
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(RecordStore, "save_inspection", locked)
+    db = f"sqlite:///{tmp_path / 'records.db'}"
+    args = ["watch", str(inbox), "--station", "s1", "--db", db, "--models", str(tiny_models), "--settle", "0"]
+    assert main([*args, "--photos", str(tmp_path / "photos"), "--once"]) == 3
+    assert "left in the inbox" in capsys.readouterr().err
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["part-0.png", "part-1.png"]
+    monkeypatch.undo()
+    assert main([*args, "--photos", str(tmp_path / "photos"), "--once"]) == 0
+    assert not [p for p in inbox.iterdir() if p.is_file()]
+
+
+def test_a_station_id_that_is_not_valid_is_refused(inbox: Path, capsys) -> None:
+    assert main(["watch", str(inbox), "--station", "no spaces please", "--once"]) == 2
+    assert "station id" in capsys.readouterr().err
