@@ -28,8 +28,6 @@ import cv2
 import httpx
 import numpy as np
 
-from inspection import NOISE_TYPES
-
 
 @dataclass
 class LoadReport:
@@ -81,21 +79,17 @@ class LoadReport:
         return "\n".join(lines)
 
 
-def make_photos(count: int = 16, size: int = 300, seed: int = 0) -> list[bytes]:
-    """Synthetic casting photos with a mix of noise types, PNG-encoded, for the load run."""
-    from inspection.data import synth_casting
-    from inspection.noise import add_noise
+def make_photos(count: int = 16, size: int = 300, seed: int = 0, data: str = "") -> list[bytes]:
+    """PNG-encoded photos with the four noise types in turn: the bench's noisy mix (``inspection bench``), drawn
+    from ``data``'s test split when given, else synthetic castings of ``size`` pixels."""
+    from inspection.bench import noisy_mix
+    from inspection.configs import BenchConfig
 
-    rng = np.random.default_rng(seed)
     photos = []
-    for i in range(count):
-        img = synth_casting(rng, size=size, defect=None)
-        kind = NOISE_TYPES[i % len(NOISE_TYPES)]
-        if kind != "clean":
-            img = add_noise(img, kind, rng=rng)
+    for img in noisy_mix(BenchConfig(data=data, n=count, size=size, seed=seed)):
         ok, buf = cv2.imencode(".png", np.ascontiguousarray(img, dtype=np.uint8))
         if not ok:  # pragma: no cover
-            raise RuntimeError("PNG encoding of a synthetic photo failed")
+            raise RuntimeError("PNG encoding of a load photo failed")
         photos.append(buf.tobytes())
     return photos
 
@@ -266,9 +260,11 @@ def spawn_server(
     extra_args: Sequence[str] = (),
     station: str = "load-station",
     api_key: str | None = None,
+    photos: str | None = None,
     startup_timeout_s: float = 120.0,
 ) -> Iterator[SpawnedServer]:
-    """Run ``inspection serve`` on loopback in a subprocess (SQLite in ``workdir`` unless ``db_url``); stop it after."""
+    """Run ``inspection serve`` on loopback in a subprocess (SQLite in ``workdir`` unless ``db_url``, photos in
+    ``workdir/photos`` unless ``photos``); stop its whole process group after."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     api_key = api_key or secrets.token_urlsafe(24)
@@ -290,7 +286,7 @@ def spawn_server(
         "--db",
         db_url,
         "--photos",
-        str(workdir / "photos"),
+        photos or str(workdir / "photos"),
         *extra_args,
     ]
     if models:

@@ -33,7 +33,6 @@ import contextlib
 import errno
 import logging
 import os
-import stat
 import threading
 import time
 import uuid
@@ -43,13 +42,13 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from inspection.imageio import MAX_FILE_BYTES
 from inspection.ingest import Admission, Ingested, Ingestor, Submission, score_photos
 from inspection.ingest.core import BatchPipeline
+from inspection.ingest.files import read_regular_file, signature, why_incomplete
 from inspection.results import InspectionResult, Rejection
 from inspection.store import STATUS_OK, RecordStore
 from inspection.store.database import sqlite_path
-from inspection.store.photos import MAGIC, PhotoStore, sha256_hex
+from inspection.store.photos import PhotoStore, sha256_hex
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,11 +65,6 @@ INCOMPLETE_TIMEOUT_S = 300.0
 # A file that cannot be read or moved is tried again after 2 s, then 4, 8 ... up to this many seconds.
 RETRY_FIRST_S = 2.0
 RETRY_MAX_S = 300.0
-# JPEG writers may pad the file after the end-of-image marker; this much trailing data is searched.
-TAIL_BYTES = 64 * 1024
-PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk type and its fixed CRC
-BMP_HEADER_SIZES = (12, 40, 52, 56, 64, 108, 124)
-TIFF_STRIPS = ((273, 279), (324, 325))  # (StripOffsets, StripByteCounts), (TileOffsets, TileByteCounts)
 
 
 class WatchFolderError(OSError):
@@ -104,123 +98,6 @@ class _Retry:
     failures: int
     next_at: float
     signature: tuple[int, int, int]
-
-
-# -- reading files -------------------------------------------------------------------------------------------
-
-
-def _signature(st: os.stat_result) -> tuple[int, int, int]:
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def read_regular_file(path: str | Path, *, follow_symlinks: bool = False) -> tuple[bytes, os.stat_result]:
-    """The bytes and ``fstat`` of a regular file, read without blocking on a FIFO and without loading a file
-    over :data:`inspection.imageio.MAX_FILE_BYTES`.
-
-    Raises:
-        OSError: the file cannot be opened or read, is a symlink (unless ``follow_symlinks``), or is not a
-            regular file (a FIFO, socket or device: opened non-blocking, checked, never read).
-        Rejection: ``too_large``, before the bytes are read.
-    """
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
-    try:
-        fd = os.open(path, flags)
-    except OSError as e:
-        if e.errno == errno.ELOOP and not follow_symlinks:
-            raise OSError(errno.ELOOP, "it is a symlink, and symlinks are never followed", str(path)) from e
-        raise
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(
-                errno.EINVAL, "not a regular file (a FIFO, socket or device); it is never read", str(path)
-            )
-        if st.st_size > MAX_FILE_BYTES:
-            raise Rejection(
-                "too_large", f"{Path(path).name} is {st.st_size:,} bytes; the limit is {MAX_FILE_BYTES:,}"
-            )
-        data = fh.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise Rejection("too_large", f"{Path(path).name} grew past the limit of {MAX_FILE_BYTES:,} bytes")
-    return data, st
-
-
-def read_photo(path: str | Path, *, follow_symlinks: bool = False) -> bytes:
-    """The bytes of a photo file (see :func:`read_regular_file` for what it refuses)."""
-    return read_regular_file(path, follow_symlinks=follow_symlinks)[0]
-
-
-# -- is the photo complete? ----------------------------------------------------------------------------------
-
-
-def why_incomplete(data: bytes) -> str | None:
-    """Why these bytes look like a photo still being written, or None when they look whole (or are no known
-    image format at all: then the decoder says what is wrong with them).
-
-    Checks the JPEG end-of-image marker (``FF D9``, trailing zero padding allowed), the PNG ``IEND`` chunk and
-    the sizes a BMP, WebP or TIFF header declares. Other formats are taken once they have settled.
-    """
-    if not data:
-        return "the file is empty so far"
-    for magic, ext in MAGIC:
-        if len(data) < len(magic) and magic.startswith(data):
-            return f"only {len(data)} bytes of a {ext.upper()} header have arrived"
-    if (data.startswith(b"BM") and len(data) < 18) or (data.startswith(b"RIFF") and len(data) < 12):
-        return "the BMP or WebP header has not fully arrived"
-    tail = data[-TAIL_BYTES:]
-    if data.startswith(b"\xff\xd8\xff"):
-        return (
-            None if tail.rstrip(b"\x00").endswith(b"\xff\xd9") else "no JPEG end-of-image marker (FF D9) yet"
-        )
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return None if PNG_END in tail else "no PNG end chunk (IEND) yet"
-    if data.startswith((b"II*\x00", b"MM\x00*")):
-        return _tiff_incomplete(data)
-    declared = _declared_size(data)
-    if declared and declared > len(data):
-        return f"the header declares {declared:,} bytes and {len(data):,} have arrived"
-    return None
-
-
-def _declared_size(data: bytes) -> int | None:
-    """The file size a BMP or WebP header declares (None when the header does not look like one)."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return int.from_bytes(data[4:8], "little") + 8
-    if (
-        data.startswith(b"BM")
-        and data[6:10] == b"\x00" * 4
-        and int.from_bytes(data[14:18], "little") in BMP_HEADER_SIZES  # a real BMP, not text starting "BM"
-    ):
-        return int.from_bytes(data[2:6], "little")
-    return None
-
-
-def _tiff_incomplete(data: bytes) -> str | None:
-    """Whether the first TIFF directory and the strips (or tiles) it points to have all arrived."""
-    order = "little" if data[:2] == b"II" else "big"
-
-    def number(at: int, width: int) -> int:
-        return int.from_bytes(data[at : at + width], order)  # type: ignore[arg-type]
-
-    if len(data) < 8 or number(4, 4) + 2 > len(data):
-        return "the TIFF directory has not arrived"
-    ifd = number(4, 4)
-    count = number(ifd, 2)
-    if ifd + 2 + 12 * count + 4 > len(data):
-        return "the TIFF directory has not fully arrived"
-    values: dict[int, list[int]] = {}
-    for entry in range(ifd + 2, ifd + 2 + 12 * count, 12):
-        tag, kind, n = number(entry, 2), number(entry + 2, 2), number(entry + 4, 4)
-        if tag in (273, 279, 324, 325) and kind in (3, 4):
-            width = 2 if kind == 3 else 4
-            at = entry + 8 if n * width <= 4 else number(entry + 8, 4)
-            if at + n * width > len(data):
-                return "the TIFF strip table has not arrived"
-            values[tag] = [number(at + k * width, width) for k in range(n)]
-    ends = [o + s for a, b in TIFF_STRIPS for o, s in zip(values.get(a, []), values.get(b, []), strict=False)]
-    if ends and max(ends) > len(data):
-        return f"the TIFF holds {max(ends):,} bytes of image data and {len(data):,} have arrived"
-    return None
 
 
 # -- names and folders ---------------------------------------------------------------------------------------
@@ -391,9 +268,9 @@ class Watcher:
         if now - st.st_mtime < self.settle_s:
             return False
         retry = self._retries.get(name)
-        if retry is not None and retry.signature == _signature(st) and now < retry.next_at:
+        if retry is not None and retry.signature == signature(st) and now < retry.next_at:
             return False
-        if self._waiting.get(name) == _signature(st):  # incomplete and unchanged since the last look
+        if self._waiting.get(name) == signature(st):  # incomplete and unchanged since the last look
             return now - st.st_mtime >= self.incomplete_timeout_s
         return True
 
@@ -412,7 +289,7 @@ class Watcher:
             if waited < self.incomplete_timeout_s:
                 if self._waiting.get(src.name) is None:
                     log.info("waiting for %s to be complete: %s", src.name, why)
-                self._waiting[src.name] = _signature(st)
+                self._waiting[src.name] = signature(st)
                 return None
             refused = Rejection(
                 "incomplete",
@@ -571,13 +448,13 @@ class Watcher:
     def _retry_later(self, src: Path, now: float, why: str) -> None:
         """Leave ``src`` in the inbox and try it again after its backoff (2 s, 4 s ... up to ``retry_max_s``)."""
         try:
-            signature = _signature(src.lstat())
+            seen = signature(src.lstat())
         except FileNotFoundError:
             return
         before = self._retries.get(src.name)
-        failures = before.failures + 1 if before and before.signature == signature else 1
+        failures = before.failures + 1 if before and before.signature == seen else 1
         delay = min(self.retry_max_s, RETRY_FIRST_S * 2 ** (failures - 1))
-        self._retries[src.name] = _Retry(failures, now + delay, signature)
+        self._retries[src.name] = _Retry(failures, now + delay, seen)
         log.warning(
             "%s: %s; it stays in the inbox and is tried again in %.0f s (attempt %d)",
             src.name,

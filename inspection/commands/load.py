@@ -42,6 +42,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--photo-size", type=int, default=300, help="side of the synthetic photos in pixels (default 300)"
     )
+    parser.add_argument(
+        "--data",
+        default="",
+        help="draw the photos from this dataset's test split with the bench's noise mix (default: synthetic)",
+    )
+    parser.add_argument(
+        "--photo-count", type=int, default=64, help="distinct photos the clients cycle through (default 64)"
+    )
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="pass ARG on to the started 'inspection serve' (repeat it: --server-arg=--max-uploads --server-arg=8)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -49,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the report
     from inspection.loadtest import make_photos, run_load, spawn_server
 
-    photos = make_photos(16, size=args.photo_size)
+    photos = make_photos(args.photo_count, size=args.photo_size, data=args.data)
     if args.url:
         key = args.api_key or os.environ.get("INSPECTION_LOAD_API_KEY", "")
         if not (args.station and key):
@@ -75,7 +90,13 @@ def run(args: argparse.Namespace) -> int:
                 from inspection.testing import write_tiny_checkpoints
 
                 models = str(write_tiny_checkpoints(workdir / "tiny-models"))
-            extra = ["--pipelines", str(args.pipelines), "--torch-threads", str(args.torch_threads)]
+            extra = [
+                "--pipelines",
+                str(args.pipelines),
+                "--torch-threads",
+                str(args.torch_threads),
+                *args.server_arg,
+            ]
             with spawn_server(workdir, models=models, db_url=args.db or None, extra_args=extra) as server:
                 report = run_load(
                     server.url,

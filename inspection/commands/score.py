@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("results.csv"), help="CSV to write (default: results.csv)"
     )
-    parser.add_argument("--models", default=None, help="models root (default: the shipped models)")
+    parser.add_argument("--models", default=None, help="the models root to score with (default: the shipped models)")
     parser.add_argument(
         "--db", default=None, help="records store URL (default: $INSPECTION_DB or SQLite in the data dir)"
     )
@@ -89,7 +89,7 @@ def submission(path: Path, station: str) -> Submission:
     """The ingestion submission of one file; a file that cannot be read carries its refusal (``unreadable``,
     ``too_large``), to be recorded like any other."""
     from inspection.ingest import Submission
-    from inspection.watch import read_photo
+    from inspection.ingest.files import read_photo
 
     data: bytes | None = None
     refused: Rejection | None = None
@@ -172,7 +172,7 @@ def row(path: Path, sub: Submission, outcome: Ingested | InspectionResult | Reje
 
 def _open_ingestor(args: argparse.Namespace) -> Ingestor:
     """The ingestion path on the store of ``--db`` (and the photo store of ``--photos``, if given)."""
-    from inspection.commands.watch import open_stores
+    from inspection.commands._stores import open_stores
     from inspection.ingest import Ingestor
 
     store, photos = open_stores(args.db, args.photos)
@@ -225,7 +225,7 @@ def _report(counts: Counter[str], n_files: int, args: argparse.Namespace, store_
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspection.commands.watch import StoreOpenError, register_models
+    from inspection.commands._stores import StoreOpenError, register_models
     from inspection.ingest import valid_station_id
     from inspection.pipeline import InspectionPipeline
 

@@ -12,7 +12,6 @@ from inspection.commands._config import add_dataclass_flags, config_from_args
 
 if TYPE_CHECKING:
     from inspection.service.settings import ServiceLimits
-    from inspection.store import RecordStore
 
 HELP = "Run the HTTP scoring service for QA stations (FastAPI + uvicorn)."
 
@@ -99,16 +98,15 @@ def build_app(cfg: ServeConfig) -> Any:
     """The FastAPI app for ``cfg``: store opened, migrated and checked writable, models loaded, keys read.
 
     Raises:
-        StoreConfigError: the records database or the photo store cannot be used (the message says why).
+        StoreOpenError: the records database or the photo store cannot be used (the message says why).
     """
     import torch
 
     from inspection.auth import load_api_keys
+    from inspection.commands._stores import open_stores, register_models
     from inspection.paths import data_dir
     from inspection.pipeline import InspectionPipeline
     from inspection.service import create_app
-    from inspection.store import StoreConfigError
-    from inspection.store.photos import open_photo_store
 
     if cfg.pipelines < 1:
         raise SystemExit(f"--pipelines must be at least 1, got {cfg.pipelines}")
@@ -119,14 +117,10 @@ def build_app(cfg: ServeConfig) -> Any:
         log.warning(
             "no station keys configured: every upload will get 401. Set INSPECTION_API_KEYS or [api_keys]"
         )
-    store = open_writable_store(cfg.db or None)
-    photos = open_photo_store(cfg.photos or data_dir() / "photos", engine=store.engine)
-    try:
-        photos.check_writable()
-    except OSError as e:
-        raise StoreConfigError(f"the photo store {photos.url} cannot be written: {e.strerror or e}") from e
+    store, photos = open_stores(cfg.db or None, cfg.photos or str(data_dir() / "photos"))
+    assert photos is not None
     pipelines = [InspectionPipeline.from_dir(cfg.models or None) for _ in range(cfg.pipelines)]
-    store.register_models(pipelines[0])
+    register_models(store, pipelines[0])
     log.info(
         "store %r, models %s, %d key(s), photos in %s",
         store,
@@ -135,23 +129,6 @@ def build_app(cfg: ServeConfig) -> Any:
         photos.url,
     )
     return create_app(pipelines, store, keys, photos=photos, limits=cfg.limits())
-
-
-def open_writable_store(url: str | None) -> RecordStore:
-    """Open (and migrate) the records store, refusing one that cannot be written with a one-line reason."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from inspection.store import RecordStore, StoreConfigError
-
-    try:
-        store = RecordStore(url)
-        store.check_writable()
-    except SQLAlchemyError as e:
-        reason = str(getattr(e, "orig", None) or e).splitlines()[0]
-        raise StoreConfigError(
-            f"the records database {url or 'in the data dir'} cannot be written: {reason}"
-        ) from e
-    return store
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,12 +144,12 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from inspection.auth import AuthConfigError
-    from inspection.store import StoreConfigError
+    from inspection.commands._stores import StoreOpenError
 
     cfg = config_from_args(ServeConfig, args)
     try:
         app = build_app(cfg)
-    except (AuthConfigError, StoreConfigError, ValueError) as e:
+    except (AuthConfigError, StoreOpenError, ValueError) as e:
         print(f"inspection serve: {e}", file=sys.stderr)
         return 2
     uvicorn.run(

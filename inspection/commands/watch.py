@@ -1,7 +1,6 @@
 """``inspection watch DIR --station S [--db URL] [--photos LOCATION] [--models DIR]``.
 
-Also home of :func:`open_stores`, which ``score`` shares: stores that cannot be opened are one line and exit 2,
-never a traceback.
+Stores that cannot be opened are one line and exit 2 (``inspection.commands._stores``), never a traceback.
 """
 
 from __future__ import annotations
@@ -11,11 +10,9 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from inspection.store import RecordStore
-    from inspection.store.photos import PhotoStore
     from inspection.watch import Watcher
 
 HELP = (
@@ -23,10 +20,6 @@ HELP = (
 )
 EXIT_BAD_SETUP = 2
 EXIT_STORES_DOWN = 3
-
-
-class StoreOpenError(Exception):
-    """The records store or the photo store cannot be opened or written; the message says why, in one line."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where photos are kept: a folder, 'db' (the records database) or an fsspec URL "
         "(default: photos/ in the data dir)",
     )
-    parser.add_argument("--models", default="", help="models folder (default: the shipped models)")
+    parser.add_argument("--models", default="", help="the models root to score with (default: the shipped models)")
     parser.add_argument(
         "--poll", type=float, default=0.5, help="seconds between scans of the folder (default 0.5)"
     )
@@ -66,78 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(getattr(error, "orig", None) or error).strip()
-    return text.splitlines()[0] if text else error.__class__.__name__
-
-
-def _safe_url(url: str | None) -> str:
-    """The URL as it may be printed: no password."""
-    from sqlalchemy.engine import make_url
-
-    if not url:
-        return "(the default SQLite file in the data dir)"
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL is printed by nobody
-        return "(the given URL)"
-
-
-def open_stores(db_url: str | None, photos_location: str | None) -> tuple[RecordStore, PhotoStore | None]:
-    """Open the records store (migrated) and, when ``photos_location`` is given, the photo store, and check that
-    both can be written.
-
-    Raises:
-        StoreOpenError: with a one-line message an operator can act on (bad URL, server down, read-only file).
-    """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from inspection.store import RecordStore, StoreConfigError
-    from inspection.store.photos import open_photo_store
-
-    try:
-        store = RecordStore(db_url or None)
-    except StoreConfigError as e:
-        raise StoreOpenError(str(e)) from e
-    except (SQLAlchemyError, OSError) as e:
-        raise StoreOpenError(
-            f"cannot open the records store {_safe_url(db_url)}: {_first_line(e)}; check the URL, that the "
-            "database server is up, and that the file and its folder are writable"
-        ) from e
-    if not photos_location:
-        return store, None
-    try:
-        photos = open_photo_store(photos_location, engine=store.engine)
-        photos.check_writable()
-    except (OSError, ValueError) as e:
-        store.close()
-        raise StoreOpenError(
-            f"cannot write to the photo store {photos_location}: {_first_line(e)}; check that it exists, is "
-            "writable and has free space, or pass another --photos"
-        ) from e
-    return store, photos
-
-
-def register_models(store: RecordStore, pipeline: Any) -> None:
-    """Record the pipeline's model versions; this first write also proves the store is writable.
-
-    Raises:
-        StoreOpenError: the database refused the write (read-only file, no permission, server gone).
-    """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        store.register_models(pipeline)
-    except SQLAlchemyError as e:
-        raise StoreOpenError(
-            f"the records store {store!r} cannot be written: {_first_line(e)}; check that the database file "
-            "and its folder are writable (or the database user may insert)"
-        ) from e
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from inspection.commands._stores import StoreOpenError, open_stores, register_models
     from inspection.ingest import valid_station_id
     from inspection.paths import data_dir
     from inspection.pipeline import InspectionPipeline

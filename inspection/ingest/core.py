@@ -212,7 +212,7 @@ class Ingestor:
                 it were).
         """
         data = sub.data
-        if data is not None and sha is None and data:
+        if data is not None and sha is None:
             sha = sha256_hex(data)
         if (
             key is None
@@ -241,7 +241,7 @@ class Ingestor:
                 image_bytes=len(data) if data is not None else None,
                 source=sub.source,
                 client_address=sub.client_address,
-                dedup=trusted and rejection.reason not in NOT_KEPT,
+                dedup=trusted and rejection.reason != "station_mismatch",
             ),
             write=True,
         )
