@@ -56,7 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("results.csv"), help="CSV to write (default: results.csv)"
     )
-    parser.add_argument("--models", default=None, help="the models root to score with (default: the shipped models)")
+    parser.add_argument(
+        "--models", default=None, help="the models root to score with (default: the shipped models)"
+    )
     parser.add_argument(
         "--db", default=None, help="records store URL (default: $INSPECTION_DB or SQLite in the data dir)"
     )

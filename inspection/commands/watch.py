@@ -34,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where photos are kept: a folder, 'db' (the records database) or an fsspec URL "
         "(default: photos/ in the data dir)",
     )
-    parser.add_argument("--models", default="", help="the models root to score with (default: the shipped models)")
+    parser.add_argument(
+        "--models", default="", help="the models root to score with (default: the shipped models)"
+    )
     parser.add_argument(
         "--poll", type=float, default=0.5, help="seconds between scans of the folder (default 0.5)"
     )
