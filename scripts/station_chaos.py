@@ -223,8 +223,9 @@ events {{ worker_connections 1024; }}
 http {{
   access_log off;
   client_max_body_size 25m;
-  client_body_temp_path {work}/nginx-body;
-  proxy_temp_path {work}/nginx-proxy;
+  client_body_buffer_size 32m;  # bodies stay in memory: the workers (user nobody) need no temp folder
+  proxy_request_buffering off;
+  proxy_buffering off;
   upstream inspection {{ server 127.0.0.1:{a}; server 127.0.0.1:{b}; }}
   server {{
     listen 127.0.0.1:{port};
@@ -301,9 +302,11 @@ def open_in_part_lookup(db_url: str) -> dict[str, int]:
         "import json, sys\n"
         "from inspection.store import RecordStore\n"
         "from inspection.dashboard.parts import load_photo\n"
+        "from inspection.store.photos import open_photo_store\n"
         "store = RecordStore(sys.argv[1], migrate=False)\n"
+        "photos = open_photo_store('db', engine=store.engine)\n"
         "records = store.list_inspections(limit=1000)\n"
-        "opened = sum(load_photo(r, photos='db', engine=store.engine).image is not None for r in records)\n"
+        "opened = sum(load_photo(r, photos).gray is not None for r in records)\n"
         "print(json.dumps({'records': len(records), 'opened': opened}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code, db_url], check=True, capture_output=True, text=True)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from inspection.store.photos import PhotoStore
 
 log = logging.getLogger(__name__)
-STORE_ERROR_MEMORY_S = 30.0
+FAILURE_MEMORY_S = 30.0
 # Refusals after which the photo is not worth keeping: it never arrived whole, or the caller is not trusted.
 NOT_KEPT = frozenset({"upload_too_large", "station_mismatch", "missing_api_key", "unauthorized", "empty"})
 
@@ -125,26 +125,26 @@ class Ingestor:
         self.store = store
         self.photos = photos
         self.keep_rejected = keep_rejected
-        self._store_error: tuple[float, str] | None = None  # (when, why) of the last failed database call
+        self._failures: dict[str, tuple[float, str]] = {}  # store -> (when, why) of its last failed write
 
     def problems(self) -> dict[str, str]:
         """What keeps a photo from being kept and recorded now, by store (``database``, ``photos``); {} when
-        both can be written. A database write that failed in the last ``STORE_ERROR_MEMORY_S`` counts too: a
-        full disk shows only when a commit fails."""
+        both can be written. A write that failed in the last ``FAILURE_MEMORY_S`` counts too, since a full disk
+        shows only when a write fails."""
         out: dict[str, str] = {}
         try:
             self.store.check_writable()
         except SQLAlchemyError as e:
             out["database"] = f"cannot be written: {_first_line(e)}"
-        if "database" not in out and self._store_error is not None:
-            when, why = self._store_error
-            if time.monotonic() - when < STORE_ERROR_MEMORY_S:
-                out["database"] = f"a write failed {time.monotonic() - when:.0f} s ago: {why}"
         if self.photos is not None:
             try:
                 self.photos.check_writable()
             except OSError as e:
                 out["photos"] = f"cannot be written: {e.strerror or e}"
+        now = time.monotonic()
+        for which, (when, why) in self._failures.items():
+            if which not in out and now - when < FAILURE_MEMORY_S:
+                out[which] = f"a write failed {now - when:.0f} s ago: {why}"
         return out
 
     def admit(self, sub: Submission) -> Admission | Ingested:
@@ -281,14 +281,17 @@ class Ingestor:
         if self.photos is None:
             return None
         try:
-            return self.photos.put(data, sha)
+            key = self.photos.put(data, sha)
         except OSError as e:
+            self._failures["photos"] = (time.monotonic(), str(e.strerror or e))
             log.error("cannot keep photo %s in %s: %s", sha[:12], self.photos.url, e)
             raise Rejection(
                 "photo_store_unavailable",
                 f"the photo store cannot keep the photo ({e.strerror or e}); nothing was recorded, send it again "
                 "later",
             ) from e
+        self._failures.pop("photos", None)
+        return key
 
     def _guard(self, call: Any, *, write: bool = False) -> Any:
         """Run a database call; a database that cannot answer becomes a retryable ``store_unavailable``.
@@ -298,7 +301,7 @@ class Ingestor:
         try:
             result = call()
         except SQLAlchemyError as e:
-            self._store_error = (time.monotonic(), _first_line(e))
+            self._failures["database"] = (time.monotonic(), _first_line(e))
             log.error("records store error: %s", _first_line(e))
             raise Rejection(
                 "store_unavailable",
@@ -306,7 +309,7 @@ class Ingestor:
                 "send it again later",
             ) from e
         if write:
-            self._store_error = None
+            self._failures.pop("database", None)
         return result
 
     def _get(self, record_id: int) -> dict[str, Any]:
