@@ -7,6 +7,7 @@ with its whole process group.
     bash -c 'source .ci/start-postgres.sh && python scripts/station_chaos.py pg-restart'
     bash -c 'source .ci/start-postgres.sh && python scripts/station_chaos.py scale-out'
     python scripts/station_chaos.py disk-full          # as root: mounts two small tmpfs
+    python scripts/station_chaos.py impatient --clients 128 --requests 2   # clients that give up after 1 s
 
 ``pg-restart`` and ``scale-out`` use the throwaway PostgreSQL that ``.ci/start-postgres.sh`` starts (it exports
 ``INSPECTION_TEST_PG_URL`` and ``INSPECTION_TEST_PG_DIR``). ``--models DIR`` picks the models (default: the shipped
@@ -313,7 +314,52 @@ def open_in_part_lookup(db_url: str) -> dict[str, int]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-RUNS = {"pg-restart": pg_restart, "disk-full": disk_full, "scale-out": scale_out}
+# -- impatient clients: they give up, and the service must not score or store what nobody waits for ------------
+
+
+def impatient(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    photos = make_photos(32)
+    answered, gave_up = 0, 0
+
+    def client(url: str, key: str, station: str, c: int) -> None:
+        nonlocal answered, gave_up
+        with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=args.client_timeout_s) as http:
+            for r in range(args.requests):
+                data = {"station_id": station, "part_id": f"impatient-{c:03d}-{r:04d}"}
+                try:
+                    http.post(
+                        "/v1/inspections", data=data, files={"image": ("p.png", photos[r % 32], "image/png")}
+                    )
+                    answered += 1
+                except httpx.TimeoutException:
+                    gave_up += 1
+
+    with spawn_server(work, models=args.models) as server:
+        threads = [threading.Thread(target=client, args=(server.url, server.api_key, server.station, c))
+                   for c in range(args.clients)]  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        time.sleep(2)  # let the server finish what it had taken
+        metrics = httpx.get(server.url + "/metrics", timeout=10).text
+        with RecordStore(server.db_url, migrate=False) as store:
+            stored = store.count_inspections(part_id_prefix="impatient-")
+    abandoned = next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("inspection_abandoned_total")
+    )
+    out = {"sent": args.clients * args.requests, "answered": answered, "gave_up": gave_up, "stored": stored,
+           "abandoned_by_server": int(abandoned)}  # fmt: skip
+    # every answered request is stored; of the abandoned ones only those already being scored may be
+    out["stored_after_client_left"] = stored - answered
+    out["passed"] = stored >= answered and abandoned > 0 and stored - answered <= gave_up
+    log(str(out))
+    return out
+
+
+RUNS = {"pg-restart": pg_restart, "disk-full": disk_full, "scale-out": scale_out, "impatient": impatient}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--outage-s", type=float, default=5.0, help="pg-restart: seconds PostgreSQL stays down"
+    )
+    parser.add_argument(
+        "--client-timeout-s", type=float, default=1.0, help="impatient: seconds a client waits"
     )
     parser.add_argument("--json", type=Path, default=None, help="write the findings to this JSON file")
     args = parser.parse_args(argv)
