@@ -1,6 +1,8 @@
 """The engineers' dashboard: ``inspection dashboard`` runs ``streamlit run dashboards/app.py``.
 
-Sources come from the environment (INSPECTION_REPORTS, INSPECTION_DB, INSPECTION_MODELS); see docs/dashboard.md.
+Sources come from the environment (INSPECTION_REPORTS, INSPECTION_DB, INSPECTION_MODELS, INSPECTION_PHOTOS),
+and so does the login (INSPECTION_DASHBOARD_AUTH_CONFIG or INSPECTION_DASHBOARD_AUTH_HEADER); see
+docs/dashboard.md. No page runs until the session has signed in.
 """
 
 import sys
@@ -12,6 +14,8 @@ try:
     import inspection  # noqa: F401
 except ImportError:  # a checkout run without `pip install -e .`: the package sits beside dashboards/
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from inspection.dashboard import ui  # noqa: E402
 
 st.set_page_config(
     page_title="Inspection dashboard", page_icon=":material/precision_manufacturing:", layout="wide"
@@ -28,4 +32,8 @@ PAGES = [
     st.Page("views/models.py", title="Models", icon=":material/model_training:", url_path="models"),
 ]
 
-st.navigation(PAGES).run()
+# Navigation comes first, so the requested page (a bookmark, a reload) survives the login form's reruns;
+# the pages are listed only to a signed-in session, and none runs before require_login() lets it.
+page = st.navigation(PAGES, position="sidebar" if ui.signed_in() else "hidden")
+if ui.require_login():
+    page.run()

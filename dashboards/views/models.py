@@ -3,6 +3,7 @@
 import streamlit as st
 
 from inspection.dashboard import charts, ui, versions
+from inspection.dashboard.text import shown
 
 st.title("Models")
 st.caption("Checkpoint folders under the models directory, and the versions recorded in the database.")
@@ -21,7 +22,7 @@ with ui.guard("the models page"):
         in_use = versions.versions_in_use(frame)
         cols = st.columns(max(1, len(in_use)))
         for col, (task, version) in zip(cols, sorted(in_use.items()), strict=False):
-            col.metric(f"In use: {task}", version, border=True)
+            col.metric(f"In use: {shown(task)}", shown(version), border=True)
         st.dataframe(
             frame, hide_index=True, column_config={"in_use": st.column_config.CheckboxColumn("in use")}
         )

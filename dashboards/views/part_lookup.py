@@ -5,6 +5,7 @@ from datetime import UTC, datetime, time
 import streamlit as st
 
 from inspection.dashboard import charts, images, parts, ui
+from inspection.dashboard.text import shown
 
 st.title("Part lookup")
 st.caption("Find a part by its id (end with * for a prefix), or by station and day.")
@@ -39,48 +40,41 @@ with ui.guard("the part lookup page"):
                 f"{len(found)} matching record{'' if len(found) == 1 else 's'}, newest first (at most {parts.MAX_ROWS})."
             )
             st.dataframe(found, hide_index=True, height=200)
-            labels = {
-                int(r.id): f"#{r.id} · {r.part_id} · {r.station_id} · {r.created_at:%Y-%m-%d %H:%M}"
-                for r in found.itertuples()
-            }
+            labels = parts.record_labels(found)
             record_id = st.selectbox("Record", list(labels), format_func=labels.get, key="record")
             record = ui.get_part(url, int(record_id))
             if record is None:
                 ui.empty_state(f"Record {record_id} is gone from the database.")
             else:
-                verdict = record.get("verdict") or record.get("status")
                 m = st.columns(4)
-                m[0].metric("Verdict", str(verdict), border=True)
+                m[0].metric("Verdict", shown(record.get("verdict") or record.get("status")), border=True)
                 m[1].metric("Defect probability", ui.percent(record.get("defect_probability")), border=True,
-                            help=f"threshold {record.get('threshold')}")  # fmt: skip
-                m[2].metric("Noise type", str(record.get("noise_type") or "n/a"), border=True)
-                m[3].metric("Denoiser", str(record.get("denoiser") or "n/a"), border=True)
-                if record.get("status") == "rejected":
-                    st.warning(
-                        f"Rejected ({record.get('reason')}): {record.get('message')}", icon=":material/block:"
-                    )
+                            help=f"threshold {shown(record.get('threshold'))}")  # fmt: skip
+                m[2].metric("Noise type", shown(record.get("noise_type")), border=True)
+                m[3].metric("Denoiser", shown(record.get("denoiser")), border=True)
+                rejected = parts.rejection_note(record)
+                if rejected:
+                    st.warning(rejected, icon=":material/block:")
 
-                path = parts.photo_path(record)
-                gray = images.read_gray(path) if path else None
+                photo = ui.record_photo(src, record)
                 p1, p2, p3 = st.columns(3)
-                if gray is None:
-                    p1.info(
-                        f"The photo is not available here ({record.get('image_path') or 'no path was stored'})."
-                    )
+                if photo.gray is None:
+                    p1.info(photo.note)
                 else:
-                    p1.image(gray, caption="photo", width="stretch")
-                    p2.image(images.spectrum_image(gray), caption="spectrum", width="stretch")
+                    p1.image(photo.gray, caption="photo", width="stretch")
+                    p2.image(images.spectrum_image(photo.gray), caption="spectrum", width="stretch")
                     pipe, why = (
                         ui.pipeline(str(src.models_dir))
                         if ui.pipeline_enabled()
                         else (None, "models are switched off")
                     )
-                    view = parts.denoised_view(gray, record, pipe)
+                    view = parts.denoised_view(photo.gray, record, pipe)
                     if view.image is not None:
                         p3.image(view.image, caption=f"denoised ({view.note})", width="stretch")
                     else:
                         p3.info(
-                            f"No denoised view: {view.note}" + (f" ({why})." if why and pipe is None else ".")
+                            f"No denoised view: {view.note}"
+                            + (f" ({shown(why)})." if why and pipe is None else ".")
                         )
 
                 left, right = st.columns(2)
@@ -94,6 +88,4 @@ with ui.guard("the part lookup page"):
                 with right:
                     st.subheader("Judged by")
                     st.dataframe(parts.versions_frame(record), hide_index=True)
-                    st.caption(
-                        f"Station {record['station_id']} · {record['created_at']:%Y-%m-%d %H:%M:%S} UTC · record #{record['id']}"
-                    )
+                    st.caption(parts.record_caption(record))

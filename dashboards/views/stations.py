@@ -26,10 +26,7 @@ with ui.guard("the stations page"):
         findings = ui.station_drift(url, float(recent_h), float(baseline_d))
         drifted = [f for f in findings if f.drifted]
         for f in drifted:
-            st.warning(
-                f"**{f.station_id}** drifts from its baseline: " + "; ".join(f.reasons) + ".",
-                icon=":material/warning:",
-            )
+            st.warning(stations.drift_warning(f), icon=":material/warning:")
         if findings and not drifted:
             st.success("No station drifts from its own baseline.", icon=":material/check_circle:")
 
@@ -56,6 +53,7 @@ with ui.guard("the stations page"):
         bucket, bucket_name = stations.choose_bucket(window, per_station=per_station)
         series = ui.station_timeseries(url, bucket, start, None)
         st.caption(f"One point per {bucket_name}.")
+        st.caption(stations.unauthenticated_line(ui.unauthenticated_attempts(url, start, None)))
 
         left, right = st.columns(2)
         with left:

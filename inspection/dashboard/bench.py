@@ -142,11 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         fixtures.write_fixture_reports(root / "reports")
         fixtures.write_fixture_models(root / "models")
         photos = fixtures.write_fixture_photos(root / "photos")
+        keys = fixtures.store_fixture_photos(photos, root / "photo-store")
         t = time.perf_counter()
-        fixtures.fill_fixture_db(url, args.records, photos=photos)
+        fixtures.fill_fixture_db(url, args.records, photos=photos, photo_keys=keys)
         print(f"inserted {args.records:,} records into {url} in {time.perf_counter() - t:.1f} s")
         env = {"INSPECTION_REPORTS": str(root / "reports"), "INSPECTION_DB": url, "INSPECTION_MODELS": str(root / "models"),
-               "INSPECTION_DASHBOARD_NO_MODELS": "1"}  # fmt: skip
+               "INSPECTION_PHOTOS": str(root / "photo-store"), "INSPECTION_DASHBOARD_NO_MODELS": "1"}  # fmt: skip
         data = time_data_functions(env, args.repeats)
         full = {} if args.no_apptest else time_pages(env, args.repeats)
         print(f"\n{'page':<12} {'data functions':>15} {'whole page (AppTest)':>22}")

@@ -283,6 +283,14 @@ def write_fixture_photos(
     return out
 
 
+def store_fixture_photos(photos: dict[str, list[Path]], store_dir: str | Path) -> dict[str, str]:
+    """Keep the fixture photos in a local photo store, as the service does; returns each path's store key."""
+    from inspection.store.photos import LocalPhotoStore
+
+    store = LocalPhotoStore(store_dir)
+    return {str(path): store.put(path.read_bytes()) for paths in photos.values() for path in paths}
+
+
 def create_schema(url: str) -> Engine:
     """Create the store's tables, through the store's migrations when they are available."""
     try:
@@ -316,6 +324,7 @@ def fill_fixture_db(
     end: datetime = FIXTURE_END,
     seed: int = 0,
     photos: dict[str, list[Path]] | None = None,
+    photo_keys: dict[str, str] | None = None,
     drift_station: str | None = DRIFT_STATION,
     chunk: int = 20_000,
 ) -> int:
@@ -323,7 +332,8 @@ def fill_fixture_db(
 
     Stations share one baseline noise mix; ``drift_station`` sees periodic noise rise and the noise
     classifier's confidence fall in its last 20 hours (a grounding fault), which the Stations page must flag.
-    About 1% of records are rejected frames. Model versions go into ``model_versions`` too.
+    About 1% of records are rejected frames. Model versions go into ``model_versions`` too. Records point at
+    ``photos`` by path and, where ``photo_keys`` has the path, by photo-store key too.
     """
     engine = create_schema(url)
     rng = np.random.default_rng(seed)
@@ -365,6 +375,7 @@ def fill_fixture_db(
                     "dedup_key": f"{seed:08x}{i:056x}",
                     "image_sha256": hashlib.sha256(f"{seed}-{i}".encode()).hexdigest(),
                     "image_path": str(path) if path else None,
+                    "image_key": (photo_keys or {}).get(str(path)) if path else None,
                     "conversion": "gray8",
                     "height": 192,
                     "width": 192,
@@ -423,10 +434,12 @@ def write_fixture_all(root: str | Path, *, n_records: int = 3000) -> dict[str, s
     write_fixture_reports(root / "reports")
     write_fixture_models(root / "models")
     photos = write_fixture_photos(root / "photos")
+    keys = store_fixture_photos(photos, root / "photo-store")
     db = root / "records.db"
-    fill_fixture_db(f"sqlite:///{db}", n_records, photos=photos)
+    fill_fixture_db(f"sqlite:///{db}", n_records, photos=photos, photo_keys=keys)
     return {
         "INSPECTION_REPORTS": str(root / "reports"),
         "INSPECTION_DB": f"sqlite:///{db}",
         "INSPECTION_MODELS": str(root / "models"),
+        "INSPECTION_PHOTOS": str(root / "photo-store"),
     }

@@ -1,12 +1,27 @@
-"""Images for the dashboard: spectra as viewable pictures, zoomed crops, safe reading of photos."""
+"""Images for the dashboard: safe reading of photos, spectra as viewable pictures, zoomed crops.
+
+Photos are decoded only through :func:`inspection.imageio.decode_image`, which reads the header's width
+and height and refuses an image over the pipeline's pixel limit before allocating its pixels; files over
+``MAX_FILE_BYTES`` are refused before they are read. A refusal is an
+:class:`~inspection.imageio.ImageRejected` whose message says what was found and what the limit is.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+from inspection.imageio import MAX_FILE_BYTES, ImageRejected, decode_image
+
+if TYPE_CHECKING:
+    from inspection.store.photos import PhotoStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -18,14 +33,47 @@ class Crop:
     size: int
 
 
-def read_gray(path: str | Path) -> np.ndarray | None:
-    """An 8-bit grayscale image from ``path``, or None when the file is missing or unreadable."""
+def _check_file_size(size: int, what: str) -> None:
+    if size > MAX_FILE_BYTES:
+        raise ImageRejected("too_large", f"{what} is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
+
+
+def read_photo(path: str | Path) -> np.ndarray:
+    """An 8-bit gray photo from a file, checked for size before it is read and before it is decoded.
+
+    Raises:
+        ImageRejected: the file is unreadable, too big, not an image, or declares too many pixels.
+    """
     path = Path(path)
-    if not path.is_file():
+    try:
+        _check_file_size(path.stat().st_size, "the file")
+        data = path.read_bytes()
+    except OSError as e:
+        raise ImageRejected("unreadable", f"cannot read {path.name}: {e.strerror or e}") from e
+    return decode_image(data).gray
+
+
+def decode_photo(key: str, store: PhotoStore) -> np.ndarray:
+    """An 8-bit gray photo from the photo store, its stored size checked before the bytes are fetched.
+
+    Raises:
+        PhotoNotFound: no photo under ``key``.
+        OSError: the store cannot be read.
+        ImageRejected: the photo is too big, not an image, or declares too many pixels.
+    """
+    _check_file_size(store.size(key), "the photo")
+    return decode_image(store.get(key)).gray
+
+
+def read_gray(path: str | Path) -> np.ndarray | None:
+    """An 8-bit grayscale image from ``path``, or None when the file is missing, unreadable or refused."""
+    if not Path(path).is_file():
         return None
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
-    return image
+    try:
+        return read_photo(path)
+    except ImageRejected as e:
+        log.warning("image %s not shown: %s", path, e)
+        return None
 
 
 def spectrum_image(gray: np.ndarray, max_side: int = 512) -> np.ndarray:

@@ -1,8 +1,14 @@
-"""Part lookup: find records by part id or by station and time, and rebuild what the pipeline saw."""
+"""Part lookup: find records by part id or by station and time, and rebuild what the pipeline saw.
+
+Texts meant for Markdown-rendering calls (notes, captions, the rejection line) come out escaped with
+:func:`inspection.dashboard.text.escape_markdown`: station and part ids, reasons, messages and file names
+are sent by callers of the service and must show as text, never as links or images.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +19,11 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Engine, Table, select
 
 from inspection import NOISE_TYPES
+from inspection.dashboard.images import decode_photo, read_photo
+from inspection.dashboard.text import escape_markdown
+from inspection.imageio import ImageRejected
 from inspection.store.models import Inspection
+from inspection.store.photos import PhotoNotFound, PhotoStore
 
 log = logging.getLogger(__name__)
 T = cast(Table, Inspection.__table__)
@@ -35,6 +45,14 @@ class DenoisedView:
     """The denoised photo when it could be rebuilt, else None and a sentence saying why not."""
 
     image: np.ndarray | None
+    note: str
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A record's photo as 8-bit gray, or None and a Markdown-safe sentence saying why it is not shown."""
+
+    gray: np.ndarray | None
     note: str
 
 
@@ -104,6 +122,61 @@ def versions_frame(record: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({"model": list(versions), "version": [str(v) for v in versions.values()]})
 
 
+def record_labels(found: pd.DataFrame) -> dict[int, str]:
+    """Select-box labels for found records (plain text: option labels are not Markdown), by record id."""
+    return {
+        int(r.id): f"#{r.id} · {r.part_id} · {r.station_id} · {r.created_at:%Y-%m-%d %H:%M}"
+        for r in found.itertuples()
+    }
+
+
+def rejection_note(record: dict[str, Any]) -> str | None:
+    """``Rejected (reason): message`` for a rejected record, escaped for Markdown; None for a scored one."""
+    if record.get("status") != "rejected":
+        return None
+    return f"Rejected ({escape_markdown(record.get('reason'))}): {escape_markdown(record.get('message'))}"
+
+
+def record_caption(record: dict[str, Any]) -> str:
+    """``Station S · time UTC · record #id``, escaped for Markdown."""
+    created = record.get("created_at")
+    when = f"{created:%Y-%m-%d %H:%M:%S} UTC" if isinstance(created, datetime) else "time unknown"
+    return f"Station {escape_markdown(record.get('station_id'))} · {when} · record #{int(record['id'])}"
+
+
+def load_photo(record: dict[str, Any], store: PhotoStore | None, *, store_problem: str = "") -> Photo:
+    """The record's photo: from the photo store by ``image_key``, else from ``image_path`` (older records).
+
+    Sizes are checked before anything is decoded: a file over ``inspection.imageio.MAX_FILE_BYTES`` is not
+    read, and an image whose header declares more pixels than the pipeline accepts is not decoded (a
+    140 KB PNG can declare 12000x12000 pixels, 144 MB of memory). Either comes back as a note instead.
+    """
+    key = record.get("image_key")
+    missing = ""
+    if key and store is not None:
+        try:
+            return _decoded(lambda: decode_photo(str(key), store))
+        except PhotoNotFound:
+            missing = f"{key} is not in the photo store"
+        except OSError as e:
+            missing = f"the photo store cannot be read ({e})"
+    elif key:
+        missing = store_problem or "no photo store is configured"
+    path = photo_path(record)
+    if path is not None:
+        return _decoded(lambda: read_photo(path))
+    where = record.get("image_path") or key or "no photo was kept"
+    why = f"; {missing}" if missing else ""
+    return Photo(None, escape_markdown(f"The photo is not available here ({where}{why})."))
+
+
+def _decoded(load: Callable[[], np.ndarray]) -> Photo:
+    try:
+        return Photo(load(), "photo")
+    except ImageRejected as e:
+        return Photo(None, escape_markdown(f"photo not shown: {e}"))
+
+
 def photo_path(record: dict[str, Any]) -> Path | None:
     """Where the stored photo is, when the record kept a path and the file still exists."""
     path = record.get("image_path")
@@ -120,6 +193,7 @@ def denoised_view(gray: np.ndarray, record: dict[str, Any], pipeline: Any | None
     (``pipeline.router`` as an :class:`inspection.denoise.Router`); without it the view says so.
     """
     name = record.get("denoiser")
+    shown = escape_markdown(name)
     if not name:
         return DenoisedView(None, "the record names no denoiser (the photo was rejected before scoring)")
     if name == "identity":
@@ -138,16 +212,16 @@ def denoised_view(gray: np.ndarray, record: dict[str, Any], pipeline: Any | None
             why = (
                 "the pipeline's models could not be loaded"
                 if pipeline is None
-                else f"the pipeline has no {name!r}"
+                else f"the pipeline has no {shown}"
             )
             return DenoisedView(
-                None, f"the {name} denoiser needs its model, and {why}; showing the stored photo only"
+                None, f"the {shown} denoiser needs its model, and {why}; showing the stored photo only"
             )
         denoiser = factory()
     try:
         return DenoisedView(
-            np.asarray(denoiser(gray), dtype=np.uint8), f"recomputed with the {name} denoiser"
+            np.asarray(denoiser(gray), dtype=np.uint8), f"recomputed with the {shown} denoiser"
         )
     except Exception as e:  # a denoiser failing on one photo must not take the page down
         log.warning("denoiser %s failed on record %s: %s", name, record.get("id"), e)
-        return DenoisedView(None, f"the {name} denoiser failed on this photo: {e}")
+        return DenoisedView(None, f"the {shown} denoiser failed on this photo: {escape_markdown(e)}")

@@ -2,6 +2,10 @@
 
 Every query groups in the database (by station, time bucket and noise type) and returns at most a few
 thousand rows, whatever the table size; the ``(station_id, created_at)`` index serves the time filters.
+
+Attempts the service refused for a missing or wrong API key are stored under the pseudo-station
+:data:`UNAUTHENTICATED_STATION`. They belong to no station: every station query leaves them out, and
+:func:`unauthenticated_attempts` counts them for the page's one separate line.
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ from sqlalchemy import ColumnElement, Engine, Table, case, func, select
 
 from inspection.dashboard.db import time_bucket
 from inspection.dashboard.drift import DriftFinding, WindowStats, detect_drift
+from inspection.dashboard.text import escape_markdown
 from inspection.store.models import STATUS_OK, Inspection
 
 T = cast(Table, Inspection.__table__)
+# The same value as inspection.ingest.ids.UNAUTHENTICATED_STATION: not a valid station id, so no real
+# station can own it. Kept here so the dashboard reads any database without importing the service.
+UNAUTHENTICATED_STATION = "(unauthenticated)"
+REAL_STATION = T.c.station_id != UNAUTHENTICATED_STATION
 BUCKETS: tuple[tuple[int, str], ...] = (
     (15 * 60, "15 minutes"),
     (3600, "hour"),
@@ -57,9 +66,11 @@ def _utc(value: datetime | str | None) -> datetime | None:
 
 
 def time_span(engine: Engine) -> TimeSpan | None:
-    """The time range the records cover, or None when there are none."""
+    """The time range the stations' records cover, or None when there are none."""
     with engine.connect() as conn:
-        row = conn.execute(select(func.min(T.c.created_at), func.max(T.c.created_at))).one()
+        row = conn.execute(
+            select(func.min(T.c.created_at), func.max(T.c.created_at)).where(REAL_STATION)
+        ).one()
     start, end = _utc(row[0]), _utc(row[1])
     return None if start is None or end is None else TimeSpan(start, end)
 
@@ -80,15 +91,16 @@ def choose_bucket(
 
 
 def list_stations(engine: Engine) -> list[str]:
-    """Station ids in the database, sorted."""
+    """Station ids in the database, sorted (unauthenticated attempts are not a station)."""
     with engine.connect() as conn:
-        return sorted(str(s) for s in conn.execute(select(T.c.station_id).distinct()).scalars())
+        ids = conn.execute(select(T.c.station_id).where(REAL_STATION).distinct()).scalars()
+        return sorted(str(s) for s in ids)
 
 
 def _filters(
     stations: list[str] | None, start: datetime | None, end: datetime | None
 ) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = []
+    conds: list[ColumnElement[bool]] = [REAL_STATION]
     if stations:
         conds.append(T.c.station_id.in_(stations))
     if start is not None:
@@ -112,6 +124,7 @@ def station_summary(engine: Engine) -> pd.DataFrame:
             func.min(T.c.created_at).label("first"),
             func.max(T.c.created_at).label("last"),
         )
+        .where(REAL_STATION)
         .group_by(T.c.station_id)
         .order_by(T.c.station_id)
     )
@@ -191,6 +204,34 @@ def noise_mix_timeseries(
     return frame[cols]
 
 
+def unauthenticated_attempts(
+    engine: Engine, *, start: datetime | None = None, end: datetime | None = None
+) -> int:
+    """How many requests the service refused for a missing or wrong API key between ``start`` and ``end``."""
+    conds: list[ColumnElement[bool]] = [T.c.station_id == UNAUTHENTICATED_STATION]
+    if start is not None:
+        conds.append(T.c.created_at >= start)
+    if end is not None:
+        conds.append(T.c.created_at <= end)
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(T).where(*conds)).scalar_one())
+
+
+def unauthenticated_line(count: int) -> str:
+    """The Stations page's one line about refused requests (they count for no station)."""
+    attempts = "attempt" if count == 1 else "attempts"
+    return (
+        f"{count:,} unauthenticated {attempts} in the window (requests with a missing or wrong API key; "
+        "counted for no station)."
+    )
+
+
+def drift_warning(finding: DriftFinding) -> str:
+    """The drift warning for one station, Markdown-safe (the station id is caller-supplied text)."""
+    reasons = "; ".join(escape_markdown(r) for r in finding.reasons)
+    return f"**{escape_markdown(finding.station_id)}** drifts from its baseline: {reasons}."
+
+
 def window_stats(
     engine: Engine, *, end: datetime, recent: timedelta, baseline: timedelta
 ) -> dict[str, tuple[WindowStats, WindowStats]]:
@@ -199,6 +240,7 @@ def window_stats(
     first = cut - baseline
     is_recent = case((T.c.created_at >= cut, 1), else_=0).label("recent")
     where = (
+        REAL_STATION,
         T.c.status == STATUS_OK,
         T.c.noise_type.is_not(None),
         T.c.created_at >= first,

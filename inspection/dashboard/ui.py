@@ -1,4 +1,5 @@
-"""Streamlit glue shared by the page scripts: cached resources, cached queries, empty states, error guard.
+"""Streamlit glue shared by the page scripts: the login gate, cached resources, cached queries, empty states,
+error guard.
 
 Engines and the inspection pipeline are cached with ``st.cache_resource`` (one per URL / models folder for
 the life of the server); query results with ``st.cache_data`` for a short time, so that flipping between
@@ -7,9 +8,10 @@ pages is instant but new records show up within half a minute.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,12 +22,15 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from inspection.dashboard import config, db, parts, reports, stations, versions
+from inspection.dashboard import auth, config, db, parts, reports, stations, versions
 from inspection.dashboard.drift import DriftFinding
 from inspection.dashboard.images import read_gray
+from inspection.dashboard.text import escape_markdown
+from inspection.store.photos import PhotoStore, open_photo_store
 
 log = logging.getLogger("inspection.dashboard")
 QUERY_TTL_S = 30
+LOGIN_FIELDS = {"Form name": "Sign in to the inspection dashboard"}
 
 
 @contextmanager
@@ -60,7 +65,105 @@ def sidebar(src: config.Sources) -> None:
         st.caption("Data sources")
         st.caption(f"Reports: `{src.reports_dir}`")
         st.caption(f"Records: `{config.redact_url(src.db_url)}`")
+        st.caption(f"Photos: `{config.redact_url(src.photos)}`")
         st.caption(f"Models: `{src.models_dir}`")
+
+
+# --- login ------------------------------------------------------------------------------------------------
+
+
+def request_headers() -> Mapping[str, str]:
+    """The headers of the browser's request for this session (empty under AppTest)."""
+    return st.context.headers
+
+
+@st.cache_resource(show_spinner=False)
+def _login_config(path: str, mtime: float) -> auth.LoginConfig:
+    return auth.load_login_config(path)
+
+
+def _refuse(message: str) -> bool:
+    st.error(message, icon=":material/lock:")
+    return False
+
+
+def _header_login(header: str) -> bool:
+    user = auth.header_user(request_headers(), header)
+    if user is None:
+        log.warning("dashboard request without the %s header refused", header)
+        return _refuse(
+            f"Sign in through the login proxy: this request came without the `{header}` header it sets."
+        )
+    st.sidebar.caption(f"Signed in as {escape_markdown(user)}")
+    return True
+
+
+def _form_login(path: Path) -> bool:
+    import streamlit_authenticator as stauth  # heavy, and only needed when a login file is configured
+
+    try:
+        cfg = _login_config(str(path), path.stat().st_mtime)
+    except (OSError, auth.AuthConfigError) as e:
+        log.error("login config unusable: %s", e)
+        return _refuse(f"The dashboard's login is misconfigured, so nothing is shown: {escape_markdown(e)}")
+    # A copy per run: the library writes login state into the credentials it is given.
+    authenticator = stauth.Authenticate(
+        copy.deepcopy(cfg.credentials),
+        cfg.cookie_name,
+        cfg.cookie_key,
+        cfg.cookie_expiry_days,
+        auto_hash=False,
+    )
+    was_in = bool(st.session_state.get("authentication_status"))
+    try:
+        authenticator.login(location="main", fields=LOGIN_FIELDS)
+    except stauth.LoginError as e:  # e.g. a re-login cookie for a user no longer in the file
+        log.warning("dashboard sign-in refused: %s", e)
+        return _refuse(
+            f"Sign-in refused: {escape_markdown(e)}. Clear this site's cookies to sign in as another user."
+        )
+    status = st.session_state.get("authentication_status")
+    if status and not was_in and cfg.cookie_expiry_days == 0:
+        st.rerun()  # drop the login form drawn in this run
+    # With a re-login cookie, no rerun here: it would drop the component that stores the cookie. The browser
+    # reruns the script once the cookie is stored, and that run no longer draws the form.
+    if status:
+        name = st.session_state.get("name") or st.session_state.get("username")
+        st.sidebar.caption(f"Signed in as {escape_markdown(name)}")
+        authenticator.logout("Sign out", location="sidebar", key="sign_out")
+        if st.session_state.get("authentication_status"):
+            return True
+        # Signed out just now: the form again, in this run, so the cookie's deletion reaches the browser.
+        authenticator.login(location="main", fields=LOGIN_FIELDS)
+        return False
+    if status is False:
+        st.error("Username or password is incorrect.", icon=":material/lock:")
+    return False
+
+
+def signed_in() -> bool:
+    """Whether this session has already signed in (draws nothing; :func:`require_login` does the signing in)."""
+    settings = config.auth_settings()
+    if settings.header is not None:
+        return auth.header_user(request_headers(), settings.header) is not None
+    if settings.config_path is not None:
+        return bool(st.session_state.get("authentication_status"))
+    return True
+
+
+def require_login() -> bool:
+    """Whether this session may see the pages; when not, the login form (or why not) is what it sees.
+
+    With a login config file the session signs in with a user name and password (or the signed re-login
+    cookie); with a trusted header the proxy's header names the user; with neither, everyone may see the pages
+    (``inspection dashboard`` allows that only on loopback or with ``--insecure-no-auth``).
+    """
+    settings = config.auth_settings()
+    if settings.header is not None:
+        return _header_login(settings.header)
+    if settings.config_path is not None:
+        return _form_login(settings.config_path)
+    return True
 
 
 # --- database ---------------------------------------------------------------------------------------------
@@ -132,8 +235,30 @@ def find_parts(
     return parts.find_parts(engine(url), part_id=part_id, stations=list(station_ids), start=start, end=end)
 
 
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def unauthenticated_attempts(url: str, start: datetime | None, end: datetime | None) -> int:
+    return stations.unauthenticated_attempts(engine(url), start=start, end=end)
+
+
 def get_part(url: str, record_id: int) -> dict[str, Any] | None:
     return parts.get_part(engine(url), record_id)
+
+
+@st.cache_resource(show_spinner=False)
+def photo_store(location: str, db_url: str) -> tuple[PhotoStore | None, str]:
+    """The photo store at ``location``, opened once; or None and why it could not be opened."""
+    try:
+        eng = engine(db_url) if location == "db" else None
+        return open_photo_store(location, engine=eng), ""
+    except (ValueError, OSError, ImportError, db.DatabaseUnavailable) as e:
+        log.warning("photo store %s cannot be opened: %s", config.redact_url(location), e)
+        return None, f"the photo store {config.redact_url(location)} cannot be opened ({e})"
+
+
+def record_photo(src: config.Sources, record: dict[str, Any]) -> parts.Photo:
+    """The record's photo from the photo store (by ``image_key``), else from its old ``image_path``."""
+    store, why = photo_store(src.photos, src.db_url)
+    return parts.load_photo(record, store, store_problem=why)
 
 
 # --- reports and models -----------------------------------------------------------------------------------

@@ -25,8 +25,16 @@ def data_env(data_root: Path) -> dict[str, str]:
         "INSPECTION_REPORTS": str(data_root / "reports"),
         "INSPECTION_DB": f"sqlite:///{data_root / 'records.db'}",
         "INSPECTION_MODELS": str(data_root / "models"),
+        "INSPECTION_PHOTOS": str(data_root / "photo-store"),
         "INSPECTION_DASHBOARD_NO_MODELS": "1",
     }
+
+
+@pytest.fixture(autouse=True)
+def no_login(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages open without a login unless a test configures one (as on loopback)."""
+    monkeypatch.delenv("INSPECTION_DASHBOARD_AUTH_CONFIG", raising=False)
+    monkeypatch.delenv("INSPECTION_DASHBOARD_AUTH_HEADER", raising=False)
 
 
 @pytest.fixture
@@ -42,5 +50,6 @@ def empty_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("INSPECTION_REPORTS", str(tmp_path / "reports"))
     monkeypatch.setenv("INSPECTION_DB", f"sqlite:///{tmp_path / 'records.db'}")
     monkeypatch.setenv("INSPECTION_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("INSPECTION_PHOTOS", str(tmp_path / "photos"))
     monkeypatch.setenv("INSPECTION_DASHBOARD_NO_MODELS", "1")
     return tmp_path

@@ -77,7 +77,8 @@ def server(data_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
         INSPECTION_DASHBOARD_NO_MODELS="1",
     )
     cmd = [sys.executable, "-m", "inspection.cli", "dashboard", "--reports", data_env["INSPECTION_REPORTS"],
-           "--db", data_env["INSPECTION_DB"], "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+           "--db", data_env["INSPECTION_DB"], "--photos", data_env["INSPECTION_PHOTOS"],
+           "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     with open(log, "w") as out:
         proc = subprocess.Popen(
             cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

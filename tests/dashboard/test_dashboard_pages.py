@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from inspection.dashboard import db, fixtures, parts, reports
+from inspection.dashboard.text import escape_markdown
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 PAGES = ("overview", "noise", "denoisers", "stations", "part_lookup", "models")
@@ -98,7 +99,7 @@ def test_stations(dashboard_env: dict[str, str]) -> None:
     assert metric(at, "Stations") == "4"
     assert metric(at, "Stations drifting") == "1"
     warning = at.warning[0].value
-    assert "line-3" in warning and "periodic noise rose" in warning and "grounding" in warning
+    assert "line\\-3" in warning and "periodic noise rose" in warning and "grounding" in warning
     assert len(charts(at)) == 4
     table = at.dataframe[0].value.set_index("station_id")
     assert table.loc["line-3", "drift"] == "drift" and table["records"].sum() == 4000
@@ -117,8 +118,9 @@ def test_part_lookup(dashboard_env: dict[str, str]) -> None:
     at.run()
     assert not at.exception
     assert list(at.dataframe[0].value["part_id"]) == [target["part_id"]]
-    assert metric(at, "Verdict") == target["verdict"]
-    assert metric(at, "Noise type") == target["noise_type"]
+    # Metric values are Markdown: record text is shown escaped (it renders as stored).
+    assert metric(at, "Verdict") == escape_markdown(target["verdict"])
+    assert metric(at, "Noise type") == escape_markdown(target["noise_type"])
     assert (
         len(elements(at, "Image")) >= 2
     )  # photo and spectrum (and the denoised photo when it can be rebuilt)
@@ -129,8 +131,8 @@ def test_part_lookup(dashboard_env: dict[str, str]) -> None:
 
 def test_models(dashboard_env: dict[str, str]) -> None:
     at = open_page("models")
-    assert metric(at, "In use: noise") == "noise-2026.11.1"
-    assert metric(at, "In use: defect") == "defect-2026.11.2"
+    assert metric(at, "In use: noise") == escape_markdown("noise-2026.11.1")
+    assert metric(at, "In use: defect") == escape_markdown("defect-2026.11.2")
     table = at.dataframe[0].value
     assert {"noise-2026.10.1", "noise-2026.11.1"} <= set(table["version"])
     assert set(table["source"]) == {"checkpoint", "store"}
