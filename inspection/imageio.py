@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,8 +105,10 @@ def array_to_gray(array: np.ndarray) -> DecodedImage:
 def _probe(data: bytes) -> tuple[int, int, str | None, int]:
     """Width, height, format and frame count from the header alone (no pixels decoded)."""
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            return probe.size[0], probe.size[1], probe.format, int(getattr(probe, "n_frames", 1) or 1)
+        with warnings.catch_warnings():  # a large header is refused below with our own message
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                return probe.size[0], probe.size[1], probe.format, int(getattr(probe, "n_frames", 1) or 1)
     except Image.DecompressionBombError as e:
         raise Rejection(
             "too_large", f"the image header declares too many pixels (decompression bomb?): {e}"

@@ -163,8 +163,8 @@ class DatabasePhotoStore:
         return "DatabasePhotoStore()"
 
     def put(self, data: bytes, sha256: str | None = None) -> str:
-        from sqlalchemy import select
-        from sqlalchemy.exc import IntegrityError, OperationalError
+        from sqlalchemy import insert, select
+        from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
         from inspection.store.models import Photo
 
@@ -172,20 +172,24 @@ class DatabasePhotoStore:
         try:
             with self.engine.begin() as conn:
                 if conn.scalar(select(Photo.key).where(Photo.key == key)) is None:
-                    conn.execute(Photo.__table__.insert().values(key=key, data=data, size=len(data)))
+                    conn.execute(insert(Photo).values(key=key, data=data, size=len(data)))
         except IntegrityError:
             pass  # another replica kept the same photo first
-        except OperationalError as e:
-            raise OSError(f"the photo table cannot be written: {e.orig}") from e
+        except SQLAlchemyError as e:
+            raise OSError(f"the photo table cannot be written: {getattr(e, 'orig', None) or e}") from e
         return key
 
     def _select(self, column: Any, key: str) -> Any:
         from sqlalchemy import select
+        from sqlalchemy.exc import SQLAlchemyError
 
         from inspection.store.models import Photo
 
-        with self.engine.connect() as conn:
-            value = conn.scalar(select(column).where(Photo.key == check_key(key)))
+        try:
+            with self.engine.connect() as conn:
+                value = conn.scalar(select(column).where(Photo.key == check_key(key)))
+        except SQLAlchemyError as e:
+            raise OSError(f"the photo table cannot be read: {getattr(e, 'orig', None) or e}") from e
         if value is None:
             raise PhotoNotFound(f"no photo {key} in the database")
         return value
