@@ -30,7 +30,8 @@ class ServeConfig:
         photos: where photos are kept: a folder (default: <data dir>/photos), 'db' for the records database
             itself, or an fsspec URL such as s3://bucket/photos (several replicas need 'db' or a shared URL).
         max_upload_mb: the largest photo accepted, in MiB; bigger uploads get 413 unread.
-        pipelines: how many pipelines score in parallel (each holds its own copy of the models).
+        pipelines: how many scoring processes run in parallel (each holds its own copy of the models, and
+            none waits on the server's threads).
         max_batch: the most waiting uploads one pipeline scores together.
         max_queue: the most photos waiting to be scored; more get 503 with Retry-After.
         max_queued_mp: the most megapixels waiting to be scored; more get 503 with Retry-After.
@@ -41,9 +42,9 @@ class ServeConfig:
         score_timeout_s: seconds an upload may wait for its verdict; then 503, unscored.
         unauthenticated_per_minute: attempts without a valid key recorded per client address and minute;
             more get 429 and are not stored.
-        torch_threads: torch intra-op threads per process (0 = torch's default). One is the default: batches are
-            small and the server's own threads need the cores; on a busy 2-core machine two torch threads made a
-            single photo 20x slower (158 ms against 7 ms) from thread contention.
+        torch_threads: torch intra-op threads per scoring process (0 = torch's default). One is the default:
+            batches are small and the server's own threads need the cores; on a busy 2-core machine two torch
+            threads made a single photo 20x slower (158 ms against 7 ms) from thread contention.
         access_log: log every request (uvicorn's access log).
         api_keys: config file only: station = "sha256:<hex>" (or a plain key); $INSPECTION_API_KEYS adds
             station:key pairs.
@@ -100,18 +101,14 @@ def build_app(cfg: ServeConfig) -> Any:
     Raises:
         StoreOpenError: the records database or the photo store cannot be used (the message says why).
     """
-    import torch
-
     from inspection.auth import load_api_keys
     from inspection.commands._stores import open_stores, register_models
     from inspection.paths import data_dir
-    from inspection.pipeline import InspectionPipeline
     from inspection.service import create_app
+    from inspection.service.remote import ProcessPipeline
 
     if cfg.pipelines < 1:
         raise SystemExit(f"--pipelines must be at least 1, got {cfg.pipelines}")
-    if cfg.torch_threads > 0:
-        torch.set_num_threads(cfg.torch_threads)
     keys = load_api_keys({"api_keys": cfg.api_keys, "engineer_keys": cfg.engineer_keys})
     if not keys.hashes:
         log.warning(
@@ -119,7 +116,9 @@ def build_app(cfg: ServeConfig) -> Any:
         )
     store, photos = open_stores(cfg.db or None, cfg.photos or str(data_dir() / "photos"))
     assert photos is not None
-    pipelines = [InspectionPipeline.from_dir(cfg.models or None) for _ in range(cfg.pipelines)]
+    pipelines = [
+        ProcessPipeline(cfg.models or None, torch_threads=cfg.torch_threads) for _ in range(cfg.pipelines)
+    ]
     register_models(store, pipelines[0])
     log.info(
         "store %r, models %s, %d key(s), photos in %s",
