@@ -69,7 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="records database URL (default: $INSPECTION_DB or SQLite in $INSPECTION_HOME)",
     )
     parser.add_argument(
-        "--models", type=Path, default=None, help="models folder (default: the shipped models)"
+        "--models",
+        type=Path,
+        default=None,
+        help="the models root for the denoised views (default: the shipped models)",
     )
     parser.add_argument(
         "--photos",
