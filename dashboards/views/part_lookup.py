@@ -55,6 +55,9 @@ with ui.guard("the part lookup page"):
                 rejected = parts.rejection_note(record)
                 if rejected:
                     st.warning(rejected, icon=":material/block:")
+                conflict = parts.conflict_note(record)
+                if conflict:
+                    st.warning(conflict, icon=":material/compare_arrows:")
 
                 photo = ui.record_photo(src, record)
                 p1, p2, p3 = st.columns(3)

@@ -137,6 +137,16 @@ def rejection_note(record: dict[str, Any]) -> str | None:
     return f"Rejected ({escape_markdown(record.get('reason'))}): {escape_markdown(record.get('message'))}"
 
 
+def conflict_note(record: dict[str, Any]) -> str | None:
+    """A warning when another photo of this part got the opposite verdict; None otherwise."""
+    if not record.get("conflict"):
+        return None
+    return (
+        f"Conflict: another photo of part {escape_markdown(record.get('part_id'))} got the opposite verdict. "
+        "Search the part id to see every photo of it, and settle which verdict holds."
+    )
+
+
 def record_caption(record: dict[str, Any]) -> str:
     """``Station S · time UTC · record #id``, escaped for Markdown."""
     created = record.get("created_at")

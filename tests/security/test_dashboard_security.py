@@ -608,3 +608,23 @@ def test_sigterm_to_the_command_stops_the_streamlit_server(
         time.sleep(0.2)
     assert not answers(port), "the Streamlit server still answers after its command was killed"
     assert not any(alive(pid) for pid in servers), "the Streamlit child outlived its command"
+
+
+# --- low: two photos of one part with opposite verdicts ------------------------------------------------------
+
+
+def test_part_lookup_warns_of_a_verdict_conflict(own_db: str, data_env: dict[str, str]) -> None:
+    when = fixtures.FIXTURE_END + timedelta(hours=2)
+    add_records(
+        own_db,
+        [{"station_id": "line-1", "part_id": "P-CONFLICT", "status": "ok", "verdict": verdict, "conflict": True,
+          "defect_probability": p, "created_at": when} for verdict, p in (("ok", 0.1), ("defective", 0.9))],
+    )  # fmt: skip
+    at = run_app("part_lookup")
+    at.text_input(key="part_id").set_value("P-CONFLICT")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(
+        w.value.startswith(f"Conflict: another photo of part {escape_markdown('P-CONFLICT')} ")
+        for w in at.warning
+    )
