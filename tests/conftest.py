@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from inspection.data import synth_casting, write_synthetic_dataset
 from inspection.paths import default_models_dir
 from inspection.testing import write_tiny_checkpoints
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/helpers, shared by the test packages
 CASTING = Path(__file__).resolve().parents[2] / "shared" / "data" / "casting"
 
 torch.set_num_threads(1)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import ENGINEER_KEYS, STATION_KEYS, png
+from helpers.service import ENGINEER_KEYS, STATION_KEYS, png
 
 from inspection.auth import ApiKeys
 from inspection.pipeline import InspectionPipeline

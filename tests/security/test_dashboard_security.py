@@ -17,13 +17,11 @@ import os
 import re
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
 import tracemalloc
 import urllib.request
-import zlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.photos import png_bomb
 from sqlalchemy.orm import Session
 from streamlit.testing.v1 import AppTest
 
@@ -67,27 +66,6 @@ def plain(markdown: str) -> str:
 def renders_as_text(markdown: str) -> bool:
     """No link or image syntax, and nothing an autolink pass would turn into a link."""
     return "](" not in markdown and "![" not in markdown and not AUTOLINK.search(text_nodes(markdown))
-
-
-def png_bomb(side: int) -> bytes:
-    """A real, valid 8-bit gray PNG of side x side black pixels: tiny on disk, side² bytes decoded.
-
-    A copy of ``png_bomb`` in tests/service/conftest.py (test packages do not import each other).
-    """
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    comp = zlib.compressobj(9)
-    row = b"\x00" * (side + 1)
-    idat = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def add_records(url: str, rows: list[dict[str, Any]]) -> list[int]:

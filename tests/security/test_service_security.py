@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from helpers.service import ENGINEER, H1, H2, asgi_post, png, upload
 from PIL import Image
-from service_helpers import ENGINEER, H1, H2, asgi_post, png, upload
 from sqlalchemy.exc import OperationalError
 
 from inspection.imageio import DEFAULT_MAX_PIXELS, decode_image

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.photos import drop
 from PIL import Image
 from sqlalchemy.exc import OperationalError
 
@@ -48,14 +49,6 @@ def store(tmp_path: Path):
 def inbox(tmp_path: Path) -> Path:
     path = tmp_path / "inbox"
     path.mkdir()
-    return path
-
-
-def drop(folder: Path, name: str, data: bytes, age_s: float = 10.0) -> Path:
-    path = folder / name
-    path.write_bytes(data)
-    past = time.time() - age_s
-    os.utime(path, (past, past))
     return path
 
 

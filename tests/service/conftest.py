@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import struct
-import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
+from helpers.photos import encode, png_bomb
 
 from inspection.auth import ApiKeys
 from inspection.pipeline import InspectionPipeline
@@ -26,33 +23,6 @@ ENGINEERS = {"alice": "key-engineer-alice"}
 @pytest.fixture(scope="session")
 def pipeline(tiny_models: Path) -> InspectionPipeline:
     return InspectionPipeline.from_dir(tiny_models)
-
-
-def encode(array: np.ndarray, fmt: str = "PNG", mode: str | None = None) -> bytes:
-    image = Image.fromarray(array)
-    if mode:
-        image = image.convert(mode)
-    buf = io.BytesIO()
-    image.save(buf, fmt)
-    return buf.getvalue()
-
-
-def png_bomb(side: int = 20000) -> bytes:
-    """A real, valid 8-bit gray PNG of side x side black pixels: ~400 MB decoded, a few hundred KB on the wire."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    comp = zlib.compressobj(9)
-    row = b"\x00" * (side + 1)
-    idat = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +63,9 @@ def limits() -> ServiceLimits:
 
 
 @pytest.fixture
-def client(pipeline: InspectionPipeline, store: RecordStore, photo_store: LocalPhotoStore, limits: ServiceLimits):
+def client(
+    pipeline: InspectionPipeline, store: RecordStore, photo_store: LocalPhotoStore, limits: ServiceLimits
+):
     app = create_app(
         pipeline, store, ApiKeys.from_mapping(KEYS, ENGINEERS), photos=photo_store, limits=limits
     )

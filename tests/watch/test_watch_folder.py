@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.photos import drop
 
 from inspection.loadtest import make_photos
 from inspection.results import InspectionResult, Rejection
@@ -25,14 +26,6 @@ def inbox(tmp_path: Path) -> Path:
     """The watched folder (apart from the store's database file, which lives in tmp_path)."""
     path = tmp_path / "inbox"
     path.mkdir()
-    return path
-
-
-def drop(folder: Path, name: str, data: bytes, age_s: float = 10.0) -> Path:
-    path = folder / name
-    path.write_bytes(data)
-    past = time.time() - age_s
-    os.utime(path, (past, past))
     return path
 
 

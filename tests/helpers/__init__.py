@@ -1,0 +1,1 @@
+"""Helpers shared by the test packages (``tests/conftest.py`` puts ``tests/`` on the import path)."""
