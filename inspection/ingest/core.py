@@ -200,7 +200,7 @@ class Ingestor:
             ),
             write=True,
         )
-        return Ingested(self._get(saved.id), created=saved.created)
+        return Ingested(saved.record or self._get(saved.id), created=saved.created)
 
     def reject(
         self, sub: Submission, rejection: Rejection, *, sha: str | None = None, key: str | None = None
@@ -245,7 +245,7 @@ class Ingestor:
             ),
             write=True,
         )
-        return Ingested(self._get(saved.id), created=saved.created, rejection=rejection)
+        return Ingested(saved.record or self._get(saved.id), created=saved.created, rejection=rejection)
 
     def ingest_batch(
         self, pipeline: BatchPipeline, submissions: Sequence[Submission]

@@ -22,10 +22,12 @@ MAX_LIST_LIMIT = 1000
 
 @dataclass(frozen=True)
 class SaveOutcome:
-    """Where a record went: its id, and whether this call created it (False: an identical one was stored)."""
+    """Where a record went: its id, whether this call created it (False: an identical one was stored), and the
+    stored record itself when this call created it (saves a read)."""
 
     id: int
     created: bool
+    record: dict[str, Any] | None = None
 
 
 def dedup_key(
@@ -156,7 +158,7 @@ class RecordStore:
                 session.flush()
                 if row.verdict is not None and row.part_id is not None:
                     self._mark_conflicts(session, row)
-                return SaveOutcome(row.id, True)
+                return SaveOutcome(row.id, True, row.to_dict())
         except IntegrityError:
             if key is None:
                 raise
