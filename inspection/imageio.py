@@ -102,13 +102,14 @@ def array_to_gray(array: np.ndarray) -> DecodedImage:
     return DecodedImage(np.ascontiguousarray(array), conversion)
 
 
-def _probe(data: bytes) -> tuple[int, int, str | None, int]:
-    """Width, height, format and frame count from the header alone (no pixels decoded)."""
+def _probe(data: bytes) -> tuple[int, int, str | None, bool]:
+    """Width, height, format and whether it holds more than one frame, from the headers alone (no pixels
+    decoded, and never a walk over every frame: a GIF can hold a million)."""
     try:
         with warnings.catch_warnings():  # a large header is refused below with our own message
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as probe:
-                return probe.size[0], probe.size[1], probe.format, int(getattr(probe, "n_frames", 1) or 1)
+                return probe.size[0], probe.size[1], probe.format, bool(getattr(probe, "is_animated", False))
     except Image.DecompressionBombError as e:
         raise Rejection(
             "too_large", f"the image header declares too many pixels (decompression bomb?): {e}"
@@ -138,11 +139,11 @@ def decode_image(data: bytes, *, max_pixels: int | None = None) -> DecodedImage:
         raise Rejection("empty", "the photo is empty (0 bytes)")
     if len(data) > MAX_FILE_BYTES:
         raise Rejection("too_large", f"the photo is {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,}")
-    width, height, fmt, frames = _probe(data)
-    if frames > 1:
+    width, height, fmt, several = _probe(data)
+    if several:
         raise Rejection(
             "multi_frame",
-            f"the {fmt} holds {frames} frames; only one would be judged, so send one photo per part",
+            f"the {fmt} holds several frames; only one would be judged, so send one photo per part",
         )
     scale = _draft_scale(width, height, max_pixels) if fmt == "JPEG" else 1
     check_size(height // max(scale, 1), width // max(scale, 1), max_pixels)
@@ -198,7 +199,7 @@ def to_gray(image: np.ndarray | bytes | str | Path) -> DecodedImage:
 def probe_pixels(data: bytes) -> int:
     """The pixel count a photo's header declares, without decoding it; 1 when the header cannot be read."""
     try:
-        width, height, _, frames = _probe(data)
+        width, height, _, _ = _probe(data)
     except Rejection:
         return 1
-    return max(1, width * height * frames)
+    return max(1, width * height)

@@ -233,6 +233,7 @@ class SpawnedServer:
     station: str
     api_key: str
     log_path: Path
+    engineer_key: str = ""
 
 
 def wait_healthy(url: str, timeout_s: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -271,7 +272,13 @@ def spawn_server(
     db_url = db_url or f"sqlite:///{workdir / 'records.db'}"
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, INSPECTION_API_KEYS=f"{station}:{api_key}", INSPECTION_HOME=str(workdir))
+    engineer_key = secrets.token_urlsafe(24)  # reads /metrics
+    env = dict(
+        os.environ,
+        INSPECTION_API_KEYS=f"{station}:{api_key}",
+        INSPECTION_ENGINEER_KEYS=f"loadtest:{engineer_key}",
+        INSPECTION_HOME=str(workdir),
+    )
     repo_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [repo_root, env.get("PYTHONPATH")]))
     cmd = [
@@ -294,7 +301,7 @@ def spawn_server(
     log_path = workdir / f"server-{port}.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = SpawnedServer(process, url, db_url, station, api_key, log_path)
+    server = SpawnedServer(process, url, db_url, station, api_key, log_path, engineer_key)
     try:
         wait_healthy(url, startup_timeout_s, process)
         yield server

@@ -265,8 +265,8 @@ def wait_for(check: Callable[[], bool], timeout_s: float = 30) -> None:
     raise TimeoutError("nginx did not come up")
 
 
-def served_by(url: str) -> int:
-    text_ = httpx.get(url + "/metrics", timeout=5).text
+def served_by(server: Any) -> int:
+    text_ = httpx.get(server.url + "/metrics", headers={"X-API-Key": server.engineer_key}, timeout=5).text
     return int(sum(float(line.rsplit(" ", 1)[1]) for line in text_.splitlines()
                    if line.startswith("inspection_inspections_total{")))  # fmt: skip
 
@@ -282,7 +282,7 @@ def scale_out(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     ):
         report = run_load(front, key, a.station, clients=args.clients, requests=args.requests,
                           photos=make_photos(32), db_url=db_url)  # fmt: skip
-        per_replica = {"a": served_by(a.url), "b": served_by(b.url)}
+        per_replica = {"a": served_by(a), "b": served_by(b)}
     log(report.summary())
     photos = check_photos(db_url, "db")
     part_lookup = open_in_part_lookup(db_url)
@@ -342,7 +342,9 @@ def impatient(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         for t in threads:
             t.join()
         time.sleep(2)  # let the server finish what it had taken
-        metrics = httpx.get(server.url + "/metrics", timeout=10).text
+        metrics = httpx.get(
+            server.url + "/metrics", headers={"X-API-Key": server.engineer_key}, timeout=10
+        ).text
         with RecordStore(server.db_url, migrate=False) as store:
             stored = store.count_inspections(part_id_prefix="impatient-")
     abandoned = next(

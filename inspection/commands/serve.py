@@ -33,9 +33,9 @@ class ServeConfig:
         pipelines: how many scoring processes run in parallel (each holds its own copy of the models, and
             none waits on the server's threads).
         max_batch: the most waiting uploads one pipeline scores together.
-        max_queue: the most photos waiting to be scored; more get 503 with Retry-After.
         max_queued_mp: the most megapixels waiting to be scored; more get 503 with Retry-After.
-        max_uploads: uploads received and scored at once; more get 503 before their body is read.
+        max_uploads: uploads in progress at once, from the first byte of the body to the answer (so also the
+            most photos waiting to be scored); more get 503 before their body is read.
         max_connections: open connections at once; more get 503 from the server (slow clients cannot hold
             every socket).
         body_timeout_s: seconds an upload may take to arrive; a slower one gets 408.
@@ -59,7 +59,6 @@ class ServeConfig:
     max_upload_mb: float = 20.0
     pipelines: int = 1
     max_batch: int = 8
-    max_queue: int = 64
     max_queued_mp: float = 64.0
     max_uploads: int = 32
     max_connections: int = 256
@@ -77,7 +76,6 @@ class ServeConfig:
         return ServiceLimits(
             max_upload_bytes=int(self.max_upload_mb * 1024 * 1024),
             max_batch=self.max_batch,
-            max_queue=self.max_queue,
             max_queued_pixels=int(self.max_queued_mp * 1e6),
             max_uploads=self.max_uploads,
             body_timeout_s=self.body_timeout_s,

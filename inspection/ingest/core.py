@@ -127,22 +127,21 @@ class Ingestor:
         self.keep_rejected = keep_rejected
         self._failures: dict[str, tuple[float, str]] = {}  # store -> (when, why) of its last failed write
 
-    def problems(self) -> dict[str, str]:
+    def problems(self, min_free_bytes: int = 0) -> dict[str, str]:
         """What keeps a photo from being kept and recorded now, by store (``database``, ``photos``); {} when
-        both can be written. A write that failed in the last ``FAILURE_MEMORY_S`` counts too, since a full disk
-        shows only when a write fails."""
+        neither is known to fail. It reads only (anyone may ask for readiness): the database must answer, the
+        photo store must have ``min_free_bytes`` free where it can tell, and no write may have failed in the
+        last ``FAILURE_MEMORY_S`` (a full disk or a read-only database shows only when a write fails)."""
         out: dict[str, str] = {}
-        try:
-            self.store.check_writable()
-        except SQLAlchemyError as e:
-            out["database"] = f"cannot be written: {_first_line(e)}"
-        if self.photos is not None:
-            try:
-                self.photos.check_writable()
-            except OSError as e:
-                out["photos"] = f"cannot be written: {e.strerror or e}"
+        if not self.store.ping():
+            out["database"] = "does not answer"
+        free = self.photos.free_bytes() if self.photos is not None else None
+        if free is not None and free < min_free_bytes:
+            out["photos"] = (
+                f"{free / 2**20:.1f} MiB free, below the {min_free_bytes / 2**20:.0f} MiB a photo may need"
+            )
         now = time.monotonic()
-        for which, (when, why) in self._failures.items():
+        for which, (when, why) in list(self._failures.items()):
             if which not in out and now - when < FAILURE_MEMORY_S:
                 out[which] = f"a write failed {now - when:.0f} s ago: {why}"
         return out

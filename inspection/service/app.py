@@ -73,7 +73,6 @@ def create_app(
     scorer = BatchScorer(
         pipelines,
         max_batch=limits.max_batch,
-        max_queue=limits.max_queue,
         max_queued_pixels=limits.max_queued_pixels,
     )
     if not hasattr(photos, "put"):

@@ -51,8 +51,10 @@ def client_address(request: Request) -> str:
 
 
 def identify(request: Request, api_key: ApiKey) -> Principal | None:
+    """Whose key the request carries (``X-API-Key``, or ``Authorization: Bearer KEY``), or None."""
     keys: ApiKeys = request.app.state.api_keys
-    return keys.identify(api_key)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return keys.identify(api_key or (token.strip() if scheme.lower() == "bearer" else None))
 
 
 def require_reader(who: Annotated[Principal | None, Depends(identify)]) -> Principal:
@@ -62,5 +64,15 @@ def require_reader(who: Annotated[Principal | None, Depends(identify)]) -> Princ
     return who
 
 
+def require_engineer(who: Annotated[Principal | None, Depends(identify)]) -> Principal:
+    """An engineer key; 401 without a valid key, 403 with a station's."""
+    if who is None:
+        raise HTTPException(status_code=401, detail="an engineer's X-API-Key (or Bearer token) is required")
+    if who.role != "engineer":
+        raise HTTPException(status_code=403, detail="only an engineer key may read the service's metrics")
+    return who
+
+
 Reader = Annotated[Principal, Depends(require_reader)]
+Engineer = Annotated[Principal, Depends(require_engineer)]
 Caller = Annotated[Principal | None, Depends(identify)]

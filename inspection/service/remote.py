@@ -22,6 +22,7 @@ from inspection.results import InspectionResult, Rejection
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 300.0
+BATCH_TIMEOUT_S = 300.0  # a batch of 8 takes well under a second; a child silent this long is stuck
 
 
 def _serve(conn: Connection, models: str | None, torch_threads: int) -> None:
@@ -91,12 +92,16 @@ class ProcessPipeline:
         """Score a batch in the child; raises ``RuntimeError`` when the child failed or died (then restarted)."""
         try:
             self._conn.send([bytes(i) if isinstance(i, (bytearray, memoryview)) else i for i in images])
+            if not self._conn.poll(BATCH_TIMEOUT_S):
+                raise TimeoutError(f"no answer within {BATCH_TIMEOUT_S:.0f} s")
             out = self._conn.recv()
-        except (EOFError, OSError) as e:
-            log.error("the scoring process died (exit code %s); starting a new one", self._process.exitcode)
+        except (EOFError, OSError) as e:  # TimeoutError is an OSError
+            log.error(
+                "the scoring process failed (%s, exit code %s); starting a new one", e, self._process.exitcode
+            )
             self.close()
             self._start()
-            raise RuntimeError("the scoring process died while scoring this batch") from e
+            raise RuntimeError("the scoring process died or hung while scoring this batch") from e
         if isinstance(out, BaseException):
             raise out
         return list(out)

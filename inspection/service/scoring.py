@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import threading
 import time
 from collections import deque
@@ -13,6 +14,8 @@ from typing import Any, Protocol
 
 from inspection.ingest import score_photos
 from inspection.results import InspectionResult, Rejection
+
+log = logging.getLogger(__name__)
 
 
 class Pipeline(Protocol):
@@ -42,15 +45,15 @@ class BatchScorer:
 
     Under load, photos that arrive while a batch is being scored form the next batch, and a batch costs far
     less per photo than single calls; with nothing waiting, a photo is scored alone at once (no added delay).
-    No pipeline is ever used by two threads. The queue is bounded by photos and by pixels: a photo that does not
-    fit is refused at once (``overloaded``), never queued behind minutes of work. A photo whose waiter was
-    cancelled (its client went away) is dropped from the queue unscored. ``timings_ms`` are the photo's share of
-    its batch, plus ``queue`` (the wait).
+    No pipeline is ever used by two threads. The queue is bounded in pixels (the service bounds the number of
+    photos with its upload slots): a photo that does not fit is refused at once (``overloaded``), never queued
+    behind minutes of work. A photo whose waiter is cancelled (its client went away) leaves the queue at once,
+    unscored. A batch that fails outside any one photo settles each of its photos as ``internal_error``; the
+    worker carries on. ``timings_ms`` are the photo's share of its batch, plus ``queue`` (the wait).
 
     Args:
         pipelines: one worker thread each.
         max_batch: the most photos scored together.
-        max_queue: the most photos waiting.
         max_queued_pixels: the most pixels waiting (a photo's cost is its pixel count, 1 when unknown).
     """
 
@@ -59,7 +62,6 @@ class BatchScorer:
         pipelines: Sequence[Pipeline],
         *,
         max_batch: int = 8,
-        max_queue: int = 64,
         max_queued_pixels: int = 64_000_000,
     ) -> None:
         if not pipelines:
@@ -68,7 +70,6 @@ class BatchScorer:
         self._pipelines = list(pipelines)
         self.size = len(pipelines)
         self.max_batch = max(1, max_batch)
-        self.max_queue = max(1, max_queue)
         self.max_queued_pixels = max(1, max_queued_pixels)
         self._jobs: deque[_Job] = deque()
         self._pixels = 0
@@ -91,9 +92,7 @@ class BatchScorer:
             return self._fits(cost)
 
     def _fits(self, cost: int) -> bool:
-        if not self._jobs:
-            return True
-        return len(self._jobs) < self.max_queue and self._pixels + cost <= self.max_queued_pixels
+        return not self._jobs or self._pixels + cost <= self.max_queued_pixels
 
     async def score(self, data: bytes, cost: int = 1) -> InspectionResult | Rejection:
         """Score one photo: its result, or the ``Rejection`` of a photo that cannot be judged.
@@ -116,7 +115,19 @@ class BatchScorer:
             self._jobs.append(job)
             self._pixels += job.cost
             self._ready.notify()
+        job.future.add_done_callback(lambda _: self._drop(job))
         return await job.future
+
+    def _drop(self, job: _Job) -> None:
+        """Take a job whose wait was cancelled out of the queue, so a client that left holds no room."""
+        if not job.future.cancelled():
+            return
+        with self._ready:
+            try:
+                self._jobs.remove(job)
+            except ValueError:
+                return  # a worker took it already
+            self._pixels -= job.cost
 
     def close(self) -> None:
         """Stop the worker threads once the queue is drained, and close the pipelines."""
@@ -135,8 +146,7 @@ class BatchScorer:
                 while self._jobs and len(batch) < self.max_batch:
                     job = self._jobs.popleft()
                     self._pixels -= job.cost
-                    if not job.future.cancelled():  # a client that went away gets no scoring
-                        batch.append(job)
+                    batch.append(job)
                 if batch:
                     return batch
                 if self._closing:

@@ -14,11 +14,10 @@ class ServiceLimits:
     Attributes:
         max_upload_bytes: the largest photo accepted; bigger uploads get 413 and are not read to the end.
         max_batch: the most waiting uploads one pipeline scores together.
-        max_queue: the most photos waiting to be scored; beyond it uploads get 503 with ``Retry-After``.
         max_queued_pixels: the most pixels waiting to be scored (a 16 MP photo costs as much as 180 photos of
             300x300); beyond it uploads get 503, so a few huge photos cannot hold the scorer for everyone.
-        max_uploads: uploads being received and scored at once; beyond it 503 before any byte of the body is
-            read (bounds the memory held by bodies to about ``max_uploads * max_upload_bytes``).
+        max_uploads: uploads in progress at once, from the first byte of the body to the answer (so also the
+            most photos waiting to be scored); beyond it 503 before any byte of the body is read.
         body_timeout_s: the longest an upload may take to arrive; a slower one gets 408.
         idle_timeout_s: the longest gap between two chunks of an upload; a stalled one gets 408.
         score_timeout_s: the longest an upload waits for its verdict; then 503 and the photo is not scored.
@@ -29,7 +28,6 @@ class ServiceLimits:
 
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_batch: int = 8
-    max_queue: int = 64
     max_queued_pixels: int = 64_000_000
     max_uploads: int = 32
     body_timeout_s: float = 60.0
@@ -39,6 +37,6 @@ class ServiceLimits:
     retry_after_s: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_bytes", "max_batch", "max_queue", "max_queued_pixels", "max_uploads"):
+        for name in ("max_upload_bytes", "max_batch", "max_queued_pixels", "max_uploads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

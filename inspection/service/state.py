@@ -35,6 +35,7 @@ class ServiceState:
     metrics: Metrics = field(default_factory=Metrics.create)
     attempts: AttemptLimiter = field(init=False)
     uploads: int = 0
+    readiness: tuple[float, dict[str, str]] | None = None  # (when, problems) of the last readiness check
 
     def __post_init__(self) -> None:
         self.attempts = AttemptLimiter(self.limits.unauthenticated_per_minute)

@@ -1,19 +1,19 @@
 """Receiving an upload: the body read with a size cap and time limits, then parsed as a strict multipart form.
 
-Nothing here runs before the caller's key was checked (``deps.require_uploader``): a request with no valid key
-never has a byte of its body read.
+Nothing here runs before the caller's key was checked (``routes.inspections.create_inspection``): a request with
+no valid station key never has a byte of its body read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.datastructures import FormData, UploadFile
-from starlette.formparsers import MultiPartException
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import Request
-from starlette.types import Message
 
 from inspection.results import Rejection
 from inspection.service.settings import ServiceLimits
@@ -70,7 +70,8 @@ async def parse_upload(request: Request, body: bytes) -> Upload:
     """Parse ``body`` as the upload form; a malformed, duplicated, missing or oversized field is a ``Rejection``."""
     if not body:
         raise Rejection(
-            "empty_body", f"the request body is empty; send multipart/form-data with fields {', '.join(FIELDS)}"
+            "empty_body",
+            f"the request body is empty; send multipart/form-data with fields {', '.join(FIELDS)}",
         )
     ctype = request.headers.get("content-type", "")
     if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
@@ -106,19 +107,26 @@ async def parse_upload(request: Request, body: bytes) -> Upload:
         await form.close()
 
 
+class InMemoryMultiPartParser(MultiPartParser):
+    """Starlette's parser with its file parts kept in memory: the body is already read and capped, so spilling it
+    to a temp folder would only add a disk that can be full (a 500 where a 4xx or 503 belongs)."""
+
+    spool_max_size = 1 << 30
+
+
 async def _form(request: Request, body: bytes) -> FormData:
-    sent = False
+    async def replay() -> AsyncIterator[bytes]:
+        yield body
 
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    replayed = Request({k: v for k, v in request.scope.items() if k != "app"}, replay)
+    parser: MultiPartParser | FormParser
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        parser = FormParser(request.headers, replay())  # text fields only: then the image is missing
+    else:
+        parser = InMemoryMultiPartParser(
+            request.headers, replay(), max_files=4, max_fields=16, max_part_size=MAX_TEXT_FIELD_BYTES
+        )
     try:
-        return await replayed.form(max_files=4, max_fields=16, max_part_size=MAX_TEXT_FIELD_BYTES)
+        return await parser.parse()
     except MultiPartException as e:
         if "exceeded maximum size" in e.message:
             raise Rejection(

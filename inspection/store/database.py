@@ -52,10 +52,16 @@ def parse_url(url: str) -> URL:
 
 
 def sqlite_path(url: URL) -> Path | None:
-    """The file behind a SQLite URL, or None for other backends and in-memory databases."""
+    """The file behind a SQLite URL (also a ``file:`` URI with ``uri=true``), or None for other backends and
+    in-memory databases."""
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
-    return Path(url.database).expanduser()
+    database = url.database
+    if url.query.get("uri") == "true" and database.startswith("file:"):
+        database = database[len("file:") :].split("?", 1)[0]
+        if database in ("", ":memory:"):
+            return None
+    return Path(database).expanduser()
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -96,7 +97,14 @@ class PhotoStore(Protocol):
         ...
 
     def check_writable(self) -> None:
-        """Raise ``OSError`` saying why when a photo cannot be written now (disk full, read-only, gone)."""
+        """Raise ``OSError`` saying why when a photo cannot be written now (disk full, read-only, gone).
+
+        It writes, so it is for start-up checks, not for a probe anyone may call.
+        """
+        ...
+
+    def free_bytes(self) -> int | None:
+        """Room left for photos, without writing anything; None when the store cannot tell."""
         ...
 
 
@@ -136,6 +144,15 @@ class LocalPhotoStore:
     def check_writable(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.root / ".ready", b"1")
+
+    def free_bytes(self) -> int | None:
+        folder = self.root  # not made yet: the first photo makes it, so ask of the nearest folder that exists
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        try:
+            return shutil.disk_usage(folder).free if os.access(folder, os.W_OK) else 0
+        except OSError:
+            return 0
 
 
 def _write_atomic(target: Path, data: bytes) -> None:
@@ -214,6 +231,9 @@ class DatabasePhotoStore:
         except SQLAlchemyError as e:
             raise OSError(f"the photo table cannot be reached: {e.__class__.__name__}") from e
 
+    def free_bytes(self) -> int | None:
+        return None  # the database's own health is checked as the records store's
+
 
 class FsspecPhotoStore:
     """Photos under any fsspec URL (an S3-compatible bucket with ``s3fs``, a network share, ``memory://``)."""
@@ -253,6 +273,9 @@ class FsspecPhotoStore:
 
     def check_writable(self) -> None:
         self.fs.pipe_file(f"{self.base}/.ready", b"1")
+
+    def free_bytes(self) -> int | None:
+        return None  # object stores do not say; a failed write is remembered instead
 
 
 def open_photo_store(location: str | Path, *, engine: Engine | None = None) -> PhotoStore:

@@ -46,6 +46,24 @@ def _check_filters(filters: Mapping[str, Any]) -> None:
         raise TypeError(f"unknown filter(s) {sorted(unknown)}; see RecordStore.list_inspections")
 
 
+def _apply_result(row: Inspection, result: InspectionResult, conversion: str | None) -> None:
+    """Copy a verdict and how it was reached onto a record."""
+    row.noise_type = result.noise_type
+    row.noise_probability = float(result.noise_probability)
+    row.noise_probabilities = {k: float(v) for k, v in result.noise_probabilities.items()}
+    row.denoiser = result.denoiser
+    row.safe_path = bool(result.safe_path)
+    row.defect_probability = float(result.defect_probability)
+    row.threshold = float(result.threshold)
+    row.verdict = result.verdict
+    row.model_versions = dict(result.model_versions)
+    row.timings_ms = {k: float(v) for k, v in result.timings_ms.items()}
+    row.latency_ms = float(result.timings_ms["total"]) if "total" in result.timings_ms else None
+    row.conversion = conversion or result.conversion
+    row.height = result.height or None
+    row.width = result.width or None
+
+
 class RecordStore:
     """The records database: inspections, evaluation runs and model versions.
 
@@ -138,30 +156,19 @@ class RecordStore:
             conversion=conversion,
         )
         if result is not None:
-            row.noise_type = result.noise_type
-            row.noise_probability = float(result.noise_probability)
-            row.noise_probabilities = {k: float(v) for k, v in result.noise_probabilities.items()}
-            row.denoiser = result.denoiser
-            row.safe_path = bool(result.safe_path)
-            row.defect_probability = float(result.defect_probability)
-            row.threshold = float(result.threshold)
-            row.verdict = result.verdict
-            row.model_versions = dict(result.model_versions)
-            row.timings_ms = {k: float(v) for k, v in result.timings_ms.items()}
-            row.latency_ms = float(result.timings_ms["total"]) if "total" in result.timings_ms else None
-            row.conversion = conversion or result.conversion
-            row.height = result.height or None
-            row.width = result.width or None
+            _apply_result(row, result, conversion)
         try:
             with self._sessions.begin() as session:
                 session.add(row)
                 session.flush()
-                if row.verdict is not None and row.part_id is not None:
-                    self._mark_conflicts(session, row)
-                return SaveOutcome(row.id, True, row.to_dict())
+                saved = SaveOutcome(row.id, True, row.to_dict())
         except IntegrityError:
             if key is None:
                 raise
+        else:
+            if row.verdict is not None and row.part_id is not None and self._mark_conflicts(row):
+                saved = SaveOutcome(row.id, True, {**(saved.record or {}), "conflict": True})
+            return saved
         existing = self._id_by_key(key)
         if existing is None:  # pragma: no cover - the clash was on another constraint
             raise RuntimeError(
@@ -169,16 +176,23 @@ class RecordStore:
             )
         return SaveOutcome(existing, False)
 
-    @staticmethod
-    def _mark_conflicts(session: Session, row: Inspection) -> None:
-        """Mark every scored record of this part when its photos got opposite verdicts."""
-        same_part = (Inspection.part_id == row.part_id) & (Inspection.status == STATUS_OK)
-        others = session.scalar(
-            select(func.count()).select_from(Inspection).where(same_part, Inspection.verdict != row.verdict)
+    def _mark_conflicts(self, row: Inspection) -> bool:
+        """Mark every scored record of this station's part when its photos got opposite verdicts.
+
+        Run after the record's own commit, so two opposite verdicts committed at once still see each other (each
+        then marks both). Only one station's records are compared: no station learns of, or changes, another's.
+        """
+        same_part = (
+            (Inspection.station_id == row.station_id)
+            & (Inspection.part_id == row.part_id)
+            & (Inspection.status == STATUS_OK)
         )
-        if others:
+        with self._sessions.begin() as session:
+            verdicts = session.scalar(select(func.count(func.distinct(Inspection.verdict))).where(same_part))
+            if (verdicts or 0) < 2:
+                return False
             session.execute(update(Inspection).where(same_part).values(conflict=True))
-            row.conflict = True
+            return True
 
     def add_inspection(self, **kwargs: Any) -> int:
         """Store one inspection and return its id (an identical stored record's id on a re-send).

@@ -216,7 +216,8 @@ def test_health_metrics_and_openapi(client: TestClient, photos) -> None:
     assert ready.status_code == 200 and ready.json()["database"] == "ok" and ready.json()["photos"] == "ok"
     post(client, photos.png, part="M-1")
     post(client, photos.text, part="M-2")
-    metrics = client.get("/metrics")
+    assert client.get("/metrics").status_code == 401 and client.get("/metrics", headers=H1).status_code == 403
+    metrics = client.get("/metrics", headers={"X-API-Key": "key-engineer-alice"})
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
     assert 'inspection_inspections_total{station="station-1",status="ok"' in text

@@ -1,15 +1,27 @@
-"""Operations: ``/healthz`` (liveness), ``/readyz`` (readiness: both stores writable) and ``/metrics``."""
+"""Operations: ``/healthz`` (liveness), ``/readyz`` (readiness) and ``/metrics`` (engineers only).
+
+``/healthz`` and ``/readyz`` need no key (load balancers call them), so they say only ``ok`` or ``unavailable``
+and never write: readiness is worked out from a read-only ping, the photo store's free room and the writes that
+failed lately; a "ready" answer is reused for ``READY_CACHE_S``, so a flood of probes costs next to nothing. ``/metrics`` carries every
+station's counts, so it needs an engineer key (``X-API-Key``, or ``Authorization: Bearer`` as Prometheus sends).
+"""
 
 from __future__ import annotations
+
+import logging
+import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import inspection
+from inspection.service.deps import Engineer
 from inspection.service.state import blocking, service_state
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger("inspection.service")
+READY_CACHE_S = 2.0
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
@@ -23,24 +35,27 @@ async def healthz(request: Request) -> JSONResponse:
     })  # fmt: skip
 
 
-@router.get("/readyz", summary="Readiness: the records database and the photo store can be written")
+@router.get("/readyz", summary="Readiness: a photo can be kept and recorded now")
 async def readyz(request: Request) -> JSONResponse:
-    """200 when a photo can be kept and recorded now; 503 naming what is wrong otherwise."""
+    """200 when neither store is known to fail; 503 naming the store (``unavailable``) otherwise."""
     svc = service_state(request)
-    problems = await blocking(svc.ingestor.problems)
+    now = time.monotonic()
+    if svc.readiness is None or svc.readiness[1] or now - svc.readiness[0] > READY_CACHE_S:
+        problems = await blocking(svc.ingestor.problems, svc.limits.max_upload_bytes)
+        if problems != (svc.readiness[1] if svc.readiness else {}):
+            log.warning("readiness: %s", "; ".join(f"{k} {v}" for k, v in problems.items()) or "ready again")
+        svc.readiness = (now, problems)
+    problems = svc.readiness[1]
     body = {
-        "status": "ready" if not problems else "not_ready",
-        "database": problems.get("database", "ok"),
-        "photos": problems.get("photos", "ok"),
-        "queued": svc.scorer.queued,
-        "uploads": svc.uploads,
+        "status": "not_ready" if problems else "ready",
+        **{store: "unavailable" if store in problems else "ok" for store in ("database", "photos")},
     }
     return JSONResponse(
         body, status_code=503 if problems else 200, headers={"Retry-After": "5"} if problems else None
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-async def prometheus_metrics(request: Request) -> PlainTextResponse:
+@router.get("/metrics", summary="Prometheus metrics (engineer key)", response_class=PlainTextResponse)
+async def prometheus_metrics(request: Request, _who: Engineer) -> PlainTextResponse:
     registry = service_state(request).metrics.registry
     return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -88,7 +88,7 @@ async def receive_and_score(svc: ServiceState, request: Request, station: str, t
         sub = Submission(station, None, None, "api", client_address=address, refused=refused)
         return await ingest_refusal(svc, sub, refused, t0)
     sub = Submission(station, upload.part_id, upload.image, "api", client_address=address)
-    cost = probe_pixels(upload.image or b"")
+    cost = await blocking(probe_pixels, upload.image or b"")
     try:
         if not svc.scorer.has_room(cost):
             raise Rejection("overloaded", f"{svc.scorer.queued} photos are waiting to be scored; retry later")
