@@ -39,6 +39,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 FAILURE_MEMORY_S = 30.0
 # Refusals after which the photo is not worth keeping: it never arrived whole, or the caller is not trusted.
+# Refusals of the photo itself: the same bytes always get the same answer, so a re-send gets the stored refusal
+# back instead of being scored again. (``internal_error`` is not among them: a fixed server may judge it.)
+FINAL_REASONS = frozenset(
+    {"empty", "not_an_image", "corrupt", "too_small", "too_large", "multi_frame", "bad_shape", "bad_dtype",
+     "bad_pixels", "not_a_part"}
+)  # fmt: skip
 NOT_KEPT = frozenset({"upload_too_large", "station_mismatch", "missing_api_key", "unauthorized", "empty"})
 
 
@@ -167,13 +173,15 @@ class Ingestor:
         except Rejection as e:
             return self.reject(sub, e)
         sha = sha256_hex(sub.data)
-        existing = self._guard(
-            lambda: self.store.find_inspection(
-                station_id=sub.station_id, part_id=sub.part_id or "", image_sha256=sha
-            )
-        )
+        found = dict(station_id=sub.station_id, part_id=sub.part_id or "", image_sha256=sha)
+        existing = self._guard(lambda: self.store.find_inspection(**found))
         if existing is not None:
             return Ingested(existing, created=False)
+        refused = self._guard(lambda: self.store.find_rejection(**found))
+        if refused is not None and refused["reason"] in FINAL_REASONS:  # the same bytes get the same answer
+            return Ingested(
+                refused, created=False, rejection=Rejection(refused["reason"], refused["message"] or "")
+            )
         return Admission(sub, sub.data, sha, self._keep(sub.data, sha))
 
     def record(self, admission: Admission, outcome: InspectionResult | Rejection) -> Ingested:

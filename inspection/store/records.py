@@ -213,12 +213,27 @@ class RecordStore:
             return row.to_dict() if row else None
 
     def find_rejection(
-        self, *, station_id: str, part_id: str, image_sha256: str, reason: str
+        self, *, station_id: str, part_id: str, image_sha256: str, reason: str | None = None
     ) -> dict[str, Any] | None:
-        """The rejected record for this station, part, photo and reason, if one is stored."""
-        key = dedup_key(station_id, part_id, image_sha256, "rejected", reason)
+        """The rejected record for this station, part and photo (with this ``reason``, or the newest of any)."""
+        if reason is not None:
+            query = select(Inspection).where(
+                Inspection.dedup_key == dedup_key(station_id, part_id, image_sha256, "rejected", reason)
+            )
+        else:
+            query = (
+                select(Inspection)
+                .where(
+                    Inspection.image_sha256 == image_sha256,
+                    Inspection.station_id == station_id,
+                    Inspection.part_id == part_id,
+                    Inspection.status == "rejected",
+                )
+                .order_by(Inspection.id.desc())
+                .limit(1)
+            )
         with self._sessions() as session:
-            row = session.scalar(select(Inspection).where(Inspection.dedup_key == key))
+            row = session.scalar(query)
             return row.to_dict() if row else None
 
     def get_inspection(self, id: int) -> dict[str, Any] | None:

@@ -149,7 +149,23 @@ def test_unauthenticated_attempts_are_stored_apart_and_limited_per_address(
     attempts = store.list_inspections(station_id="(unauthenticated)", limit=100)
     assert len(attempts) == 20 and {a["client_address"] for a in attempts} == {"testclient"}
     assert all(a["part_id"] is None and a["image_sha256"] is None for a in attempts)
-    assert upload(client, photo, part="X-ok").status_code == 201  # the station itself is not limited
+    # over its limit, a client gets 429 whatever key it sends, so a right guess cannot be told from a wrong one
+    assert upload(client, photo, part="X-ok").status_code == 429
+    assert client.get("/v1/inspections", headers=H1).status_code == 429
+
+
+def test_reading_with_wrong_keys_is_limited_too(client: TestClient) -> None:
+    codes = [client.get("/v1/inspections", headers={"X-API-Key": f"guess-{i}"}).status_code for i in range(22)]
+    assert codes == [401] * 20 + [429] * 2
+
+
+def test_the_attempt_limit_groups_ipv6_by_64_and_caps_everyone_together() -> None:
+    from inspection.service.deps import AttemptLimiter
+
+    limiter = AttemptLimiter(2, total_per_minute=5)
+    assert [limiter.allow(f"2001:db8::{i}", now=0) for i in range(3)] == [True, True, False]  # one /64
+    assert [limiter.allow(f"10.0.0.{i}", now=0) for i in range(4)] == [True, True, True, False]  # 5 in all
+    assert limiter.allow("10.0.0.9", now=61)  # a minute later
 
 
 # -- 5: /metrics used the HTTP method as a label unchecked --------------------------------------------------
@@ -397,3 +413,15 @@ def test_a_huge_jpeg_is_decoded_at_reduced_size_where_the_format_allows() -> Non
     assert decoded.gray.shape == (1000, 1000) and decoded.conversion.endswith("_draft2")
     with pytest.raises(Rejection, match="pixels in all"):  # a PNG that large cannot be reduced while decoding
         decode_image(png(np.zeros((2000, 2000), np.uint8)), max_pixels=1_000_000)
+
+
+def test_a_refused_photo_sent_again_gets_its_refusal_back_unscored(
+    make_client: Callable[..., TestClient], pipeline: Any, store: RecordStore
+) -> None:
+    gated = GatedPipeline(pipeline)
+    client = make_client(gated)
+    tiny = png(np.zeros((8, 8), np.uint8))
+    first, again = upload(client, tiny, part="T-1"), upload(client, tiny, part="T-1")
+    assert first.status_code == again.status_code == 422 and again.json()["reason"] == "too_small"
+    assert again.json()["id"] == first.json()["id"] and again.json()["recorded"] is True
+    assert gated.seen == [1] and store.count_inspections() == 1  # scored once, stored once

@@ -40,6 +40,10 @@ CLIENT_GONE = 499  # nginx's code for "the client closed the request"; never sen
     }}}}}})  # fmt: skip
 async def create_inspection(request: Request, who: Caller) -> Response:
     svc, t0 = service_state(request), time.perf_counter()
+    if svc.attempts.blocked(client_address(request)):  # whatever key it sends now: guessing stays slow
+        return svc.refusal(
+            Rejection("rate_limited", "too many attempts without a valid X-API-Key; wait a minute"), t0
+        )
     if who is None or who.role != "station":
         return await refuse_caller(svc, request, who, t0)
     if not svc.try_start_upload():
@@ -61,8 +65,9 @@ async def refuse_caller(svc: ServiceState, request: Request, who: Principal | No
         return svc.refusal(Rejection("forbidden", f"the key of engineer {who.name!r} cannot post photos; "
                                      "stations post with their own key"), t0)  # fmt: skip
     if not svc.attempts.allow(address):
-        return svc.refusal(Rejection("rate_limited", "too many attempts without a valid X-API-Key from "
-                                     f"{address}; wait a minute"), t0)  # fmt: skip
+        return svc.refusal(
+            Rejection("rate_limited", "too many attempts without a valid X-API-Key; wait a minute"), t0
+        )
     sent = request.headers.get("x-api-key")
     rejection = Rejection(
         "unauthorized" if sent else "missing_api_key",
