@@ -42,6 +42,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from inspection.imageio import decode_image
 from inspection.ingest import Admission, Ingested, Ingestor, Submission, score_photos
 from inspection.ingest.core import BatchPipeline
 from inspection.ingest.files import read_regular_file, signature, why_incomplete
@@ -98,6 +99,14 @@ class _Retry:
     failures: int
     next_at: float
     signature: tuple[int, int, int]
+
+
+def _decodes(data: bytes) -> bool:
+    try:
+        decode_image(data)
+    except Rejection:
+        return False
+    return True
 
 
 # -- names and folders ---------------------------------------------------------------------------------------
@@ -291,11 +300,14 @@ class Watcher:
                     log.info("waiting for %s to be complete: %s", src.name, why)
                 self._waiting[src.name] = signature(st)
                 return None
-            refused = Rejection(
-                "incomplete",
-                f"{src.name} stayed incomplete for {waited:.0f} s ({why}); the writer stopped before the end "
-                "of the photo. Check the camera's connection and send the photo again",
-            )
+            if not _decodes(
+                data
+            ):  # a whole photo with an odd ending (a vendor trailer) is judged, not refused
+                refused = Rejection(
+                    "incomplete",
+                    f"{src.name} stayed incomplete for {waited:.0f} s ({why}); the writer stopped before the end "
+                    "of the photo. Check the camera's connection and send the photo again",
+                )
         sha = sha256_hex(data) if data is not None else None
         sub = Submission(
             self.station_id,

@@ -42,7 +42,7 @@ def guard(what: str = "this page") -> Iterator[None]:
         log.exception("dashboard error while drawing %s", what)
         first = str(e).splitlines()[0] if str(e) else ""
         st.error(
-            f"Could not draw {what}: {type(e).__name__}{': ' + first if first else ''}. "
+            f"Could not draw {what}: {type(e).__name__}{': ' + escape_markdown(first) if first else ''}. "
             "The full error is in the server log.",
             icon=":material/error:",
         )

@@ -76,6 +76,10 @@ def why_incomplete(data: bytes) -> str | None:
         return "the BMP or WebP header has not fully arrived"
     tail = data[-TAIL_BYTES:]
     if data.startswith(b"\xff\xd8\xff"):
+        if (
+            _jpeg_scan_start(data) is None
+        ):  # an EXIF thumbnail ends in FF D9 too: the main scan must have begun
+            return "the JPEG's image data (after its start-of-scan marker FF DA) has not begun"
         return (
             None if tail.rstrip(b"\x00").endswith(b"\xff\xd9") else "no JPEG end-of-image marker (FF D9) yet"
         )
@@ -86,6 +90,26 @@ def why_incomplete(data: bytes) -> str | None:
     declared = _declared_size(data)
     if declared and declared > len(data):
         return f"the header declares {declared:,} bytes and {len(data):,} have arrived"
+    return None
+
+
+def _jpeg_scan_start(data: bytes) -> int | None:
+    """Where the main image's entropy-coded data begins: the segments after the start-of-image marker are walked
+    by their lengths (so the JPEG thumbnail inside an EXIF block is stepped over) up to the start of scan."""
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None  # not a marker where one belongs: let the decoder judge the bytes
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker == 0xDA:
+            return at
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            at += 2
+            continue
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
     return None
 
 

@@ -247,7 +247,7 @@ class FsspecPhotoStore:
             ) from e
         self.fs, self.base = fsspec.core.url_to_fs(url, **storage_options)
         self.base = self.base.rstrip("/")
-        self.url = url
+        self.url = _without_credentials(url)  # shown in logs and errors
 
     def __repr__(self) -> str:
         return f"FsspecPhotoStore({self.url!r})"
@@ -276,6 +276,17 @@ class FsspecPhotoStore:
 
     def free_bytes(self) -> int | None:
         return None  # object stores do not say; a failed write is remembered instead
+
+
+def _without_credentials(url: str) -> str:
+    """``scheme://user:secret@host/path?key=...`` as ``scheme://***@host/path``: logs never carry credentials."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    rest = rest.split("?", 1)[0]
+    if "@" in rest.split("/", 1)[0]:
+        rest = "***@" + rest.split("@", 1)[1]
+    return f"{scheme}://{rest}"
 
 
 def open_photo_store(location: str | Path, *, engine: Engine | None = None) -> PhotoStore:

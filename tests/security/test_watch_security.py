@@ -385,3 +385,17 @@ def test_a_store_that_cannot_be_opened_is_one_line_and_exit_2(
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and "secret" not in err
     assert err.startswith("inspection watch: ")
+
+
+def test_a_jpeg_cut_right_after_its_exif_thumbnail_is_not_taken_for_whole() -> None:
+    from inspection.ingest.files import why_incomplete
+
+    def jpeg(side: int) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(np.random.default_rng(side).integers(0, 256, (side, side), dtype=np.uint8)).save(buf, "JPEG")
+        return buf.getvalue()
+
+    photo, thumb = jpeg(64), jpeg(8)
+    exif = b"\xff\xe1" + (len(thumb) + 8).to_bytes(2, "big") + b"Exif\x00\x00" + thumb  # ends in FF D9 itself
+    assert why_incomplete(photo[:2] + exif) is not None
+    assert why_incomplete(photo[:2] + exif + photo[2:]) is None

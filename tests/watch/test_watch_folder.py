@@ -127,9 +127,7 @@ def test_resumes_a_crash_between_commit_and_move_without_scoring_again(
 
     assert outcomes["a.png"].action == "resumed" and outcomes["a.png"].record_id == rid
     assert outcomes["bad.png"].record_id == bad_id
-    assert (
-        CountingPipeline.calls == 1
-    )  # only the bad file was decoded again (to learn its reason); a.png never
+    assert CountingPipeline.calls == 0  # neither is scored again: both records are found by their photo
     assert (inbox / "processed" / "a.png").exists() and (inbox / "rejected" / "bad.png").exists()
     assert (inbox / "rejected" / "bad.png.reason.txt").exists()
     assert store.count_inspections() == 2
