@@ -51,17 +51,26 @@ class RawResponse:
 
 
 def asgi_post(
-    app: Any, headers: dict[str, str], body_chunks: list[bytes], *, stall: bool = False
+    app: Any,
+    headers: dict[str, str],
+    body_chunks: list[bytes],
+    *,
+    stall: bool = False,
+    gone_after_s: float | None = None,
 ) -> RawResponse:
     """POST /v1/inspections straight into the ASGI app, counting the body chunks it reads.
 
-    With ``stall`` the client promises more body after the last chunk and never sends it (a slow-loris).
+    With ``stall`` the client promises more body after the last chunk and never sends it (a slow-loris). With
+    ``gone_after_s`` the client hangs up that long after its whole body was sent.
     """
     out = RawResponse()
     chunks = list(body_chunks)
 
     async def receive() -> dict[str, Any]:
         if not chunks:
+            if gone_after_s is not None:
+                await asyncio.sleep(gone_after_s)
+                return {"type": "http.disconnect"}
             await asyncio.sleep(3600)  # a client that never finishes: only a read would wait here
         out.body_reads += 1
         chunk = chunks.pop(0)

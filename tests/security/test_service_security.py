@@ -155,7 +155,9 @@ def test_unauthenticated_attempts_are_stored_apart_and_limited_per_address(
 
 
 def test_reading_with_wrong_keys_is_limited_too(client: TestClient) -> None:
-    codes = [client.get("/v1/inspections", headers={"X-API-Key": f"guess-{i}"}).status_code for i in range(22)]
+    codes = [
+        client.get("/v1/inspections", headers={"X-API-Key": f"guess-{i}"}).status_code for i in range(22)
+    ]
     assert codes == [401] * 20 + [429] * 2
 
 
@@ -351,7 +353,11 @@ def multi_frame(fmt: str) -> bytes:
 @pytest.mark.parametrize("fmt", ["GIF", "TIFF"])
 def test_a_multi_frame_photo_is_refused_not_judged_by_its_first_frame(client: TestClient, fmt: str) -> None:
     r = upload(client, multi_frame(fmt), part=f"M-{fmt}")
-    assert r.status_code == 422 and r.json()["reason"] == "multi_frame" and "several frames" in r.json()["detail"]
+    assert (
+        r.status_code == 422
+        and r.json()["reason"] == "multi_frame"
+        and "several frames" in r.json()["detail"]
+    )
     assert r.json()["recorded"] is True
 
 
@@ -425,3 +431,24 @@ def test_a_refused_photo_sent_again_gets_its_refusal_back_unscored(
     assert first.status_code == again.status_code == 422 and again.json()["reason"] == "too_small"
     assert again.json()["id"] == first.json()["id"] and again.json()["recorded"] is True
     assert gated.seen == [1] and store.count_inspections() == 1  # scored once, stored once
+
+
+def test_an_upload_whose_client_hangs_up_while_it_waits_is_not_scored_or_stored(
+    make_client: Callable[..., TestClient], pipeline: Any, store: RecordStore, photo: bytes
+) -> None:
+    import httpx
+
+    gated = GatedPipeline(pipeline, hold=True)
+    client = make_client(gated)
+    busy = threading.Thread(target=lambda: upload(client, photo, part="BUSY"))
+    busy.start()
+    assert gated.started.wait(10)  # the scorer is held on BUSY; the next photo waits in the queue
+    other = png(np.full((96, 96), 7, np.uint8))
+    form = httpx.Request("POST", "http://x/", data={"station_id": "station-1", "part_id": "GONE"},
+                         files={"image": ("p.png", other, "image/png")})  # fmt: skip
+    body = form.read()
+    r = asgi_post(client.app, {**H1, "content-type": form.headers["content-type"]}, [body], gone_after_s=0.3)
+    gated.release.set()
+    busy.join()
+    assert r.status == 499 and store.count_inspections(part_id="GONE") == 0
+    assert gated.seen == [1]  # only BUSY was scored: the photo of the client that left was dropped unscored

@@ -392,7 +392,9 @@ def test_a_jpeg_cut_right_after_its_exif_thumbnail_is_not_taken_for_whole() -> N
 
     def jpeg(side: int) -> bytes:
         buf = io.BytesIO()
-        Image.fromarray(np.random.default_rng(side).integers(0, 256, (side, side), dtype=np.uint8)).save(buf, "JPEG")
+        Image.fromarray(np.random.default_rng(side).integers(0, 256, (side, side), dtype=np.uint8)).save(
+            buf, "JPEG"
+        )
         return buf.getvalue()
 
     photo, thumb = jpeg(64), jpeg(8)
