@@ -17,6 +17,7 @@ api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="A station's key (its own records) or an engineer's key."
 )
 ApiKey = Annotated[str | None, Security(api_key_header)]
+# The dependencies are ``async`` (and cheap): FastAPI runs plain ``def`` ones in a worker thread, a hop per request.
 
 
 class AttemptLimiter:
@@ -84,14 +85,14 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def identify(request: Request, api_key: ApiKey) -> Principal | None:
+async def identify(request: Request, api_key: ApiKey) -> Principal | None:
     """Whose key the request carries (``X-API-Key``, or ``Authorization: Bearer KEY``), or None."""
     keys: ApiKeys = request.app.state.api_keys
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return keys.identify(api_key or (token.strip() if scheme.lower() == "bearer" else None))
 
 
-def require_reader(request: Request, who: Annotated[Principal | None, Depends(identify)]) -> Principal:
+async def require_reader(request: Request, who: Annotated[Principal | None, Depends(identify)]) -> Principal:
     """A station or engineer key, checked before anything else; 401 otherwise, and 429 for a client over its
     limit of attempts without a valid key (whatever key it sends then, so guessing stays slow)."""
     limiter: AttemptLimiter = request.app.state.service.attempts
@@ -107,7 +108,7 @@ def require_reader(request: Request, who: Annotated[Principal | None, Depends(id
     return who
 
 
-def require_engineer(who: Annotated[Principal | None, Depends(identify)]) -> Principal:
+async def require_engineer(who: Annotated[Principal | None, Depends(identify)]) -> Principal:
     """An engineer key; 401 without a valid key, 403 with a station's."""
     if who is None:
         raise HTTPException(status_code=401, detail="an engineer's X-API-Key (or Bearer token) is required")

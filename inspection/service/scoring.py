@@ -146,7 +146,8 @@ class BatchScorer:
                 while self._jobs and len(batch) < self.max_batch:
                     job = self._jobs.popleft()
                     self._pixels -= job.cost
-                    batch.append(job)
+                    if not job.future.cancelled():  # cancelled, and its callback has not run yet
+                        batch.append(job)
                 if batch:
                     return batch
                 if self._closing:

@@ -187,12 +187,13 @@ class RecordStore:
             & (Inspection.part_id == row.part_id)
             & (Inspection.status == STATUS_OK)
         )
-        with self._sessions.begin() as session:
-            verdicts = session.scalar(select(func.count(func.distinct(Inspection.verdict))).where(same_part))
-            if (verdicts or 0) < 2:
-                return False
-            session.execute(update(Inspection).where(same_part).values(conflict=True))
-            return True
+        with self.engine.connect() as conn:  # a read first: a write transaction only for a conflict
+            verdicts = conn.scalar(select(func.count(func.distinct(Inspection.verdict))).where(same_part))
+        if (verdicts or 0) < 2:
+            return False
+        with self.engine.begin() as conn:
+            conn.execute(update(Inspection).where(same_part).values(conflict=True))
+        return True
 
     def add_inspection(self, **kwargs: Any) -> int:
         """Store one inspection and return its id (an identical stored record's id on a re-send).

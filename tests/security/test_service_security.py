@@ -223,6 +223,8 @@ def test_a_photo_whose_client_went_away_while_queued_is_never_scored(pipeline: A
         abandoned = asyncio.ensure_future(scorer.score(photo))
         await asyncio.sleep(0.05)
         abandoned.cancel()  # what the route does when the client disconnects
+        await asyncio.sleep(0.05)
+        assert scorer.queued == 0  # it left the queue at once: a client that went away holds no room
         gated.release.set()
         await busy
         assert (await scorer.score(photo)).verdict in ("ok", "defective")
