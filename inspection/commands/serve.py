@@ -36,12 +36,15 @@ class ServeConfig:
         max_queued_mp: the most megapixels waiting to be scored; more get 503 with Retry-After.
         max_uploads: uploads in progress at once, from the first byte of the body to the answer (so also the
             most photos waiting to be scored); more get 503 before their body is read.
+        max_inflight_mb: megabytes of upload bodies in progress at once (by Content-Length); more get 503 before
+            their body is read. This bounds the memory bodies take.
         max_connections: open connections at once; more get 503 from the server (slow clients cannot hold
             every socket).
         body_timeout_s: seconds an upload may take to arrive; a slower one gets 408.
         score_timeout_s: seconds an upload may wait for its verdict; then 503, unscored.
         unauthenticated_per_minute: attempts without a valid key recorded per client address and minute;
             more get 429 and are not stored.
+        retry_after_s: the Retry-After (whole seconds) sent with 503 and 429: when a station should try again.
         torch_threads: torch intra-op threads per scoring process (0 = torch's default). One is the default:
             batches are small and the server's own threads need the cores; on a busy 2-core machine two torch
             threads made a single photo 20x slower (158 ms against 7 ms) from thread contention.
@@ -60,11 +63,13 @@ class ServeConfig:
     pipelines: int = 1
     max_batch: int = 8
     max_queued_mp: float = 64.0
-    max_uploads: int = 32
+    max_uploads: int = 128
+    max_inflight_mb: float = 256.0
     max_connections: int = 256
     body_timeout_s: float = 60.0
     score_timeout_s: float = 60.0
     unauthenticated_per_minute: int = 20
+    retry_after_s: int = 1
     torch_threads: int = 1
     access_log: bool = False
     api_keys: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -78,9 +83,11 @@ class ServeConfig:
             max_batch=self.max_batch,
             max_queued_pixels=int(self.max_queued_mp * 1e6),
             max_uploads=self.max_uploads,
+            max_inflight_mb=self.max_inflight_mb,
             body_timeout_s=self.body_timeout_s,
             score_timeout_s=self.score_timeout_s,
             unauthenticated_per_minute=self.unauthenticated_per_minute,
+            retry_after_s=self.retry_after_s,
         )
 
 

@@ -18,6 +18,7 @@ from inspection.service.deps import AttemptLimiter
 from inspection.service.metrics import Metrics
 from inspection.service.scoring import BatchScorer
 from inspection.service.settings import ServiceLimits
+from inspection.service.upload import MULTIPART_OVERHEAD
 
 T = TypeVar("T")
 # Record fields a caller never sees: internal keys and where files sit on the server.
@@ -35,21 +36,31 @@ class ServiceState:
     metrics: Metrics = field(default_factory=Metrics.create)
     attempts: AttemptLimiter = field(init=False)
     uploads: int = 0
+    inflight_bytes: int = 0
     readiness: tuple[float, dict[str, str]] | None = None  # (when, problems) of the last readiness check
 
     def __post_init__(self) -> None:
         self.attempts = AttemptLimiter(self.limits.unauthenticated_per_minute)
 
-    def try_start_upload(self) -> bool:
-        """Take one of the ``max_uploads`` slots (the event loop is single-threaded: no lock needed)."""
-        if self.uploads >= self.limits.max_uploads:
-            return False
+    def try_start_upload(self, declared_bytes: int | None) -> int | None:
+        """Reserve room for one upload of ``declared_bytes`` (its Content-Length; None: the most allowed); returns
+        the bytes reserved, or None when ``max_uploads`` or ``max_inflight_mb`` would be passed. The event loop is
+        one thread, so no lock is needed."""
+        cap = self.limits.max_upload_bytes + MULTIPART_OVERHEAD
+        size = min(declared_bytes if declared_bytes is not None else cap, cap)
+        if (
+            self.uploads >= self.limits.max_uploads
+            or self.inflight_bytes + size > self.limits.max_inflight_mb * 2**20
+        ):
+            return None
         self.uploads += 1
+        self.inflight_bytes += size
         self.metrics.in_flight.set(self.uploads)
-        return True
+        return size
 
-    def end_upload(self) -> None:
+    def end_upload(self, reserved: int) -> None:
         self.uploads -= 1
+        self.inflight_bytes -= reserved
         self.metrics.in_flight.set(self.uploads)
 
     def refusal(

@@ -73,6 +73,15 @@ def test_uploads_beyond_the_concurrency_cap_get_503_before_their_body_is_read(
     assert body["reason"] == "overloaded" and body["recorded"] is False and body["id"] is None
 
 
+def test_uploads_beyond_the_memory_budget_get_503_before_their_body_is_read(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(max_inflight_mb=1)
+    r = asgi_post(client.app, {**H1, "content-type": "multipart/form-data; boundary=b"}, [b"x" * 1_500_000])
+    assert r.status == 503 and r.body_reads == 0 and json.loads(r.body)["reason"] == "overloaded"
+    assert client.app.state.service.inflight_bytes == 0  # nothing stays reserved
+
+
 @pytest.mark.slow
 def test_thirty_keyless_19mb_uploads_leave_the_server_memory_flat(tmp_path: Path, tiny_models: Path) -> None:
     import httpx

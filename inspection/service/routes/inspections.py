@@ -46,7 +46,9 @@ async def create_inspection(request: Request, who: Caller) -> Response:
         )
     if who is None or who.role != "station":
         return await refuse_caller(svc, request, who, t0)
-    if not svc.try_start_upload():
+    declared = request.headers.get("content-length", "")
+    reserved = svc.try_start_upload(int(declared) if declared.isdigit() else None)
+    if reserved is None:
         return svc.refusal(Rejection("overloaded", f"{svc.uploads} uploads are in progress; retry later"), t0)
     try:
         return await receive_and_score(svc, request, who.name, t0)
@@ -55,7 +57,7 @@ async def create_inspection(request: Request, who: Caller) -> Response:
         log.info("client %s went away during its upload; nothing was stored", client_address(request))
         return Response(status_code=CLIENT_GONE)
     finally:
-        svc.end_upload()
+        svc.end_upload(reserved)
 
 
 async def refuse_caller(svc: ServiceState, request: Request, who: Principal | None, t0: float) -> Response:
