@@ -57,7 +57,8 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[
         kind = hints[f.name]
         default = f.default if f.default is not dataclasses.MISSING else None
         sentence = docs.get(f.name, "").rstrip(".")
-        help_ = (f"{sentence} (default: {default})" if sentence else f"default: {default}").replace("%", "%%")
+        shown = "" if default in ("", None) or "default" in sentence else f" (default: {default})"
+        help_ = (f"{sentence}{shown}" if sentence else f"default: {default}").replace("%", "%%")
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
         elif typing.get_origin(kind) is tuple:
