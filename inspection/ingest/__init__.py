@@ -4,7 +4,6 @@ from inspection.ingest.core import Admission, Ingested, Ingestor, Submission, sc
 from inspection.ingest.ids import (
     UNAUTHENTICATED_STATION,
     check_part_id,
-    check_station_id,
     valid_part_id,
     valid_station_id,
 )
@@ -16,7 +15,6 @@ __all__ = [
     "Ingestor",
     "Submission",
     "check_part_id",
-    "check_station_id",
     "score_photos",
     "valid_part_id",
     "valid_station_id",

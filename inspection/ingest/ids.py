@@ -27,16 +27,6 @@ def valid_part_id(part_id: str) -> bool:
     return bool(PART_ID_RE.fullmatch(part_id)) and ".." not in part_id
 
 
-def check_station_id(station_id: str | None) -> str:
-    """``station_id`` if valid, else a ``bad_station_id`` :class:`Rejection`."""
-    if station_id is None or not valid_station_id(station_id):
-        raise Rejection(
-            "bad_station_id",
-            f"station id {(station_id or '')[:80]!r} is not valid; use 1-64 letters, digits, '.', '_' or '-'",
-        )
-    return station_id
-
-
 def check_part_id(part_id: str | None) -> str:
     """``part_id`` if valid, else a ``bad_part_id`` :class:`Rejection`."""
     if part_id is None or not valid_part_id(part_id):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from starlette.datastructures import FormData, UploadFile
@@ -115,7 +115,7 @@ class InMemoryMultiPartParser(MultiPartParser):
 
 
 async def _form(request: Request, body: bytes) -> FormData:
-    async def replay() -> AsyncIterator[bytes]:
+    async def replay() -> AsyncGenerator[bytes, None]:
         yield body
 
     parser: MultiPartParser | FormParser

@@ -47,15 +47,6 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: str | Path) -> str:
-    """SHA-256 of a file, read in chunks (for files too big to load)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def sniff_extension(data: bytes) -> str:
     """A file extension from the content's magic number; ``bin`` when it is not a known image format."""
     for magic, ext in MAGIC:
@@ -304,9 +295,3 @@ def open_photo_store(location: str | Path, *, engine: Engine | None = None) -> P
     if "://" in text:
         return FsspecPhotoStore(text)
     return LocalPhotoStore(text)
-
-
-def keep_photo(data: bytes, root: str | Path, sha256: str | None = None) -> Path:
-    """Keep ``data`` in the local folder ``root`` and return its path (for callers that need a file)."""
-    store = LocalPhotoStore(root)
-    return store.root / store.put(data, sha256)

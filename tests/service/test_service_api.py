@@ -320,6 +320,10 @@ def test_batch_scorer_batches_waiting_uploads_and_isolates_a_failing_photo(pipel
     assert (
         "queue" in results[1].timings_ms and results[1].timings_ms["queue"] > 100
     )  # waited behind the first
-    assert isinstance(results[6], Rejection) and results[6].reason == "internal_error"  # poison fails alone ...
-    assert isinstance(results[7], Rejection) and results[7].reason == "not_an_image"  # ... its neighbours do not
+    assert (
+        isinstance(results[6], Rejection) and results[6].reason == "internal_error"
+    )  # poison fails alone ...
+    assert (
+        isinstance(results[7], Rejection) and results[7].reason == "not_an_image"
+    )  # ... its neighbours do not
     assert Recording.sizes[:2] == [1, 7]  # the 7 uploads that queued up were scored as one batch

@@ -57,5 +57,6 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", summary="Prometheus metrics (engineer key)", response_class=PlainTextResponse)
 async def prometheus_metrics(request: Request, _who: Engineer) -> PlainTextResponse:
-    registry = service_state(request).metrics.registry
-    return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    svc = service_state(request)
+    svc.metrics.queued.set(svc.scorer.queued)
+    return PlainTextResponse(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
