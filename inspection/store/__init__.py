@@ -13,6 +13,7 @@ from inspection.store.models import (
     Base,
     EvaluationRun,
     Inspection,
+    Label,
     ModelVersion,
 )
 from inspection.store.records import RecordStore, SaveOutcome, dedup_key
@@ -23,6 +24,7 @@ __all__ = [
     "Base",
     "EvaluationRun",
     "Inspection",
+    "Label",
     "ModelVersion",
     "RecordStore",
     "SaveOutcome",

@@ -1,11 +1,12 @@
 """The records store's tables, as SQLAlchemy ORM models.
 
-Four tables, with plain names so that dashboards and ad-hoc SQL can read them:
+Five tables, with plain names so that dashboards and ad-hoc SQL can read them:
 
 * ``inspections``: one row per part photo a station sent, scored (``status='ok'``) or refused
   (``status='rejected'`` with a ``reason`` code and a ``message``).
 * ``evaluation_runs``: one row per evaluation report written by ``inspection evaluate``.
 * ``model_versions``: one row per (task, version) of a model the pipeline has used or may use.
+* ``labels``: engineers' verdicts on records, beside the model's.
 * ``photos``: kept photo bytes, when the photo store is the database itself (``--photos db``).
 
 Timestamps are stored in UTC and come back timezone-aware (see :class:`UTCDateTime`). Probabilities,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -130,6 +132,31 @@ class Inspection(Base):
 
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-ready values (timestamps as ISO 8601 strings in UTC)."""
+        out: dict[str, Any] = {c.name: getattr(self, c.name) for c in self.__table__.columns}
+        out["created_at"] = self.created_at.isoformat() if self.created_at else None
+        return out
+
+
+class Label(Base):
+    """An engineer's verdict on one record (``ok`` or ``defective``, with an optional defect kind and note).
+
+    Labels sit beside the model's verdict, never over it; a record may be labelled again, and the newest label
+    holds. They are what ``dataset export`` turns into training data.
+    """
+
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    inspection_id: Mapped[int] = mapped_column(Integer, ForeignKey("inspections.id"), nullable=False)
+    verdict: Mapped[str] = mapped_column(String(16), nullable=False)
+    kind: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    labelled_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+    __table_args__ = (Index("ix_labels_inspection_id", "inspection_id"),)
+
+    def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {c.name: getattr(self, c.name) for c in self.__table__.columns}
         out["created_at"] = self.created_at.isoformat() if self.created_at else None
         return out

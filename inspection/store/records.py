@@ -15,7 +15,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from inspection.paths import default_db_url
 from inspection.results import InspectionResult
 from inspection.store import database
-from inspection.store.models import STATUS_OK, STATUSES, EvaluationRun, Inspection, ModelVersion, utcnow
+from inspection.store.models import (
+    STATUS_OK,
+    STATUSES,
+    VERDICTS,
+    EvaluationRun,
+    Inspection,
+    Label,
+    ModelVersion,
+    utcnow,
+)
 
 MAX_LIST_LIMIT = 1000
 
@@ -300,6 +309,40 @@ class RecordStore:
         query = self._filtered(select(func.count()).select_from(Inspection), filters)
         with self._sessions() as session:
             return int(session.scalar(query) or 0)
+
+    # -- labels --------------------------------------------------------------------------------------------
+
+    def add_label(
+        self,
+        inspection_id: int,
+        *,
+        verdict: str,
+        labelled_by: str,
+        kind: str | None = None,
+        note: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Label a record (the newest label holds); None when there is no such record.
+
+        Raises:
+            ValueError: for a verdict other than ``ok`` or ``defective``.
+        """
+        if verdict not in VERDICTS:
+            raise ValueError(f"a label's verdict must be one of {VERDICTS}, got {verdict!r}")
+        with self._sessions.begin() as session:
+            if session.get(Inspection, inspection_id) is None:
+                return None
+            row = Label(
+                inspection_id=inspection_id, verdict=verdict, kind=kind, note=note, labelled_by=labelled_by
+            )
+            session.add(row)
+            session.flush()
+            return row.to_dict()
+
+    def list_labels(self, inspection_id: int) -> list[dict[str, Any]]:
+        """A record's labels, newest first."""
+        query = select(Label).where(Label.inspection_id == inspection_id).order_by(Label.id.desc())
+        with self._sessions() as session:
+            return [row.to_dict() for row in session.scalars(query)]
 
     # -- evaluation runs and model versions ----------------------------------------------------------------
 

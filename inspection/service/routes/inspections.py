@@ -10,13 +10,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
 from inspection.auth import Principal
 from inspection.imageio import probe_pixels
 from inspection.ingest import UNAUTHENTICATED_STATION, Ingested, Submission
 from inspection.results import InspectionResult, Rejection
-from inspection.service.deps import Caller, Reader, client_address
+from inspection.service.deps import Caller, Engineer, Reader, client_address
 from inspection.service.state import ServiceState, blocking, public_record, service_state
 from inspection.service.upload import FIELDS, parse_upload, read_body
 
@@ -222,3 +223,41 @@ async def get_inspection(
     if record is None or not who.can_read(record["station_id"]):
         raise HTTPException(status_code=404, detail=f"no inspection record with id {record_id}")
     return public_record(record)
+
+
+class LabelIn(BaseModel):
+    """An engineer's verdict on a record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Literal["ok", "defective"]
+    kind: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] = None
+    note: Annotated[str | None, Field(max_length=2000)] = None
+
+
+@router.post("/{record_id}/label", status_code=201, summary="Label a record (engineer key)")
+async def label_inspection(
+    request: Request, who: Engineer, record_id: Annotated[int, Path(ge=1, le=MAX_ID)], label: LabelIn
+) -> dict[str, Any]:
+    """The label is kept beside the model's verdict, never over it, with who gave it and when; the newest holds."""
+    store = service_state(request).ingestor.store
+    saved = await blocking(
+        lambda: store.add_label(
+            record_id, verdict=label.verdict, kind=label.kind, note=label.note, labelled_by=who.name
+        )
+    )
+    if saved is None:
+        raise HTTPException(status_code=404, detail=f"no inspection record with id {record_id}")
+    return saved
+
+
+@router.get("/{record_id}/labels", summary="A record's labels, newest first")
+async def list_labels(
+    request: Request, who: Reader, record_id: Annotated[int, Path(ge=1, le=MAX_ID)]
+) -> dict[str, Any]:
+    """Readable by whoever may read the record (its station, or an engineer)."""
+    store = service_state(request).ingestor.store
+    record = await blocking(store.get_inspection, record_id)
+    if record is None or not who.can_read(record["station_id"]):
+        raise HTTPException(status_code=404, detail=f"no inspection record with id {record_id}")
+    return {"items": await blocking(store.list_labels, record_id)}
