@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from inspection.ingest.ids import valid_station_id
+from inspection.ingest.ids import STATION_ID_RULE, valid_station_id
 
 ENV_VAR = "INSPECTION_API_KEYS"
 ENGINEER_ENV_VAR = "INSPECTION_ENGINEER_KEYS"
@@ -65,9 +65,7 @@ class ApiKeys:
         for role, table in (("station", self.hashes), ("engineer", self.engineer_hashes)):
             for name, digest in table.items():
                 if not valid_station_id(name):
-                    raise AuthConfigError(
-                        f"{role} name {name!r} is not valid; use 1-64 letters, digits, '.', '_' or '-'"
-                    )
+                    raise AuthConfigError(f"{role} name {name!r} is not valid; {STATION_ID_RULE}")
                 if not (digest.startswith(HASH_PREFIX) and len(digest) == len(HASH_PREFIX) + 64):
                     raise AuthConfigError(
                         f"key hash of {role} {name!r} must look like 'sha256:<64 hex digits>'"

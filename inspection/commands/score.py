@@ -228,12 +228,12 @@ def _report(counts: Counter[str], n_files: int, args: argparse.Namespace, store_
 
 def run(args: argparse.Namespace) -> int:
     from inspection.commands._stores import StoreOpenError, register_models
-    from inspection.ingest import valid_station_id
+    from inspection.ingest.ids import STATION_ID_RULE, valid_station_id
     from inspection.pipeline import InspectionPipeline
 
     if not valid_station_id(args.station):
         print(
-            f"inspection score: station id {args.station!r} is not valid; use 1-64 letters, digits, '.', '_' or '-'",
+            f"inspection score: station id {args.station!r} is not valid; {STATION_ID_RULE}",
             file=sys.stderr,
         )
         return EXIT_BAD_SETUP

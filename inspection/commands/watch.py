@@ -65,14 +65,14 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from inspection.commands._stores import StoreOpenError, open_stores, register_models
-    from inspection.ingest import valid_station_id
+    from inspection.ingest.ids import STATION_ID_RULE, valid_station_id
     from inspection.paths import data_dir
     from inspection.pipeline import InspectionPipeline
     from inspection.watch import Watcher
 
     if not valid_station_id(args.station):
         print(
-            f"inspection watch: station id {args.station!r} is not valid; use 1-64 letters, digits, '.', '_' or '-'",
+            f"inspection watch: station id {args.station!r} is not valid; {STATION_ID_RULE}",
             file=sys.stderr,
         )
         return EXIT_BAD_SETUP

@@ -15,6 +15,7 @@ PART_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 # Attempts with no valid key are recorded under this name: it is not a valid station id, so no real station
 # can ever own it, and the dashboard can keep it out of the station charts.
 UNAUTHENTICATED_STATION = "(unauthenticated)"
+STATION_ID_RULE = "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 
 def valid_station_id(station_id: str) -> bool:
