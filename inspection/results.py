@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+VERDICTS = ("ok", "defective", "review")
+
+
 @dataclass(frozen=True)
 class InspectionResult:
     """One part's verdict and how it was reached.
@@ -17,12 +20,18 @@ class InspectionResult:
         denoiser: name of the denoiser that ran (``identity`` when none did).
         defect_probability: P(defective) from the defect classifier.
         threshold: the decision threshold on ``defect_probability``.
-        verdict: ``defective`` or ``ok``.
+        verdict: ``ok``, ``defective`` or ``review`` (P(defective) inside the bundle policy's review band:
+            a person decides; see ``VERDICTS``).
         timings_ms: wall time per stage (decode, spectrum, noise, denoise, defect, total).
         model_versions: the version of each model that judged the part.
         conversion: how the input became 8-bit gray (``gray8``, ``rgb``, ``gray16`` ...).
         safe_path: True when the safe denoiser ran instead of the routed one: the noise type was unsure, or
             the noise was unlike what the autoencoder learned (``PipelineConfig``).
+        height, width: the photo's size in pixels.
+        kind: the most likely defect kind when the defect model knows kinds (``""`` when it does not, or for
+            a photo judged ``ok``).
+        kind_probability: the model's probability for ``kind`` among the kinds (0 without a kind).
+        review_reason: why the verdict is ``review`` (``uncertain``), else ``""``.
     """
 
     noise_type: str
@@ -38,6 +47,9 @@ class InspectionResult:
     safe_path: bool = False
     height: int = 0
     width: int = 0
+    kind: str = ""
+    kind_probability: float = 0.0
+    review_reason: str = ""
 
     @property
     def defective(self) -> bool:
