@@ -6,7 +6,7 @@ Every denoiser maps a ``uint8`` grayscale image to a ``uint8`` image of the same
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -281,3 +281,25 @@ class NLMeansDenoiser:
         return cv2.fastNlMeansDenoising(
             image, None, h=max(1.0, self.strength * sigma), templateWindowSize=7, searchWindowSize=21
         )
+
+
+# The denoisers that need no model, by name; ``build_denoisers`` adds the autoencoder from its checkpoint.
+MODEL_FREE: dict[str, Callable[[], Denoiser]] = {
+    "identity": IdentityDenoiser,
+    "median": MedianDenoiser,
+    "median_classic": lambda: MedianDenoiser(switching=False, name="median_classic"),
+    "notch": NotchDenoiser,
+    "nlmeans": NLMeansDenoiser,
+}
+
+
+def build_denoisers(autoencoder: nn.Module | None = None, *, version: str = "") -> dict[str, Denoiser]:
+    """Every denoiser the pipeline can route to, by name: the model-free ones, plus ``autoencoder`` when given.
+
+    This registry is the one name-to-denoiser table: the pipeline, training, evaluation and the dashboard all
+    build their denoisers here.
+    """
+    table = {name: make() for name, make in MODEL_FREE.items()}
+    if autoencoder is not None:
+        table["autoencoder"] = AutoencoderDenoiser(autoencoder, version=version)
+    return table

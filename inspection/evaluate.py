@@ -26,7 +26,7 @@ from tqdm import tqdm
 from inspection import NOISE_TYPES
 from inspection.configs import EvalConfig
 from inspection.data import dataset_fingerprint, list_split
-from inspection.denoise import AutoencoderDenoiser, MedianDenoiser, NLMeansDenoiser, NotchDenoiser
+from inspection.denoise import AutoencoderDenoiser
 from inspection.imageio import read_image
 from inspection.metrics import binary_scores, confusion, psnr, ssim
 from inspection.models import load_checkpoint
@@ -111,14 +111,7 @@ class Evaluation:
         self.erased: list[bool] = []
 
     def _methods(self) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-        table: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-            "median": MedianDenoiser(),
-            "median_classic": MedianDenoiser(switching=False),
-            "nlmeans": NLMeansDenoiser(),
-            "notch": NotchDenoiser(),
-        }
-        if "autoencoder" in self.pipe.router.denoisers:
-            table["autoencoder"] = self.pipe.router.denoisers["autoencoder"]
+        table: dict[str, Callable[[np.ndarray], np.ndarray]] = dict(self.pipe.router.denoisers)
         if self.blind is not None:
             table["blind"] = self.blind
         try:

@@ -20,10 +20,8 @@ from inspection.denoise import (
     DEFAULT_ROUTES,
     AutoencoderDenoiser,
     Denoiser,
-    IdentityDenoiser,
-    MedianDenoiser,
-    NotchDenoiser,
     Router,
+    build_denoisers,
     noise_profile,
 )
 from inspection.imageio import to_gray
@@ -112,13 +110,9 @@ class InspectionPipeline:
         self.defect_net = for_inference(defect.model)
         self.workers = self.config.workers or min(8, _usable_cpus())
         self._pool: ThreadPoolExecutor | None = None
-        denoisers: dict[str, Denoiser] = {
-            "identity": IdentityDenoiser(),
-            "median": MedianDenoiser(),
-            "notch": NotchDenoiser(),
-        }
-        if denoiser is not None:
-            denoisers["autoencoder"] = AutoencoderDenoiser(denoiser.model, version=denoiser.version)
+        denoisers = build_denoisers(
+            denoiser.model if denoiser else None, version=denoiser.version if denoiser else ""
+        )
         self.router = Router(denoisers, self.config.routes)
         self.safe = denoisers[self.config.safe_denoiser]
         self.noise_classes = list(noise.meta["class_names"])

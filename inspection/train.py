@@ -25,7 +25,7 @@ from tqdm import tqdm
 from inspection import NOISE_TYPES
 from inspection.configs import TrainConfig
 from inspection.data import dataset_fingerprint, list_split, load_images
-from inspection.denoise import AutoencoderDenoiser, IdentityDenoiser, MedianDenoiser, NotchDenoiser, Router
+from inspection.denoise import Router, build_denoisers
 from inspection.models import create_model, load_checkpoint, save_checkpoint
 from inspection.noise import add_noise
 from inspection.spectrum import noise_features
@@ -322,14 +322,7 @@ def _oracle_router(path: str) -> Router:
 
     root = Path(path)
     ck = load_checkpoint(resolve_checkpoint_dir(root / "denoiser" if (root / "denoiser").is_dir() else root))
-    return Router(
-        {
-            "identity": IdentityDenoiser(),
-            "median": MedianDenoiser(),
-            "notch": NotchDenoiser(),
-            "autoencoder": AutoencoderDenoiser(ck.model, version=ck.version),
-        }
-    )
+    return Router(build_denoisers(ck.model, version=ck.version))
 
 
 TRAINERS: dict[str, Callable[[TrainConfig], TrainResult]] = {

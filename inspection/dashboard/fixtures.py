@@ -56,12 +56,10 @@ def _write_png(path: Path, image: np.ndarray) -> None:
 
 def fixture_denoise(noisy: np.ndarray, noise_type: str) -> np.ndarray:
     """A stand-in for the routed denoiser, good enough for fixture galleries (no model needed)."""
-    from inspection.denoise import MedianDenoiser, NotchDenoiser
+    from inspection.denoise import DEFAULT_ROUTES, MODEL_FREE
 
-    if noise_type == "salt_pepper":
-        return MedianDenoiser()(noisy)
-    if noise_type == "periodic":
-        return NotchDenoiser()(noisy)
+    if noise_type in ("salt_pepper", "periodic"):
+        return MODEL_FREE[DEFAULT_ROUTES[noise_type]]()(noisy)
     if noise_type == "gaussian":
         return cv2.fastNlMeansDenoising(noisy, None, h=25, templateWindowSize=7, searchWindowSize=21)
     return noisy

@@ -214,10 +214,9 @@ def denoised_view(gray: np.ndarray, record: dict[str, Any], pipeline: Any | None
     if router is not None:
         denoiser = (getattr(router, "denoisers", None) or {}).get(name)
     if denoiser is None:
-        from inspection import denoise
+        from inspection.denoise import MODEL_FREE
 
-        simple = {"median": denoise.MedianDenoiser, "notch": getattr(denoise, "NotchDenoiser", None)}
-        factory = simple.get(name)
+        factory = MODEL_FREE.get(name)
         if factory is None:
             why = (
                 "the pipeline's models could not be loaded"
