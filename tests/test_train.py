@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from inspection.models import load_checkpoint
-from inspection.train import TRAINERS, TrainConfig, best_threshold, split_indices
+from inspection.train import TRAINERS, TrainConfig, best_threshold
+from inspection.trainer import split_indices
 
 TINY_ARCH = {"noise": "test_freq_vgg", "denoiser": "test_unet_ae", "defect": "test_defect_cnn"}
 
