@@ -1,12 +1,14 @@
 """The records store's tables, as SQLAlchemy ORM models.
 
-Five tables, with plain names so that dashboards and ad-hoc SQL can read them:
+Seven tables, with plain names so that dashboards and ad-hoc SQL can read them:
 
-* ``inspections``: one row per part photo a station sent, scored (``status='ok'``) or refused
-  (``status='rejected'`` with a ``reason`` code and a ``message``).
+* ``inspections``: one row per part photo a station sent, scored (``status='ok'``, with a verdict of
+  ``ok``, ``defective`` or ``review``) or refused (``status='rejected'`` with a ``reason`` code and a ``message``).
 * ``evaluation_runs``: one row per evaluation report written by ``inspection evaluate``.
 * ``model_versions``: one row per (task, version) of a model the pipeline has used or may use.
 * ``labels``: engineers' verdicts on records, beside the model's.
+* ``golden_photos``: the frozen golden test set, by photo hash; these photos never enter training.
+* ``promotions``: every decision to promote, refuse or roll back a model bundle.
 * ``photos``: kept photo bytes, when the photo store is the database itself (``--photos db``).
 
 Timestamps are stored in UTC and come back timezone-aware (see :class:`UTCDateTime`). Probabilities,
@@ -38,7 +40,9 @@ from sqlalchemy.sql.expression import false
 STATUS_OK = "ok"
 STATUS_REJECTED = "rejected"
 STATUSES = (STATUS_OK, STATUS_REJECTED)
-VERDICTS = ("defective", "ok")
+# A person's verdict is never "review": that is the model handing the part to a person.
+LABEL_VERDICTS = ("ok", "defective")
+PROMOTION_ACTIONS = ("promote", "refuse", "rollback")
 
 
 def utcnow() -> datetime:
@@ -115,7 +119,9 @@ class Inspection(Base):
     safe_path: Mapped[bool | None] = mapped_column(Boolean)
     defect_probability: Mapped[float | None] = mapped_column(Float)
     threshold: Mapped[float | None] = mapped_column(Float)
-    verdict: Mapped[str | None] = mapped_column(String(16))  # defective | ok
+    verdict: Mapped[str | None] = mapped_column(String(16))  # ok | defective | review
+    kind: Mapped[str | None] = mapped_column(String(64))  # the model's defect kind; NULL when it has none
+    review_reason: Mapped[str | None] = mapped_column(String(32))  # why the verdict is review (uncertain ...)
     model_versions: Mapped[dict[str, str] | None] = mapped_column(JSON)
     timings_ms: Mapped[dict[str, float] | None] = mapped_column(JSON)
     latency_ms: Mapped[float | None] = mapped_column(Float)  # total pipeline time, copied out for charts
@@ -159,6 +165,54 @@ class Label(Base):
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {c.name: getattr(self, c.name) for c in self.__table__.columns}
         out["created_at"] = self.created_at.isoformat() if self.created_at else None
+        return out
+
+
+class GoldenPhoto(Base):
+    """One photo of the golden test set, by the SHA-256 of its bytes.
+
+    The set is frozen: rows are only ever added (``dataset export --golden-add``), never changed or removed, and
+    a photo whose hash is here never enters training. ``label`` and ``kind`` are the photo's label when it was
+    frozen; the export uses the photo's newest label and reports a change.
+    """
+
+    __tablename__ = "golden_photos"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(16), nullable=False)  # ok | defective
+    kind: Mapped[str | None] = mapped_column(String(64))
+    inspection_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("inspections.id"))
+    added_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {c.name: getattr(self, c.name) for c in self.__table__.columns}
+        out["added_at"] = self.added_at.isoformat() if self.added_at else None
+        return out
+
+
+class Promotion(Base):
+    """One decision about a model bundle under a models root: ``promote``, ``refuse`` or ``rollback``.
+
+    ``version`` is the bundle the decision is about and ``previous`` the live bundle before it; ``comparison``
+    is the candidate-against-live table the decision was made on (None for a rollback without one).
+    """
+
+    __tablename__ = "promotions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    models_root: Mapped[str] = mapped_column(Text, nullable=False)
+    version: Mapped[str] = mapped_column(String(128), nullable=False)
+    previous: Mapped[str | None] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16), nullable=False)  # promote | refuse | rollback
+    decided_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    comparison: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {c.name: getattr(self, c.name) for c in self.__table__.columns}
+        out["decided_at"] = self.decided_at.isoformat() if self.decided_at else None
         return out
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, func, select, text, update
@@ -16,17 +18,21 @@ from inspection.paths import default_db_url
 from inspection.results import InspectionResult
 from inspection.store import database
 from inspection.store.models import (
+    LABEL_VERDICTS,
+    PROMOTION_ACTIONS,
     STATUS_OK,
     STATUSES,
-    VERDICTS,
     EvaluationRun,
+    GoldenPhoto,
     Inspection,
     Label,
     ModelVersion,
+    Promotion,
     utcnow,
 )
 
 MAX_LIST_LIMIT = 1000
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,30 @@ class SaveOutcome:
     id: int
     created: bool
     record: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class LabelledPhoto:
+    """A labelled record's photo and its newest label, as :meth:`RecordStore.labelled_photos` yields them.
+
+    Attributes:
+        inspection_id: the record.
+        image_key: the photo's key in the photo store; None when the record kept no photo.
+        image_sha256: the SHA-256 of the photo bytes the record was made from (None when it has no photo).
+        verdict: the newest label's verdict, ``ok`` or ``defective``.
+        kind: the newest label's defect kind, or None.
+        labelled_by, labelled_at: who gave the newest label, and when.
+        label_id: the newest label's id (ids grow with time within one store).
+    """
+
+    inspection_id: int
+    image_key: str | None
+    image_sha256: str | None
+    verdict: str
+    kind: str | None
+    labelled_by: str
+    labelled_at: datetime
+    label_id: int
 
 
 def dedup_key(
@@ -65,6 +95,8 @@ def _apply_result(row: Inspection, result: InspectionResult, conversion: str | N
     row.defect_probability = float(result.defect_probability)
     row.threshold = float(result.threshold)
     row.verdict = result.verdict
+    row.kind = result.kind[:64] or None
+    row.review_reason = result.review_reason[:32] or None
     row.model_versions = dict(result.model_versions)
     row.timings_ms = {k: float(v) for k, v in result.timings_ms.items()}
     row.latency_ms = float(result.timings_ms["total"]) if "total" in result.timings_ms else None
@@ -74,7 +106,7 @@ def _apply_result(row: Inspection, result: InspectionResult, conversion: str | N
 
 
 class RecordStore:
-    """The records database: inspections, evaluation runs and model versions.
+    """The records database: inspections, labels, the golden set, promotions, evaluation runs, model versions.
 
     Args:
         url: a SQLAlchemy URL; None means :func:`inspection.paths.default_db_url` (SQLite in the data directory).
@@ -196,8 +228,10 @@ class RecordStore:
             & (Inspection.part_id == row.part_id)
             & (Inspection.status == STATUS_OK)
         )
+        # "review" is no opinion, so it contradicts neither ok nor defective.
+        opinions = same_part & Inspection.verdict.in_(LABEL_VERDICTS)
         with self.engine.connect() as conn:  # a read first: a write transaction only for a conflict
-            verdicts = conn.scalar(select(func.count(func.distinct(Inspection.verdict))).where(same_part))
+            verdicts = conn.scalar(select(func.count(func.distinct(Inspection.verdict))).where(opinions))
         if (verdicts or 0) < 2:
             return False
         with self.engine.begin() as conn:
@@ -326,8 +360,8 @@ class RecordStore:
         Raises:
             ValueError: for a verdict other than ``ok`` or ``defective``.
         """
-        if verdict not in VERDICTS:
-            raise ValueError(f"a label's verdict must be one of {VERDICTS}, got {verdict!r}")
+        if verdict not in LABEL_VERDICTS:
+            raise ValueError(f"a label's verdict must be one of {LABEL_VERDICTS}, got {verdict!r}")
         with self._sessions.begin() as session:
             if session.get(Inspection, inspection_id) is None:
                 return None
@@ -341,6 +375,152 @@ class RecordStore:
     def list_labels(self, inspection_id: int) -> list[dict[str, Any]]:
         """A record's labels, newest first."""
         query = select(Label).where(Label.inspection_id == inspection_id).order_by(Label.id.desc())
+        with self._sessions() as session:
+            return [row.to_dict() for row in session.scalars(query)]
+
+    def labelled_photos(self) -> list[LabelledPhoto]:
+        """Every labelled record with its newest label and its photo's key and hash, oldest record first.
+
+        Records of any status are included, with or without a kept photo: the caller decides what it can use
+        and reports the rest. Several records may share one photo (the same bytes sent twice).
+        """
+        newest = (
+            select(Label.inspection_id, func.max(Label.id).label("label_id"))
+            .group_by(Label.inspection_id)
+            .subquery()
+        )
+        query = (
+            select(
+                Inspection.id,
+                Inspection.image_key,
+                Inspection.image_sha256,
+                Label.verdict,
+                Label.kind,
+                Label.labelled_by,
+                Label.created_at,
+                Label.id,
+            )
+            .join(newest, newest.c.inspection_id == Inspection.id)
+            .join(Label, Label.id == newest.c.label_id)
+            .order_by(Inspection.id)
+        )
+        with self._sessions() as session:
+            return [LabelledPhoto(*row) for row in session.execute(query)]
+
+    # -- the golden test set -------------------------------------------------------------------------------
+
+    def golden_hashes(self) -> set[str]:
+        """The SHA-256 of every photo in the golden test set."""
+        with self._sessions() as session:
+            return set(session.scalars(select(GoldenPhoto.sha256)))
+
+    def list_golden(self) -> list[dict[str, Any]]:
+        """The golden test set, in the order it grew."""
+        query = select(GoldenPhoto).order_by(GoldenPhoto.added_at, GoldenPhoto.sha256)
+        with self._sessions() as session:
+            return [row.to_dict() for row in session.scalars(query)]
+
+    def add_golden(self, items: Iterable[Mapping[str, Any]], *, added_by: str) -> int:
+        """Add photos to the golden test set and return how many were new.
+
+        Each item has ``sha256`` (of the photo bytes) and ``label`` (``ok`` or ``defective``), and may have
+        ``kind`` and ``inspection_id``. A hash already in the set keeps its first row: the set is frozen, it
+        only grows.
+
+        Raises:
+            ValueError: for a malformed hash or a label other than ``ok``/``defective``; nothing is added then.
+        """
+        rows: dict[str, dict[str, Any]] = {}
+        now = utcnow()
+        for item in items:
+            sha = str(item.get("sha256") or "").lower()
+            if not SHA256_RE.fullmatch(sha):
+                raise ValueError(
+                    f"a golden photo needs the 64-hex-digit SHA-256 of its bytes, got {sha[:80]!r}"
+                )
+            label = item.get("label")
+            if label not in LABEL_VERDICTS:
+                raise ValueError(f"golden photo {sha}: label must be one of {LABEL_VERDICTS}, got {label!r}")
+            kind = item.get("kind") or None
+            rows.setdefault(
+                sha,
+                dict(
+                    sha256=sha,
+                    label=label,
+                    kind=str(kind)[:64] if kind else None,
+                    inspection_id=item.get("inspection_id"),
+                    added_by=added_by[:64],
+                    added_at=now,
+                ),
+            )
+        if not rows:
+            return 0
+        for attempt in range(2):
+            try:
+                with self._sessions.begin() as session:
+                    known = set(
+                        session.scalars(select(GoldenPhoto.sha256).where(GoldenPhoto.sha256.in_(rows)))
+                    )
+                    new = [GoldenPhoto(**values) for sha, values in rows.items() if sha not in known]
+                    session.add_all(new)
+                    return len(new)
+            except IntegrityError:  # another export added one of these hashes first: read again
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- promotions ----------------------------------------------------------------------------------------
+
+    def record_promotion(
+        self,
+        models_root: str | Path,
+        version: str,
+        previous: str | None,
+        action: str,
+        decided_by: str,
+        comparison: dict[str, Any] | None,
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        """Record a decision about bundle ``version`` under ``models_root`` and return the stored row.
+
+        Args:
+            models_root: the models root whose ``LIVE`` pointer the decision is about (pass a resolved path, so
+                one root is always named the same way).
+            version: the bundle decided on: the candidate (``promote``, ``refuse``) or the bundle rolled back to.
+            previous: the live bundle before the decision (None when none was live).
+            action: ``promote``, ``refuse`` or ``rollback``.
+            decided_by: who decided (a user name, or the command).
+            comparison: the candidate-against-live table the decision rested on (JSON-ready), if any.
+            note: free text, such as why a rollback was made.
+
+        Raises:
+            ValueError: for an unknown action.
+        """
+        if action not in PROMOTION_ACTIONS:
+            raise ValueError(f"a promotion's action must be one of {PROMOTION_ACTIONS}, got {action!r}")
+        row = Promotion(
+            models_root=str(models_root),
+            version=version,
+            previous=previous,
+            action=action,
+            decided_by=decided_by[:64],
+            decided_at=utcnow(),
+            comparison=comparison,
+            note=note,
+        )
+        with self._sessions.begin() as session:
+            session.add(row)
+            session.flush()
+            return row.to_dict()
+
+    def list_promotions(
+        self, models_root: str | Path | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Promotion decisions, newest first, optionally for one models root; ``limit`` is capped at 1000."""
+        query = select(Promotion).order_by(Promotion.id.desc())
+        if models_root is not None:
+            query = query.where(Promotion.models_root == str(models_root))
+        query = query.limit(max(0, min(int(limit), MAX_LIST_LIMIT)))
         with self._sessions() as session:
             return [row.to_dict() for row in session.scalars(query)]
 
