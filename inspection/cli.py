@@ -26,6 +26,7 @@ COMMANDS = (
     "watch",
     "load",
     "db",
+    "dataset",
     "dashboard",
 )
 
