@@ -191,7 +191,7 @@ async def list_inspections(
     part_id: str | None = None,
     since: Annotated[datetime | None, Query(description="ISO 8601; naive times are UTC. Inclusive.")] = None,
     until: Annotated[datetime | None, Query(description="ISO 8601; naive times are UTC. Exclusive.")] = None,
-    verdict: Literal["defective", "ok"] | None = None,
+    verdict: Literal["ok", "defective", "review"] | None = None,
     status: Literal["ok", "rejected"] | None = None,
     conflict: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
