@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from inspection import NOISE_TYPES
+from inspection.bundle import resolve_checkpoint_dir
 from inspection.configs import EvalConfig
 from inspection.data import dataset_fingerprint, list_split
 from inspection.denoise import AutoencoderDenoiser
@@ -39,7 +40,7 @@ from inspection.noise import (
     sample_spec,
 )
 from inspection.paths import reports_dir
-from inspection.pipeline import InspectionPipeline, PipelineConfig, resolve_checkpoint_dir
+from inspection.pipeline import InspectionPipeline, PipelineConfig
 from inspection.spectrum import log_spectrum_full
 
 log = logging.getLogger(__name__)

@@ -24,11 +24,11 @@ def default_db_url() -> str:
 
 
 def default_models_dir() -> Path:
-    """The shipped default checkpoints: ``$INSPECTION_MODELS`` or the repository's ``models/``."""
+    """The default models root: ``$INSPECTION_MODELS`` or the repository's ``models/`` (its ``LIVE`` bundle)."""
     env = os.environ.get("INSPECTION_MODELS")
     if env:
         return Path(env).expanduser()
     for candidate in (PACKAGE_ROOT / "default_models", PACKAGE_ROOT.parent / "models"):
-        if (candidate / "noise").is_dir():
+        if (candidate / "LIVE").is_file() or (candidate / "noise").is_dir():
             return candidate
     return PACKAGE_ROOT.parent / "models"

@@ -7,15 +7,15 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-import cv2
 import numpy as np
 import torch
 
 from inspection import NOISE_TYPES
+from inspection.bundle import Bundle, VerdictPolicy, load_bundle
 from inspection.denoise import (
     DEFAULT_ROUTES,
     AutoencoderDenoiser,
@@ -27,9 +27,9 @@ from inspection.denoise import (
 from inspection.imageio import to_gray
 from inspection.models.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from inspection.models.inference import channels_last, for_inference
-from inspection.paths import default_models_dir
 from inspection.results import InspectionResult, Rejection
 from inspection.spectrum import noise_features
+from inspection.transforms import DefectTransform
 
 ImageInput = np.ndarray | bytes | str | Path
 TASKS = ("noise", "denoiser", "defect")
@@ -73,19 +73,6 @@ def _usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def resolve_checkpoint_dir(path: Path) -> Path:
-    """A checkpoint folder itself, or a folder of versions: the one named in ``CURRENT``, else the newest."""
-    if (path / "meta.json").is_file():
-        return path
-    current = path / "CURRENT"
-    if current.is_file():
-        return path / current.read_text().strip()
-    versions = sorted(p for p in path.iterdir() if (p / "meta.json").is_file()) if path.is_dir() else []
-    if not versions:
-        raise CheckpointError(f"no checkpoint in {path}: expected meta.json there or in a version subfolder")
-    return versions[-1]
-
-
 class InspectionPipeline:
     """The routed inspection pipeline over three checkpoints.
 
@@ -101,6 +88,8 @@ class InspectionPipeline:
         defect: Checkpoint,
         denoiser: Checkpoint | None = None,
         config: PipelineConfig | None = None,
+        policy: VerdictPolicy | None = None,
+        bundle_version: str = "",
     ) -> None:
         self.noise = noise
         self.defect = defect
@@ -124,30 +113,48 @@ class InspectionPipeline:
         self.noise_channels = int(
             noise.meta["model_kwargs"].get("in_chans", noise.meta.get("input_channels", 1))
         )
-        self.defect_size = int(defect.meta["input_size"])
-        norm = defect.meta["normalisation"]
-        self.defect_mean, self.defect_std = float(norm["mean"]), float(norm["std"])
-        self.threshold = float(defect.meta["threshold"] if defect.meta["threshold"] is not None else 0.5)
+        self.transform = DefectTransform.from_meta(defect.meta)
+        self.kinds = [str(k) for k in defect.meta.get("kinds", [])]
+        self.temperature = float(defect.meta.get("calibration", {}).get("temperature", 1.0))
+        threshold = defect.meta["threshold"] if defect.meta["threshold"] is not None else 0.5
+        self.policy = policy or VerdictPolicy(threshold=float(threshold))
+        self.bundle_version = bundle_version
         loaded = {"noise": noise, "defect": defect, **({"denoiser": denoiser} if denoiser else {})}
         self.model_versions = {task: ck.version for task, ck in loaded.items()}
         self.architectures = {task: str(ck.meta["architecture"]) for task, ck in loaded.items()}
 
+    @property
+    def threshold(self) -> float:
+        return self.policy.threshold
+
     @classmethod
     def from_dir(
-        cls, models_dir: str | Path | None = None, config: PipelineConfig | None = None
+        cls, models_dir: str | Path | None = None, config: PipelineConfig | None = None, *, workers: int = 0
     ) -> InspectionPipeline:
-        """Load ``<models_dir>/{noise,denoiser,defect}``; ``None`` means the shipped default models."""
-        root = Path(models_dir) if models_dir is not None else default_models_dir()
-        if not root.is_dir():
-            raise CheckpointError(
-                f"models folder {root} does not exist; pass --models DIR or set INSPECTION_MODELS"
-            )
-        denoiser_dir = root / "denoiser"
+        """Load a bundle, or a models root's live bundle (:func:`inspection.bundle.load_bundle`).
+
+        ``None`` means the default models. The bundle's ``pipeline.json`` gives the routing and the verdict
+        policy; ``config`` replaces the routing (evaluation studies use this), ``workers`` sets the threads.
+        """
+        return cls.from_bundle(load_bundle(models_dir), config, workers=workers)
+
+    @classmethod
+    def from_bundle(
+        cls, bundle: Bundle, config: PipelineConfig | None = None, *, workers: int = 0
+    ) -> InspectionPipeline:
+        """The pipeline a bundle describes: its three checkpoints, routing and verdict policy."""
+        if config is None:
+            config = PipelineConfig(**{**bundle.routing, "workers": workers})
+        elif workers:
+            config = replace(config, workers=workers)
+        denoiser_dir = bundle.checkpoint_dir("denoiser")
         return cls(
-            noise=load_checkpoint(resolve_checkpoint_dir(root / "noise")),
-            defect=load_checkpoint(resolve_checkpoint_dir(root / "defect")),
-            denoiser=load_checkpoint(resolve_checkpoint_dir(denoiser_dir)) if denoiser_dir.exists() else None,
+            noise=load_checkpoint(bundle.checkpoint_dir("noise")),
+            defect=load_checkpoint(bundle.checkpoint_dir("defect")),
+            denoiser=load_checkpoint(denoiser_dir) if denoiser_dir else None,
             config=config,
+            policy=bundle.policy,
+            bundle_version=bundle.version,
         )
 
     # --- stages, each usable on its own (evaluation and the dashboard call them) ---------------------
@@ -198,18 +205,17 @@ class InspectionPipeline:
             out[i] = y
         return out
 
-    def defect_input(self, grays: Sequence[np.ndarray]) -> torch.Tensor:
-        s = self.defect_size
-        batch = np.stack(
-            [g if g.shape == (s, s) else cv2.resize(g, (s, s), interpolation=cv2.INTER_AREA) for g in grays]
-        )
-        x = torch.from_numpy(batch).float().div_(255.0)
-        return ((x - self.defect_mean) / self.defect_std)[:, None]
-
     @torch.inference_mode()
+    def defect_outputs(self, grays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated P(defective) ``(n,)`` and kind probabilities ``(n, kinds)`` (no denoising here)."""
+        logits = self.defect_net(self.transform(grays))
+        p_defect = torch.sigmoid(logits[:, 0] / self.temperature).numpy()
+        kinds = torch.softmax(logits[:, 1:], dim=1).numpy() if self.kinds else np.zeros((len(grays), 0))
+        return p_defect, kinds
+
     def defect_probability(self, grays: Sequence[np.ndarray]) -> np.ndarray:
         """P(defective) for each photo, as the defect classifier sees it (no denoising here)."""
-        return torch.sigmoid(self.defect_net(self.defect_input(grays))[:, 0]).numpy()
+        return self.defect_outputs(grays)[0]
 
     def close(self) -> None:
         """Stop the worker threads (a later batch starts them again)."""
@@ -277,7 +283,7 @@ class InspectionPipeline:
         routes = self.route(probs, grays)
         clean = self.denoise(grays, [d for _, d, _ in routes])
         t3 = time.perf_counter()
-        p_defect = self.defect_probability(clean)
+        p_defect, p_kinds = self.defect_outputs(clean)
         t4 = time.perf_counter()
         timings = {
             "decode": decode_ms,
@@ -287,8 +293,13 @@ class InspectionPipeline:
         }
         timings["total"] = sum(timings.values())
         out = []
+        versions = {**self.model_versions, **({"bundle": self.bundle_version} if self.bundle_version else {})}
         for k, (gray, conversion) in enumerate(zip(grays, conversions, strict=True)):
             noise_type, denoiser, unsure = routes[k]
+            verdict, review_reason = self.policy.verdict(float(p_defect[k]))
+            kind, kind_p = "", 0.0
+            if self.kinds and verdict != "ok":
+                kind, kind_p = self.kinds[int(np.argmax(p_kinds[k]))], float(p_kinds[k].max())
             out.append(
                 InspectionResult(
                     noise_type=noise_type,
@@ -297,13 +308,16 @@ class InspectionPipeline:
                     denoiser=denoiser.name,
                     defect_probability=float(p_defect[k]),
                     threshold=self.threshold,
-                    verdict="defective" if p_defect[k] >= self.threshold else "ok",
+                    verdict=verdict,
                     timings_ms={k2: round(v, 3) for k2, v in timings.items()},
-                    model_versions=dict(self.model_versions),
+                    model_versions=dict(versions),
                     conversion=conversion,
                     safe_path=unsure,
                     height=int(gray.shape[0]),
                     width=int(gray.shape[1]),
+                    kind=kind,
+                    kind_probability=kind_p,
+                    review_reason=review_reason,
                 )
             )
         return out

@@ -11,8 +11,19 @@ from inspection.models import create_model, save_checkpoint
 from inspection.spectrum import FEATURE_CHANNELS
 
 
+def write_tiny_bundle(root: str | Path, *, seed: int = 0, size: int = 32, version: str = "tiny-v1") -> Path:
+    """A models root holding one bundle of untrained ``test_*`` models, named live; returns ``root``."""
+    from inspection.bundle import BUNDLES_DIR, write_bundle, write_live
+
+    root = Path(root)
+    parts = write_tiny_checkpoints(root / ".parts" / version, seed=seed, size=size)
+    write_bundle(root / BUNDLES_DIR / version, {t: parts / t for t in ("noise", "denoiser", "defect")})
+    write_live(root, version)
+    return root
+
+
 def write_tiny_checkpoints(root: str | Path, *, seed: int = 0, size: int = 32) -> Path:
-    """Write untrained ``test_*`` models to ``root/{noise,denoiser,defect}``; returns ``root``."""
+    """Write untrained ``test_*`` models to ``root/{noise,denoiser,defect}`` (the layout before bundles)."""
     root = Path(root)
     torch.manual_seed(seed)
     save_checkpoint(

@@ -203,7 +203,7 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
 
 
 def _oracle_router(path: str) -> Router:
-    from inspection.pipeline import resolve_checkpoint_dir
+    from inspection.bundle import resolve_checkpoint_dir
 
     root = Path(path)
     ck = load_checkpoint(resolve_checkpoint_dir(root / "denoiser" if (root / "denoiser").is_dir() else root))

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from inspection.data import synth_casting, write_synthetic_dataset
-from inspection.paths import default_models_dir
-from inspection.testing import write_tiny_checkpoints
+from inspection.bundle import BUNDLES_DIR, BundleError, load_bundle
+from inspection.testing import write_tiny_bundle
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/helpers, shared by the test packages
 CASTING = Path(__file__).resolve().parents[2] / "shared" / "data" / "casting"
@@ -28,16 +28,24 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_checkpoints(tmp_path_factory.mktemp("tiny_models"))
+def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models root whose live bundle holds untrained ``test_*`` models."""
+    return write_tiny_bundle(tmp_path_factory.mktemp("tiny_models"))
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_root: Path) -> Path:
+    """The tiny bundle folder itself (``noise/``, ``denoiser/``, ``defect/``, ``pipeline.json``)."""
+    return tiny_root / BUNDLES_DIR / "tiny-v1"
 
 
 @pytest.fixture(scope="session")
 def shipped_models() -> Path:
-    root = default_models_dir()
-    if not all(list((root / task).glob("*/meta.json")) for task in ("noise", "denoiser", "defect")):
-        pytest.skip(f"no shipped models in {root}; run models/train_defaults.sh")
-    return root
+    """The shipped default bundle."""
+    try:
+        return load_bundle().path
+    except BundleError as e:
+        pytest.skip(f"no shipped models: {e}; run models/train_defaults.sh")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from inspection.bundle import resolve_checkpoint_dir
 from inspection.data import synth_casting
 from inspection.denoise import (
     DEFAULT_ROUTES,
@@ -14,7 +15,6 @@ from inspection.denoise import (
 from inspection.metrics import psnr
 from inspection.models import load_checkpoint
 from inspection.noise import add_noise
-from inspection.pipeline import resolve_checkpoint_dir
 
 
 @pytest.fixture(scope="module")

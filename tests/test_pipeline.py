@@ -34,7 +34,8 @@ def test_inspect_returns_typed_result(pipe, casting_photo):
     assert 0 <= r.defect_probability <= 1 and r.threshold == 0.5
     assert r.verdict == ("defective" if r.defect_probability >= r.threshold else "ok")
     assert set(r.timings_ms) == {"decode", "noise", "denoise", "defect", "total"}
-    assert r.model_versions == {"noise": "noise", "defect": "defect", "denoiser": "denoiser"}
+    assert r.model_versions == {"noise": "noise", "defect": "defect", "denoiser": "denoiser", "bundle": "tiny-v1"}
+    assert (r.kind, r.review_reason) == ("", "")
     assert (r.height, r.width) == casting_photo.shape
 
 

@@ -87,9 +87,9 @@ def run(args: argparse.Namespace) -> int:
             workdir = Path(args.workdir or tmp)
             models = args.models or None
             if args.tiny:
-                from inspection.testing import write_tiny_checkpoints
+                from inspection.testing import write_tiny_bundle
 
-                models = str(write_tiny_checkpoints(workdir / "tiny-models"))
+                models = str(write_tiny_bundle(workdir / "tiny-models"))
             extra = [
                 "--pipelines",
                 str(args.pipelines),

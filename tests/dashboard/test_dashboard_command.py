@@ -70,7 +70,7 @@ def test_bench_times_every_page_on_a_filled_database(
 
 def test_cached_pipeline_loads_checkpoints_and_rebuilds_the_autoencoder_view(tmp_path: Path) -> None:
     testing = pytest.importorskip("inspection.testing")
-    models = testing.write_tiny_checkpoints(tmp_path / "models")
+    models = testing.write_tiny_bundle(tmp_path / "models")
     pipe, why = ui.pipeline.__wrapped__(str(models))  # type: ignore[attr-defined]
     assert pipe is not None, why
     gray = fixtures.synth_casting(np.random.default_rng(0), size=64)

@@ -4,9 +4,9 @@ import pickle
 import pytest
 import torch
 
+from inspection.bundle import resolve_checkpoint_dir
 from inspection.models import create_model, load_checkpoint, save_checkpoint
 from inspection.models.checkpoint import FORMAT_VERSION, REQUIRED_META, CheckpointError, read_meta
-from inspection.pipeline import resolve_checkpoint_dir
 
 
 def saved(tmp_path, name="test_defect_cnn"):
