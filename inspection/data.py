@@ -1,14 +1,34 @@
-"""Datasets in the ``train|test/<class_name>/`` layout, and the procedural synthetic casting generator.
+"""Datasets in the ``train|test/<class_name>/`` layout (or a labels CSV), and the synthetic casting generator.
+
+**Labels from folders.** A class folder whose name starts with def/bad/ng/fail/reject holds defective parts;
+any other folder holds good ones. A defective folder ``<prefix>_<name>`` (or ``<prefix>-<name>``) names the
+defect kind ``<name>``: ``def_crack/`` holds cracks. Three names give no kind: a folder with nothing after the
+prefix (``defective/``, ``NG/``), ``def_unknown/`` (``dataset export``'s defects labelled without a kind) and
+``def_front/`` (the casting dataset's and ``dataset export``'s name for "defective, no kinds"). Whether a model
+then learns kinds is decided over all of its training data (``inspection.train``): at least two kinds, or a
+parent model with kinds, or ``kinds_only``. So a single ``def_*`` folder means no kinds.
+
+**Kinds only.** With ``kinds_only`` every folder is a kind (its name, less a def/bad/... prefix) and every part is
+defective: for datasets of defect kinds with no good class.
+
+**Labels CSV.** ``path,label,kind`` (``kind`` optional), paths relative to the CSV's folder; ``label`` is ``ok``
+or ``defective``. A row's split is its ``split`` column where there is one, else its path's first folder when
+that is ``train`` or ``test`` (as ``inspection dataset export`` writes them), else ``train``.
+
+Photos keep their own size and aspect ratio: :func:`read_photos` returns a list, never a stacked array.
 
 The generator is the project's embedded default: it draws top-view, impeller-like castings with
 realistic defect kinds, so the whole pipeline can be trained, tested and demonstrated without any
-user data or download.
+user data or download. With ``seed`` 0 and default arguments its output stays byte-identical (the shipped
+models are trained on it); kinds in ``EXTRA_DEFECT_KINDS`` are drawn only when asked for.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,18 +36,52 @@ import cv2
 import numpy as np
 
 from inspection.imageio import read_image
+from inspection.results import Rejection
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 DEFECT_KINDS = ("blowhole", "pinholes", "crack", "burr", "shrinkage", "missing_material")
+# Opt-in kinds: never drawn unless asked for, so the default (seed 0) output stays byte-identical.
+EXTRA_DEFECT_KINDS = ("scratch", "inclusion")
+ALL_DEFECT_KINDS = DEFECT_KINDS + EXTRA_DEFECT_KINDS
 POSITIVE_PREFIXES = ("def", "bad", "ng", "fail", "reject")
 DEFECTIVE_CLASS, OK_CLASS = "def_front", "ok_front"
+# Defective folder names that name no kind: the casting dataset's and ``dataset export``'s "no kinds" folder,
+# and ``dataset export``'s folder of defects labelled without a kind.
+NO_KIND_NAMES = ("front", "unknown")
+SPLITS = ("train", "test")
+OK_LABELS = ("ok", "good", "pass", "0", "false")
+DEFECTIVE_LABELS = ("defective", "defect", "1", "true", *POSITIVE_PREFIXES)
+log = logging.getLogger(__name__)
+
+
+class DatasetError(ValueError):
+    """A dataset folder or labels CSV that cannot be used as it is; the message says how to fix it."""
 
 
 @dataclass(frozen=True)
 class Sample:
+    """One labelled photo.
+
+    Attributes:
+        path: the image file.
+        label: 1 for a defective part, 0 for a good one.
+        class_name: its class folder (for a labels CSV: ``ok``, ``defective`` or ``def_<kind>``).
+        kind: the defect kind its folder or CSV row names; ``""`` for good parts and defects of no named kind.
+    """
+
     path: Path
     label: int  # 1 = defective
     class_name: str
+    kind: str = ""
+
+
+@dataclass(frozen=True)
+class RejectedPhoto:
+    """A listed photo that could not be read, with the ``Rejection`` reason code and message."""
+
+    path: Path
+    reason: str
+    message: str
 
 
 def is_defect_class(name: str) -> bool:
@@ -35,38 +89,166 @@ def is_defect_class(name: str) -> bool:
     return name.lower().startswith(POSITIVE_PREFIXES)
 
 
-def list_split(root: str | Path, split: str) -> list[Sample]:
-    """All image files of ``root/split/<class>/``, sorted, labelled by their class folder."""
+def folder_kind(name: str, *, kinds_only: bool = False) -> str:
+    """The defect kind a class folder names (module docstring); ``""`` for none.
+
+    ``def_crack`` -> ``crack``; ``defective``, ``def_front``, ``def_unknown`` and good folders -> ``""``. With
+    ``kinds_only`` every folder names a kind: its name less a def/bad/ng/fail/reject prefix and separator.
+    """
+    lower = name.lower()
+    prefix = next((p for p in POSITIVE_PREFIXES if lower.startswith(p)), None)
+    rest = name[len(prefix) :] if prefix else ""
+    named = rest[1:] if rest[:1] in ("_", "-") and len(rest) > 1 else ""
+    if kinds_only:
+        return named or name
+    if prefix is None or named.lower() in NO_KIND_NAMES:
+        return ""
+    return named
+
+
+def list_split(
+    root: str | Path, split: str, *, kinds_only: bool = False, labels: str | Path | None = None
+) -> list[Sample]:
+    """All image files of ``root/split/<class>/`` (or the ``labels`` CSV's rows of ``split``), sorted.
+
+    Raises:
+        FileNotFoundError: the split folder or the CSV is missing.
+        DatasetError: no defective class (unless ``kinds_only``), no images, or a CSV row that cannot be used.
+    """
+    if labels:
+        return read_labels_csv(labels, split, kinds_only=kinds_only)
     base = Path(root) / split
     if not base.is_dir():
         raise FileNotFoundError(
             f"{base} does not exist; expected the layout {Path(root)}/{{train,test}}/<class_name>/<images>"
         )
     classes = sorted(d for d in base.iterdir() if d.is_dir())
-    if not any(is_defect_class(c.name) for c in classes):
-        raise ValueError(
+    if not kinds_only and not any(is_defect_class(c.name) for c in classes):
+        raise DatasetError(
             f"no defective class folder under {base} (found {[c.name for c in classes]}); "
-            f"name it starting with one of {POSITIVE_PREFIXES}, e.g. def_front"
+            f"name it starting with one of {POSITIVE_PREFIXES}, e.g. def_front, or pass --kinds-only "
+            "when every folder is a defect kind"
         )
     samples = [
-        Sample(p, int(is_defect_class(c.name)), c.name)
+        Sample(
+            p,
+            1 if kinds_only else int(is_defect_class(c.name)),
+            c.name,
+            folder_kind(c.name, kinds_only=kinds_only),
+        )
         for c in classes
         for p in sorted(c.iterdir())
         if p.suffix.lower() in IMAGE_SUFFIXES
     ]
     if not samples:
-        raise ValueError(f"{base} holds no images with suffixes {sorted(IMAGE_SUFFIXES)}")
+        raise DatasetError(f"{base} holds no images with suffixes {sorted(IMAGE_SUFFIXES)}")
     return samples
 
 
+def read_labels_csv(path: str | Path, split: str, *, kinds_only: bool = False) -> list[Sample]:
+    """The rows of a ``path,label,kind`` CSV that belong to ``split`` (module docstring), as samples.
+
+    Every listed file must exist: a labels file that names missing photos is refused with the first few.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"labels CSV {path} does not exist")
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        columns = [c.strip().lower() for c in reader.fieldnames or []]
+        if "path" not in columns or ("label" not in columns and not kinds_only):
+            raise DatasetError(
+                f"{path} must have a header with columns path,label[,kind][,split]; found {columns}"
+            )
+        rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()} for row in reader]
+    samples, missing = [], []
+    for line, row in enumerate(rows, start=2):
+        rel = Path(row["path"])
+        row_split = row.get("split") or (rel.parts[0] if rel.parts and rel.parts[0] in SPLITS else "train")
+        if row_split != split:
+            continue
+        file = rel if rel.is_absolute() else path.parent / rel
+        kind = row.get("kind", "")
+        text = row.get("label", "").lower()
+        if kinds_only:
+            label = 1
+            if not kind:
+                raise DatasetError(f"{path} line {line}: with --kinds-only every row needs a kind")
+        elif text in OK_LABELS:
+            label, kind = 0, ""
+        elif text in DEFECTIVE_LABELS:
+            label = 1
+        else:
+            raise DatasetError(
+                f"{path} line {line}: label {row.get('label')!r} is neither ok nor defective "
+                f"(accepted: {OK_LABELS} and {DEFECTIVE_LABELS})"
+            )
+        if not file.is_file():
+            missing.append(str(file))
+            continue
+        class_name = "ok" if label == 0 else (f"def_{kind}" if kind else "defective")
+        samples.append(Sample(file, label, class_name, kind))
+    if missing:
+        raise DatasetError(
+            f"{path} lists {len(missing)} photo(s) that do not exist, e.g. {missing[:3]}; paths are relative to "
+            "the CSV's folder"
+        )
+    if not samples:
+        raise DatasetError(
+            f"{path} has no rows for split {split!r}: give a split column, or start paths with {split}/"
+        )
+    if not kinds_only and not any(s.label for s in samples):
+        raise DatasetError(f"{path} has no defective row in split {split!r}; pass --kinds-only if none is ok")
+    return sorted(samples, key=lambda s: (s.class_name, str(s.path)))
+
+
+def scale_longer_side(gray: np.ndarray, size: int) -> np.ndarray:
+    """``gray`` scaled so its longer side is ``size`` pixels, keeping the aspect ratio."""
+    h, w = gray.shape
+    if max(h, w) == size:
+        return gray
+    f = size / max(h, w)
+    return cv2.resize(gray, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+
+
+def read_photos(
+    samples: Sequence[Sample], size: int | None = None
+) -> tuple[list[np.ndarray], list[Sample], list[RejectedPhoto]]:
+    """Decode samples to uint8 gray photos of their own sizes: ``(photos, kept samples, rejected)``.
+
+    ``size`` scales each photo so its longer side is ``size`` pixels (aspect ratio kept). A photo that cannot
+    be read is not silently skipped: it is returned in ``rejected`` with the reason, and logged.
+    """
+    photos, kept, rejected = [], [], []
+    for s in samples:
+        try:
+            gray = read_image(s.path).gray
+        except Rejection as e:
+            log.warning("photo %s is not used: %s (%s)", s.path, e.message, e.reason)
+            rejected.append(RejectedPhoto(s.path, e.reason, e.message))
+            continue
+        photos.append(scale_longer_side(gray, size) if size else gray)
+        kept.append(s)
+    return photos, kept, rejected
+
+
 def load_images(samples: list[Sample], size: int | None = None) -> np.ndarray:
-    """Decode samples to one uint8 array ``(n, h, w)``; all must share a shape unless ``size`` resizes them."""
+    """Decode samples to one uint8 array ``(n, h, w)``; all must share a shape unless ``size`` resizes them.
+
+    For photos of mixed sizes use :func:`read_photos`, which keeps each photo's size.
+    """
     out = []
     for s in samples:
         gray = read_image(s.path).gray
         if size is not None and gray.shape != (size, size):
             gray = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)
         out.append(gray)
+    shapes = sorted({g.shape for g in out})
+    if len(shapes) > 1:
+        raise DatasetError(
+            f"the photos have {len(shapes)} different sizes (e.g. {shapes[:3]}); use read_photos to keep each "
+            "photo's size, or pass size to resize them all"
+        )
     return np.stack(out)
 
 
@@ -84,7 +266,7 @@ def dataset_fingerprint(samples: list[Sample]) -> dict[str, object]:
 
 
 def synth_casting(rng: np.random.Generator, size: int = 160, defect: str | None = None) -> np.ndarray:
-    """Draw one top-view impeller-like casting; ``defect`` adds one of ``DEFECT_KINDS``."""
+    """Draw one top-view impeller-like casting; ``defect`` adds one of ``ALL_DEFECT_KINDS``."""
     s = size / 160.0
     cx, cy = size / 2 + rng.normal(0, 2 * s), size / 2 + rng.normal(0, 2 * s)
     r_outer = size * rng.uniform(0.40, 0.45)
@@ -169,32 +351,86 @@ def _add_defect(img, rng, kind, cx, cy, r_hub, r_outer, dist, xx, yy, s):
         theta = np.arctan2(yy - cy, xx - cx)
         gap = (np.abs(np.angle(np.exp(1j * (theta - a)))) < width) & (dist > r_outer * rng.uniform(0.8, 0.88))
         img[gap & (dist < r_outer + 1)] = img[0, 0]
+    elif kind == "scratch":
+        # A long, thin, straight tool mark across the disc: bright (polished) or dark (a groove).
+        a, offset = rng.uniform(0, np.pi), rng.uniform(-0.5, 0.5) * r_outer
+        nx, ny = -np.sin(a), np.cos(a)
+        length = r_outer * rng.uniform(1.2, 1.8)
+        x0, y0 = cx + offset * nx, cy + offset * ny
+        p0 = (x0 - 0.5 * length * np.cos(a), y0 - 0.5 * length * np.sin(a))
+        p1 = (x0 + 0.5 * length * np.cos(a), y0 + 0.5 * length * np.sin(a))
+        line = np.zeros(img.shape, np.float32)
+        cv2.line(
+            line,
+            tuple(int(round(v * 4)) for v in p0),
+            tuple(int(round(v * 4)) for v in p1),
+            1.0,
+            max(1, int(round(1.0 * s))),
+            cv2.LINE_AA,
+            shift=2,
+        )
+        sign = 1.0 if rng.random() < 0.5 else -1.0
+        img += sign * rng.uniform(55, 80) * line * (dist < r_outer)
+    elif kind == "inclusion":
+        # A foreign particle (sand, slag) in the surface: a small bright core with a dark irregular rim.
+        x, y = spot()
+        rad = rng.uniform(2.0, 3.5) * s
+        blob = cv2.GaussianBlur(rng.normal(0, 1, img.shape).astype(np.float32), (0, 0), 1.0 * s)
+        d = np.hypot(xx - x, yy - y)
+        img[(d < 2.2 * rad) & (blob > 0.15)] -= rng.uniform(40, 60)
+        img[d < rad] = rng.uniform(200, 235)
     else:
-        raise ValueError(f"unknown defect kind {kind!r}; expected one of {DEFECT_KINDS}")
+        raise ValueError(f"unknown defect kind {kind!r}; expected one of {ALL_DEFECT_KINDS}")
 
 
 def synth_samples(
-    n: int, rng: np.random.Generator, size: int = 160, defect_share: float = 0.5
+    n: int,
+    rng: np.random.Generator,
+    size: int = 160,
+    defect_share: float = 0.5,
+    kinds: Sequence[str] = DEFECT_KINDS,
 ) -> Iterator[tuple[np.ndarray, int, str]]:
-    """Yield ``n`` synthetic photos as ``(image, label, defect_kind_or_ok)``."""
+    """Yield ``n`` synthetic photos as ``(image, label, defect_kind_or_ok)``, defects drawn from ``kinds``."""
     for _ in range(n):
         if rng.random() < defect_share:
-            kind = str(rng.choice(DEFECT_KINDS))
+            kind = str(rng.choice(kinds))
             yield synth_casting(rng, size, kind), 1, kind
         else:
             yield synth_casting(rng, size), 0, "ok"
 
 
 def write_synthetic_dataset(
-    root: str | Path, *, n_train: int = 600, n_test: int = 200, size: int = 160, seed: int = 0
+    root: str | Path,
+    *,
+    n_train: int = 600,
+    n_test: int = 200,
+    size: int = 160,
+    seed: int = 0,
+    kinds: Sequence[str] | None = None,
+    kind_folders: bool = False,
+    defect_share: float = 0.5,
 ) -> Path:
-    """Write a synthetic dataset in the real ``train|test/<class>/`` layout (PNG files); returns ``root``."""
+    """Write a synthetic dataset in the real ``train|test/<class>/`` layout (PNG files); returns ``root``.
+
+    Args:
+        kinds: defect kinds to draw from (default ``DEFECT_KINDS``); add ``EXTRA_DEFECT_KINDS`` by naming them.
+        kind_folders: defective photos go to ``def_<kind>/`` instead of one ``def_front/``.
+        defect_share: share of defective photos; 1.0 with ``kind_folders`` gives a kinds-only dataset.
+
+    With the default arguments the output for a seed is byte-identical to earlier versions.
+    """
+    kinds = tuple(kinds) if kinds else DEFECT_KINDS
+    unknown = sorted(set(kinds) - set(ALL_DEFECT_KINDS))
+    if unknown:
+        raise ValueError(f"unknown defect kind(s) {unknown}; expected some of {ALL_DEFECT_KINDS}")
     root = Path(root)
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("test", n_test)):
-        for c in (DEFECTIVE_CLASS, OK_CLASS):
-            (root / split / c).mkdir(parents=True, exist_ok=True)
-        for i, (img, label, kind) in enumerate(synth_samples(n, rng, size)):
-            cls = DEFECTIVE_CLASS if label else OK_CLASS
+        if not kind_folders:
+            for c in (DEFECTIVE_CLASS, OK_CLASS):
+                (root / split / c).mkdir(parents=True, exist_ok=True)
+        for i, (img, label, kind) in enumerate(synth_samples(n, rng, size, defect_share, kinds)):
+            cls = (f"def_{kind}" if kind_folders else DEFECTIVE_CLASS) if label else OK_CLASS
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(root / split / cls / f"synth_{split}_{i:05d}_{kind}.png"), img)
     return root
