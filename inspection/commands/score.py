@@ -33,6 +33,8 @@ COLUMNS = [
     "path",
     "status",
     "verdict",
+    "kind",
+    "review_reason",
     "defect_probability",
     "threshold",
     "noise_type",
@@ -156,6 +158,8 @@ def row(path: Path, sub: Submission, outcome: Ingested | InspectionResult | Reje
     }
     if status == "ok":
         out |= {
+            "kind": f.get("kind") or "",
+            "review_reason": f.get("review_reason") or "",
             "defect_probability": _number(f.get("defect_probability")),
             "threshold": _number(f.get("threshold")),
             "noise_type": f.get("noise_type"),
