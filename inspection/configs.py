@@ -32,10 +32,26 @@ class TrainConfig:
         noise_aug: for ``defect``, the share of training photos given random routed-type noise.
         denoiser: for ``defect``, a denoiser checkpoint (or models root): noised training photos are then
             denoised by their type's route, so the classifier learns what the pipeline will show it.
-        load_size: photos are resized to this side when loaded (0 = keep; must be 0 for noise training).
+        load_size: photos are scaled when loaded so their longer side is this many pixels, keeping the aspect
+            ratio, to save memory and time on large photos (0 = use photos as they are, of any size; keep 0 for
+            noise training, whose model reads full-resolution photos).
         max_images: use at most this many training photos (0 = all).
         version: version folder name (default ``<arch>-<UTC timestamp>``).
         quiet: no progress bars.
+        resize: for ``defect``, how photos of any size and aspect ratio become the square model input: ``pad``
+            (keep the whole photo, pad the short side), ``crop`` (centre square) or ``stretch``; stored with the model.
+        labels: a CSV with columns path,label,kind (paths relative to the CSV) to read instead of class folders;
+            ``--data`` then defaults to the CSV's folder.
+        kinds_only: every class folder is a defect kind and every part defective (a dataset with no ok class):
+            the defect model becomes a kind classifier that judges every part defective.
+        miss_cost: for ``defect``, the cost of passing a defective part; the threshold minimises the expected cost.
+        false_reject_cost: for ``defect``, the cost of rejecting a good part.
+        defect_rate: for ``defect``, the share of defective parts on the line, used for the expected cost (0 = the
+            share in the validation photos).
+        init_from: for ``defect``, a defect checkpoint, bundle or models root to fine-tune from: its weights,
+            architecture, preprocessing and kinds (new kinds are added after them).
+        replay: extra dataset roots whose train split is mixed into training and validation (e.g. the data
+            the init_from model learned), so old defect kinds are not forgotten.
     """
 
     task: str
@@ -58,6 +74,14 @@ class TrainConfig:
     max_images: int = 0
     version: str = ""
     quiet: bool = False
+    resize: str = "pad"
+    labels: str = ""
+    kinds_only: bool = False
+    miss_cost: float = 1.0
+    false_reject_cost: float = 1.0
+    defect_rate: float = 0.0
+    init_from: str = ""
+    replay: tuple[str, ...] = ()
 
     def resolved(self) -> TrainConfig:
         if self.task not in TASK_DEFAULT_ARCH:
@@ -88,6 +112,8 @@ class EvalConfig:
         blind_denoiser: checkpoint of one all-in-one denoiser for every type (adds the ``noisy_blind`` condition).
         defect_aug: checkpoint of a defect classifier trained with noise augmentation (adds ``aug_*`` conditions).
         realistic: also evaluate realistic factory noise (never trained on).
+        labels: a CSV with columns path,label,kind (paths relative to the CSV) to read instead of class folders.
+        kinds_only: every class folder is a defect kind and every part defective (a dataset with no ok class).
         min_confidence: the pipeline's safe-path confidence (negative = the pipeline default).
         batch_size: photos per inference batch.
         quiet: no progress bars.
@@ -107,6 +133,8 @@ class EvalConfig:
     min_confidence: float = -1.0
     batch_size: int = 32
     quiet: bool = False
+    labels: str = ""
+    kinds_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,13 @@ Every test photo is corrupted with every noise type under the standard protocol 
 type, at full resolution), then judged four ways: clean, noisy without denoising, noisy with routed
 denoising and noisy with oracle routing (the true type). The report is JSON plus Markdown; its format
 is documented in docs/report-format.md.
+
+Photos may be of any size. Every condition reports balanced accuracy beside accuracy. When the test photos name
+defect kinds (``def_<kind>/`` folders, ``--kinds-only`` or a labels CSV), ``report["kinds"]`` holds, for the
+clean and the noisy-routed photos, a confusion matrix of true kind x predicted kind (the model's kinds, or
+"defective" for a model without kinds, plus "ok" for a missed defect), each kind's recall of "defective" and,
+for a model with kinds, its kind accuracy. A photo that cannot be read is not judged: it is listed under
+``dataset.rejected`` with the reason.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from tqdm import tqdm
 from inspection import NOISE_TYPES
 from inspection.bundle import resolve_checkpoint_dir
 from inspection.configs import EvalConfig
-from inspection.data import dataset_fingerprint, list_split
+from inspection.data import dataset_fingerprint, list_split, read_photos
 from inspection.denoise import AutoencoderDenoiser
 from inspection.imageio import read_image
 from inspection.metrics import binary_scores, confusion, psnr, ssim
@@ -110,6 +117,8 @@ class Evaluation:
         self.timing: dict[tuple[str, str], list[float]] = defaultdict(list)
         self.realistic: dict[str, dict[str, Any]] = {}
         self.erased: list[bool] = []
+        self.kind_true: dict[str, list[str]] = defaultdict(list)  # condition -> true kind ("" for none)
+        self.kind_pred: dict[str, list[str]] = defaultdict(list)  # condition -> kind, "defective" or "ok"
 
     def _methods(self) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
         table: dict[str, Callable[[np.ndarray], np.ndarray]] = dict(self.pipe.router.denoisers)
@@ -138,10 +147,28 @@ class Evaluation:
     def verdicts(self, pipe: InspectionPipeline, grays: list[np.ndarray]) -> np.ndarray:
         return pipe.defect_probability(grays) >= pipe.threshold
 
-    def run_chunk(self, start: int, clean: list[np.ndarray], labels: np.ndarray) -> None:
+    def judge(self, pipe: InspectionPipeline, grays: list[np.ndarray]) -> tuple[np.ndarray, list[str]]:
+        """Verdicts, and what each photo was called: its kind (``defective`` without kinds) or ``ok``."""
+        p_defect, p_kinds = pipe.defect_outputs(grays)
+        pred = p_defect >= pipe.threshold
+        names = [
+            ("ok" if not d else pipe.kinds[int(np.argmax(pk))] if pipe.kinds else "defective")
+            for d, pk in zip(pred, p_kinds, strict=True)
+        ]
+        return pred, names
+
+    def record_kinds(self, condition: str, true: list[str], pred: list[str]) -> None:
+        self.kind_true[condition].extend(true)
+        self.kind_pred[condition].extend(pred)
+
+    def run_chunk(
+        self, start: int, clean: list[np.ndarray], labels: np.ndarray, kinds: list[str] | None = None
+    ) -> None:
         pipe, seed = self.pipe, self.cfg.seed
-        clean_pred = self.verdicts(pipe, clean)
+        kinds = kinds if kinds is not None else [""] * len(clean)
+        clean_pred, clean_names = self.judge(pipe, clean)
         self.record("clean", clean_pred, labels, "clean", ["none"] * len(clean))
+        self.record_kinds("clean", kinds, clean_names)
         if self.aug is not None:
             self.record("aug_clean", self.verdicts(self.aug, clean), labels, "clean", ["none"] * len(clean))
         for k, kind in enumerate(NOISE_TYPES):
@@ -156,10 +183,11 @@ class Evaluation:
             self.noise_pred.extend(int(i) for i in probs.argmax(1))
             self.noise_bins.extend(bins)
             routed = pipe.denoise(noisy, [d for _, d, _ in pipe.route(probs, noisy)])
-            routed_pred = self.verdicts(pipe, routed)
+            routed_pred, routed_names = self.judge(pipe, routed)
             if kind == "clean":
                 self.record("clean_routed", routed_pred, labels, kind, bins)
                 continue
+            self.record_kinds("noisy_routed", kinds, routed_names)
             oracle = pipe.denoise(noisy, [pipe.router.denoiser_for(kind)] * len(noisy))
             self.record("noisy_none", self.verdicts(pipe, noisy), labels, kind, bins)
             self.record("noisy_routed", routed_pred, labels, kind, bins)
@@ -303,7 +331,43 @@ class Evaluation:
                     "n": len(y),
                 }
             report["realistic"] = real
+        if any(any(k for k in true) for true in self.kind_true.values()):
+            report["kinds"] = {
+                cond: kind_summary(self.kind_true[cond], self.kind_pred[cond], self.pipe.kinds)
+                for cond in ("clean", "noisy_routed")
+                if cond in self.kind_true
+            }
         return report
+
+
+def kind_summary(true: list[str], pred: list[str], model_kinds: list[str]) -> dict[str, Any]:
+    """Per true kind: counts of what the photos were called, recall of "defective" and kind accuracy.
+
+    Columns are the model's kinds (``defective`` for a model without kinds) and ``ok`` (a missed defect); rows
+    the true kinds, the model's in its order first, then kinds it never learned. Photos without a kind are left
+    out.
+    """
+    present = {k for k in true if k}
+    rows = [k for k in model_kinds if k in present] + sorted(present - set(model_kinds))
+    columns = [*(model_kinds or ["defective"]), "ok"]
+    matrix = [[0] * len(columns) for _ in rows]
+    for t, p in zip(true, pred, strict=True):
+        if t:
+            matrix[rows.index(t)][columns.index(p)] += 1
+    n = {k: sum(row) for k, row in zip(rows, matrix, strict=True)}
+    recall = {k: 1.0 - row[-1] / n[k] for k, row in zip(rows, matrix, strict=True)}
+    accuracy: dict[str, float | None] = {
+        k: (row[columns.index(k)] / n[k] if k in model_kinds else None)
+        for k, row in zip(rows, matrix, strict=True)
+    }
+    return {
+        "true": rows,
+        "predicted": columns,
+        "matrix": matrix,
+        "n": n,
+        "recall_defective": recall,
+        "kind_accuracy": accuracy,
+    }
 
 
 def _sigma(im: np.ndarray) -> float:
@@ -339,15 +403,23 @@ def write_gallery(
 def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
     """Run the protocol on ``cfg.data``'s split and write the report folder; returns (report, folder)."""
     t_start = time.monotonic()
-    samples = list_split(cfg.data, cfg.split)
-    if cfg.max_images and cfg.max_images < len(samples):
-        samples = [samples[i] for i in np.linspace(0, len(samples) - 1, cfg.max_images).round().astype(int)]
+    root = cfg.data or str(Path(cfg.labels).parent)
+    listed = list_split(root, cfg.split, kinds_only=cfg.kinds_only, labels=cfg.labels or None)
+    if cfg.max_images and cfg.max_images < len(listed):
+        listed = [listed[i] for i in np.linspace(0, len(listed) - 1, cfg.max_images).round().astype(int)]
     ev = Evaluation(cfg)
+    samples, rejected = [], []
+    for start in tqdm(range(0, len(listed), cfg.batch_size), desc="evaluate", disable=cfg.quiet):
+        photos, chunk, bad = read_photos(listed[start : start + cfg.batch_size])
+        rejected += bad
+        if chunk:
+            # Seeds follow the photo's place in the kept list, so a rejected photo does not shift the rest.
+            ev.run_chunk(len(samples), photos, np.array([s.label for s in chunk]), [s.kind for s in chunk])
+            samples += chunk
+    if not samples:
+        raise FileNotFoundError(f"none of the {len(listed)} photos of split {cfg.split!r} could be read")
     labels = np.array([s.label for s in samples])
-    for start in tqdm(range(0, len(samples), cfg.batch_size), desc="evaluate", disable=cfg.quiet):
-        chunk = samples[start : start + cfg.batch_size]
-        ev.run_chunk(start, [read_image(s.path).gray for s in chunk], labels[start : start + cfg.batch_size])
-    name = cfg.name or Path(cfg.data).resolve().name
+    name = cfg.name or Path(root).resolve().name
     created = datetime.now(UTC)
     report_id = f"{created:%Y%m%dT%H%M%SZ}-{name}"
     folder = Path(cfg.reports or reports_dir()) / report_id
@@ -359,10 +431,12 @@ def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
         "commit": git_commit(),
         "dataset": {
             "name": name,
-            "root": str(Path(cfg.data).resolve()),
+            "root": str(Path(root).resolve()),
             "split": cfg.split,
             "n_images": len(samples),
             "sha256": dataset_fingerprint(samples)["sha256"],
+            "rejected": [{"path": str(r.path), "reason": r.reason, "message": r.message} for r in rejected],
+            **({"labels_csv": str(Path(cfg.labels).resolve())} if cfg.labels else {}),
         },
         "protocol": {
             "name": "standard",
@@ -423,23 +497,47 @@ def accuracy_table(report: dict[str, Any]) -> str:
         ("aug_noisy_routed", "noise-augmented classifier, routed denoising"),
     ]
     lines = [
-        "| photos | accuracy | sensitivity | specificity | F1 | gaussian | salt_pepper | periodic |",
-        "|---|---|---|---|---|---|---|---|",
+        "| photos | accuracy | balanced accuracy | sensitivity | specificity | F1 | gaussian | salt_pepper "
+        "| periodic |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     c = cond["clean"]
     lines.append(
-        f"| clean | {_pct(c['accuracy'])} | {_pct(c['sensitivity'])} | {_pct(c['specificity'])} | "
-        f"{_pct(c['f1'])} | | | |"
+        f"| clean | {_pct(c['accuracy'])} | {_pct(c.get('balanced_accuracy'))} | {_pct(c['sensitivity'])} | "
+        f"{_pct(c['specificity'])} | {_pct(c['f1'])} | | | |"
     )
     for key, label in names:
         if key in cond:
             c = cond[key]
             types = " | ".join(_pct(per[key][k]["accuracy"]) for k in NOISY_TYPES)
             lines.append(
-                f"| {label} | {_pct(c['accuracy'])} | {_pct(c['sensitivity'])} | "
-                f"{_pct(c['specificity'])} | {_pct(c['f1'])} | {types} |"
+                f"| {label} | {_pct(c['accuracy'])} | {_pct(c.get('balanced_accuracy'))} | "
+                f"{_pct(c['sensitivity'])} | {_pct(c['specificity'])} | {_pct(c['f1'])} | {types} |"
             )
     return "\n".join(lines)
+
+
+def kinds_table(report: dict[str, Any]) -> str:
+    """Per-kind confusion matrices (true kind x what the part was called), clean and noisy-routed."""
+    out: list[str] = []
+    titles = {"clean": "clean photos", "noisy_routed": "noisy photos, routed denoising"}
+    for cond, k in report.get("kinds", {}).items():
+        cols = k["predicted"]
+        out += [
+            f"Defect kinds, {titles.get(cond, cond)}:",
+            "",
+            "| true kind \\ called | "
+            + " | ".join(cols)
+            + " | photos | recall (defective) | kind accuracy |",
+            "|---" * (len(cols) + 4) + "|",
+        ]
+        for name, row in zip(k["true"], k["matrix"], strict=True):
+            out.append(
+                f"| {name} | " + " | ".join(str(v) for v in row) + f" | {k['n'][name]} | "
+                f"{_pct(k['recall_defective'][name])} | {_pct(k['kind_accuracy'][name])} |"
+            )
+        out.append("")
+    return "\n".join(out).rstrip() + "\n" if out else ""
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -458,6 +556,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{_pct(report['defect_erasure'])}. Reference study (VGG16): noisy {_pct(REFERENCE['noisy_before'])} -> "
         f"denoised {_pct(REFERENCE['noisy_after'])}.",
         "",
+        *(["## Defect kinds", "", kinds_table(report)] if report.get("kinds") else []),
         "## Noise classifier",
         "",
         f"Accuracy {_pct(nc['accuracy'])}.",

@@ -1,18 +1,52 @@
 """Training loops for the three models: seeded, validated, checkpoint-on-best, with a time or epoch budget.
 
-Data is any folder in the ``train|test/<class>/`` layout; only ``train`` is read, and a seeded validation
-split is carved out of it for every choice (epoch, threshold). Noise is synthesised on the fly from the
-clean photos at their full resolution.
+Data is any folder in the ``train|test/<class>/`` layout (or a labels CSV), of photos of any size; only
+``train`` is read, and a seeded validation split is carved out of it for every choice (epoch, temperature,
+threshold). Noise is synthesised on the fly from the clean photos at their full resolution.
+
+The defect model (:func:`train_defect`):
+
+- **Input.** :class:`~inspection.transforms.DefectTransform` (pad, crop or stretch to the square input), with
+  mean and std measured on the training photos; stored in ``meta["preprocessing"]``.
+- **Outputs.** Output 0 is the defect logit; with kinds, outputs 1..K are the kind logits (``meta["kinds"]``).
+  Kinds are learned when the training data names at least two (``inspection.data``), when the parent model of
+  ``init_from`` has kinds, or with ``kinds_only``.
+- **Loss.** Binary cross-entropy on output 0, plus cross-entropy on the kind logits for defective photos with a
+  kind.
+- **Class imbalance.** The defect term is weighted by ``pos_weight = n_ok / n_defective`` of the training split,
+  and the kind term by inverse kind frequency, so the rare class pulls as hard as the common one. Weighting
+  shifts the learned logit by ``log(pos_weight)``; that shift is taken back out of output 0's bias after
+  training, so P(defective) again reflects the data's defect rate before it is calibrated.
+- **Calibration.** A temperature T > 0 is fitted on the validation logits (least NLL); P(defective) =
+  ``sigmoid(logit0 / T)`` (``meta["calibration"]``).
+- **Threshold.** On the calibrated validation probabilities, the threshold with the least expected cost per part
+  ``miss_cost * p_def * miss_rate + false_reject_cost * (1 - p_def) * false_reject_rate``, where ``p_def`` is
+  ``defect_rate`` or, when 0, the validation photos' defect share (then costs 1 and 1 minimise the error rate;
+  ``defect_rate=0.5`` with costs 1 and 1 maximises balanced accuracy). The best epoch is the one with the
+  highest ``val_score``: 1 - cost / (cost of the best constant answer), averaged with the kinds' balanced
+  accuracy when there are kinds.
+- **Kinds only.** Training data with no good part cannot teach P(defective). The model is then a kind
+  classifier: output 0 is not trained but set to a constant (P(defective) = 1), the threshold is 0, so every
+  part is judged defective and given a kind; ``meta["kinds_only"]`` is true. Replaying a dataset with good parts
+  (``replay``) makes it a full defect model again.
+- **Fine-tuning** (``init_from``): starts from a defect checkpoint's weights, architecture and preprocessing;
+  its kinds keep their order and outputs, new kinds are appended (the output layer grows, old rows kept).
+  ``replay`` datasets' train splits join training and, stratified, validation, so the threshold and the best
+  epoch reflect the old kinds too. ``meta["parent"]`` and ``meta["replay"]`` record where it came from.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,11 +54,24 @@ from torch import nn
 
 from inspection import NOISE_TYPES
 from inspection.configs import TrainConfig
+from inspection.data import NO_KIND_NAMES
 from inspection.denoise import Router, build_denoisers
+from inspection.metrics import (
+    balanced_accuracy,
+    binary_nll,
+    binary_scores,
+    cost_threshold,
+    expected_calibration_error,
+    expected_cost,
+    fit_temperature,
+)
 from inspection.models import create_model, load_checkpoint
+from inspection.models.checkpoint import Checkpoint, CheckpointError
+from inspection.models.zoo import defect_head, load_grown
 from inspection.noise import add_noise
 from inspection.spectrum import noise_features
 from inspection.trainer import Trainer, TrainResult, augment
+from inspection.transforms import DefectTransform, pixel_statistics
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +137,18 @@ def train_denoiser(cfg: TrainConfig) -> TrainResult:
         if kind not in NOISE_TYPES:
             raise ValueError(f"unknown noise type {kind!r}; expected some of {NOISE_TYPES}")
 
+    # One crop side for every photo, so a batch of photos of different sizes stacks.
+    crop = min(c.input_size, *(min(im.shape) for im in tr.images))
+    if crop < c.input_size:
+        log.warning("training crops are %d px: the smallest photo is smaller than --input-size", crop)
+
     def pairs(idx: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ys = [], []
         for i in idx:
             clean = augment(tr.images[i], rng)
             noisy = add_noise(clean, c.noise_types[int(rng.integers(len(c.noise_types)))], rng=rng)
             h, w = clean.shape
-            s = min(c.input_size, h, w)
+            s = crop
             top, left = int(rng.integers(h - s + 1)), int(rng.integers(w - s + 1))
             xs.append(noisy[top : top + s, left : left + s])
             ys.append(clean[top : top + s, left : left + s])
@@ -125,81 +177,286 @@ def train_denoiser(cfg: TrainConfig) -> TrainResult:
     return TrainResult(path, metrics, time.monotonic() - t0)
 
 
+KINDS_ONLY_LOGIT = 20.0  # output 0 of a kinds-only model: sigmoid(20) = 1 - 2e-9, every part defective
+
+
 def best_threshold(prob: np.ndarray, labels: np.ndarray) -> float:
-    """The threshold maximising balanced accuracy on validation data (midpoint between neighbours)."""
-    cands = np.unique(np.concatenate([[0.5], prob]))
-    best_t, best_score = 0.5, -1.0
-    for t in cands:
-        pred = prob >= t
-        score = 0.5 * ((pred[labels == 1]).mean() + (~pred[labels == 0]).mean())
-        if score > best_score + 1e-12:
-            best_t, best_score = float(t), float(score)
-    return best_t
+    """The threshold maximising balanced accuracy on validation data (costs 1 and 1, defect rate 0.5)."""
+    return cost_threshold(prob, labels, defect_rate=0.5)
+
+
+def training_kinds(sample_kinds: Sequence[str], parent_kinds: Sequence[str], kinds_only: bool) -> list[str]:
+    """The kinds a defect model learns: the parent's, in their order, then the data's new ones, sorted.
+
+    None when the data names fewer than two kinds and the parent has none (a single ``def_*`` folder is just
+    "defective"), unless ``kinds_only``.
+    """
+    found = sorted({k for k in sample_kinds if k})
+    if not kinds_only:
+        found = [k for k in found if k.lower() not in NO_KIND_NAMES]
+    if not parent_kinds and not kinds_only and len(found) < 2:
+        return []
+    return [*parent_kinds, *(k for k in found if k not in parent_kinds)]
+
+
+def defect_metrics(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    kinds: np.ndarray,
+    cfg: TrainConfig,
+    *,
+    temperature: float = 1.0,
+    threshold: float | None = None,
+    kinds_only: bool = False,
+) -> dict[str, float]:
+    """Validation metrics of defect logits ``(n, 1 + K)`` at ``threshold`` (default: the least-cost one).
+
+    ``kinds`` holds each photo's kind index, -1 for none. ``val_score`` is what picks the best epoch.
+    """
+    out: dict[str, float] = {}
+    score_parts = []
+    if not kinds_only:
+        prob = 1.0 / (1.0 + np.exp(-logits[:, 0] / temperature))
+        rate = cfg.defect_rate or float(labels.mean())
+        costs = {"miss_cost": cfg.miss_cost, "false_reject_cost": cfg.false_reject_cost, "defect_rate": rate}
+        if threshold is None:
+            threshold = cost_threshold(prob, labels, **costs)
+        scores = binary_scores(prob >= threshold, labels)
+        cost = expected_cost(prob >= threshold, labels, **costs)
+        trivial = min(cfg.miss_cost * rate, cfg.false_reject_cost * (1 - rate))
+        out.update(
+            val_accuracy=scores["accuracy"],
+            val_balanced_accuracy=scores["balanced_accuracy"],
+            val_recall=scores["sensitivity"],
+            val_specificity=scores["specificity"],
+            val_threshold=float(threshold),
+            val_expected_cost=cost,
+            **{"val_accuracy_at_0.5": float(((prob >= 0.5) == labels).mean())},
+        )
+        score_parts.append(1.0 - cost / trivial if trivial > 0 else float(cost == 0))
+    has_kind = kinds >= 0
+    if logits.shape[1] > 1 and has_kind.any():
+        pred = logits[has_kind, 1:].argmax(1)
+        out["val_kind_accuracy"] = float((pred == kinds[has_kind]).mean())
+        out["val_kind_balanced_accuracy"] = balanced_accuracy(kinds[has_kind], pred)
+        score_parts.append(out["val_kind_balanced_accuracy"])
+    out["val_score"] = float(np.mean(score_parts)) if score_parts else 0.0
+    return out
+
+
+def load_parent(path: str | Path) -> Checkpoint:
+    """The defect checkpoint to fine-tune from: a checkpoint folder, a bundle, or a models root (its live bundle)."""
+    folder = Path(path)
+    if not (folder / "meta.json").is_file():
+        from inspection.bundle import load_bundle
+
+        found = load_bundle(folder).checkpoint_dir("defect")
+        assert found is not None  # a bundle always has a defect model
+        folder = found
+    ck = load_checkpoint(folder)
+    if ck.meta["task"] != "defect":
+        raise CheckpointError(
+            f"--init-from {path}: {folder} holds a {ck.meta['task']} model, not a defect model"
+        )
+    return ck
 
 
 def train_defect(cfg: TrainConfig) -> TrainResult:
-    """Train the defect classifier; the decision threshold is chosen on the validation split."""
+    """Train (or fine-tune) the defect classifier; module docstring: outputs, loss, calibration, threshold."""
     t0 = time.monotonic()
+    parent = load_parent(cfg.init_from) if cfg.init_from else None
+    if parent is not None:
+        arch = str(parent.meta["architecture"])
+        if cfg.arch and cfg.arch != arch:
+            raise ValueError(
+                f"--arch {cfg.arch} differs from the --init-from model's {arch}; leave --arch out"
+            )
+        inherited = DefectTransform.from_meta(parent.meta)
+        cfg = replace(cfg, arch=arch, input_size=inherited.size, resize=inherited.resize)
     tr = Trainer(cfg)
     c = tr.cfg
-    model = create_model(c.arch)
-    mean, std = 0.5, 0.25
-    routed = ("gaussian", "salt_pepper", "periodic")
+    parent_kinds = [str(k) for k in parent.meta.get("kinds", [])] if parent else []
+    kinds = training_kinds(tr.sample_kinds, parent_kinds, c.kinds_only)
+    kind_index = {k: i for i, k in enumerate(kinds)}
+    y_kind = np.array(
+        [kind_index.get(k, -1) if lab else -1 for k, lab in zip(tr.sample_kinds, tr.labels, strict=True)]
+    )
+    kinds_only = not (tr.labels == 0).any()
+    if kinds_only and not kinds:
+        raise ValueError("every training photo is defective and none has a kind: there is nothing to learn")
 
-    def to_input(imgs: list[np.ndarray]) -> torch.Tensor:
-        s = c.input_size
-        arr = np.stack(
-            [
-                cv2.resize(im, (s, s), interpolation=cv2.INTER_AREA) if im.shape != (s, s) else im
-                for im in imgs
-            ]
-        )
-        return ((torch.from_numpy(arr).float() / 255.0 - mean) / std)[:, None]
+    if parent is not None:
+        transform = DefectTransform.from_meta(parent.meta)
+    else:
+        fit_only = DefectTransform(c.input_size, resize=c.resize)
+        mean, std = pixel_statistics([fit_only.fit(tr.images[i]) for i in tr.train_idx])
+        transform = DefectTransform(c.input_size, mean, std, c.resize)
+    model_kwargs = {
+        k: v for k, v in (parent.meta["model_kwargs"] if parent else {}).items() if k != "num_kinds"
+    }
+    if kinds:
+        model_kwargs["num_kinds"] = len(kinds)
+    model = create_model(c.arch, **model_kwargs)
+    grown: list[str] = []
+    if parent is not None:
+        grown = load_grown(model, parent.model.state_dict())
+        if grown:
+            log.info("output layer grown from %d to %d kinds: %s", len(parent_kinds), len(kinds), kinds)
+
+    # Class balance, from the training split's counts.
+    train_labels = tr.labels[tr.train_idx]
+    n_def, n_ok = int(train_labels.sum()), int((train_labels == 0).sum())
+    pos_weight = n_ok / n_def if n_def and n_ok else 1.0
+    kind_counts = np.bincount(y_kind[tr.train_idx][y_kind[tr.train_idx] >= 0], minlength=len(kinds))
+    present = kind_counts > 0
+    kind_weights = np.ones(len(kinds))
+    if present.any():
+        kind_weights[present] = kind_counts[present].sum() / (present.sum() * kind_counts[present])
+    pw_t = torch.tensor(pos_weight, dtype=torch.float32)
+    kw_t = torch.tensor(kind_weights, dtype=torch.float32)
 
     router = _oracle_router(c.denoiser) if c.denoiser else None
+    routed = ("gaussian", "salt_pepper", "periodic")
+    # Without noise augmentation every photo can be brought to the input size once; rotations and flips commute.
+    fitted = [transform.fit(im) for im in tr.images] if not c.noise_aug else None
 
     def batch_fn(idx: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         imgs = []
         for i in idx:
+            if fitted is not None:
+                imgs.append(augment(fitted[i], rng))
+                continue
             im = augment(tr.images[i], rng)
-            if c.noise_aug and rng.random() < c.noise_aug:
+            if rng.random() < c.noise_aug:
                 kind = routed[int(rng.integers(3))]
                 im = add_noise(im, kind, rng=rng)
                 if router is not None:
                     im = router.denoiser_for(kind)(im)
             imgs.append(im)
-        return to_input(imgs), torch.from_numpy(tr.labels[idx]).float()
+        y = np.stack([tr.labels[idx], y_kind[idx]], axis=1)
+        return transform(imgs), torch.from_numpy(y).float()
 
-    vx = to_input([tr.images[i] for i in tr.val_idx])
+    def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = out.sum() * 0.0
+        if not kinds_only:
+            loss = loss + F.binary_cross_entropy_with_logits(
+                out[:, 0], y[:, 0], pos_weight=pw_t.to(out.device)
+            )
+        has_kind = y[:, 1] >= 0
+        if kinds and bool(has_kind.any()):
+            loss = loss + F.cross_entropy(
+                out[has_kind, 1:], y[has_kind, 1].long(), weight=kw_t.to(out.device)
+            )
+        return loss
+
+    vx = transform([tr.images[i] for i in tr.val_idx])
     vy = tr.labels[tr.val_idx]
+    vk = y_kind[tr.val_idx]
 
     @torch.inference_mode()
-    def val_prob(model: nn.Module) -> np.ndarray:
+    def val_logits(model: nn.Module) -> np.ndarray:
+        device = next(model.parameters()).device
         return torch.cat(
-            [torch.sigmoid(model(vx[i : i + 128])[:, 0]) for i in range(0, len(vx), 128)]
+            [model(vx[i : i + 128].to(device)).float().cpu() for i in range(0, len(vx), 128)]
         ).numpy()
 
     def validate(model: nn.Module) -> dict[str, float]:
-        prob = val_prob(model)
-        t = best_threshold(prob, vy)
-        pred = prob >= t
-        return {
-            "val_accuracy": float((pred == vy).mean()),
-            "val_accuracy_at_0.5": float(((prob >= 0.5) == vy).mean()),
-            "val_threshold": t,
-        }
+        return defect_metrics(val_logits(model), vy, vk, c, kinds_only=kinds_only)
 
-    loss = lambda out, y: F.binary_cross_entropy_with_logits(out[:, 0], y)  # noqa: E731
-    model, metrics, epoch = tr.fit(model, batch_fn, loss, validate, "val_accuracy")
+    model, _, epoch = tr.fit(model, batch_fn, loss_fn, validate, "val_score")
+
+    # Undo the pos_weight shift (module docstring), then calibrate and choose the threshold on validation.
+    _, head = defect_head(model)
+    with torch.no_grad():
+        if kinds_only:
+            head.weight[0].zero_()
+            head.bias[0] = KINDS_ONLY_LOGIT
+        elif pos_weight != 1.0:
+            head.bias[0] -= math.log(pos_weight)
+    z = val_logits(model)
+    if kinds_only:
+        temperature, threshold = 1.0, 0.0
+        calibration: dict[str, Any] = {
+            "temperature": 1.0,
+            "fitted": False,
+            "reason": "kinds only: no good part to calibrate P(defective) on; every part is judged defective",
+        }
+    else:
+        temperature = fit_temperature(z[:, 0], vy)
+        before, after = 1.0 / (1.0 + np.exp(-z[:, 0])), 1.0 / (1.0 + np.exp(-z[:, 0] / temperature))
+        calibration = {
+            "temperature": temperature,
+            "fitted": True,
+            "n": int(len(vy)),
+            "nll_before": binary_nll(z[:, 0], vy),
+            "nll_after": binary_nll(z[:, 0], vy, temperature),
+            "ece_before": expected_calibration_error(before, vy),
+            "ece_after": expected_calibration_error(after, vy),
+        }
+        threshold = None
+    metrics = defect_metrics(
+        z, vy, vk, c, temperature=temperature, threshold=threshold, kinds_only=kinds_only
+    )
+    threshold = metrics.get("val_threshold", 0.0)
+    metrics["best_epoch"] = epoch
+
     path = tr.save(
         model,
-        {**metrics, "best_epoch": epoch},
-        input_size=c.input_size,
+        metrics,
+        model_kwargs=model_kwargs,
+        input_size=transform.size,
         class_names=["ok", "defective"],
-        normalisation={"mean": mean, "std": std},
-        threshold=metrics["val_threshold"],
+        normalisation={"mean": transform.mean, "std": transform.std},
+        threshold=threshold,
+    )
+    replayed = [src for src in tr.sources if src["replay"]]
+    _add_meta(
+        path,
+        preprocessing=transform.to_meta(),
+        kinds=kinds,
+        kinds_only=kinds_only,
+        calibration=calibration,
+        costs={
+            "miss_cost": c.miss_cost,
+            "false_reject_cost": c.false_reject_cost,
+            "defect_rate": c.defect_rate or float(vy.mean()),
+            "defect_rate_from": "config" if c.defect_rate else "validation photos",
+        },
+        class_balance={
+            "method": "loss weights",
+            "pos_weight": pos_weight,
+            "bias_correction": -math.log(pos_weight) if not kinds_only else 0.0,
+            "kind_weights": dict(zip(kinds, map(float, kind_weights), strict=True)),
+            "train_counts": {
+                "ok": n_ok,
+                "defective": n_def,
+                **dict(zip(kinds, map(int, kind_counts), strict=True)),
+            },
+        },
+        parent=(
+            {
+                "version": parent.version,
+                "weights_sha256": parent.meta["weights_sha256"],
+                "path": str(parent.path.resolve()),
+                "kinds": parent_kinds,
+                "grown": grown,
+            }
+            if parent is not None
+            else None
+        ),
+        replay=[{k: v for k, v in src.items() if k != "replay"} for src in replayed],
     )
     return TrainResult(path, metrics, time.monotonic() - t0)
+
+
+def _add_meta(path: Path, **keys: Any) -> None:
+    """Add top-level keys to a just-written checkpoint's ``meta.json`` (atomically; the weights are untouched)."""
+    meta_path = Path(path) / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(keys)
+    tmp = meta_path.with_name(f".{meta_path.name}.tmp")
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, meta_path)
 
 
 def _oracle_router(path: str) -> Router:

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from inspection.configs import TrainConfig
-from inspection.data import dataset_fingerprint, list_split, load_images
+from inspection.data import DatasetError, dataset_fingerprint, list_split, read_photos
 from inspection.models import save_checkpoint
 from inspection.noise import add_noise
 
@@ -55,20 +55,71 @@ class Trainer:
     """Shared loop: AdamW + one-cycle schedule, per-epoch validation, checkpoint-on-best, budget."""
 
     def __init__(self, cfg: TrainConfig) -> None:
-        self.cfg = cfg.resolved()
+        """Read the training photos (``cfg.data``'s train split or ``cfg.labels``, plus ``cfg.replay``'s train
+        splits) at their own sizes, and carve out the validation split.
+
+        Validation is stratified by source, label and kind, so it holds new and replayed photos of every kind in
+        proportion. An unreadable photo is left out and listed in ``fingerprint["rejected"]``.
+        """
+        cfg = cfg.resolved()
+        if not cfg.data and cfg.labels:
+            cfg = replace(cfg, data=str(Path(cfg.labels).parent))
+        self.cfg = cfg
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         torch.manual_seed(self.cfg.seed)
         self.rng = np.random.default_rng(self.cfg.seed)
-        samples = list_split(self.cfg.data, "train")
+        roots = [self.cfg.data, *self.cfg.replay]
+        listed = [
+            list_split(
+                self.cfg.data, "train", kinds_only=self.cfg.kinds_only, labels=self.cfg.labels or None
+            ),
+            *(list_split(r, "train") for r in self.cfg.replay),
+        ]
+        samples = [s for part in listed for s in part]
+        source = np.concatenate([np.full(len(part), k) for k, part in enumerate(listed)])
         if self.cfg.max_images:
             pick = np.sort(self.rng.permutation(len(samples))[: self.cfg.max_images])
-            samples = [samples[i] for i in pick]
-        self.fingerprint = dataset_fingerprint(samples)
-        log.info("loading %d training photos from %s", len(samples), self.cfg.data)
-        self.images = load_images(samples, self.cfg.load_size or None)
-        self.labels = np.array([s.label for s in samples])
-        self.train_idx, self.val_idx = split_indices(self.labels, self.cfg.val_fraction, self.cfg.seed)
+            samples, source = [samples[i] for i in pick], source[pick]
+        log.info("loading %d training photos from %s", len(samples), ", ".join(map(str, roots)))
+        self.images, kept, rejected = read_photos(samples, self.cfg.load_size or None)
+        if not kept:
+            raise DatasetError(
+                f"none of the {len(samples)} training photos could be read, e.g. {rejected[0]}"
+            )
+        read = np.zeros(len(samples), bool)  # kept is samples less the rejected, in order
+        j = 0
+        for i, s in enumerate(samples):
+            if j < len(kept) and kept[j] is s:
+                read[i], j = True, j + 1
+        source = source[read]
+        self.samples = kept
+        self.source = source
+        self.labels = np.array([s.label for s in kept])
+        self.sample_kinds = [s.kind for s in kept]
+        self.sources = [
+            {
+                "root": str(Path(r).resolve()),
+                "replay": k > 0,
+                **dataset_fingerprint([s for s, src in zip(kept, source, strict=True) if src == k]),
+            }
+            for k, r in enumerate(roots)
+        ]
+        self.fingerprint = {
+            **dataset_fingerprint(kept),
+            "sources": self.sources,
+            "rejected": [{"path": str(r.path), "reason": r.reason, "message": r.message} for r in rejected],
+        }
+        if self.cfg.labels:
+            self.fingerprint["labels_csv"] = str(Path(self.cfg.labels).resolve())
+        # Stratify by (source, label, kind); a group too small to split falls back to (source, label).
+        groups = np.array([f"{k}|{s.label}|{s.kind}" for k, s in zip(source, kept, strict=True)])
+        names, counts = np.unique(groups, return_counts=True)
+        small = set(names[counts < 2])
+        groups = np.array(
+            [f"{k}|{s.label}|" if g in small else g for g, k, s in zip(groups, source, kept, strict=True)]
+        )
+        self.train_idx, self.val_idx = split_indices(groups, self.cfg.val_fraction, self.cfg.seed)
 
     def fit(
         self,

@@ -16,12 +16,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(EvalConfig, args)
-    if not cfg.data:
-        raise SystemExit("--data DIR is required (a folder with test/<class_name>/ images)")
-    from inspection.evaluate import accuracy_table, evaluate
+    if not cfg.data and not cfg.labels:
+        raise SystemExit(
+            "--data DIR is required (a folder with test/<class_name>/ images), or --labels CSV (path,label,kind)"
+        )
+    from inspection.data import DatasetError
+    from inspection.evaluate import accuracy_table, evaluate, kinds_table
+    from inspection.models.checkpoint import CheckpointError
 
-    report, folder = evaluate(cfg)
+    try:
+        report, folder = evaluate(cfg)
+    except (DatasetError, FileNotFoundError, CheckpointError) as e:
+        raise SystemExit(f"inspection evaluate: {e}") from e
     print(accuracy_table(report))
+    if report.get("kinds"):
+        print("\n" + kinds_table(report))
     print(
         f"\nnoise classifier accuracy {report['noise_classifier']['accuracy']:.1%}; "
         f"report: {folder / 'report.md'}"

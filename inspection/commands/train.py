@@ -1,4 +1,9 @@
-"""``inspection train noise|denoiser|defect --data DIR``."""
+"""``inspection train noise|denoiser|defect --data DIR`` (or ``--labels CSV``).
+
+Photos may be of any size. Defect kinds come from ``def_<kind>/`` folders, ``--kinds-only`` or the labels CSV;
+``--miss-cost`` and ``--false-reject-cost`` set the threshold; ``--init-from`` and ``--replay`` fine-tune
+(see ``inspection.train`` and docs/retraining.md).
+"""
 
 from __future__ import annotations
 
@@ -18,11 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(TrainConfig, args, task=args.task)
-    if not cfg.data:
-        raise SystemExit("--data DIR is required (a folder with train/<class_name>/ images)")
+    if not cfg.data and not cfg.labels:
+        raise SystemExit(
+            "--data DIR is required (a folder with train/<class_name>/ images), or --labels CSV (path,label,kind)"
+        )
+    from inspection.data import DatasetError
+    from inspection.models.checkpoint import CheckpointError
     from inspection.train import TRAINERS
 
-    result = TRAINERS[cfg.task](cfg)
+    try:
+        result = TRAINERS[cfg.task](cfg)
+    except (DatasetError, FileNotFoundError, CheckpointError) as e:
+        raise SystemExit(f"inspection train {cfg.task}: {e}") from e
     print(
         json.dumps(
             {"checkpoint": str(result.path), "seconds": round(result.seconds, 1), **result.metrics}, indent=2

@@ -7,7 +7,10 @@ are available locally in timm's cache.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import timm
+import torch
 from torch import nn
 
 from inspection import NOISE_TYPES
@@ -74,28 +77,76 @@ def test_unet_ae(*, in_chans: int = 1) -> nn.Module:
     return SkipAutoencoder(in_chans=in_chans, widths=(4, 8), residual=True)
 
 
-# --- defect classifiers: one logit, sigmoid gives P(defective) -------------------------------------------
+# --- defect classifiers: output 0 is the defect logit, outputs 1..num_kinds the kind logits -------------
+#
+# sigmoid(output 0 / T) gives P(defective), with T the temperature in the checkpoint's calibration; softmax over
+# outputs 1..num_kinds gives the defect kind. ``num_kinds=0`` (the default) is the one-logit shape of every
+# checkpoint written before kinds, so those keep loading.
 
 
 @register_model("defect")
-def defect_vgg16(*, in_chans: int = 1, pretrained: bool = False) -> nn.Module:
-    """timm VGG16 with 1-channel input and one defect logit."""
-    return timm.create_model("vgg16", pretrained=pretrained, in_chans=in_chans, num_classes=1)
+def defect_vgg16(*, in_chans: int = 1, num_kinds: int = 0, pretrained: bool = False) -> nn.Module:
+    """timm VGG16 with 1-channel input, one defect logit and ``num_kinds`` kind logits."""
+    return timm.create_model("vgg16", pretrained=pretrained, in_chans=in_chans, num_classes=1 + num_kinds)
 
 
 @register_model("defect")
-def defect_inception_v3(*, in_chans: int = 1, pretrained: bool = False) -> nn.Module:
-    """timm InceptionV3 with 1-channel input and one defect logit (input 299, at least 75)."""
-    return timm.create_model("inception_v3", pretrained=pretrained, in_chans=in_chans, num_classes=1)
+def defect_inception_v3(*, in_chans: int = 1, num_kinds: int = 0, pretrained: bool = False) -> nn.Module:
+    """timm InceptionV3 with 1-channel input, one defect logit and ``num_kinds`` kind logits (input >= 75)."""
+    return timm.create_model(
+        "inception_v3", pretrained=pretrained, in_chans=in_chans, num_classes=1 + num_kinds
+    )
 
 
 @register_model("defect")
-def defect_cnn_small(*, in_chans: int = 1) -> nn.Module:
+def defect_cnn_small(*, in_chans: int = 1, num_kinds: int = 0) -> nn.Module:
     """Compact CNN defect classifier for CPU speed (128x128 input)."""
-    return CompactVGG(in_chans=in_chans, num_classes=1, widths=(16, 32, 64, 96, 128), convs_per_stage=1)
+    return CompactVGG(
+        in_chans=in_chans, num_classes=1 + num_kinds, widths=(16, 32, 64, 96, 128), convs_per_stage=1
+    )
 
 
 @register_model("defect")
-def test_defect_cnn(*, in_chans: int = 1) -> nn.Module:
+def test_defect_cnn(*, in_chans: int = 1, num_kinds: int = 0) -> nn.Module:
     """Tiny variant for tests."""
-    return CompactVGG(in_chans=in_chans, num_classes=1, widths=(4, 8), convs_per_stage=1)
+    return CompactVGG(in_chans=in_chans, num_classes=1 + num_kinds, widths=(4, 8), convs_per_stage=1)
+
+
+def defect_head(model: nn.Module) -> tuple[str, nn.Linear]:
+    """The defect model's output layer ``(name, layer)``: the last ``nn.Linear``, one row per output."""
+    found = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not found:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear output layer")
+    return found[-1]
+
+
+def load_grown(model: nn.Module, state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Load ``state`` from a defect model with fewer outputs into ``model``; returns the grown tensors' names.
+
+    Every tensor must match in shape, except the output layer's weight and bias, which may have fewer rows:
+    those rows are copied to the top (output 0, then the old kinds in their order) and the new kinds' rows keep
+    their fresh initialisation. Anything else that differs is an error: the architectures do not match.
+    """
+    head, layer = defect_head(model)
+    grown_names = {f"{head}.weight", f"{head}.bias"}
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ValueError(f"weights do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    merged, grown = {}, []
+    for name, new in own.items():
+        old = state[name]
+        if old.shape == new.shape:
+            merged[name] = old
+        elif name in grown_names and old.shape[1:] == new.shape[1:] and old.shape[0] < new.shape[0]:
+            t = new.clone()
+            t[: old.shape[0]] = old
+            merged[name] = t
+            grown.append(name)
+        else:
+            raise ValueError(
+                f"weights do not fit: {name} is {tuple(old.shape)}, the model wants {tuple(new.shape)}"
+            )
+    model.load_state_dict(merged, strict=True)
+    return grown
