@@ -27,6 +27,7 @@ COMMANDS = (
     "load",
     "db",
     "dataset",
+    "models",
     "dashboard",
 )
 
