@@ -1,94 +1,223 @@
-"""Part lookup: one part's photo, spectrum, denoised photo, noise type, verdict and the models that judged it."""
+"""Part lookup: one part's photo, spectrum, denoised photo, noise type, verdict and the models that judged it;
+and the review queue, where an engineer confirms or corrects the model (``/part-lookup?view=Review+queue``)."""
 
 from datetime import UTC, datetime, time
 
 import streamlit as st
+from sqlalchemy import Engine
 
-from inspection.dashboard import charts, images, parts, ui
-from inspection.dashboard.text import shown
+from inspection.dashboard import charts, config, images, parts, review, ui
+from inspection.dashboard.text import escape_markdown, shown
+
+TABS = ["Find a part", "Review queue"]
+
+
+def find_a_part(src: config.Sources, url: str) -> None:
+    """Search by id or by station and day, then one record: photo, spectrum, denoised photo, verdict."""
+    st.caption("Find a part by its id (end with * for a prefix), or by station and day.")
+    c1, c2, c3 = st.columns([2, 2, 2])
+    part_id = c1.text_input("Part id", key="part_id", placeholder="e.g. P1-0000042 or P1-00000*")
+    station_ids = c2.multiselect("Stations", ui.list_stations(url), key="stations")
+    span = ui.time_span(url)
+    days = c3.date_input(
+        "Days (UTC)",
+        value=(),
+        key="days",
+        min_value=span.start.date() if span else None,
+        max_value=span.end.date() if span else None,
+    )
+    start = end = None
+    if isinstance(days, (tuple, list)) and len(days) >= 1:
+        start = datetime.combine(days[0], time.min, tzinfo=UTC)
+        end = datetime.combine(days[-1], time.max, tzinfo=UTC)
+
+    found = ui.find_parts(url, part_id or None, tuple(station_ids), start, end)
+    if found.empty:
+        ui.empty_state("No record matches; loosen the filters (an id prefix needs a trailing *).")
+    else:
+        st.caption(
+            f"{len(found)} matching record{'' if len(found) == 1 else 's'}, newest first (at most {parts.MAX_ROWS})."
+        )
+        st.dataframe(found, hide_index=True, height=200)
+        labels = parts.record_labels(found)
+        record_id = st.selectbox("Record", list(labels), format_func=labels.get, key="record")
+        record = ui.get_part(url, int(record_id))
+        if record is None:
+            ui.empty_state(f"Record {record_id} is gone from the database.")
+        else:
+            m = st.columns(4)
+            m[0].metric("Verdict", shown(record.get("verdict") or record.get("status")), border=True)
+            m[1].metric("Defect probability", ui.percent(record.get("defect_probability")), border=True,
+                        help=f"threshold {shown(record.get('threshold'))}")  # fmt: skip
+            m[2].metric("Noise type", shown(record.get("noise_type")), border=True)
+            m[3].metric("Denoiser", shown(record.get("denoiser")), border=True)
+            rejected = parts.rejection_note(record)
+            if rejected:
+                st.warning(rejected, icon=":material/block:")
+            conflict = parts.conflict_note(record)
+            if conflict:
+                st.warning(conflict, icon=":material/compare_arrows:")
+
+            photo = ui.record_photo(src, record)
+            p1, p2, p3 = st.columns(3)
+            if photo.gray is None:
+                p1.info(photo.note)
+            else:
+                p1.image(photo.gray, caption="photo", width="stretch")
+                p2.image(images.spectrum_image(photo.gray), caption="spectrum", width="stretch")
+                pipe, why = (
+                    ui.pipeline(str(src.models_dir))
+                    if ui.pipeline_enabled()
+                    else (None, "models are switched off")
+                )
+                view = parts.denoised_view(photo.gray, record, pipe)
+                if view.image is not None:
+                    p3.image(view.image, caption=f"denoised ({view.note})", width="stretch")
+                else:
+                    p3.info(
+                        f"No denoised view: {view.note}"
+                        + (f" ({shown(why)})." if why and pipe is None else ".")
+                    )
+
+            left, right = st.columns(2)
+            with left:
+                st.subheader("Noise probabilities")
+                probs = parts.probabilities_frame(record)
+                if probs.empty:
+                    st.caption("none recorded")
+                else:
+                    st.altair_chart(charts.probabilities_chart(probs), width="stretch")
+            with right:
+                st.subheader("Judged by")
+                st.dataframe(parts.versions_frame(record), hide_index=True)
+                st.caption(parts.record_caption(record))
+
+
+def review_queue(src: config.Sources, engine: Engine) -> None:
+    """Review verdicts, then parts whose photos disagree; each with a form to confirm or correct the model."""
+    st.caption(
+        "Parts the model handed to a person (verdict *review*) come first, newest first; then parts whose "
+        "photos got opposite verdicts, side by side. Confirm or correct each: the label is stored beside the "
+        "model's verdict, never over it, and the record leaves the queue."
+    )
+    if not review.labels_ready(engine):
+        ui.empty_state(
+            "This database predates labels, so nothing can be labelled here yet; upgrade its schema.",
+            "inspection db upgrade --db URL",
+        )
+        return
+    who = review.labeller(config.auth_settings(), user=ui.signed_in_user(), host=ui.server_address())
+    if who.attributed:
+        st.caption(who.note)
+    else:
+        st.warning(who.note, icon=":material/person_off:")
+    saved = st.session_state.pop("review_saved", None)
+    if saved:
+        st.success(saved, icon=":material/check_circle:")
+
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    station_ids = c1.multiselect("Stations", ui.list_stations(src.db_url), key="review_stations")
+    with_labelled = c2.toggle("Show labelled records too", key="review_labelled")
+    counts = review.count_queue(engine, stations=list(station_ids), include_labelled=with_labelled)
+    if counts.total == 0:
+        ui.empty_state("Nothing to review: no record has the review verdict or disagrees with another photo.")
+        return
+    st.caption(review.counts_caption(counts, include_labelled=with_labelled))
+    n_pages = -(-counts.total // review.PAGE_SIZE)
+    if st.session_state.get("review_page", 1) > n_pages:  # the last page emptied by labelling
+        st.session_state["review_page"] = n_pages
+    page = (
+        st.number_input(
+            f"Page (of {n_pages}, {review.PAGE_SIZE} records each)", 1, n_pages, key="review_page"
+        )
+        if n_pages > 1
+        else 1
+    )
+    queue = review.review_queue(
+        engine,
+        stations=list(station_ids),
+        include_labelled=with_labelled,
+        offset=(int(page) - 1) * review.PAGE_SIZE,
+    )
+    kinds = review.kinds_seen(engine)
+    section = None
+    for group in review.group_queue(queue):
+        if group.section != section:
+            section = group.section
+            st.subheader(review.SECTION_TITLES[section])
+        with st.container(border=True):
+            if group.section == review.SECTION_REVIEW:
+                queue_item(src, group.items[0], kinds, who, columns=st.columns(3))
+                continue
+            st.markdown(f"**{review.conflict_title(group)}**")
+            for row in range(0, len(group.items), 3):
+                for item, column in zip(group.items[row : row + 3], st.columns(3), strict=False):
+                    with column:
+                        queue_item(src, item, kinds, who, columns=[column] * 3)
+
+
+def queue_item(
+    src: config.Sources, item: dict, kinds: list[str], who: review.Labeller, *, columns: list
+) -> None:
+    """One queued record: its photo, what the model said, and the label form (in three columns, or one)."""
+    with columns[0]:
+        st.markdown(f"**{review.item_title(item)}**")
+        photo = ui.record_photo(src, item)
+        if photo.gray is None:
+            st.info(photo.note)
+        else:
+            st.image(photo.gray, caption=f"record #{int(item['id'])}", width="stretch")
+    with columns[1]:
+        st.dataframe(review.facts_frame(item), hide_index=True, width="stretch")
+        labelled = review.label_note(item)
+        if labelled:
+            st.caption(labelled)
+    with columns[2]:
+        label_form(src, item, kinds, who)
+
+
+def label_form(src: config.Sources, item: dict, kinds: list[str], who: review.Labeller) -> None:
+    rid = int(item["id"])
+    off = not who.can_label
+    options, index = review.kind_options(kinds, item)
+    with st.form(f"label-{rid}", border=False):
+        kind = st.selectbox(
+            "Kind", options, index=index, format_func=lambda k: k or "none", key=f"kind-{rid}", disabled=off,
+            help="Kept with Confirm defective only. The model's kind is chosen when it gave one.",
+        )  # fmt: skip
+        new_kind = st.text_input(
+            "Or a new kind", key=f"new-kind-{rid}", placeholder="e.g. porosity", disabled=off
+        )
+        note = st.text_input("Note", key=f"note-{rid}", max_chars=review.MAX_NOTE, disabled=off)
+        b1, b2 = st.columns(2)
+        ok = b1.form_submit_button("Confirm ok", icon=":material/check:", disabled=off, width="stretch")
+        bad = b2.form_submit_button(
+            "Confirm defective", icon=":material/report:", disabled=off, width="stretch"
+        )
+    if ok or bad:
+        try:
+            label = review.save_label(
+                ui.record_store(src.db_url), rid, verdict="ok" if ok else "defective", labeller=who,
+                kind=new_kind or kind, note=note,
+            )  # fmt: skip
+        except review.LabelRefused as e:
+            st.error(f"Not labelled: {escape_markdown(e)}", icon=":material/error:")
+        else:
+            st.session_state["review_saved"] = review.saved_message(label, item)
+            st.rerun()
+
 
 st.title("Part lookup")
-st.caption("Find a part by its id (end with * for a prefix), or by station and day.")
-
 with ui.guard("the part lookup page"):
     src = ui.sources()
     ui.sidebar(src)
     engine = ui.require_db(src)
     if engine is not None:
-        url = src.db_url
-        c1, c2, c3 = st.columns([2, 2, 2])
-        part_id = c1.text_input("Part id", key="part_id", placeholder="e.g. P1-0000042 or P1-00000*")
-        station_ids = c2.multiselect("Stations", ui.list_stations(url), key="stations")
-        span = ui.time_span(url)
-        days = c3.date_input(
-            "Days (UTC)",
-            value=(),
-            key="days",
-            min_value=span.start.date() if span else None,
-            max_value=span.end.date() if span else None,
-        )
-        start = end = None
-        if isinstance(days, (tuple, list)) and len(days) >= 1:
-            start = datetime.combine(days[0], time.min, tzinfo=UTC)
-            end = datetime.combine(days[-1], time.max, tzinfo=UTC)
-
-        found = ui.find_parts(url, part_id or None, tuple(station_ids), start, end)
-        if found.empty:
-            ui.empty_state("No record matches; loosen the filters (an id prefix needs a trailing *).")
-        else:
-            st.caption(
-                f"{len(found)} matching record{'' if len(found) == 1 else 's'}, newest first (at most {parts.MAX_ROWS})."
-            )
-            st.dataframe(found, hide_index=True, height=200)
-            labels = parts.record_labels(found)
-            record_id = st.selectbox("Record", list(labels), format_func=labels.get, key="record")
-            record = ui.get_part(url, int(record_id))
-            if record is None:
-                ui.empty_state(f"Record {record_id} is gone from the database.")
-            else:
-                m = st.columns(4)
-                m[0].metric("Verdict", shown(record.get("verdict") or record.get("status")), border=True)
-                m[1].metric("Defect probability", ui.percent(record.get("defect_probability")), border=True,
-                            help=f"threshold {shown(record.get('threshold'))}")  # fmt: skip
-                m[2].metric("Noise type", shown(record.get("noise_type")), border=True)
-                m[3].metric("Denoiser", shown(record.get("denoiser")), border=True)
-                rejected = parts.rejection_note(record)
-                if rejected:
-                    st.warning(rejected, icon=":material/block:")
-                conflict = parts.conflict_note(record)
-                if conflict:
-                    st.warning(conflict, icon=":material/compare_arrows:")
-
-                photo = ui.record_photo(src, record)
-                p1, p2, p3 = st.columns(3)
-                if photo.gray is None:
-                    p1.info(photo.note)
-                else:
-                    p1.image(photo.gray, caption="photo", width="stretch")
-                    p2.image(images.spectrum_image(photo.gray), caption="spectrum", width="stretch")
-                    pipe, why = (
-                        ui.pipeline(str(src.models_dir))
-                        if ui.pipeline_enabled()
-                        else (None, "models are switched off")
-                    )
-                    view = parts.denoised_view(photo.gray, record, pipe)
-                    if view.image is not None:
-                        p3.image(view.image, caption=f"denoised ({view.note})", width="stretch")
-                    else:
-                        p3.info(
-                            f"No denoised view: {view.note}"
-                            + (f" ({shown(why)})." if why and pipe is None else ".")
-                        )
-
-                left, right = st.columns(2)
-                with left:
-                    st.subheader("Noise probabilities")
-                    probs = parts.probabilities_frame(record)
-                    if probs.empty:
-                        st.caption("none recorded")
-                    else:
-                        st.altair_chart(charts.probabilities_chart(probs), width="stretch")
-                with right:
-                    st.subheader("Judged by")
-                    st.dataframe(parts.versions_frame(record), hide_index=True)
-                    st.caption(parts.record_caption(record))
+        # Only the open tab runs, and the URL names it: /part-lookup?view=Review+queue opens the queue.
+        find_tab, queue_tab = st.tabs(TABS, key="view", on_change="rerun", bind="query-params")
+        if find_tab.open:
+            with find_tab:
+                find_a_part(src, src.db_url)
+        if queue_tab.open:
+            with queue_tab, ui.guard("the review queue"):
+                review_queue(src, engine)

@@ -27,6 +27,7 @@ from inspection.dashboard.drift import DriftFinding
 from inspection.dashboard.images import read_gray
 from inspection.dashboard.text import escape_markdown
 from inspection.store.photos import PhotoStore, open_photo_store
+from inspection.store.records import RecordStore
 
 log = logging.getLogger("inspection.dashboard")
 QUERY_TTL_S = 30
@@ -141,6 +142,21 @@ def _form_login(path: Path) -> bool:
     return False
 
 
+def signed_in_user() -> str | None:
+    """The signed-in user's name (the login file's user name, or the proxy's header); None without a login."""
+    settings = config.auth_settings()
+    if settings.header is not None:
+        return auth.header_user(request_headers(), settings.header)
+    if settings.config_path is not None and st.session_state.get("authentication_status"):
+        return st.session_state.get("username") or None
+    return None
+
+
+def server_address() -> str | None:
+    """The address the Streamlit server listens on (``inspection dashboard --host``); None when unset."""
+    return st.get_option("server.address") or None
+
+
 def signed_in() -> bool:
     """Whether this session has already signed in (draws nothing; :func:`require_login` does the signing in)."""
     settings = config.auth_settings()
@@ -242,6 +258,15 @@ def unauthenticated_attempts(url: str, start: datetime | None, end: datetime | N
 
 def get_part(url: str, record_id: int) -> dict[str, Any] | None:
     return parts.get_part(engine(url), record_id)
+
+
+@st.cache_resource(show_spinner=False)
+def record_store(url: str) -> RecordStore:
+    """The records store, for the one write the dashboard makes: labels from the review queue.
+
+    Opened without migrating: the dashboard never changes the schema (``inspection db upgrade`` does).
+    """
+    return RecordStore(url, migrate=False)
 
 
 @st.cache_resource(show_spinner=False)
