@@ -71,7 +71,7 @@ from inspection.models.zoo import defect_head, load_grown
 from inspection.noise import add_noise
 from inspection.spectrum import noise_features
 from inspection.trainer import Trainer, TrainResult, augment
-from inspection.transforms import DefectTransform, pixel_statistics
+from inspection.transforms import RESIZE_MODES, DefectTransform, pixel_statistics
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +264,13 @@ def load_parent(path: str | Path) -> Checkpoint:
 def train_defect(cfg: TrainConfig) -> TrainResult:
     """Train (or fine-tune) the defect classifier; module docstring: outputs, loss, calibration, threshold."""
     t0 = time.monotonic()
+    if cfg.resize not in RESIZE_MODES:
+        raise ValueError(f"--resize {cfg.resize!r} is not one of {RESIZE_MODES}")
+    if cfg.miss_cost <= 0 or cfg.false_reject_cost <= 0 or not 0 <= cfg.defect_rate < 1:
+        raise ValueError(
+            f"costs must be above 0 and the defect rate in [0, 1): got --miss-cost {cfg.miss_cost}, "
+            f"--false-reject-cost {cfg.false_reject_cost}, --defect-rate {cfg.defect_rate}"
+        )
     parent = load_parent(cfg.init_from) if cfg.init_from else None
     if parent is not None:
         arch = str(parent.meta["architecture"])

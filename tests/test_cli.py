@@ -187,3 +187,13 @@ def test_bench_times_the_reference_equivalent_configuration(tmp_path, tiny_model
     assert ref["n"] == 2 and set(ref["stage_ms"]) == {"spectrum+noise", "denoise", "defect"}
     # VGG16 twice at 224 px plus a 256 px autoencoder cost far more than the tiny test models.
     assert result["speedup_vs_reference"] > 2 and result["speedup_batch"] == 2
+
+
+def test_synth_opt_in_kinds_in_kind_folders(tmp_path, capsys):
+    data = tmp_path / "kinds"
+    args = ["synth", "--out", str(data), "--n-train", "12", "--n-test", "0", "--size", "48", "--seed", "2"]
+    assert main([*args, "--kinds", "scratch,inclusion", "--kind-folders", "--defect-share", "1"]) == 0
+    assert {p.name for p in (data / "train").iterdir()} <= {"def_scratch", "def_inclusion"}
+    assert len(list((data / "train").rglob("*.png"))) == 12
+    with pytest.raises(SystemExit, match="unknown defect kind"):
+        main([*args[:2], str(tmp_path / "bad"), *args[3:], "--kinds", "dent"])

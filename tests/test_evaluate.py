@@ -1,7 +1,7 @@
 import json
 
 from inspection import NOISE_TYPES
-from inspection.evaluate import EvalConfig, evaluate
+from inspection.evaluate import EvalConfig, evaluate, kind_summary
 from inspection.metrics import binary_scores
 
 
@@ -75,3 +75,23 @@ def test_binary_scores():
     s = binary_scores([1, 1, 0, 0, 1], [1, 0, 0, 1, 1])
     assert s["accuracy"] == 0.6 and s["sensitivity"] == 2 / 3 and s["specificity"] == 0.5
     assert abs(s["f1"] - 2 * 2 / (2 * 2 + 1 + 1)) < 1e-12
+
+
+def test_balanced_accuracy_beside_accuracy():
+    s = binary_scores([0, 0, 0, 0, 1], [0, 0, 0, 0, 1])
+    assert s["balanced_accuracy"] == 1.0
+    always_ok = binary_scores([0] * 10, [1] * 2 + [0] * 8)
+    assert always_ok["accuracy"] == 0.8 and always_ok["balanced_accuracy"] == 0.5
+    assert binary_scores([1, 0], [1, 1])["balanced_accuracy"] == 0.5  # no good part: the defect recall
+
+
+def test_kind_summary_counts_kinds_and_misses():
+    true = ["crack", "crack", "burr", "scratch", "", ""]
+    pred = ["crack", "ok", "crack", "burr", "ok", "burr"]
+    k = kind_summary(true, pred, ["burr", "crack"])
+    assert k["true"] == ["burr", "crack", "scratch"] and k["predicted"] == ["burr", "crack", "ok"]
+    assert k["matrix"] == [[0, 1, 0], [0, 1, 1], [1, 0, 0]]
+    assert k["recall_defective"] == {"burr": 1.0, "crack": 0.5, "scratch": 1.0}
+    assert k["kind_accuracy"] == {"burr": 0.0, "crack": 0.5, "scratch": None}  # never learned: no accuracy
+    no_kinds = kind_summary(["crack", "burr"], ["defective", "ok"], [])
+    assert no_kinds["predicted"] == ["defective", "ok"] and no_kinds["recall_defective"]["crack"] == 1.0

@@ -19,17 +19,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--n-test", type=int, default=400, help="test photos to draw, about half defective (default: 400)"
     )
-    parser.add_argument("--size", type=int, default=160, help="photo side in pixels")
+    parser.add_argument("--size", type=int, default=160, help="photo side in pixels (default: 160)")
     parser.add_argument(
         "--seed", type=int, default=0, help="random seed; seed 0 gives the same bytes every time (default: 0)"
+    )
+    parser.add_argument(
+        "--kinds",
+        default="",
+        help="comma-separated defect kinds to draw from, e.g. blowhole,crack,scratch (default: the six standard "
+        "kinds; scratch and inclusion are drawn only when named here)",
+    )
+    parser.add_argument(
+        "--kind-folders",
+        action="store_true",
+        help="write defective photos to def_<kind>/ folders instead of one def_front/, so a model learns kinds",
+    )
+    parser.add_argument(
+        "--defect-share",
+        type=float,
+        default=0.5,
+        help="share of photos drawn defective; 1 with --kind-folders gives a kinds-only dataset (default: 0.5)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     from inspection.data import write_synthetic_dataset
 
-    root = write_synthetic_dataset(
-        args.out, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed
-    )
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    try:
+        root = write_synthetic_dataset(
+            args.out,
+            n_train=args.n_train,
+            n_test=args.n_test,
+            size=args.size,
+            seed=args.seed,
+            kinds=kinds or None,
+            kind_folders=args.kind_folders,
+            defect_share=args.defect_share,
+        )
+    except ValueError as e:
+        raise SystemExit(f"inspection synth: {e}") from e
     print(f"wrote {args.n_train} train and {args.n_test} test photos to {root}")
     return 0

@@ -27,13 +27,14 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(
             "--data DIR is required (a folder with train/<class_name>/ images), or --labels CSV (path,label,kind)"
         )
-    from inspection.data import DatasetError
-    from inspection.models.checkpoint import CheckpointError
     from inspection.train import TRAINERS
 
     try:
         result = TRAINERS[cfg.task](cfg)
-    except (DatasetError, FileNotFoundError, CheckpointError) as e:
+    except (
+        ValueError,
+        FileNotFoundError,
+    ) as e:  # bad data, options or checkpoint: the message says what to do
         raise SystemExit(f"inspection train {cfg.task}: {e}") from e
     print(
         json.dumps(
