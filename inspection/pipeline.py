@@ -24,6 +24,7 @@ from inspection.denoise import (
     build_denoisers,
     noise_profile,
 )
+from inspection.framecheck import check_is_part
 from inspection.imageio import to_gray
 from inspection.models.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from inspection.models.inference import channels_last, for_inference
@@ -54,6 +55,8 @@ class PipelineConfig:
         max_noise_sigma: photos routed to the autoencoder whose estimated noise sigma is above this take the safe path
             (0 = never): the autoencoder learned sigma 10 to 50, which estimates at most 46.8 on 500 casting
             training photos (clipping trims it).
+        min_part_contrast: frames with less structure than this, in gray levels once noise is smoothed
+            (``framecheck.part_contrast``), are refused as ``not_a_part``; 0 = never.
         workers: threads for the per-photo work outside the models (spectra, median, notch); OpenCV and
             NumPy release the GIL there. 0 means one per CPU this process may use, at most 8.
     """
@@ -63,6 +66,7 @@ class PipelineConfig:
     safe_denoiser: str = "identity"
     max_signal_dependence: float = 1.25
     max_noise_sigma: float = 48.0
+    min_part_contrast: float = 16.0
     workers: int = 0
 
 
@@ -252,6 +256,7 @@ class InspectionPipeline:
         for i, image in enumerate(images):
             try:
                 d = to_gray(image)
+                check_is_part(d.gray, self.config.min_part_contrast)
                 decoded.append((i, d.gray, d.conversion))
             except Rejection as e:
                 results[i] = e

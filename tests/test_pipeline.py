@@ -34,7 +34,12 @@ def test_inspect_returns_typed_result(pipe, casting_photo):
     assert 0 <= r.defect_probability <= 1 and r.threshold == 0.5
     assert r.verdict == ("defective" if r.defect_probability >= r.threshold else "ok")
     assert set(r.timings_ms) == {"decode", "noise", "denoise", "defect", "total"}
-    assert r.model_versions == {"noise": "noise", "defect": "defect", "denoiser": "denoiser", "bundle": "tiny-v1"}
+    assert r.model_versions == {
+        "noise": "noise",
+        "defect": "defect",
+        "denoiser": "denoiser",
+        "bundle": "tiny-v1",
+    }
     assert (r.kind, r.review_reason) == ("", "")
     assert (r.height, r.width) == casting_photo.shape
 
@@ -210,3 +215,17 @@ def test_noise_unlike_the_autoencoders_training_skips_it(tiny_models):
         tiny_models, PipelineConfig(routes=routes, max_signal_dependence=0)
     )
     assert unguarded.inspect(shot).denoiser == "autoencoder"
+
+
+@pytest.mark.parametrize("noise", ["clean", "gaussian", "salt_pepper"])
+def test_a_blank_frame_is_not_a_part_and_gets_no_verdict(pipe, noise, casting_photo):
+    blank = add_noise(np.full((160, 160), 90, np.uint8), noise, rng=0)  # an empty tray, a lens cap
+    results = pipe.inspect_batch([blank, casting_photo])
+    assert isinstance(results[0], Rejection) and results[0].reason == "not_a_part"
+    assert "no part" in results[0].message
+    assert isinstance(results[1], InspectionResult)  # the rest of the batch carries on
+
+
+def test_part_check_can_be_turned_off(tiny_models):
+    pipe = InspectionPipeline.from_dir(tiny_models, PipelineConfig(min_part_contrast=0))
+    assert isinstance(pipe.inspect(np.full((64, 64), 90, np.uint8)), InspectionResult)
