@@ -23,7 +23,7 @@ from inspection.configs import BenchConfig
 from inspection.data import list_split, load_images, synth_casting
 from inspection.models import create_model
 from inspection.noise import add_noise
-from inspection.pipeline import InspectionPipeline, PipelineConfig
+from inspection.pipeline import InspectionPipeline
 from inspection.spectrum import log_spectrum
 
 
@@ -108,7 +108,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     photos = noisy_mix(cfg)
-    pipe = InspectionPipeline.from_dir(cfg.models or None, PipelineConfig(workers=cfg.workers))
+    pipe = InspectionPipeline.from_dir(cfg.models or None, workers=cfg.workers)
     out: dict[str, Any] = {
         "photos": {
             "n": len(photos),
