@@ -457,7 +457,12 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
 
 
 def _add_meta(path: Path, **keys: Any) -> None:
-    """Add top-level keys to a just-written checkpoint's ``meta.json`` (atomically; the weights are untouched)."""
+    """Add top-level keys to a just-written checkpoint's ``meta.json`` (atomically; the weights are untouched).
+
+    Under torchrun only rank 0 writes the checkpoint, so only rank 0 adds to it.
+    """
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
     meta_path = Path(path) / "meta.json"
     meta = json.loads(meta_path.read_text())
     meta.update(keys)

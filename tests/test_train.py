@@ -300,3 +300,10 @@ def test_unreadable_training_photo_is_recorded_not_fatal(tmp_path):
     meta = load_checkpoint(TRAINERS["defect"](tiny_defect_config(data, tmp_path / "m", epochs=1)).path).meta
     rejected = meta["training_data"]["rejected"]
     assert [Path(r["path"]).name for r in rejected] == ["broken.png"] and rejected[0]["reason"]
+
+
+@pytest.mark.parametrize("task", ["noise", "denoiser"])
+def test_noise_and_denoiser_train_on_mixed_sizes(task, tmp_path):
+    data = write_photos(tmp_path / "data", {"ok": None, "def_front": "crack"}, n=4)
+    cfg = replace(tiny_defect_config(data, tmp_path / "m", epochs=1), task=task, arch=TINY_ARCH[task])
+    assert load_checkpoint(TRAINERS[task](cfg).path).meta["training_data"]["n_images"] == 8
