@@ -38,6 +38,15 @@ class TrainConfig:
         max_images: use at most this many training photos (0 = all).
         version: version folder name (default ``<arch>-<UTC timestamp>``).
         quiet: no progress bars.
+        device: ``auto`` (a CUDA GPU where there is one, else the CPU), ``cpu`` or ``cuda``; under ``torchrun``
+            each process takes the GPU of its local rank.
+        amp: on a GPU, train in mixed precision (bfloat16 where the GPU has it, else float16 with loss scaling);
+            ``--no-amp`` trains in float32. Validation always runs in float32.
+        resume: continue the unfinished run named by ``--version`` from its last completed epoch (its state is
+            in ``<out>/<task>/<version>.resume/``), with the options it was started with; without such a state
+            the run starts afresh.
+        mlflow_uri: MLflow tracking URI to log the run to: parameters, per-epoch metrics and the checkpoint
+            (default: $MLFLOW_TRACKING_URI, if set; ``off`` disables). Needs ``pip install 'inspection[mlflow]'``.
         resize: for ``defect``, how photos of any size and aspect ratio become the square model input: ``pad``
             (keep the whole photo, pad the short side), ``crop`` (centre square) or ``stretch``; stored with the model.
         labels: a CSV with columns path,label,kind (paths relative to the CSV) to read instead of class folders;
@@ -74,6 +83,10 @@ class TrainConfig:
     max_images: int = 0
     version: str = ""
     quiet: bool = False
+    device: str = "auto"
+    amp: bool = True
+    resume: bool = False
+    mlflow_uri: str = ""
     resize: str = "pad"
     labels: str = ""
     kinds_only: bool = False

@@ -10,18 +10,43 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from inspection.configs import TrainConfig
 from inspection.data import DatasetError, dataset_fingerprint, list_split, read_photos
+from inspection.distributed import (
+    Cluster,
+    broadcast_json,
+    cluster_from_env,
+    mean_over_ranks,
+    shard_batches,
+    start_process_group,
+    stop_process_group,
+    sync_buffers,
+)
+from inspection.hardware import OnDevice, autocast, autocast_dtype, grad_scaler, resolve_device
 from inspection.models import save_checkpoint
+from inspection.models.checkpoint import CheckpointError
 from inspection.noise import add_noise
+from inspection.resume import (
+    STATE_FILE,
+    Progress,
+    ResumeError,
+    read_resume_state,
+    remove_resume_state,
+    resume_dir,
+    unfinished_runs,
+    write_resume_state,
+)
+from inspection.tracking import Tracker, redact_uri, start_run, tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +146,30 @@ class Trainer:
         )
         self.train_idx, self.val_idx = split_indices(groups, self.cfg.val_fraction, self.cfg.seed)
 
+    # Set by fit; these defaults serve a save() without fit.
+    _cluster: Cluster = Cluster()
+    _tracker: Tracker = Tracker()
+    _trained_on: dict[str, Any] | None = None
+
+    @cached_property
+    def device(self) -> torch.device:
+        """Where ``fit`` trains (``cfg.device``); under torchrun, the GPU of this process's local rank.
+
+        Raises:
+            ValueError: ``--device cuda`` without a visible GPU, or an unknown choice.
+        """
+        return resolve_device(self.cfg.device, cluster_from_env().local_rank)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """The version folder ``save`` writes: ``<out>/<task>/<version>/``."""
+        return Path(self.cfg.out) / self.cfg.task / self.cfg.version
+
+    @property
+    def resume_dir(self) -> Path:
+        """Where the run keeps its per-epoch resume state, beside ``checkpoint_dir``."""
+        return resume_dir(self.cfg.out, self.cfg.task, self.cfg.version)
+
     def fit(
         self,
         model: nn.Module,
@@ -129,44 +178,210 @@ class Trainer:
         validate: Callable[[nn.Module], dict[str, float]],
         score_key: str,
     ) -> tuple[nn.Module, dict[str, float], int]:
-        cfg = self.cfg
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        steps_per_epoch = max(1, len(self.train_idx) // cfg.batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
-        best: dict[str, float] = {}
-        best_state: dict[str, torch.Tensor] | None = None
-        best_epoch = 0
-        start = time.monotonic()
-        for epoch in range(1, cfg.epochs + 1):
-            model.train()
-            order = self.rng.permutation(self.train_idx)
-            bar = tqdm(
-                range(steps_per_epoch), desc=f"{cfg.task} epoch {epoch}/{cfg.epochs}", disable=cfg.quiet
+        """Train ``model``; returns it on the CPU with its best epoch's weights, that epoch's metrics and number.
+
+        ``batch_fn(idx, rng)`` returns CPU tensors ``(x, y)``, moved here to ``self.device``. ``validate(model)``
+        gets a view of the model that takes CPU tensors and returns CPU float32 tensors on any device; under
+        torchrun it runs on rank 0 only, and the metrics it returns reach every rank. Every epoch the state to
+        resume from is written to ``resume_dir``; with ``cfg.resume`` training goes on from there.
+        """
+        device = self.device
+        if (self.checkpoint_dir / "meta.json").exists():
+            raise CheckpointError(
+                f"{self.checkpoint_dir} already holds a finished checkpoint; train to a new --version"
             )
-            for step in bar:
-                x, y = batch_fn(order[step * cfg.batch_size : (step + 1) * cfg.batch_size], self.rng)
-                loss = loss_fn(model(x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-            model.eval()
-            metrics = validate(model)
-            log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in metrics.items()})
-            if not best or metrics[score_key] > best[score_key]:
-                best, best_epoch = metrics, epoch
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if cfg.time_budget_s and time.monotonic() - start > cfg.time_budget_s:
-                log.info("time budget of %.0f s reached after epoch %d", cfg.time_budget_s, epoch)
+        cluster = start_process_group(device)
+        self._cluster = cluster
+        try:
+            return self._fit(model, batch_fn, loss_fn, validate, score_key, device, cluster)
+        except BaseException as e:
+            self._tracker.finish("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+            raise
+        finally:
+            stop_process_group(cluster)
+
+    def _fit(
+        self,
+        model: nn.Module,
+        batch_fn: Callable[[np.ndarray, np.random.Generator], tuple[torch.Tensor, torch.Tensor]],
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        validate: Callable[[nn.Module], dict[str, float]],
+        score_key: str,
+        device: torch.device,
+        cluster: Cluster,
+    ) -> tuple[nn.Module, dict[str, float], int]:
+        cfg = self.cfg
+        model.to(device)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input sizes: cuDNN picks its fastest kernels once
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # Each rank takes its share of every epoch: the epoch has world_size times fewer steps per rank.
+        steps = max(1, len(self.train_idx) // (cfg.batch_size * cluster.world_size))
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps)
+        amp_dtype = autocast_dtype(device, cfg.amp)
+        scaler = grad_scaler(device, enabled=amp_dtype == torch.float16)
+        self._trained_on = {
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "processes": cluster.world_size,
+            "precision": f"{str(amp_dtype).removeprefix('torch.')} mixed" if amp_dtype else "float32",
+        }
+        config = self._config_record()
+        progress = self._start(model, opt, sched, scaler, config, device, cluster)
+        if cluster.is_main:
+            self._tracker = start_run(
+                tracking_uri(cfg.mlflow_uri),
+                experiment=f"inspection-{cfg.task}",
+                run_name=f"{cfg.task}/{cfg.version}",
+                params=config,
+                tags={"task": cfg.task, "version": cfg.version},
+                run_id=progress.run_id,
+            )
+            progress.run_id = self._tracker.run_id
+            log.info(
+                "training %s %s on %s (%s, %d process%s), %d steps per epoch",
+                cfg.task,
+                cfg.version,
+                self._trained_on["device"],
+                self._trained_on["precision"],
+                cluster.world_size,
+                "es" if cluster.active else "",
+                steps,
+            )
+        net: nn.Module = model
+        if cluster.active:
+            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        for epoch in range(progress.epoch + 1, cfg.epochs + 1):
+            if progress.stop:
                 break
-        assert best_state is not None
-        model.load_state_dict(best_state)
-        model.eval()
-        return model, best, best_epoch
+            t0 = time.monotonic()
+            # Generators seeded per (epoch, rank): a resumed epoch draws what the uninterrupted one would.
+            order_rng = np.random.default_rng([cfg.seed, epoch, 0])
+            batch_rng = np.random.default_rng([cfg.seed, epoch, 1, cluster.rank])
+            torch.manual_seed(int(batch_rng.integers(2**62)))
+            batches = shard_batches(
+                order_rng.permutation(self.train_idx), cfg.batch_size, steps, cluster.rank, cluster.world_size
+            )
+            net.train()
+            bar = tqdm(
+                batches,
+                desc=f"{cfg.task} epoch {epoch}/{cfg.epochs}, ETA {format_eta(progress, cfg)}",
+                disable=cfg.quiet or not cluster.is_main,
+                leave=False,
+            )
+            total = torch.zeros((), device=device)
+            for step, idx in enumerate(bar, 1):
+                x, y = batch_fn(idx, batch_rng)
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                with autocast(device, amp_dtype):
+                    loss = loss_fn(net(x), y)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                total += loss.detach().float()
+                if step % 10 == 0 or step == len(batches):  # .item() waits for the GPU: not every step
+                    bar.set_postfix(loss=f"{loss.item():.4f}")
+            train_loss = mean_over_ranks(total / len(batches), cluster)
+            sync_buffers(model, cluster)
+            decision: dict[str, Any] | None = None
+            if cluster.is_main:
+                model.eval()
+                metrics = validate(OnDevice(model, device))
+                seconds = time.monotonic() - t0
+                spent = progress.elapsed_s + seconds
+                stop = bool(cfg.time_budget_s and spent > cfg.time_budget_s)
+                decision = {"metrics": metrics, "seconds": seconds, "stop": stop}
+            decision = broadcast_json(decision, cluster, device)
+            metrics, seconds = decision["metrics"], decision["seconds"]
+            progress.epoch, progress.stop = epoch, decision["stop"]
+            progress.elapsed_s += seconds
+            progress.epoch_seconds.append(seconds)
+            improved = not progress.best or metrics[score_key] > progress.best[score_key]
+            if improved:
+                progress.best, progress.best_epoch = metrics, epoch
+                progress.best_state = {
+                    k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+                }
+            if cluster.is_main:
+                log.info(progress_line(cfg, progress, train_loss, metrics, improved))
+                self._tracker.log_epoch(
+                    epoch,
+                    {"train_loss": train_loss, "lr": sched.get_last_lr()[0], "epoch_s": seconds, **metrics},
+                )
+                write_resume_state(
+                    self.resume_dir,
+                    model=model,
+                    optimizer=opt,
+                    scheduler=sched,
+                    scaler=scaler,
+                    progress=progress,
+                    config=config,
+                )
+            if progress.stop and cluster.is_main:
+                log.info("time budget of %.0f s reached after epoch %d", cfg.time_budget_s, epoch)
+        if progress.best_state is None:
+            raise RuntimeError(f"no epoch was trained (epochs={cfg.epochs}); give --epochs 1 or more")
+        model.load_state_dict(progress.best_state)
+        return model.cpu().eval(), progress.best, progress.best_epoch
+
+    def _start(
+        self,
+        model: nn.Module,
+        opt: torch.optim.Optimizer,
+        sched: Any,
+        scaler: Any,
+        config: dict[str, Any],
+        device: torch.device,
+        cluster: Cluster,
+    ) -> Progress:
+        """The progress to start from: the resume state's with ``cfg.resume`` (loaded into the objects), else none."""
+        cfg, folder = self.cfg, self.resume_dir
+        progress = Progress()
+        if cfg.resume and (folder / STATE_FILE).is_file():
+            progress = read_resume_state(
+                folder, model=model, optimizer=opt, scheduler=sched, scaler=scaler, config=config
+            )
+            if cluster.is_main:
+                log.info(
+                    "resuming %s after epoch %d of %d (%s)", cfg.version, progress.epoch, cfg.epochs, folder
+                )
+        elif cfg.resume:
+            others = [v for v in unfinished_runs(cfg.out, cfg.task) if v != cfg.version]
+            if others:
+                raise ResumeError(
+                    f"--resume: no unfinished run {cfg.version!r} in {folder.parent}; the unfinished runs there "
+                    f"are {others}: pass --version with one of them"
+                )
+            if cluster.is_main:
+                log.info("--resume: %s has no unfinished run to resume; starting afresh", cfg.version)
+        elif folder.exists() and cluster.is_main:
+            log.warning(
+                "%s: an unfinished run of this version; starting afresh (add --resume to continue it)", folder
+            )
+        start = broadcast_json(progress.epoch, cluster, device)
+        if start != progress.epoch:
+            raise ResumeError(
+                f"rank {cluster.rank} would resume after epoch {progress.epoch} but rank 0 after epoch {start}: "
+                f"every machine must see the same --out folder ({cfg.out})"
+            )
+        return progress
+
+    def _config_record(self) -> dict[str, Any]:
+        """The config as JSON values, with any password in the tracking URI masked."""
+        record = json.loads(json.dumps(asdict(self.cfg)))
+        record["mlflow_uri"] = redact_uri(record.get("mlflow_uri", ""))
+        return record
 
     def save(self, model: nn.Module, metrics: dict[str, Any], **meta: Any) -> Path:
+        """Write ``model`` (from a CPU copy) to ``checkpoint_dir``, track it, and drop the run's resume state.
+
+        Under torchrun only rank 0 writes; the other ranks return the path it writes to.
+        """
         cfg = self.cfg
+        path = self.checkpoint_dir
+        if not self._cluster.is_main:
+            return path
         summary = {
             **self.fingerprint,
             "root": str(Path(cfg.data).resolve()),
@@ -174,15 +389,67 @@ class Trainer:
             "n_train": int(len(self.train_idx)),
             "n_val": int(len(self.val_idx)),
         }
-        return save_checkpoint(
-            model,
-            Path(cfg.out) / cfg.task / cfg.version,
-            architecture=cfg.arch,
-            training_data=summary,
-            metrics=metrics,
-            extra={"train_config": json.loads(json.dumps(asdict(cfg)))},
-            **meta,
-        )
+        try:
+            save_checkpoint(
+                model,
+                path,
+                architecture=cfg.arch,
+                training_data=summary,
+                metrics=metrics,
+                extra={"train_config": self._config_record(), "trained_on": self._trained_on or {}},
+                **meta,
+            )
+            self._tracker.log_checkpoint(path, metrics)
+        except BaseException:
+            self._tracker.finish("FAILED")
+            raise
+        self._tracker.finish()
+        remove_resume_state(self.resume_dir)
+        return path
 
     def noisy(self, img: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
         return add_noise(img, kind, rng=rng)
+
+
+def format_duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``."""
+    s = int(round(max(0.0, seconds)))
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"
+
+
+def eta_seconds(progress: Progress, cfg: TrainConfig) -> float | None:
+    """Seconds left: epochs left times the mean epoch so far, capped by the time budget left (None: unknown)."""
+    if progress.stop or progress.epoch >= cfg.epochs:
+        return 0.0
+    if not progress.epoch_seconds:
+        return None
+    left = (cfg.epochs - progress.epoch) * sum(progress.epoch_seconds) / len(progress.epoch_seconds)
+    if cfg.time_budget_s:
+        left = min(left, max(0.0, cfg.time_budget_s - progress.elapsed_s))
+    return left
+
+
+def format_eta(progress: Progress, cfg: TrainConfig) -> str:
+    eta = eta_seconds(progress, cfg)
+    return "?" if eta is None else format_duration(eta)
+
+
+def progress_line(
+    cfg: TrainConfig, progress: Progress, train_loss: float, metrics: dict[str, float], improved: bool
+) -> str:
+    """The one line logged per epoch (shown with ``--quiet`` too): loss, metrics, time, ETA."""
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, int | float))
+    line = (
+        f"{cfg.task} epoch {progress.epoch}/{cfg.epochs}: loss {train_loss:.4f}, {shown}"
+        f"{' (best)' if improved else ''}; {progress.epoch_seconds[-1]:.1f} s, ETA {format_eta(progress, cfg)}"
+    )
+    if cfg.time_budget_s:
+        spent = format_duration(progress.elapsed_s)
+        line += f" (time budget {format_duration(cfg.time_budget_s)}, {spent} spent)"
+    return line
