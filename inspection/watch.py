@@ -25,6 +25,10 @@ FIFOs in the inbox are skipped with one log line each, never opened.
 
 Writers should still drop a photo under a temp name (``.name``, ``*.part``, ``*.tmp``) and rename it when
 complete; such names are ignored.
+
+Pick-up: :meth:`Watcher.follow_live` follows a models root's ``LIVE`` file; a newly promoted bundle is loaded on
+the follower's thread and put in service between two batches (:meth:`Watcher.replace_pipeline`), so every
+photo is scored once, by the old bundle or the new.
 """
 
 from __future__ import annotations
@@ -42,10 +46,14 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from inspection.bundle import Bundle
 from inspection.imageio import decode_image
 from inspection.ingest import Admission, Ingested, Ingestor, Submission, score_photos
 from inspection.ingest.core import BatchPipeline
 from inspection.ingest.files import read_regular_file, signature, why_incomplete
+from inspection.promotion import LiveFollower
 from inspection.results import InspectionResult, Rejection
 from inspection.store import STATUS_OK, RecordStore
 from inspection.store.database import sqlite_path
@@ -213,6 +221,10 @@ class Watcher:
         self._stores_failures = 0
         self._stores_retry_at = 0.0
         self.stores_down: Rejection | None = None  # the last retryable refusal, until the stores answer again
+        self._next_pipeline: BatchPipeline | None = (
+            None  # a newly promoted bundle's, put in before the next batch
+        )
+        self._swap_lock = threading.Lock()
 
     def _files_of_the_stores(self, store: RecordStore, photos: PhotoStore | None) -> set[str]:
         """Names in the watched folder that belong to the stores (a SQLite file, a photo folder): never taken."""
@@ -397,6 +409,7 @@ class Watcher:
     def process(self, paths: Sequence[Path], now: float | None = None) -> list[Outcome]:
         """Score, record and move these files (a batch); a file that fails waits for a later pass alone."""
         now = time.time() if now is None else now
+        self._take_new_pipeline()
         arrivals = [
             a for src in paths if (a := self._per_file(src, now, "read", partial(self._arrive, src, now)))
         ]
@@ -493,6 +506,51 @@ class Watcher:
             len(down),
             delay,
         )
+
+    # -- pick-up ---------------------------------------------------------------------------------------------
+
+    def replace_pipeline(self, pipeline: BatchPipeline) -> None:
+        """Score with ``pipeline`` from the next batch on; the batch being scored now finishes on the old one.
+
+        Safe to call from another thread (the :class:`inspection.promotion.LiveFollower`'s).
+        """
+        with self._swap_lock:
+            unused, self._next_pipeline = self._next_pipeline, pipeline
+        if unused is not None:  # two promotions between batches: the first was never used
+            getattr(unused, "close", lambda: None)()
+
+    def _take_new_pipeline(self) -> None:
+        with self._swap_lock:
+            new, self._next_pipeline = self._next_pipeline, None
+        if new is None:
+            return
+        old, self.pipeline = self.pipeline, new
+        getattr(old, "close", lambda: None)()
+        log.info("scoring with bundle %s from this batch on", getattr(new, "bundle_version", "") or "(new)")
+
+    def follow_live(self, root: str | Path, *, interval_s: float = 2.0) -> LiveFollower[BatchPipeline]:
+        """Follow ``root``'s ``LIVE`` file on a thread: a newly promoted bundle is loaded in full, its model
+        versions recorded, and it scores from the next batch on. Returns the started follower; stop it after."""
+        from inspection.pipeline import InspectionPipeline
+
+        store = self.ingestor.store
+
+        def swap(pipeline: BatchPipeline, bundle: Bundle) -> None:
+            self.replace_pipeline(pipeline)
+            try:
+                store.register_models(pipeline)
+            except SQLAlchemyError as e:  # the records still name the bundle; only the models table lags
+                log.warning(
+                    "bundle %s is scoring, but its model versions could not be recorded: %s",
+                    bundle.version,
+                    e,
+                )
+
+        current = str(getattr(self.pipeline, "bundle_version", ""))
+        follower: LiveFollower[BatchPipeline] = LiveFollower(
+            root, current, InspectionPipeline.from_bundle, swap, interval_s=interval_s
+        )
+        return follower.start()
 
     # -- passes ----------------------------------------------------------------------------------------------
 

@@ -1,4 +1,8 @@
-"""``inspection serve --host 127.0.0.1 --port 8000 [--db URL] [--models DIR] [--config service.toml]``."""
+"""``inspection serve --host 127.0.0.1 --port 8000 [--db URL] [--models DIR] [--config service.toml]``.
+
+With ``--models`` a models root (or the default models), the service follows its ``LIVE`` file and picks up a
+newly promoted bundle without a restart (:mod:`inspection.service.pickup`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from inspection.commands._config import add_dataclass_flags, config_from_args
 
 if TYPE_CHECKING:
+    from inspection.bundle import Bundle
+    from inspection.service.remote import ProcessPipeline
     from inspection.service.settings import ServiceLimits
 
 HELP = "Run the HTTP scoring service for QA stations (FastAPI + uvicorn)."
@@ -26,7 +32,10 @@ class ServeConfig:
         host: the address to listen on (loopback by default; put a TLS proxy in front for a network).
         port: the TCP port to listen on.
         db: SQLAlchemy URL of the records store (default: SQLite in the data directory, or ``$INSPECTION_DB``).
-        models: models folder with noise/, denoiser/, defect/ (default: the shipped models).
+        models: a models root (its live bundle, followed while serving) or a bundle folder (pinned); default: the
+            shipped models.
+        pickup_s: seconds between checks of the models root's LIVE file: a newly promoted bundle is loaded and
+            swapped in without a restart (0 = never; a pinned bundle folder is never swapped).
         photos: where photos are kept: a folder (default: <data dir>/photos), 'db' for the records database
             itself, or an fsspec URL such as s3://bucket/photos (several replicas need 'db' or a shared URL).
         max_upload_mb: the largest photo accepted, in MiB; bigger uploads get 413 unread.
@@ -58,6 +67,7 @@ class ServeConfig:
     port: int = 8000
     db: str = ""
     models: str = ""
+    pickup_s: float = 2.0
     photos: str = ""
     max_upload_mb: float = 20.0
     pipelines: int = 1
@@ -107,10 +117,13 @@ def build_app(cfg: ServeConfig) -> Any:
         StoreOpenError: the records database or the photo store cannot be used (the message says why).
     """
     from inspection.auth import load_api_keys
+    from inspection.bundle import load_bundle
     from inspection.commands._stores import open_stores, register_models
     from inspection.paths import data_dir
+    from inspection.promotion import live_root
     from inspection.service import create_app
-    from inspection.service.remote import ProcessPipeline
+    from inspection.service.pickup import Pickup
+    from inspection.service.remote import start_pipelines
 
     if cfg.pipelines < 1:
         raise SystemExit(f"--pipelines must be at least 1, got {cfg.pipelines}")
@@ -121,18 +134,25 @@ def build_app(cfg: ServeConfig) -> Any:
         )
     store, photos = open_stores(cfg.db or None, cfg.photos or str(data_dir() / "photos"))
     assert photos is not None
-    pipelines = [
-        ProcessPipeline(cfg.models or None, torch_threads=cfg.torch_threads) for _ in range(cfg.pipelines)
-    ]
+    root = live_root(cfg.models or None) if cfg.pickup_s > 0 else None
+    bundle = load_bundle(cfg.models or None)  # LIVE read once here, so every process loads the same bundle
+
+    def load(b: Bundle) -> list[ProcessPipeline]:
+        return start_pipelines(str(b.path), cfg.pipelines, torch_threads=cfg.torch_threads)
+
+    pipelines = load(bundle)
     register_models(store, pipelines[0])
     log.info(
-        "store %r, models %s, %d key(s), photos in %s",
+        "store %r, bundle %s %s, %d key(s), photos in %s; %s",
         store,
+        bundle.version,
         pipelines[0].model_versions,
         len(keys),
         photos.url,
+        f"following {root / 'LIVE'} every {cfg.pickup_s:g} s" if root else "no pick-up of new bundles",
     )
-    return create_app(pipelines, store, keys, photos=photos, limits=cfg.limits())
+    pickup = Pickup(root, load, cfg.pickup_s) if root else None
+    return create_app(pipelines, store, keys, photos=photos, limits=cfg.limits(), pickup=pickup)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -149,11 +169,12 @@ def run(args: argparse.Namespace) -> int:
 
     from inspection.auth import AuthConfigError
     from inspection.commands._stores import StoreOpenError
+    from inspection.models.checkpoint import CheckpointError
 
     cfg = config_from_args(ServeConfig, args)
     try:
         app = build_app(cfg)
-    except (AuthConfigError, StoreOpenError, ValueError) as e:
+    except (AuthConfigError, StoreOpenError, CheckpointError, ValueError) as e:  # BundleError too
         print(f"inspection serve: {e}", file=sys.stderr)
         return 2
     uvicorn.run(

@@ -1,4 +1,7 @@
-"""``inspection watch DIR --station S [--db URL] [--photos LOCATION] [--models DIR]``.
+"""``inspection watch DIR --station S [--db URL] [--photos LOCATION] [--models DIR] [--pickup S]``.
+
+With ``--models`` a models root (or the default models), the watcher follows its ``LIVE`` file and scores with a
+newly promoted bundle from the next batch on (``Watcher.follow_live``).
 
 Stores that cannot be opened are one line and exit 2 (``inspection.commands._stores``), never a traceback.
 """
@@ -35,7 +38,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: photos/ in the data dir)",
     )
     parser.add_argument(
-        "--models", default="", help="the models root to score with (default: the shipped models)"
+        "--models",
+        default="",
+        help="a models root (its live bundle, followed while watching) or a bundle folder (pinned); default: "
+        "the shipped models",
+    )
+    parser.add_argument(
+        "--pickup",
+        type=float,
+        default=2.0,
+        help="seconds between checks of the models root's LIVE file: a newly promoted bundle is loaded and used "
+        "from the next batch on, without a restart (default 2; 0 = never)",
     )
     parser.add_argument(
         "--poll", type=float, default=0.5, help="seconds between scans of the folder (default 0.5)"
@@ -66,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
 
     from inspection.commands._stores import StoreOpenError, open_stores, register_models
     from inspection.ingest.ids import STATION_ID_RULE, valid_station_id
+    from inspection.models.checkpoint import CheckpointError
     from inspection.paths import data_dir
     from inspection.pipeline import InspectionPipeline
+    from inspection.promotion import live_root
     from inspection.watch import Watcher
 
     if not valid_station_id(args.station):
@@ -92,11 +107,13 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch,
             incomplete_timeout_s=args.incomplete_timeout,
         )
-    except (StoreOpenError, OSError) as e:  # also a missing folder, or processed/ being a symlink
+    except (StoreOpenError, CheckpointError, OSError) as e:  # also a missing folder, or no bundle there
         print(f"inspection watch: {e}", file=sys.stderr)
         return EXIT_BAD_SETUP
     if args.once:
         return _run_once(watcher)
+    root = live_root(args.models or None) if args.pickup > 0 else None
+    follower = watcher.follow_live(root, interval_s=args.pickup) if root else None
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -104,7 +121,11 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    watcher.run(poll_s=args.poll, stop=stop)
+    try:
+        watcher.run(poll_s=args.poll, stop=stop)
+    finally:
+        if follower is not None:
+            follower.stop()
     return 0
 
 

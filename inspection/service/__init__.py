@@ -10,7 +10,8 @@ reads its own station; an engineer key reads all. Every photo goes through the o
 ``Retry-After`` means nothing was stored and the station should send again.
 
 Modules: ``app`` (factory), ``deps`` (who is calling), ``upload`` (body and form), ``scoring`` (the batch
-scorer and its bounded queue), ``routes/`` (handlers), ``metrics``, ``settings``.
+scorer and its bounded queue), ``pickup`` (following ``LIVE`` to a newly promoted bundle), ``routes/`` (handlers),
+``metrics``, ``settings``.
 """
 
 from inspection.ingest.ids import PART_ID_RE

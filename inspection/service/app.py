@@ -14,6 +14,7 @@ import inspection
 from inspection.auth import ApiKeys
 from inspection.ingest import Ingestor
 from inspection.service.metrics import Metrics, method_label
+from inspection.service.pickup import Pickup, follow_live
 from inspection.service.routes import health, inspections
 from inspection.service.scoring import BatchScorer, Pipeline
 from inspection.service.settings import ServiceLimits
@@ -58,6 +59,7 @@ def create_app(
     *,
     photos: PhotoStore | str | Path,
     limits: ServiceLimits | None = None,
+    pickup: Pickup | None = None,
 ) -> FastAPI:
     """Build the service.
 
@@ -67,6 +69,8 @@ def create_app(
         api_keys: station and engineer keys.
         photos: the photo store, or its location (a folder, ``db``, or an fsspec URL).
         limits: upload size, queue bounds, time limits (:class:`ServiceLimits` defaults when None).
+        pickup: follow a models root's ``LIVE`` and swap in a newly promoted bundle while serving
+            (:mod:`inspection.service.pickup`); None scores with ``pipeline`` until shutdown.
     """
     limits = limits or ServiceLimits()
     pipelines = list(pipeline) if isinstance(pipeline, Sequence) else [pipeline]
@@ -79,9 +83,15 @@ def create_app(
         photos = open_photo_store(str(photos), engine=store.engine)
     state = ServiceState(Ingestor(store, photos), scorer, api_keys, limits)  # type: ignore[arg-type]
 
+    follower = follow_live(pickup, scorer, store) if pickup is not None else None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if follower is not None:
+            follower.start()
         yield
+        if follower is not None:
+            await blocking(follower.stop)
         await blocking(scorer.close)
 
     app = FastAPI(
@@ -93,6 +103,7 @@ def create_app(
     app.state.service = state
     app.state.api_keys = api_keys
     app.state.store = store
+    app.state.pickup = follower  # the LiveFollower, or None
     app.add_middleware(RequestMetrics, metrics=state.metrics)
     app.include_router(inspections.router)
     app.include_router(health.router)

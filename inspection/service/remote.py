@@ -36,7 +36,7 @@ def _serve(conn: Connection, models: str | None, torch_threads: int) -> None:
     pipeline = InspectionPipeline.from_dir(models)
     tasks = {t: getattr(pipeline, t, None) for t in pipeline.model_versions}
     described = {t: (dict(ck.meta), str(ck.path)) for t, ck in tasks.items() if ck is not None}
-    conn.send((dict(pipeline.model_versions), described))
+    conn.send((dict(pipeline.model_versions), described, pipeline.bundle_version))
     try:
         while (images := conn.recv()) is not None:
             try:
@@ -53,7 +53,8 @@ class ProcessPipeline:
     """An ``InspectionPipeline`` in a child process.
 
     Args:
-        models: the models root (None: the shipped models).
+        models: a bundle folder, or a models root (its live bundle; None: the shipped models). The service passes
+            the bundle folder, so a child started again after a crash loads the same bundle.
         torch_threads: torch threads in the child (0: torch's default).
     """
 
@@ -61,6 +62,7 @@ class ProcessPipeline:
         self.models = models
         self.torch_threads = torch_threads
         self.model_versions: dict[str, str] = {}
+        self.bundle_version = ""
         self._start()
 
     def _start(self) -> None:
@@ -78,7 +80,7 @@ class ProcessPipeline:
             self.close()
             raise RuntimeError(f"the scoring process did not load the models within {START_TIMEOUT_S:.0f} s")
         try:
-            versions, described = self._conn.recv()
+            versions, described, self.bundle_version = self._conn.recv()
         except EOFError as e:
             raise RuntimeError(
                 f"the scoring process exited with code {self._process.exitcode} while loading the models "
@@ -115,3 +117,20 @@ class ProcessPipeline:
             self._process.kill()
             self._process.join()
         self._conn.close()
+
+
+def start_pipelines(models: str, count: int, *, torch_threads: int = 1) -> list[ProcessPipeline]:
+    """``count`` scoring processes of one bundle; if one fails to start, those already started are stopped.
+
+    Raises:
+        RuntimeError: a process could not load the models (the message says where to look).
+    """
+    started: list[ProcessPipeline] = []
+    try:
+        for _ in range(count):
+            started.append(ProcessPipeline(models, torch_threads=torch_threads))
+    except BaseException:
+        for p in started:
+            p.close()
+        raise
+    return started

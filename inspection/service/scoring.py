@@ -50,6 +50,7 @@ class BatchScorer:
     behind minutes of work. A photo whose waiter is cancelled (its client went away) leaves the queue at once,
     unscored. A batch that fails outside any one photo settles each of its photos as ``internal_error``; the
     worker carries on. ``timings_ms`` are the photo's share of its batch, plus ``queue`` (the wait).
+    :meth:`replace_pipelines` swaps in the pipelines of a newly promoted bundle between batches.
 
     Args:
         pipelines: one worker thread each.
@@ -66,18 +67,22 @@ class BatchScorer:
     ) -> None:
         if not pipelines:
             raise ValueError("BatchScorer needs at least one pipeline")
-        self.model_versions = dict(pipelines[0].model_versions)
         self._pipelines = list(pipelines)
+        self.model_versions = dict(pipelines[0].model_versions)
+        self.bundle_version = str(getattr(pipelines[0], "bundle_version", ""))
         self.size = len(pipelines)
         self.max_batch = max(1, max_batch)
         self.max_queued_pixels = max(1, max_queued_pixels)
         self._jobs: deque[_Job] = deque()
         self._pixels = 0
         self._closing = False
-        self._ready = threading.Condition()
+        lock = threading.Lock()
+        self._ready = threading.Condition(lock)  # a job arrived, or the scorer is closing
+        self._idle = threading.Condition(lock)  # a worker finished a batch
+        self._busy: list[Pipeline | None] = [None] * self.size  # the pipeline each worker is scoring with
         self._threads = [
-            threading.Thread(target=self._work, args=(p,), name=f"scorer-{i}", daemon=True)
-            for i, p in enumerate(pipelines)
+            threading.Thread(target=self._work, args=(i,), name=f"scorer-{i}", daemon=True)
+            for i in range(self.size)
         ]
         for t in self._threads:
             t.start()
@@ -139,7 +144,36 @@ class BatchScorer:
         for p in self._pipelines:
             getattr(p, "close", lambda: None)()
 
-    def _take_batch(self) -> list[_Job] | None:
+    def replace_pipelines(self, pipelines: Sequence[Pipeline]) -> bool:
+        """Score every batch taken from now on with ``pipelines`` (as many as before, one per worker).
+
+        Nothing is scored twice or dropped: waiting photos stay queued for the new pipelines, and batches being
+        scored now finish on the old ones, which are closed once the last of them is done. Blocks until then
+        (call it from a thread of its own, not the event loop). Returns False, closing ``pipelines``, when the
+        scorer is closing.
+
+        Raises:
+            ValueError: a different number of pipelines.
+        """
+        if len(pipelines) != self.size:
+            raise ValueError(
+                f"the scorer has {self.size} worker(s); replace them with as many, got {len(pipelines)}"
+            )
+        with self._ready:
+            if self._closing:
+                swapped, old = False, list(pipelines)
+            else:
+                swapped, old, self._pipelines = True, self._pipelines, list(pipelines)
+                self.model_versions = dict(pipelines[0].model_versions)
+                self.bundle_version = str(getattr(pipelines[0], "bundle_version", ""))
+                while any(any(b is p for p in old) for b in self._busy):
+                    self._idle.wait()
+        for p in old:
+            getattr(p, "close", lambda: None)()
+        return swapped
+
+    def _take_batch(self, worker: int) -> tuple[Pipeline, list[_Job]] | None:
+        """The next batch and the pipeline to score it with (the newest, taken under the same lock)."""
         with self._ready:
             while True:
                 batch: list[_Job] = []
@@ -149,18 +183,27 @@ class BatchScorer:
                     if not job.future.cancelled():  # cancelled, and its callback has not run yet
                         batch.append(job)
                 if batch:
-                    return batch
+                    pipeline = self._busy[worker] = self._pipelines[worker]
+                    return pipeline, batch
                 if self._closing:
                     return None
                 self._ready.wait()
 
-    def _work(self, pipeline: Pipeline) -> None:
-        while (batch := self._take_batch()) is not None:
-            started = time.perf_counter()
-            for job, outcome in zip(batch, score_photos(pipeline, [j.data for j in batch]), strict=True):
-                if isinstance(outcome, InspectionResult):
-                    queue_ms = round((started - job.queued_at) * 1000, 3)
-                    outcome = dataclasses.replace(
-                        outcome, timings_ms={**outcome.timings_ms, "queue": queue_ms}
-                    )
-                job.loop.call_soon_threadsafe(_settle, job, outcome)
+    def _work(self, worker: int) -> None:
+        while (taken := self._take_batch(worker)) is not None:
+            pipeline, batch = taken
+            try:
+                self._score(pipeline, batch)
+            finally:
+                with self._idle:
+                    self._busy[worker] = None
+                    self._idle.notify_all()
+
+    @staticmethod
+    def _score(pipeline: Pipeline, batch: list[_Job]) -> None:
+        started = time.perf_counter()
+        for job, outcome in zip(batch, score_photos(pipeline, [j.data for j in batch]), strict=True):
+            if isinstance(outcome, InspectionResult):
+                queue_ms = round((started - job.queued_at) * 1000, 3)
+                outcome = dataclasses.replace(outcome, timings_ms={**outcome.timings_ms, "queue": queue_ms})
+            job.loop.call_soon_threadsafe(_settle, job, outcome)

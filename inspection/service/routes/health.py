@@ -1,5 +1,6 @@
 """Operations: ``/healthz`` (liveness), ``/readyz`` (readiness) and ``/metrics`` (engineers only).
 
+``/healthz`` names the bundle scoring now (``bundle``; it follows ``LIVE`` after a promotion) and its models.
 ``/healthz`` and ``/readyz`` need no key (load balancers call them), so they say only ``ok`` or ``unavailable``
 and never write: readiness is worked out from a read-only ping, the photo store's free room and the writes that
 failed lately; a "ready" answer is reused for ``READY_CACHE_S``, so a flood of probes costs next to nothing. ``/metrics`` carries every
@@ -29,6 +30,7 @@ async def healthz(request: Request) -> JSONResponse:
     svc = service_state(request)
     return JSONResponse({
         "status": "ok",
+        "bundle": svc.scorer.bundle_version,
         "model_versions": svc.scorer.model_versions,
         "pipelines": svc.scorer.size,
         "version": inspection.__version__,
