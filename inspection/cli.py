@@ -19,6 +19,7 @@ COMMANDS = (
     "demo",
     "score",
     "train",
+    "retrain",
     "evaluate",
     "bench",
     "synth",
@@ -54,7 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # OpenMP threads that spin between torch ops steal the core from OpenCV and NumPy work in between;
     # on 2 cores, sleeping instead cut batch-1 time in half (docs/results.md). Must be set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args._argv = argv  # the exact command, for records such as a bundle's card
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args._run(args))

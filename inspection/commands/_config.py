@@ -69,13 +69,18 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[
 
 def config_from_args(cls: type[T], args: argparse.Namespace, **fixed: Any) -> T:
     """Build ``cls`` from a config file (if given), overridden by explicit flags and ``fixed`` values."""
+    return cls(**{**given_values(cls, args), **fixed})
+
+
+def given_values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The fields set by a config file (if given) or by a flag on the command line; defaults are left out."""
     values: dict[str, Any] = {}
     if getattr(args, "config", None):
         path: Path = args.config
         text = path.read_text()
         loaded = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
         values.update({k.replace("-", "_"): v for k, v in (loaded or {}).items()})
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - names
     if unknown:
         raise SystemExit(f"unknown option(s) in {args.config}: {sorted(unknown)}; known: {sorted(names)}")
@@ -83,9 +88,8 @@ def config_from_args(cls: type[T], args: argparse.Namespace, **fixed: Any) -> T:
         v = getattr(args, name, None)
         if v is not None:
             values[name] = v
-    values.update(fixed)
     hints = typing.get_type_hints(cls)
     for name, v in values.items():
         if typing.get_origin(hints[name]) is tuple and isinstance(v, list):
             values[name] = tuple(v)
-    return cls(**values)
+    return values

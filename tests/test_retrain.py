@@ -1,0 +1,36 @@
+"""``inspection retrain``: a candidate bundle fine-tuned from a parent bundle."""
+
+from __future__ import annotations
+
+import json
+
+from inspection.bundle import load_bundle
+from inspection.cli import main
+from inspection.models.checkpoint import read_meta
+
+
+def test_retrain_writes_a_candidate_bundle_that_keeps_its_parents_router(
+    tmp_path, tiny_root, synthetic_root, capsys
+):
+    out = tmp_path / "candidates" / "v2"
+    argv = ["retrain", "--from", str(tiny_root), "--data", str(synthetic_root), "--out", str(out)]
+    assert main([*argv, "--epochs", "1", "--quiet", "--threads", "1"]) == 0
+    parent, candidate = load_bundle(tiny_root), load_bundle(out)
+    assert candidate.version == "v2" and candidate.parent == parent.version
+    assert candidate.routing == parent.routing
+    for task in ("noise", "denoiser"):  # the router is the parent's, byte for byte
+        assert (
+            read_meta(candidate.path / task)["weights_sha256"]
+            == read_meta(parent.path / task)["weights_sha256"]
+        )
+    defect = read_meta(candidate.path / "defect")
+    assert candidate.policy.threshold == defect["threshold"]
+    assert defect["train_config"]["epochs"] == 1  # the flag beat the fine-tune default
+    assert defect["parent"]["weights_sha256"] == read_meta(parent.path / "defect")["weights_sha256"]
+    card = json.loads((out / "card.json").read_text())
+    assert card["commands"][0].startswith("inspection retrain --from")
+    assert card["data"]["new"]["root"] == str(synthetic_root.resolve())
+    assert not (out.parent / ".v2.training").exists()  # the work folder goes once the bundle is written
+    assert json.loads(capsys.readouterr().out)["bundle"] == str(out)
+    assert main([*argv, "--epochs", "1", "--quiet"]) == 2  # never over an existing candidate
+    assert "already exists" in capsys.readouterr().err
