@@ -81,13 +81,19 @@ def expected_calibration_error(prob: np.ndarray, labels: np.ndarray, bins: int =
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The scalar T > 0 minimising the NLL of ``sigmoid(logits / T)`` (temperature scaling).
 
-    Searched over log T in [-4, 4] (T from 0.018 to 55), which keeps T positive and the fit bounded when the
-    validation photos are perfectly separated (then the NLL keeps falling as T shrinks).
+    The targets are Platt's: ``(n_def + 1) / (n_def + 2)`` for defective photos and ``1 / (n_ok + 2)`` for good
+    ones, not 1 and 0. With hard targets, validation photos that the model separates perfectly (common on small
+    or easy validation sets) drive T towards 0 and P(defective) to exactly 0 or 1; the soft targets give a finite,
+    sensible T there and change almost nothing on large sets. T is searched over log T in [-4, 4] (0.018 to 55).
 
-    Paper: Guo et al. 2017, "On Calibration of Modern Neural Networks" (arXiv 1706.04599).
+    Paper: Guo et al. 2017, "On Calibration of Modern Neural Networks" (arXiv 1706.04599); targets from Platt
+    1999, "Probabilistic Outputs for Support Vector Machines".
     """
+    labels = np.asarray(labels, bool)
+    n_def, n_ok = int(labels.sum()), int((~labels).sum())
+    targets = np.where(labels, (n_def + 1) / (n_def + 2), 1 / (n_ok + 2))
     res = minimize_scalar(
-        lambda log_t: binary_nll(logits, labels, math.exp(log_t)), bounds=(-4.0, 4.0), method="bounded"
+        lambda log_t: binary_nll(logits, targets, math.exp(log_t)), bounds=(-4.0, 4.0), method="bounded"
     )
     return float(math.exp(res.x))
 

@@ -17,8 +17,8 @@ The defect model (:func:`train_defect`):
   and the kind term by inverse kind frequency, so the rare class pulls as hard as the common one. Weighting
   shifts the learned logit by ``log(pos_weight)``; that shift is taken back out of output 0's bias after
   training, so P(defective) again reflects the data's defect rate before it is calibrated.
-- **Calibration.** A temperature T > 0 is fitted on the validation logits (least NLL); P(defective) =
-  ``sigmoid(logit0 / T)`` (``meta["calibration"]``).
+- **Calibration.** A temperature T > 0 is fitted on the validation logits (least NLL against Platt's smoothed
+  targets); P(defective) = ``sigmoid(logit0 / T)`` (``meta["calibration"]``).
 - **Threshold.** On the calibrated validation probabilities, the threshold with the least expected cost per part
   ``miss_cost * p_def * miss_rate + false_reject_cost * (1 - p_def) * false_reject_rate``, where ``p_def`` is
   ``defect_rate`` or, when 0, the validation photos' defect share (then costs 1 and 1 minimise the error rate;
@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.special import expit
 from torch import nn
 
 from inspection import NOISE_TYPES
@@ -216,7 +217,7 @@ def defect_metrics(
     out: dict[str, float] = {}
     score_parts = []
     if not kinds_only:
-        prob = 1.0 / (1.0 + np.exp(-logits[:, 0] / temperature))
+        prob = expit(logits[:, 0] / temperature)
         rate = cfg.defect_rate or float(labels.mean())
         costs = {"miss_cost": cfg.miss_cost, "false_reject_cost": cfg.false_reject_cost, "defect_rate": rate}
         if threshold is None:
@@ -390,7 +391,7 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
         }
     else:
         temperature = fit_temperature(z[:, 0], vy)
-        before, after = 1.0 / (1.0 + np.exp(-z[:, 0])), 1.0 / (1.0 + np.exp(-z[:, 0] / temperature))
+        before, after = expit(z[:, 0]), expit(z[:, 0] / temperature)
         calibration = {
             "temperature": temperature,
             "fitted": True,

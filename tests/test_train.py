@@ -307,3 +307,11 @@ def test_noise_and_denoiser_train_on_mixed_sizes(task, tmp_path):
     data = write_photos(tmp_path / "data", {"ok": None, "def_front": "crack"}, n=4)
     cfg = replace(tiny_defect_config(data, tmp_path / "m", epochs=1), task=task, arch=TINY_ARCH[task])
     assert load_checkpoint(TRAINERS[task](cfg).path).meta["training_data"]["n_images"] == 8
+
+
+def test_temperature_stays_finite_when_validation_is_separated():
+    logits = np.array([-6.0, -5.0, -4.0, 4.0, 5.0, 7.0])
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    t = fit_temperature(logits, labels)
+    assert 0.5 < t < 10  # hard targets would drive T to its lower bound and P(defective) to exactly 0 or 1
+    assert 0.7 < 1 / (1 + np.exp(-4.0 / t)) < 0.999
