@@ -86,7 +86,7 @@ def shard_batches(
 
 
 def broadcast_json(obj: Any, cluster: Cluster, device: torch.device) -> Any:
-    """Rank 0's ``obj`` on every rank, sent as UTF-8 JSON in a tensor (no pickling, unlike broadcast_object_list)."""
+    """Rank 0's ``obj`` on every rank, as UTF-8 JSON in a tensor (broadcast_object_list would pickle)."""
     if not cluster.active:
         return obj
     # nccl moves only CUDA tensors; gloo only CPU ones.

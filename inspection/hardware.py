@@ -1,4 +1,4 @@
-"""Where training runs: the device choice, mixed precision on GPUs, and validation's device-free view of a model.
+"""Where training runs: the device choice, mixed precision on GPUs, and a device-free view of a model.
 
 On a CUDA GPU the training step runs under ``torch.autocast``: in bfloat16 where the GPU supports it (Ampere
 and newer), which needs no loss scaling, else in float16 with a ``GradScaler``. On the CPU everything stays
@@ -16,25 +16,29 @@ from torch import nn
 DEVICES = ("auto", "cpu", "cuda")
 
 
+class DeviceError(ValueError):
+    """The device asked for is unknown or not there."""
+
+
 def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
     """The torch device for ``--device``; on CUDA, the GPU of ``local_rank`` (made the current one).
 
     Raises:
-        ValueError: an unknown choice, ``cuda`` without a visible GPU, or more processes than GPUs.
+        DeviceError: an unknown choice, ``cuda`` without a visible GPU, or more processes than GPUs.
     """
     if choice not in DEVICES:
-        raise ValueError(f"--device must be one of {', '.join(DEVICES)}; got {choice!r}")
+        raise DeviceError(f"--device must be one of {', '.join(DEVICES)}; got {choice!r}")
     if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
         build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU only"
-        raise ValueError(
+        raise DeviceError(
             f"--device cuda, but torch {torch.__version__} ({build}) sees no CUDA GPU; check nvidia-smi, "
             "the driver and CUDA_VISIBLE_DEVICES, or train with --device cpu (or auto)"
         )
     count = torch.cuda.device_count()
     if local_rank >= count:
-        raise ValueError(
+        raise DeviceError(
             f"training process {local_rank} on this machine has no GPU of its own: {count} visible; "
             f"start torchrun with --nproc-per-node {count} or fewer"
         )

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from inspection.models.checkpoint import file_sha256
+from inspection.models.checkpoint import CheckpointError, file_sha256
 
 FORMAT_VERSION = 1
 STATE_FILE = "state.json"
@@ -35,8 +35,8 @@ SUFFIX = ".resume"
 MAY_CHANGE = frozenset({"resume", "quiet", "device", "amp", "threads", "time_budget_s", "mlflow_uri"})
 
 
-class ResumeError(ValueError):
-    """A resume state that cannot be used for this run."""
+class ResumeError(CheckpointError):
+    """A resume state that cannot be used for this run (a ``CheckpointError``, so the CLI reports it plainly)."""
 
 
 @dataclass

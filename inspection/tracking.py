@@ -69,7 +69,7 @@ class Tracker:
 
 
 class MlflowTracker(Tracker):
-    """One MLflow run, driven through ``MlflowClient`` (no global active run, so tests and callers don't leak)."""
+    """One MLflow run, driven through ``MlflowClient``: no global active run leaks to tests or callers."""
 
     def __init__(self, client: Any, run_id: str) -> None:
         from mlflow.exceptions import MlflowException
@@ -174,8 +174,9 @@ def log_bundle(
 ) -> str:
     """Log a model bundle folder (artifacts under ``bundle/``) with its metrics as one finished MLflow run.
 
-    For ``retrain`` and ``promote``: the run is named after the bundle folder and tagged ``bundle``. ``uri`` goes
-    through ``tracking_uri`` (empty: ``$MLFLOW_TRACKING_URI``). Returns the run id, or ``""`` when tracking is off.
+    For ``retrain`` and ``promote``: the run is named after the bundle folder and tagged ``bundle``. ``uri``
+    goes through ``tracking_uri`` (empty: ``$MLFLOW_TRACKING_URI``). Returns the run id, or ``""`` when
+    tracking is off.
 
     Raises:
         TrackingError: mlflow is not installed, or the tracking store refused the run.

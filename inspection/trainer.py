@@ -156,7 +156,7 @@ class Trainer:
         """Where ``fit`` trains (``cfg.device``); under torchrun, the GPU of this process's local rank.
 
         Raises:
-            ValueError: ``--device cuda`` without a visible GPU, or an unknown choice.
+            DeviceError: ``--device cuda`` without a visible GPU, or an unknown choice.
         """
         return resolve_device(self.cfg.device, cluster_from_env().local_rank)
 
@@ -335,7 +335,7 @@ class Trainer:
         device: torch.device,
         cluster: Cluster,
     ) -> Progress:
-        """The progress to start from: the resume state's with ``cfg.resume`` (loaded into the objects), else none."""
+        """Where training starts: with ``cfg.resume``, the resume state (loaded into the objects), else epoch 0."""
         cfg, folder = self.cfg, self.resume_dir
         progress = Progress()
         if cfg.resume and (folder / STATE_FILE).is_file():
@@ -424,7 +424,7 @@ def format_duration(seconds: float) -> str:
 
 
 def eta_seconds(progress: Progress, cfg: TrainConfig) -> float | None:
-    """Seconds left: epochs left times the mean epoch so far, capped by the time budget left (None: unknown)."""
+    """Seconds left: epochs left times the mean epoch so far, capped by the budget left (None: unknown)."""
     if progress.stop or progress.epoch >= cfg.epochs:
         return 0.0
     if not progress.epoch_seconds:
