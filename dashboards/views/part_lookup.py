@@ -147,32 +147,33 @@ def review_queue(src: config.Sources, engine: Engine) -> None:
             st.subheader(review.SECTION_TITLES[section])
         with st.container(border=True):
             if group.section == review.SECTION_REVIEW:
-                queue_item(src, group.items[0], kinds, who, columns=st.columns(3))
+                queue_item(src, group.items[0], kinds, who)
                 continue
             st.markdown(f"**{review.conflict_title(group)}**")
-            for row in range(0, len(group.items), 3):
-                for item, column in zip(group.items[row : row + 3], st.columns(3), strict=False):
+            for row in range(0, len(group.items), 2):  # the photos of one part side by side, two to a row
+                for item, column in zip(group.items[row : row + 2], st.columns(2, gap="large"), strict=False):
                     with column:
-                        queue_item(src, item, kinds, who, columns=[column] * 3)
+                        queue_item(src, item, kinds, who, compact=True)
 
 
 def queue_item(
-    src: config.Sources, item: dict, kinds: list[str], who: review.Labeller, *, columns: list
+    src: config.Sources, item: dict, kinds: list[str], who: review.Labeller, *, compact: bool = False
 ) -> None:
-    """One queued record: its photo, what the model said, and the label form (in three columns, or one)."""
-    with columns[0]:
-        st.markdown(f"**{review.item_title(item)}**")
+    """One queued record: its photo, what the model said, and the label form (below them when compact)."""
+    st.markdown(f"**{review.item_title(item, with_part=not compact)}**")
+    photo_col, facts_col, *form_col = st.columns([1, 1.3]) if compact else st.columns([1, 1.2, 1.2])
+    with photo_col:
         photo = ui.record_photo(src, item)
         if photo.gray is None:
             st.info(photo.note)
         else:
-            st.image(photo.gray, caption=f"record #{int(item['id'])}", width="stretch")
-    with columns[1]:
+            st.image(photo.gray, width="stretch")
+    with facts_col:
         st.dataframe(review.facts_frame(item), hide_index=True, width="stretch")
         labelled = review.label_note(item)
         if labelled:
             st.caption(labelled)
-    with columns[2]:
+    with form_col[0] if form_col else st.container():
         label_form(src, item, kinds, who)
 
 

@@ -381,10 +381,13 @@ def counts_caption(counts: QueueCounts, *, include_labelled: bool = False) -> st
     )
 
 
-def item_title(item: dict[str, Any]) -> str:
-    """``Part P1 · station S · 2026-11-20 10:00 UTC · record #12``, escaped for Markdown."""
+def item_title(item: dict[str, Any], *, with_part: bool = True) -> str:
+    """``Part P1 · station S · 2026-11-20 10:00 UTC · record #12`` (without part and station under a part's
+    title), escaped for Markdown."""
     created = item.get("created_at")
     when = f"{created:%Y-%m-%d %H:%M} UTC" if isinstance(created, datetime) else "time unknown"
+    if not with_part:
+        return f"{when} · record #{int(item['id'])}"
     part = escape_markdown(item.get("part_id")) if item.get("part_id") else "no part id"
     return f"Part {part} · station {escape_markdown(item.get('station_id'))} · {when} · record #{int(item['id'])}"
 
@@ -398,23 +401,22 @@ def conflict_title(group: QueueGroup) -> str:
 def facts_frame(item: dict[str, Any]) -> pd.DataFrame:
     """What the model said about the record, as a two-column table (plain text: tables are not Markdown)."""
 
-    def pct(value: Any) -> str:
-        return "n/a" if _missing(value) else f"{float(value):.1%}"
+    def number(value: Any, spec: str) -> str:
+        return "n/a" if _missing(value) else format(float(value), spec)
 
-    threshold = item.get("threshold")
     noise = item.get("noise_type") or "n/a"
     if not _missing(item.get("noise_probability")):
-        noise = f"{noise} ({pct(item['noise_probability'])})"
+        noise = f"{noise} ({number(item['noise_probability'], '.0%')})"
     rows = [
         ("Model verdict", item.get("verdict") or "n/a"),
-        ("P(defective)", pct(item.get("defect_probability"))
-         + ("" if _missing(threshold) else f" (threshold {float(threshold):.2f})")),
+        ("P(defective)", number(item.get("defect_probability"), ".1%")),
+        ("Threshold", number(item.get("threshold"), ".2f")),
         ("Kind", item.get("kind") or "none given"),
         ("Review reason", item.get("review_reason") or "n/a"),
         ("Noise type", noise),
         ("Denoiser", item.get("denoiser") or "n/a"),
-    ]  # fmt: skip
-    return pd.DataFrame(rows, columns=["", "value"])
+    ]
+    return pd.DataFrame(rows, columns=["Model", "said"])
 
 
 def label_note(item: dict[str, Any]) -> str | None:

@@ -207,23 +207,23 @@ def test_save_label_checks_what_it_stores(queue_db: tuple[str, dict[str, int]]) 
 
 
 def test_page_shows_the_queue_in_order(queue_db: tuple[str, dict[str, int]], host: None) -> None:
+    _, ids = queue_db
     at = open_queue()
     captions = [c.value for c in at.caption]
     assert "8 records to review: 4 with the review verdict, 4 photos of 2 parts that disagree." in captions
-    parts_shown = [t.split(" · ")[0] for t in titles(at)]
-    assert parts_shown == [
-        "**Part R\\-NEW", f"**Part {escape_markdown(EVIL_PART)}", "**Part R\\-OLD", "**Part C\\-A",
-        "**Part C\\-B", "**Part C\\-B", "**Part C\\-A", "**Part C\\-A",
-    ]  # fmt: skip
+    shown = [int(t.rstrip("*").rsplit("#", 1)[1]) for t in titles(at)]
+    assert shown == [ids[name] for name in REVIEW_ORDER + CONFLICT_ORDER]
+    assert titles(at)[1].startswith(f"**Part {escape_markdown(EVIL_PART)} · station line\\-2 · ")
+    groups = [m.value for m in at.markdown if "opposite verdicts" in str(m.value)]
+    assert [g.split(" at station")[0] for g in groups] == ["**Part C\\-B", "**Part C\\-A"]
     assert [s.value for s in at.subheader] == list(review.SECTION_TITLES.values())
-    assert len([e for e in at.main if type(e).__name__ == "Image"]) == 8, [
-        i.value for i in at.info
-    ]  # every queued photo
+    images = [e for e in at.main if type(e).__name__ == "Image"]
+    assert len(images) == 8, [i.value for i in at.info]  # every queued photo, none missing
     # What the model said, for the newest review record.
     facts = dict(at.dataframe[0].value.values)
-    assert facts["Model verdict"] == "review" and facts["P(defective)"] == "50.0% (threshold 0.50)"
-    assert facts["Kind"] == "crack" and facts["Review reason"] == "uncertain"
-    assert facts["Noise type"] == "periodic (93.0%)"
+    assert facts["Model verdict"] == "review" and facts["P(defective)"] == "50.0%"
+    assert facts["Threshold"] == "0.50" and facts["Kind"] == "crack" and facts["Review reason"] == "uncertain"
+    assert facts["Noise type"] == "periodic (93%)"
     # Without a login, on loopback: labels are allowed and say they are not attributed.
     assert any("not attributed" in w.value for w in at.warning)
 
