@@ -186,13 +186,16 @@ class Trainer:
         resume from is written to ``resume_dir``; with ``cfg.resume`` training goes on from there.
         """
         device = self.device
-        if (self.checkpoint_dir / "meta.json").exists():
-            raise CheckpointError(
-                f"{self.checkpoint_dir} already holds a finished checkpoint; train to a new --version"
-            )
         cluster = start_process_group(device)
         self._cluster = cluster
         try:
+            # The default version is a timestamp, which may differ by a second between ranks: take rank 0's.
+            if cluster.active:
+                self.cfg = replace(self.cfg, version=broadcast_json(self.cfg.version, cluster, device))
+            if (self.checkpoint_dir / "meta.json").exists():
+                raise CheckpointError(
+                    f"{self.checkpoint_dir} already holds a finished checkpoint; train to a new --version"
+                )
             return self._fit(model, batch_fn, loss_fn, validate, score_key, device, cluster)
         except BaseException as e:
             self._tracker.finish("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
