@@ -18,6 +18,11 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_checkpoints(tmp_path_factory.mktemp("parts"), seed=0)
 
 
+@pytest.fixture(autouse=True)
+def no_tracking(monkeypatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # promote logs to MLflow only when asked here
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'records.db'}"
@@ -146,3 +151,32 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
     )
     err = capsys.readouterr().err
     assert "Traceback" not in err and "no bundle is live" in err
+
+
+def test_a_promoted_bundle_is_logged_to_mlflow_when_a_uri_is_given(
+    parts: Path, synthetic_root: Path, tmp_path: Path, db: str, monkeypatch
+) -> None:
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # a folder store: no server, no database to migrate
+    uri = (tmp_path / "mlruns").as_uri()
+    root = tmp_path / "models"
+    root.mkdir()
+    assert create(parts, tmp_path / "v1") == 0
+    args = [
+        "--models",
+        str(root),
+        "--golden",
+        str(synthetic_root),
+        "--db",
+        db,
+        "--quiet",
+        "--mlflow-uri",
+        uri,
+    ]
+    assert main(["models", "promote", str(tmp_path / "v1"), *args]) == 0
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("inspection-bundles").experiment_id])
+    assert run.info.run_name == "v1" and run.data.params["action"] == "promote"
+    assert set(run.data.metrics) >= {"accuracy", "accuracy.gaussian", "balanced_accuracy"}

@@ -77,6 +77,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     promote.add_argument(
         "--quiet", action="store_true", help="show no progress bar while the golden set is judged"
     )
+    promote.add_argument(
+        "--mlflow-uri",
+        default="",
+        metavar="URI",
+        help="also log a promoted bundle with its golden metrics to this MLflow tracking URI (default: "
+        "$MLFLOW_TRACKING_URI; 'off' turns it off)",
+    )
     _add_record_flags(promote)
     promote.set_defaults(_models_run=run_promote)
 
@@ -201,6 +208,8 @@ def _card(args: argparse.Namespace) -> dict[str, Any]:
             if isinstance(data.get(key), list):
                 data[key] = len(data[key])
         card["data"] = data
+        if data.get("synthetic") is True:  # the card then warns that the bundle never saw a real photo
+            card["synthetic_only"] = True
     if args.commands is not None:
         lines = args.commands.read_text().splitlines()
         card["commands"] = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
@@ -341,10 +350,28 @@ def run_promote(args: argparse.Namespace) -> int:
                 comparison=result.comparison(),
                 note="first promotion" if result.first else None,
             )
+        if result.action == "promote":
+            _track(args.mlflow_uri, result, args.by or getpass.getuser())
     finally:
         if store is not None:
             store.close()
     return EXIT_REFUSED if result.action == "refuse" else 0
+
+
+def _track(uri: str, result: Promotion, decided_by: str) -> None:
+    """Log the promoted bundle to MLflow when a tracking URI is given; a tracking failure is only a warning."""
+    from inspection.tracking import TrackingError, log_bundle, tracking_uri
+
+    if not tracking_uri(uri):
+        return
+    golden = result.run.metrics["candidate"].card_entries() if result.run is not None else {}
+    params = {"previous": result.previous or "", "decided_by": decided_by, "action": "promote"}
+    try:
+        run_id = log_bundle(uri, result.candidate.path, golden, params=params)
+    except (TrackingError, OSError) as e:
+        print(f"the promotion stands, but it could not be logged to MLflow: {e}", file=sys.stderr)
+        return
+    print(f"logged to MLflow as run {run_id}")
 
 
 def _report(result: Promotion) -> None:
