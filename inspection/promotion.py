@@ -329,12 +329,12 @@ def compare(candidate: GoldenMetrics, live: GoldenMetrics, tolerance: float) -> 
         GateRow("recall (defective)", live.recall, candidate.recall),
     ]
     rows += [
-        GateRow(f"accuracy, {noise}", live.by_noise.get(noise), candidate.by_noise.get(noise))
+        GateRow(f"accuracy ({noise})", live.by_noise.get(noise), candidate.by_noise.get(noise))
         for noise in NOISE_TYPES
         if noise in live.by_noise or noise in candidate.by_noise
     ]
     rows += [
-        GateRow(f"recall, kind {kind}", live.by_kind.get(kind), candidate.by_kind.get(kind))
+        GateRow(f"recall (kind {kind})", live.by_kind.get(kind), candidate.by_kind.get(kind))
         for kind in sorted(set(live.by_kind) | set(candidate.by_kind))
     ]
     rows.append(

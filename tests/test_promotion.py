@@ -59,7 +59,7 @@ def test_the_gate_refuses_a_drop_beyond_the_tolerance_in_any_gated_metric() -> N
     assert compare(metrics(0.89, 0.90, clean=0.95, gaussian=0.84), live, 0.02).promote  # within 2 points
     assert compare(metrics(0.88, 0.88, clean=0.93, gaussian=0.83), live, 0.02).promote  # exactly 2: allowed
     worse_noise = compare(metrics(0.95, 0.95, clean=0.99, gaussian=0.80), live, 0.02)
-    assert [r.metric for r in worse_noise.failed] == ["accuracy, gaussian"]  # better overall is not enough
+    assert [r.metric for r in worse_noise.failed] == ["accuracy (gaussian)"]  # better overall is not enough
     assert compare(metrics(0.87, 0.90, clean=0.95, gaussian=0.85), live, 0.05).promote  # a looser tolerance
     assert not compare(metrics(0.87, 0.90, clean=0.95, gaussian=0.85), live, 0.02).promote
 
@@ -68,9 +68,9 @@ def test_the_gate_covers_every_kind_and_not_balanced_accuracy() -> None:
     live = GoldenMetrics(0.5, 0.9, 0.9, 0.9, {"clean": 0.9}, {"crack": 0.9, "burr": 0.9})
     worse_burr = GoldenMetrics(0.5, 0.9, 0.9, 0.5, {"clean": 0.9}, {"crack": 1.0, "burr": 0.8})
     decision = compare(worse_burr, live, 0.02)
-    assert [r.metric for r in decision.failed] == ["recall, kind burr"]
+    assert [r.metric for r in decision.failed] == ["recall (kind burr)"]
     table = render_comparison(decision, "v1", "v2")
-    assert "recall, kind burr" in table and "DROP" in table and "not gated" in table and "-10.0 pts" in table
+    assert "recall (kind burr)" in table and "DROP" in table and "not gated" in table and "-10.0 pts" in table
 
 
 def test_protocol_photos_are_the_evaluation_protocol(synthetic_root: Path) -> None:

@@ -392,7 +392,7 @@ def _report(result: Promotion) -> None:
     if result.action == "unchanged":
         print(f"{version} is live already; nothing changed")
     elif result.action == "refuse":
-        failed = ", ".join(r.metric for r in result.decision.failed) if result.decision else ""
+        failed = "; ".join(r.metric for r in result.decision.failed) if result.decision else ""
         print(f"REFUSED: {version} drops more than the tolerance in: {failed}; {result.previous} stays live")
     elif result.first:
         how = "without a golden set (--force-first)" if run is None else "with nothing to compare against"
