@@ -33,7 +33,7 @@ from tqdm import tqdm
 from inspection import NOISE_TYPES
 from inspection.bundle import resolve_checkpoint_dir
 from inspection.configs import EvalConfig
-from inspection.data import dataset_fingerprint, list_split, read_photos
+from inspection.data import RejectedPhoto, Sample, dataset_fingerprint, list_split, read_photos
 from inspection.denoise import AutoencoderDenoiser
 from inspection.imageio import read_image
 from inspection.metrics import binary_scores, confusion, psnr, ssim
@@ -408,7 +408,8 @@ def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
     if cfg.max_images and cfg.max_images < len(listed):
         listed = [listed[i] for i in np.linspace(0, len(listed) - 1, cfg.max_images).round().astype(int)]
     ev = Evaluation(cfg)
-    samples, rejected = [], []
+    samples: list[Sample] = []
+    rejected: list[RejectedPhoto] = []
     for start in tqdm(range(0, len(listed), cfg.batch_size), desc="evaluate", disable=cfg.quiet):
         photos, chunk, bad = read_photos(listed[start : start + cfg.batch_size])
         rejected += bad
