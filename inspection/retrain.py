@@ -21,7 +21,7 @@ from inspection.configs import TrainConfig
 from inspection.models.checkpoint import read_meta
 
 log = logging.getLogger(__name__)
-# Parts of the parent's recipe that name its own run and data, not how to train.
+# Parts of the parent's recipe that name its own run, data and machine, not how to train.
 NOT_INHERITED = {
     "task",
     "data",
