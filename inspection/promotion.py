@@ -181,7 +181,7 @@ class _Tally:
             self.labels.append(sample.label)
             self.preds.append(pred)
             self.noises.append(noise)
-            self.kinds.append(getattr(sample, "kind", "") if sample.label else "")
+            self.kinds.append(sample.kind if sample.label else "")
 
     def metrics(self) -> GoldenMetrics:
         y, p = np.array(self.labels, int), np.array(self.preds, int)

@@ -156,7 +156,12 @@ def _add_record_flags(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="SQLAlchemy URL of the records store the decision is recorded in (default: SQLite in the data dir)",
     )
-    parser.add_argument("--by", default="", metavar="NAME", help="who decides (default: the login name)")
+    parser.add_argument(
+        "--by",
+        default="",
+        metavar="NAME",
+        help="the name the decision is recorded under (default: the login name)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
