@@ -127,7 +127,7 @@ class EvalConfig:
         realistic: also evaluate realistic factory noise (never trained on).
         labels: a CSV with columns path,label,kind (paths relative to the CSV) to read instead of class folders.
         kinds_only: every class folder is a defect kind and every part defective (a dataset with no ok class).
-        min_confidence: the pipeline's safe-path confidence (negative = the pipeline default).
+        min_confidence: the pipeline's safe-path confidence (negative = the bundle's own, from pipeline.json).
         batch_size: photos per inference batch.
         quiet: no progress bars.
     """

@@ -31,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from inspection import NOISE_TYPES
-from inspection.bundle import resolve_checkpoint_dir
+from inspection.bundle import load_bundle, resolve_checkpoint_dir
 from inspection.configs import EvalConfig
 from inspection.data import RejectedPhoto, Sample, dataset_fingerprint, list_split, read_photos
 from inspection.denoise import AutoencoderDenoiser
@@ -85,10 +85,11 @@ class Evaluation:
 
     def __init__(self, cfg: EvalConfig) -> None:
         self.cfg = cfg
-        config = PipelineConfig()
+        bundle = load_bundle(cfg.models or None)
+        config = PipelineConfig(**bundle.routing)  # the bundle's own routing, as stations run it
         if cfg.min_confidence >= 0:
             config = replace(config, min_confidence=cfg.min_confidence)
-        self.pipe = InspectionPipeline.from_dir(cfg.models or None, config)
+        self.pipe = InspectionPipeline.from_bundle(bundle, config)
         self.blind = (
             AutoencoderDenoiser(
                 load_checkpoint(resolve_checkpoint_dir(Path(cfg.blind_denoiser))).model, version="blind"
