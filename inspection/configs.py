@@ -24,7 +24,9 @@ class TrainConfig:
         input_size: model input (noise, defect) or training crop (denoiser) side in pixels.
         epochs: upper bound on epochs.
         time_budget_s: stop after this many seconds (0 = no limit); the best epoch so far is kept.
-        batch_size, lr, weight_decay: optimiser settings (AdamW, one-cycle schedule).
+        batch_size: photos per optimiser step.
+        lr: the peak learning rate of the one-cycle schedule (AdamW).
+        weight_decay: AdamW's decoupled weight decay.
         val_fraction: share of ``train`` held out for validation.
         seed: seeds numpy and torch; with a fixed ``threads`` a run is repeatable bit for bit.
         threads: torch intra-op threads (0 = torch's default).

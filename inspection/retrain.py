@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
 import shutil
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +22,12 @@ from inspection.configs import TrainConfig
 from inspection.models.checkpoint import read_meta
 
 log = logging.getLogger(__name__)
-# Parts of the parent's recipe that name its own run, data and machine, not how to train.
-NOT_INHERITED = {
-    "task",
-    "data",
-    "out",
-    "version",
-    "init_from",
-    "replay",
-    "labels",
-    "resume",
-    "denoiser",
-    "quiet",
-}
+# What a fine-tune takes from the parent's recipe: how it was trained, not which run, data or machine it was.
+# Architecture, input size, resize mode and kinds come with the parent's weights (``init_from``).
+INHERITED = (
+    *("batch_size", "weight_decay", "val_fraction", "seed", "load_size", "amp"),
+    *("noise_aug", "noise_types", "miss_cost", "false_reject_cost", "defect_rate"),
+)
 # Defaults for a fine-tune where the parent's recipe says nothing: fewer epochs, a gentler learning rate.
 FINE_TUNE = {"epochs": 6, "lr": 1e-3}
 
@@ -48,10 +42,7 @@ class RetrainResult:
 def recipe(parent: Bundle, explicit: dict[str, Any]) -> dict[str, Any]:
     """Training settings: the parent's defect recipe, then fine-tune defaults, then the explicit flags."""
     meta = read_meta(parent.checkpoint_dir("defect"))  # type: ignore[arg-type]
-    known = {f.name for f in fields(TrainConfig)}
-    inherited = {
-        k: v for k, v in meta.get("train_config", {}).items() if k in known and k not in NOT_INHERITED
-    }
+    inherited = {k: v for k, v in meta.get("train_config", {}).items() if k in INHERITED}
     for name in ("noise_types", "replay"):
         if isinstance(inherited.get(name), list):
             inherited[name] = tuple(inherited[name])
@@ -67,8 +58,14 @@ def retrain(
     part-way is continued by the same command with ``resume=True``: the work folder beside ``out`` keeps
     the training state until the bundle is written.
     """
+    from inspection.distributed import cluster_from_env
     from inspection.train import train_defect
 
+    if cluster_from_env().active:
+        raise BundleError(
+            "retrain runs as one process; to train on several GPUs or machines, run `inspection train defect "
+            "--init-from BUNDLE --replay OLD` under torchrun, then `inspection models create`"
+        )
     parent = load_bundle(parent_path)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -126,6 +123,6 @@ def _track(cfg: TrainConfig, bundle: Bundle, metrics: dict[str, Any]) -> None:
         from inspection.tracking import log_bundle
     except ImportError:  # tracking not built into this version
         return
-    uri = cfg.mlflow_uri
+    uri = cfg.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
     if uri and uri != "off":
         log_bundle(uri, bundle.path, metrics)

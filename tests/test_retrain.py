@@ -34,3 +34,22 @@ def test_retrain_writes_a_candidate_bundle_that_keeps_its_parents_router(
     assert json.loads(capsys.readouterr().out)["bundle"] == str(out)
     assert main([*argv, "--epochs", "1", "--quiet"]) == 2  # never over an existing candidate
     assert "already exists" in capsys.readouterr().err
+
+
+def test_a_fine_tune_inherits_how_the_parent_trained_not_where_or_on_what(tmp_path, tiny_models):
+    import shutil
+
+    from inspection.retrain import recipe
+
+    parent = tmp_path / "parent"
+    shutil.copytree(tiny_models, parent)
+    meta_path = parent / "defect" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["train_config"] = {
+        **{"batch_size": 8, "noise_aug": 0.3, "miss_cost": 5.0, "epochs": 40, "lr": 0.01, "threads": 7},
+        **{"device": "cuda", "kinds_only": True, "mlflow_uri": "https://u:***@h", "max_images": 10},
+        **{"time_budget_s": 60.0, "data": "/old", "arch": "defect_cnn_small"},
+    }
+    meta_path.write_text(json.dumps(meta))
+    settings = recipe(load_bundle(parent), {"epochs": 2})
+    assert settings == {"batch_size": 8, "noise_aug": 0.3, "miss_cost": 5.0, "epochs": 2, "lr": 1e-3}

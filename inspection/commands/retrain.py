@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 from inspection.commands._config import add_dataclass_flags, given_values
 from inspection.configs import TrainConfig
+from inspection.retrain import INHERITED
 
 HELP = (
     "Fine-tune a bundle's defect model on new labelled data (replaying old data so old kinds are not "
     "forgotten) and write a candidate bundle; promote it with 'inspection models promote'."
 )
-FIXED = ("task", "data", "out", "version", "init_from", "denoiser")
+# Flags retrain sets itself, or takes from the parent's weights (architecture, input size, resize mode).
+FIXED = (
+    *("task", "data", "out", "version", "init_from", "denoiser", "arch", "input_size", "resize", "labels"),
+    "noise_types",
+)
+RECIPE_NOTE = (
+    "Training flags not given take the parent's recipe (batch size, noise augmentation, costs ...), then "
+    "--epochs 6 and --lr 0.001 for a fine-tune; the architecture, input size, resize mode and kinds come with "
+    "the parent's weights. A killed run continues with the same command plus --resume."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +47,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the candidate bundle folder to write; its name is the version",
     )
     add_dataclass_flags(parser, TrainConfig, skip=FIXED)
+    parser.description = f"{HELP} {RECIPE_NOTE}"
+    for action in parser._actions:
+        if action.dest in ("epochs", "lr"):
+            action.help = {
+                "epochs": "epochs of the fine-tune (default: 6)",
+                "lr": "peak learning rate (default: 0.001)",
+            }[action.dest]
+        elif action.dest == "resume":
+            action.help = "continue a killed retrain of the same --out from its last completed epoch"
+        elif action.dest in INHERITED and action.help:
+            action.help = re.sub(r" \(default: [^)]*\)$", "", action.help) + " (default: the parent's)"
+        elif action.dest == "replay":
+            action.help = "dataset roots whose train split is mixed in, e.g. the data the parent learned from"
 
 
 def run(args: argparse.Namespace) -> int:
