@@ -190,6 +190,7 @@ def test_golden_set_is_frozen_grows_only_on_request_and_never_trains(plant: Plan
     assert files(out, "test") == test and len(files(out, "train")) == 15
     meta = json.loads((out / "dataset.json").read_text())
     assert meta["golden"] == {"in_store": 5, "exported": 5, "added": 0, "seed": 0, "relabelled": []}
+    assert meta["golden_sha256"] == sorted(test)  # what training drops from this and any replayed export
     assert meta["fingerprint"] == first_fingerprint
 
     new = plant.labelled("defective", "crack")

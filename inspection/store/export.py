@@ -262,6 +262,9 @@ def export_dataset(
             "seed": seed,
             "relabelled": list(relabelled),
         }
+        # Every golden hash in the store, exported or not: training drops any photo with these bytes, from
+        # this export or from any replayed one, so the golden set never enters training.
+        meta["golden_sha256"] = sorted(golden)
         report = ExportReport(
             out=out,
             counts=meta["counts"],
