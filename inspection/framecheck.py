@@ -10,21 +10,23 @@ import numpy as np
 from inspection.results import Rejection
 
 CHECK_SIDE = 64  # the frame is judged at this size: cheap, and it averages sensor noise away
+BLUR_SIGMA = 3.5  # pixels at CHECK_SIDE: wipes out periodic interference finer than about 10 cycles a frame
 
 
 def part_contrast(gray: np.ndarray) -> float:
     """Gray levels between the 1st and 99th percentile of the frame once noise is smoothed away.
 
-    Impulses go with a 3x3 median, Gaussian and fine periodic noise with a blur, so noise on an empty frame
-    adds little: on blank frames under every protocol noise type it stayed at or below 52 levels, and
-    mostly below 25; on 332 real casting photos it was at least 172, on synthetic castings at least 93.
+    Impulses go with a 3x3 median, Gaussian and periodic noise with a blur, while a part's outline survives.
+    Measured under each protocol noise type (4 draws per photo): 1,000 blank frames of random size and gray
+    level stayed at or below 26 levels; 1,000 synthetic castings of 64 to 400 px reached at least 61, and
+    1,328 noised casting training photos at least 105.
     """
     small = gray
     if max(gray.shape) > CHECK_SIDE:
         scale = CHECK_SIDE / max(gray.shape)
         size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
         small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    smooth = cv2.GaussianBlur(cv2.medianBlur(small, 3), (0, 0), 1.5)
+    smooth = cv2.GaussianBlur(cv2.medianBlur(small, 3), (0, 0), BLUR_SIGMA)
     low, high = np.percentile(smooth, [1, 99])
     return float(high - low)
 

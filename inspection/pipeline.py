@@ -66,7 +66,7 @@ class PipelineConfig:
     safe_denoiser: str = "identity"
     max_signal_dependence: float = 1.25
     max_noise_sigma: float = 48.0
-    min_part_contrast: float = 16.0
+    min_part_contrast: float = 40.0
     workers: int = 0
 
 

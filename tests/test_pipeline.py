@@ -217,7 +217,7 @@ def test_noise_unlike_the_autoencoders_training_skips_it(tiny_models):
     assert unguarded.inspect(shot).denoiser == "autoencoder"
 
 
-@pytest.mark.parametrize("noise", ["clean", "gaussian", "salt_pepper"])
+@pytest.mark.parametrize("noise", NOISE_TYPES)
 def test_a_blank_frame_is_not_a_part_and_gets_no_verdict(pipe, noise, casting_photo):
     blank = add_noise(np.full((160, 160), 90, np.uint8), noise, rng=0)  # an empty tray, a lens cap
     results = pipe.inspect_batch([blank, casting_photo])
