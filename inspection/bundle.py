@@ -182,11 +182,20 @@ def _read_bundle(path: Path) -> Bundle:
         )
     if policy.get("review_band") is not None:
         policy["review_band"] = tuple(policy["review_band"])
+    routing = dict(spec.get("routing") or {})
+    from inspection.pipeline import PipelineConfig
+
+    settable = {f.name for f in fields(PipelineConfig)} - {"workers"}
+    unknown = sorted(set(routing) - settable)
+    if unknown:
+        raise BundleError(
+            f"{path / PIPELINE_FILE}: unknown routing settings {unknown}; known: {sorted(settable)}"
+        )
     card_path = path / CARD_FILE
     return Bundle(
         path=path,
         version=str(spec.get("version") or path.name),
-        routing=dict(spec.get("routing") or {}),
+        routing=routing,
         policy=VerdictPolicy(**policy),
         preprocessing=dict(spec.get("preprocessing") or {}),
         card=_read_json(card_path) if card_path.is_file() else {},

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from inspection import NOISE_TYPES
-from inspection.bundle import Bundle, VerdictPolicy, load_bundle
+from inspection.bundle import Bundle, BundleError, VerdictPolicy, load_bundle
 from inspection.denoise import (
     DEFAULT_ROUTES,
     AutoencoderDenoiser,
@@ -152,9 +152,16 @@ class InspectionPipeline:
         elif workers:
             config = replace(config, workers=workers)
         denoiser_dir = bundle.checkpoint_dir("denoiser")
+        defect = load_checkpoint(bundle.checkpoint_dir("defect"))
+        stored = DefectTransform.from_meta(defect.meta).to_meta()
+        if bundle.preprocessing and bundle.preprocessing != stored:
+            raise BundleError(
+                f"{bundle.path}: pipeline.json's preprocessing {bundle.preprocessing} differs from the defect "
+                f"model's own {stored}; the bundle was edited by hand or assembled from mismatched parts"
+            )
         return cls(
             noise=load_checkpoint(bundle.checkpoint_dir("noise")),
-            defect=load_checkpoint(bundle.checkpoint_dir("defect")),
+            defect=defect,
             denoiser=load_checkpoint(denoiser_dir) if denoiser_dir else None,
             config=config,
             policy=bundle.policy,

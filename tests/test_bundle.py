@@ -102,6 +102,17 @@ def test_bad_policy_in_pipeline_json_is_refused(tmp_path, tiny_models):
         load_bundle(_copy_with_policy(tiny_models, tmp_path / "x", loosen_gate=True))
     with pytest.raises(BundleError, match="review_band"):
         load_bundle(_copy_with_policy(tiny_models, tmp_path / "y", review_band=[0.9, 0.1]))
+    edited = _copy_with_policy(tiny_models, tmp_path / "z")
+    spec = json.loads((edited / PIPELINE_FILE).read_text())
+    spec["routing"]["min_confidense"] = 0.5
+    (edited / PIPELINE_FILE).write_text(json.dumps(spec))
+    with pytest.raises(BundleError, match="unknown routing settings"):
+        load_bundle(edited)
+    del spec["routing"]["min_confidense"]
+    spec["preprocessing"]["std"] = 0.5
+    (edited / PIPELINE_FILE).write_text(json.dumps(spec))
+    with pytest.raises(BundleError, match="differs from the defect model's own"):
+        InspectionPipeline.from_dir(edited)
 
 
 def test_policy_verdicts():
