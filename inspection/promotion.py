@@ -5,11 +5,13 @@ or that ``test/`` folder itself. Both bundles judge it under the noise protocol 
 every photo clean and under each noise type, drawn with ``default_rng([seed, i, k])`` per photo ``i`` and type
 ``k``, so the candidate and the live bundle see the very same noisy photos. A photo's verdict is defective when
 its P(defective) reaches the bundle's own threshold (its ``review`` band does not count here); a photo a bundle
-refuses to judge counts as a wrong verdict.
+refuses to judge counts as a wrong verdict. The share of photos a bundle decides itself (not sent to ``review``)
+is gated too, so a candidate cannot pass by handing more parts to people.
 
 **The gate.** The candidate is refused when any of these falls by more than the **live** bundle's
 ``policy.gate_tolerance`` (0.02 = 2 points) against the live bundle: accuracy, recall of defective parts, the
-accuracy under any one noise type, or the recall of any one defect kind (when the golden set names kinds). The
+accuracy under any one noise type, the recall of any one defect kind (when the golden set names kinds), or the
+share of photos decided without review. The
 tolerance is the live bundle's, so a candidate cannot loosen its own gate. Balanced accuracy is reported, not
 gated. With no live bundle yet, the candidate is promoted (a first promotion) and its numbers are recorded.
 
@@ -120,6 +122,7 @@ class GoldenMetrics:
         by_kind: recall per defect kind; empty when the golden set names no kinds.
         judged: verdicts counted (photos times noise types).
         refused: of those, photos the bundle refused to judge (counted as wrong).
+        decided: share of the judged photos given ``ok`` or ``defective`` rather than ``review``.
     """
 
     threshold: float
@@ -130,6 +133,7 @@ class GoldenMetrics:
     by_kind: dict[str, float] = field(default_factory=dict)
     judged: int = 0
     refused: int = 0
+    decided: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,6 +145,7 @@ class GoldenMetrics:
             "by_kind": dict(self.by_kind),
             "judged": self.judged,
             "refused": self.refused,
+            "decided": self.decided,
         }
 
     def card_entries(self) -> dict[str, Any]:
@@ -152,6 +157,7 @@ class GoldenMetrics:
             "threshold": self.threshold,
             "judged": self.judged,
             "refused": self.refused,
+            "decided without review": self.decided,
         }
         out.update({f"accuracy.{noise}": v for noise, v in self.by_noise.items()})
         out.update({f"recall.kind.{kind}": v for kind, v in self.by_kind.items()})
@@ -168,6 +174,7 @@ class _Tally:
         self.noises: list[str] = []
         self.kinds: list[str] = []
         self.refused = 0
+        self.reviewed = 0
 
     def add(
         self, outcomes: Sequence[InspectionResult | Rejection], samples: Sequence[Sample], noise: str
@@ -175,6 +182,7 @@ class _Tally:
         for outcome, sample in zip(outcomes, samples, strict=True):
             if isinstance(outcome, InspectionResult):
                 pred = int(outcome.defect_probability >= self.threshold)
+                self.reviewed += outcome.verdict == "review"
             else:  # a photo it cannot judge is a wrong verdict, whichever the label
                 pred = 1 - sample.label
                 self.refused += 1
@@ -200,6 +208,7 @@ class _Tally:
             by_kind={k: _share(p[kinds == k] == 1) or 0.0 for k in sorted(set(self.kinds) - {""})},
             judged=len(y),
             refused=self.refused,
+            decided=1.0 - self.reviewed / len(y) if len(y) else 1.0,
         )
 
 
@@ -337,6 +346,7 @@ def compare(candidate: GoldenMetrics, live: GoldenMetrics, tolerance: float) -> 
         GateRow(f"recall (kind {kind})", live.by_kind.get(kind), candidate.by_kind.get(kind))
         for kind in sorted(set(live.by_kind) | set(candidate.by_kind))
     ]
+    rows.append(GateRow("decided without review", live.decided, candidate.decided))
     rows.append(
         GateRow("balanced accuracy", live.balanced_accuracy, candidate.balanced_accuracy, gated=False)
     )

@@ -129,7 +129,10 @@ def test_promote_with_a_store_that_cannot_be_opened_changes_nothing(
     bad_db = "postgresql+psycopg://inspection@127.0.0.1:1/records"  # nothing listens on port 1
     args = ["models", "promote", str(tmp_path / "v1"), "--models", str(root), "--golden", str(synthetic_root)]
     assert main([*args, "--db", bad_db]) == 2
-    assert read_live(root) is None and "inspection models promote:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert read_live(root) is None and "inspection models promote:" in err and "--no-record" in err
+    assert main([*args, "--db", bad_db, "--no-record"]) == 0  # said out loud: decide without a record
+    assert read_live(root) == "v1" and "will not be recorded" in capsys.readouterr().err
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:

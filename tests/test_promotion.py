@@ -34,12 +34,18 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_bundle(
-    parts: Path, path: Path, *, threshold: float = 0.5, tolerance: float = 0.02, parent: str | None = None
+    parts: Path,
+    path: Path,
+    *,
+    threshold: float = 0.5,
+    tolerance: float = 0.02,
+    parent: str | None = None,
+    review_band: tuple[float, float] | None = None,
 ) -> Path:
     write_bundle(
         path,
         {t: parts / t for t in ("noise", "denoiser", "defect")},
-        policy=VerdictPolicy(threshold=threshold, gate_tolerance=tolerance),
+        policy=VerdictPolicy(threshold=threshold, gate_tolerance=tolerance, review_band=review_band),
         card={"parent": parent},
     )
     return path
@@ -137,6 +143,18 @@ def test_a_degraded_candidate_is_refused_with_the_live_bundles_tolerance(
     assert comparison["live"]["recall"] == 1.0 and comparison["candidate"]["recall"] == 0.0
     assert "recall (defective)" in comparison["failed"]
     assert not load_bundle(root / BUNDLES_DIR / "v2").card.get("golden")  # no golden numbers when refused
+
+
+def test_a_candidate_that_hands_parts_to_people_is_refused(
+    parts: Path, synthetic_root: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    promote(root, make_bundle(parts, tmp_path / "v1"), synthetic_root)
+    # the same verdicts at the threshold, but every part goes to review: not better, only more work
+    result = promote(root, make_bundle(parts, tmp_path / "v2", review_band=(0.0, 1.0)), synthetic_root)
+    assert result.action == "refuse" and read_live(root) == "v1"
+    assert [r.metric for r in result.decision.failed] == ["decided without review"]
+    assert result.comparison()["candidate"]["decided"] == 0.0
 
 
 def test_an_equal_candidate_is_promoted_and_the_same_noisy_photos_judge_both(

@@ -3,7 +3,7 @@
 ``promote`` gates a candidate against the live bundle on the golden set (:mod:`inspection.promotion`) and exits 1
 with the comparison table when it is refused; ``rollback`` points ``LIVE`` back. Both record their decision in
 the records store. Exit codes: 0 done, 1 refused, 2 bad input (a folder that is no bundle, a store that cannot
-be opened with ``--db``).
+be opened, unless ``--no-record``).
 """
 
 from __future__ import annotations
@@ -162,6 +162,11 @@ def _add_record_flags(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="the name the decision is recorded under (default: the login name)",
     )
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="decide even when no records store can be opened (the decision is then only in LIVE and the card)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -287,18 +292,29 @@ def run_show(args: argparse.Namespace) -> int:
 # --- promote, rollback --------------------------------------------------------------------------------------------
 
 
-def _open_store(action: str, db: str) -> tuple[RecordStore | None, int | None]:
-    """The store decisions go to; with an explicit ``--db`` that fails, an exit code instead (nothing done)."""
+def _open_store(action: str, db: str, no_record: bool = False) -> tuple[RecordStore | None, int | None]:
+    """The store decisions go to; one that cannot be opened gives an exit code (nothing done) unless
+    ``--no-record`` says to decide anyway."""
     from inspection.commands._stores import StoreOpenError, open_stores
 
     try:
         store, _ = open_stores(db or None, None)
     except StoreOpenError as e:
-        if db:
-            return None, _fail(action, e)
+        if not no_record:
+            return None, _fail(action, f"{e}; every decision is recorded: fix --db, or pass --no-record")
         print(f"inspection models {action}: the decision will not be recorded: {e}", file=sys.stderr)
         return None, None
     return store, None
+
+
+def _who(args: argparse.Namespace) -> str:
+    """``--by``, else the login name (which a bare container may not have)."""
+    if args.by:
+        return str(args.by)
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def _record(
@@ -326,7 +342,7 @@ def run_promote(args: argparse.Namespace) -> int:
         return _fail(
             "promote", f"models root {root} does not exist; create it (mkdir) or pass another --models"
         )
-    store, code = _open_store("promote", args.db)
+    store, code = _open_store("promote", args.db, args.no_record)
     if code is not None:
         return code
     try:
@@ -351,12 +367,12 @@ def run_promote(args: argparse.Namespace) -> int:
                 result.candidate.version,
                 result.previous,
                 result.action,
-                decided_by=args.by or getpass.getuser(),
+                decided_by=_who(args),
                 comparison=result.comparison(),
                 note="first promotion" if result.first else None,
             )
         if result.action == "promote":
-            _track(args.mlflow_uri, result, args.by or getpass.getuser())
+            _track(args.mlflow_uri, result, _who(args))
     finally:
         if store is not None:
             store.close()
@@ -411,7 +427,7 @@ def run_rollback(args: argparse.Namespace) -> int:
     from inspection.promotion import PromotionError, rollback
 
     root = Path(args.models).expanduser()
-    store, code = _open_store("rollback", args.db)
+    store, code = _open_store("rollback", args.db, args.no_record)
     if code is not None:
         return code
     try:
@@ -427,7 +443,7 @@ def run_rollback(args: argparse.Namespace) -> int:
             after,
             before,
             "rollback",
-            decided_by=args.by or getpass.getuser(),
+            decided_by=_who(args),
             comparison=None,
             note=args.note or None,
         )
