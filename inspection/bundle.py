@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from inspection.fileio import write_text_atomic
 from inspection.models.checkpoint import CheckpointError, read_meta
 
 FORMAT_VERSION = 1
@@ -232,20 +231,7 @@ def write_live(root: str | Path, version: str) -> None:
     root = Path(root)
     if not (root / BUNDLES_DIR / version / PIPELINE_FILE).is_file():
         raise BundleError(f"no bundle {version!r} under {root / BUNDLES_DIR}")
-    _write_atomic(root / LIVE_FILE, version + "\n")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(root / LIVE_FILE, version + "\n")
 
 
 # --- writing bundles -------------------------------------------------------------------------------------

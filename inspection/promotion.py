@@ -30,7 +30,6 @@ import filecmp
 import json
 import logging
 import math
-import os
 import shutil
 import tempfile
 import threading
@@ -59,6 +58,7 @@ from inspection.bundle import (
     write_live,
 )
 from inspection.data import RejectedPhoto, Sample, dataset_fingerprint, list_split
+from inspection.fileio import write_text_atomic
 from inspection.imageio import read_image
 from inspection.noise import apply_spec, sample_spec
 from inspection.results import InspectionResult, Rejection
@@ -443,19 +443,8 @@ def write_golden_card(bundle: Bundle, metrics: GoldenMetrics, run: GoldenRun, go
         "seed": run.seed,
         "evaluated": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    _write_atomic(bundle.path / CARD_FILE, json.dumps(card, indent=2, sort_keys=True) + "\n")
-    _write_atomic(bundle.path / CARD_MARKDOWN, render_card(card))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(bundle.path / CARD_FILE, json.dumps(card, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(bundle.path / CARD_MARKDOWN, render_card(card))
 
 
 @dataclass(frozen=True)
