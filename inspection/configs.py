@@ -21,7 +21,8 @@ class TrainConfig:
         data: dataset root holding ``train/<class>/`` folders.
         out: models root; the run writes ``<out>/<task>/<version>/``.
         arch: registered model name (default per task).
-        input_size: model input (noise, defect) or training crop (denoiser) side in pixels.
+        input_size: model input (noise, defect) or training crop (denoiser) side in pixels (default: 64 for noise,
+            96 for denoiser, 128 for defect).
         epochs: upper bound on epochs.
         time_budget_s: stop after this many seconds (0 = no limit); the best epoch so far is kept.
         batch_size: photos per optimiser step.

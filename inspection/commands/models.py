@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         metavar="DIR",
         help="the golden set: a dataset root with test/<class>/ (from `inspection dataset export`) or that "
-        "test/ folder",
+        "test/ folder; required unless --force-first",
     )
     promote.add_argument("--seed", type=int, default=0, help="seed of the noise protocol (default: 0)")
     promote.add_argument(
