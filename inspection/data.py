@@ -17,6 +17,11 @@ that is ``train`` or ``test`` (as ``inspection dataset export`` writes them), el
 
 Photos keep their own size and aspect ratio: :func:`read_photos` returns a list, never a stacked array.
 
+**Golden photos.** A root's ``dataset.json`` (written by ``inspection dataset export``) may list
+``golden_sha256``: the SHA-256 of the bytes of every photo in the frozen golden test set. :func:`golden_hashes`
+collects them over all the roots of a training run, so that training can drop any photo with those bytes,
+whichever root it comes from.
+
 The generator is the project's embedded default: it draws top-view, impeller-like castings with
 realistic defect kinds, so the whole pipeline can be trained, tested and demonstrated without any
 user data or download. With ``seed`` 0 and default arguments its output stays byte-identical (the shipped
@@ -27,7 +32,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +58,8 @@ NO_KIND_NAMES = ("front", "unknown")
 SPLITS = ("train", "test")
 OK_LABELS = ("ok", "good", "pass", "0", "false")
 DEFECTIVE_LABELS = ("defective", "defect", "1", "true", *POSITIVE_PREFIXES)
+DATASET_FILE = "dataset.json"  # what a dataset root says of itself (``synth``, ``dataset export``)
+_SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 log = logging.getLogger(__name__)
 
 
@@ -250,6 +259,47 @@ def load_images(samples: list[Sample], size: int | None = None) -> np.ndarray:
             "photo's size, or pass size to resize them all"
         )
     return np.stack(out)
+
+
+def golden_hashes(roots: Sequence[str | Path]) -> set[str]:
+    """The golden photos' SHA-256 (lower-case hex) listed by the ``dataset.json`` of any of ``roots``.
+
+    A root without ``dataset.json``, or whose ``dataset.json`` has no ``golden_sha256``, adds none.
+
+    Raises:
+        DatasetError: a ``dataset.json`` that cannot be read or whose ``golden_sha256`` is not a list of hex
+            strings: the golden set it protects would be unknown, so training refuses rather than guess.
+    """
+    found: set[str] = set()
+    for root in roots:
+        manifest = Path(root) / DATASET_FILE
+        if not manifest.is_file():
+            continue
+        try:
+            listed = json.loads(manifest.read_text()).get("golden_sha256", [])
+        except (OSError, json.JSONDecodeError, AttributeError) as e:
+            raise DatasetError(
+                f"{manifest} cannot be read ({e}), so its golden photos cannot be kept out of training; "
+                "repair it or export the dataset again"
+            ) from e
+        if not isinstance(listed, list) or not all(
+            isinstance(h, str) and _SHA256_HEX.match(h) for h in listed
+        ):
+            raise DatasetError(
+                f"{manifest}: golden_sha256 must be a list of SHA-256 hex digests; repair it or export the "
+                "dataset again"
+            )
+        found.update(h.lower() for h in listed)
+    return found
+
+
+def photo_sha256(path: str | Path) -> str:
+    """SHA-256 (lower-case hex) of a photo file's bytes, as ``dataset export`` names and freezes photos."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def dataset_fingerprint(samples: list[Sample]) -> dict[str, object]:

@@ -14,9 +14,10 @@ The defect model (:func:`train_defect`):
 - **Loss.** Binary cross-entropy on output 0, plus cross-entropy on the kind logits for defective photos with a
   kind.
 - **Class imbalance.** The defect term is weighted by ``pos_weight = n_ok / n_defective`` of the training split,
-  and the kind term by inverse kind frequency, so the rare class pulls as hard as the common one. Weighting
-  shifts the learned logit by ``log(pos_weight)``; that shift is taken back out of output 0's bias after
-  training, so P(defective) again reflects the data's defect rate before it is calibrated.
+  and the kind term by inverse kind frequency, so the rare class pulls as hard as the common one
+  (``meta["class_balance"]``). Weighting shifts the learned logit by ``log(pos_weight)``; trained from scratch,
+  that shift is taken back out of output 0's bias after training (``bias_correction``), so P(defective) again
+  reflects the data's defect rate before it is calibrated.
 - **Calibration.** A temperature T > 0 is fitted on the validation logits (least NLL against Platt's smoothed
   targets); P(defective) = ``sigmoid(logit0 / T)`` (``meta["calibration"]``).
 - **Threshold.** On the calibrated validation probabilities, the threshold with the least expected cost per part
@@ -25,25 +26,27 @@ The defect model (:func:`train_defect`):
   ``defect_rate=0.5`` with costs 1 and 1 maximises balanced accuracy). The best epoch is the one with the
   highest ``val_score``: 1 - cost / (cost of the best constant answer), averaged with the kinds' balanced
   accuracy when there are kinds.
-- **Kinds only.** Training data with no good part cannot teach P(defective). The model is then a kind
-  classifier: output 0 is not trained but set to a constant (P(defective) = 1), the threshold is 0, so every
-  part is judged defective and given a kind; ``meta["kinds_only"]`` is true. Replaying a dataset with good parts
-  (``replay``) makes it a full defect model again.
+- **Kinds only.** Training data with no good part cannot teach P(defective). With ``kinds_only`` (and only
+  then) the model is a kind classifier: output 0 is not trained but set to a constant (P(defective) = 1), the
+  threshold is 0, so every part is judged defective and given a kind; ``meta["kinds_only"]`` is true. Replaying
+  a dataset with good parts (``replay``) makes it a full defect model again. Data with no good part and no
+  ``kinds_only`` is refused: a model fitted to it would call every part defective.
 - **Fine-tuning** (``init_from``): starts from a defect checkpoint's weights, architecture and preprocessing;
   its kinds keep their order and outputs, new kinds are appended (the output layer grows, old rows kept).
   ``replay`` datasets' train splits join training and, stratified, validation, so the threshold and the best
-  epoch reflect the old kinds too. ``meta["parent"]`` and ``meta["replay"]`` record where it came from.
+  epoch reflect the old kinds too. ``meta["parent"]`` and ``meta["replay"]`` record where it came from. The
+  parent's output 0 already has its pos_weight shift taken out, so it is not corrected again: the shift
+  ``log(pos_weight)`` is added to output 0 inside the loss only (``logit_adjustment``), and the weights keep
+  learning the unshifted logit. With learning rate 0 the model's outputs are the parent's.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +58,7 @@ from torch import nn
 
 from inspection import NOISE_TYPES
 from inspection.configs import TrainConfig
-from inspection.data import NO_KIND_NAMES
+from inspection.data import NO_KIND_NAMES, DatasetError
 from inspection.denoise import Router, build_denoisers
 from inspection.metrics import (
     balanced_accuracy,
@@ -262,9 +265,8 @@ def load_parent(path: str | Path) -> Checkpoint:
     return ck
 
 
-def train_defect(cfg: TrainConfig) -> TrainResult:
-    """Train (or fine-tune) the defect classifier; module docstring: outputs, loss, calibration, threshold."""
-    t0 = time.monotonic()
+def check_defect_options(cfg: TrainConfig) -> None:
+    """Refuse an unknown resize mode, a cost that is not positive, or a defect rate outside [0, 1)."""
     if cfg.resize not in RESIZE_MODES:
         raise ValueError(f"--resize {cfg.resize!r} is not one of {RESIZE_MODES}")
     if cfg.miss_cost <= 0 or cfg.false_reject_cost <= 0 or not 0 <= cfg.defect_rate < 1:
@@ -272,58 +274,116 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
             f"costs must be above 0 and the defect rate in [0, 1): got --miss-cost {cfg.miss_cost}, "
             f"--false-reject-cost {cfg.false_reject_cost}, --defect-rate {cfg.defect_rate}"
         )
-    parent = load_parent(cfg.init_from) if cfg.init_from else None
-    if parent is not None:
-        arch = str(parent.meta["architecture"])
-        if cfg.arch and cfg.arch != arch:
-            raise ValueError(
-                f"--arch {cfg.arch} differs from the --init-from model's {arch}; leave --arch out"
-            )
-        inherited = DefectTransform.from_meta(parent.meta)
-        cfg = replace(cfg, arch=arch, input_size=inherited.size, resize=inherited.resize)
-    tr = Trainer(cfg)
-    c = tr.cfg
-    parent_kinds = [str(k) for k in parent.meta.get("kinds", [])] if parent else []
-    kinds = training_kinds(tr.sample_kinds, parent_kinds, c.kinds_only)
-    kind_index = {k: i for i, k in enumerate(kinds)}
-    y_kind = np.array(
-        [kind_index.get(k, -1) if lab else -1 for k, lab in zip(tr.sample_kinds, tr.labels, strict=True)]
-    )
-    kinds_only = not (tr.labels == 0).any()
-    if kinds_only and not kinds:
-        raise ValueError("every training photo is defective and none has a kind: there is nothing to learn")
 
+
+def inherit_from_parent(cfg: TrainConfig, parent: Checkpoint) -> TrainConfig:
+    """``cfg`` with the parent's architecture, input size and resize mode, which come with its weights."""
+    arch = str(parent.meta["architecture"])
+    if cfg.arch and cfg.arch != arch:
+        raise ValueError(f"--arch {cfg.arch} differs from the --init-from model's {arch}; leave --arch out")
+    inherited = DefectTransform.from_meta(parent.meta)
+    return replace(cfg, arch=arch, input_size=inherited.size, resize=inherited.resize)
+
+
+def kind_targets(sample_kinds: Sequence[str], labels: np.ndarray, kinds: Sequence[str]) -> np.ndarray:
+    """Each photo's index in ``kinds``; -1 for a good part or a defect of no learned kind."""
+    index = {k: i for i, k in enumerate(kinds)}
+    return np.array([index.get(k, -1) if lab else -1 for k, lab in zip(sample_kinds, labels, strict=True)])
+
+
+def is_kinds_only(labels: np.ndarray, kinds: Sequence[str], cfg: TrainConfig) -> bool:
+    """Whether the model is a kind classifier that judges every part defective (module docstring).
+
+    Only ``cfg.kinds_only`` makes one, and only when no training photo is of a good part: ok photos from
+    ``replay`` make it a full defect model.
+
+    Raises:
+        DatasetError: no ok photo without ``--kinds-only`` (the model would call every part defective), or
+            kinds only with no kind to learn.
+    """
+    if (labels == 0).any():
+        return False
+    if not cfg.kinds_only:
+        roots = ", ".join([cfg.labels or cfg.data, *cfg.replay])
+        raise DatasetError(
+            f"no ok photos in the training data ({roots}): add --replay with ok photos, or pass --kinds-only "
+            "to train a kind classifier that judges every part defective"
+        )
+    if not kinds:
+        raise DatasetError("every training photo is defective and none has a kind: there is nothing to learn")
+    return True
+
+
+@dataclass(frozen=True)
+class ClassWeights:
+    """Loss weights from the training split's counts (module docstring, "Class imbalance").
+
+    Attributes:
+        pos_weight: ``n_ok / n_defective`` (1 when either is 0), the weight of the defect term's defective photos.
+        kind_weights: per kind, ``n_with_a_kind / (n_kinds_present * n_of_that_kind)``; 1 for an absent kind.
+        n_ok, n_defective: photos of good and defective parts.
+        kind_counts: photos per kind.
+    """
+
+    pos_weight: float
+    kind_weights: np.ndarray
+    n_ok: int
+    n_defective: int
+    kind_counts: np.ndarray
+
+
+def class_weights(labels: np.ndarray, kinds: np.ndarray, n_kinds: int) -> ClassWeights:
+    """The loss weights of training photos with ``labels`` (1 = defective) and kind indices ``kinds`` (-1: none)."""
+    n_def, n_ok = int(labels.sum()), int((labels == 0).sum())
+    pos_weight = n_ok / n_def if n_def and n_ok else 1.0
+    kind_counts = np.bincount(kinds[kinds >= 0], minlength=n_kinds)
+    present = kind_counts > 0
+    kind_weights = np.ones(n_kinds)
+    if present.any():
+        kind_weights[present] = kind_counts[present].sum() / (present.sum() * kind_counts[present])
+    return ClassWeights(pos_weight, kind_weights, n_ok, n_def, kind_counts)
+
+
+def defect_transform(tr: Trainer, parent: Checkpoint | None) -> DefectTransform:
+    """The parent's preprocessing, or one with mean and std measured on the training split's photos."""
     if parent is not None:
-        transform = DefectTransform.from_meta(parent.meta)
-    else:
-        fit_only = DefectTransform(c.input_size, resize=c.resize)
-        mean, std = pixel_statistics([fit_only.fit(tr.images[i]) for i in tr.train_idx])
-        transform = DefectTransform(c.input_size, mean, std, c.resize)
+        return DefectTransform.from_meta(parent.meta)
+    c = tr.cfg
+    fit_only = DefectTransform(c.input_size, resize=c.resize)
+    mean, std = pixel_statistics([fit_only.fit(tr.images[i]) for i in tr.train_idx])
+    return DefectTransform(c.input_size, mean, std, c.resize)
+
+
+def create_defect_model(
+    arch: str, kinds: Sequence[str], parent: Checkpoint | None
+) -> tuple[nn.Module, dict[str, Any], list[str]]:
+    """The model to train, its kwargs, and the tensors grown from the parent's (output layer rows for new kinds).
+
+    A fine-tune starts from the parent's weights; its kinds keep their outputs and new kinds get new rows.
+    """
     model_kwargs = {
         k: v for k, v in (parent.meta["model_kwargs"] if parent else {}).items() if k != "num_kinds"
     }
     if kinds:
         model_kwargs["num_kinds"] = len(kinds)
-    model = create_model(c.arch, **model_kwargs)
+    model = create_model(arch, **model_kwargs)
     grown: list[str] = []
     if parent is not None:
         grown = load_grown(model, parent.model.state_dict())
         if grown:
-            log.info("output layer grown from %d to %d kinds: %s", len(parent_kinds), len(kinds), kinds)
+            n_parent = len(parent.meta.get("kinds", []))
+            log.info("output layer grown from %d to %d kinds: %s", n_parent, len(kinds), list(kinds))
+    return model, model_kwargs, grown
 
-    # Class balance, from the training split's counts.
-    train_labels = tr.labels[tr.train_idx]
-    n_def, n_ok = int(train_labels.sum()), int((train_labels == 0).sum())
-    pos_weight = n_ok / n_def if n_def and n_ok else 1.0
-    kind_counts = np.bincount(y_kind[tr.train_idx][y_kind[tr.train_idx] >= 0], minlength=len(kinds))
-    present = kind_counts > 0
-    kind_weights = np.ones(len(kinds))
-    if present.any():
-        kind_weights[present] = kind_counts[present].sum() / (present.sum() * kind_counts[present])
-    pw_t = torch.tensor(pos_weight, dtype=torch.float32)
-    kw_t = torch.tensor(kind_weights, dtype=torch.float32)
 
-    router = _oracle_router(c.denoiser) if c.denoiser else None
+Batches = Callable[[np.ndarray, np.random.Generator], tuple[torch.Tensor, torch.Tensor]]
+
+
+def defect_batches(
+    tr: Trainer, transform: DefectTransform, kinds: np.ndarray, router: Router | None
+) -> Batches:
+    """``batch_fn(idx, rng)``: augmented (and, with ``noise_aug``, noised and routed) inputs, and ``(label, kind)``."""
+    c = tr.cfg
     routed = ("gaussian", "salt_pepper", "periodic")
     # Without noise augmentation every photo can be brought to the input size once; rotations and flips commute.
     fitted = [transform.fit(im) for im in tr.images] if not c.noise_aug else None
@@ -341,73 +401,178 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
                 if router is not None:
                     im = router.denoiser_for(kind)(im)
             imgs.append(im)
-        y = np.stack([tr.labels[idx], y_kind[idx]], axis=1)
+        y = np.stack([tr.labels[idx], kinds[idx]], axis=1)
         return transform(imgs), torch.from_numpy(y).float()
+
+    return batch_fn
+
+
+def defect_loss(
+    weights: ClassWeights, *, kinds_only: bool, n_kinds: int, logit_adjustment: float = 0.0
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Weighted BCE on output 0 (not for kinds only) plus weighted cross-entropy on the kinds of defects with one.
+
+    ``logit_adjustment`` is added to output 0 inside the loss only (module docstring, "Fine-tuning").
+    """
+    pw_t = torch.tensor(weights.pos_weight, dtype=torch.float32)
+    kw_t = torch.tensor(weights.kind_weights, dtype=torch.float32)
 
     def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = out.sum() * 0.0
         if not kinds_only:
-            loss = loss + F.binary_cross_entropy_with_logits(
-                out[:, 0], y[:, 0], pos_weight=pw_t.to(out.device)
-            )
+            logit = out[:, 0] + logit_adjustment if logit_adjustment else out[:, 0]
+            loss = loss + F.binary_cross_entropy_with_logits(logit, y[:, 0], pos_weight=pw_t.to(out.device))
         has_kind = y[:, 1] >= 0
-        if kinds and bool(has_kind.any()):
+        if n_kinds and bool(has_kind.any()):
             loss = loss + F.cross_entropy(
                 out[has_kind, 1:], y[has_kind, 1].long(), weight=kw_t.to(out.device)
             )
         return loss
 
-    vx = transform([tr.images[i] for i in tr.val_idx])
-    vy = tr.labels[tr.val_idx]
-    vk = y_kind[tr.val_idx]
+    return loss_fn
 
-    @torch.inference_mode()
-    def val_logits(model: nn.Module) -> np.ndarray:
-        device = next(model.parameters()).device
-        return torch.cat(
-            [model(vx[i : i + 128].to(device)).float().cpu() for i in range(0, len(vx), 128)]
-        ).numpy()
 
-    def validate(model: nn.Module) -> dict[str, float]:
-        return defect_metrics(val_logits(model), vy, vk, c, kinds_only=kinds_only)
+@torch.inference_mode()
+def _logits(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    device = next(model.parameters()).device
+    return torch.cat([model(x[i : i + 128].to(device)).float().cpu() for i in range(0, len(x), 128)]).numpy()
 
-    model, _, epoch = tr.fit(model, batch_fn, loss_fn, validate, "val_score")
 
-    # Undo the pos_weight shift (module docstring), then calibrate and choose the threshold on validation.
+def finish_output0(model: nn.Module, *, kinds_only: bool, shift: float) -> None:
+    """Set output 0 after training: constant ``KINDS_ONLY_LOGIT`` for kinds only, else its bias less ``shift``."""
     _, head = defect_head(model)
     with torch.no_grad():
         if kinds_only:
             head.weight[0].zero_()
             head.bias[0] = KINDS_ONLY_LOGIT
-        elif pos_weight != 1.0:
-            head.bias[0] -= math.log(pos_weight)
-    z = val_logits(model)
+        elif shift:
+            head.bias[0] -= shift
+
+
+def calibrate(logits: np.ndarray, labels: np.ndarray, *, kinds_only: bool) -> dict[str, Any]:
+    """``meta["calibration"]``: the temperature fitted on validation logits of output 0, with NLL and ECE."""
     if kinds_only:
-        temperature, threshold = 1.0, 0.0
-        calibration: dict[str, Any] = {
+        return {
             "temperature": 1.0,
             "fitted": False,
             "reason": "kinds only: no good part to calibrate P(defective) on; every part is judged defective",
         }
-    else:
-        temperature = fit_temperature(z[:, 0], vy)
-        before, after = expit(z[:, 0]), expit(z[:, 0] / temperature)
-        calibration = {
-            "temperature": temperature,
-            "fitted": True,
-            "n": int(len(vy)),
-            "nll_before": binary_nll(z[:, 0], vy),
-            "nll_after": binary_nll(z[:, 0], vy, temperature),
-            "ece_before": expected_calibration_error(before, vy),
-            "ece_after": expected_calibration_error(after, vy),
-        }
-        threshold = None
+    temperature = fit_temperature(logits, labels)
+    before, after = expit(logits), expit(logits / temperature)
+    return {
+        "temperature": temperature,
+        "fitted": True,
+        "n": int(len(labels)),
+        "nll_before": binary_nll(logits, labels),
+        "nll_after": binary_nll(logits, labels, temperature),
+        "ece_before": expected_calibration_error(before, labels),
+        "ece_after": expected_calibration_error(after, labels),
+    }
+
+
+def defect_meta(
+    tr: Trainer,
+    *,
+    transform: DefectTransform,
+    kinds: list[str],
+    kinds_only: bool,
+    calibration: dict[str, Any],
+    weights: ClassWeights,
+    bias_correction: float,
+    logit_adjustment: float,
+    parent: Checkpoint | None,
+    grown: list[str],
+) -> dict[str, Any]:
+    """The defect model's own ``meta.json`` keys (module docstring), beside the ones every checkpoint has."""
+    c = tr.cfg
+    val_labels = tr.labels[tr.val_idx]
+    return {
+        "preprocessing": transform.to_meta(),
+        "kinds": kinds,
+        "kinds_only": kinds_only,
+        "calibration": calibration,
+        "costs": {
+            "miss_cost": c.miss_cost,
+            "false_reject_cost": c.false_reject_cost,
+            "defect_rate": c.defect_rate or float(val_labels.mean()),
+            "defect_rate_from": "config" if c.defect_rate else "validation photos",
+        },
+        "class_balance": {
+            "method": "loss weights",
+            "pos_weight": weights.pos_weight,
+            "bias_correction": bias_correction,
+            "logit_adjustment": logit_adjustment,
+            "kind_weights": dict(zip(kinds, map(float, weights.kind_weights), strict=True)),
+            "train_counts": {
+                "ok": weights.n_ok,
+                "defective": weights.n_defective,
+                **dict(zip(kinds, map(int, weights.kind_counts), strict=True)),
+            },
+        },
+        "parent": (
+            {
+                "version": parent.version,
+                "weights_sha256": parent.meta["weights_sha256"],
+                "path": str(parent.path.resolve()),
+                "kinds": [str(k) for k in parent.meta.get("kinds", [])],
+                "grown": grown,
+            }
+            if parent is not None
+            else None
+        ),
+        "replay": [{k: v for k, v in src.items() if k != "replay"} for src in tr.sources if src["replay"]],
+    }
+
+
+def train_defect(cfg: TrainConfig) -> TrainResult:
+    """Train (or fine-tune) the defect classifier; module docstring: outputs, loss, calibration, threshold."""
+    t0 = time.monotonic()
+    check_defect_options(cfg)
+    parent = load_parent(cfg.init_from) if cfg.init_from else None
+    if parent is not None:
+        cfg = inherit_from_parent(cfg, parent)
+    tr = Trainer(cfg)
+    c = tr.cfg
+    parent_kinds = [str(k) for k in parent.meta.get("kinds", [])] if parent else []
+    kinds = training_kinds(tr.sample_kinds, parent_kinds, c.kinds_only)
+    y_kind = kind_targets(tr.sample_kinds, tr.labels, kinds)
+    kinds_only = is_kinds_only(tr.labels, kinds, c)
+    transform = defect_transform(tr, parent)
+    model, model_kwargs, grown = create_defect_model(c.arch, kinds, parent)
+    weights = class_weights(tr.labels[tr.train_idx], y_kind[tr.train_idx], len(kinds))
+    # Output 0 ends as the unweighted logit (module docstring, "Class imbalance" and "Fine-tuning"): from
+    # scratch its bias is shifted back after training; a fine-tune's parent is already shifted back, so its
+    # loss adds the shift instead, and its weights are never corrected twice.
+    log_pw = math.log(weights.pos_weight)
+    adjustment = log_pw if parent is not None and not kinds_only else 0.0
+    shift = log_pw if parent is None and not kinds_only else 0.0
+
+    router = _oracle_router(c.denoiser) if c.denoiser else None
+    batch_fn = defect_batches(tr, transform, y_kind, router)
+    loss_fn = defect_loss(weights, kinds_only=kinds_only, n_kinds=len(kinds), logit_adjustment=adjustment)
+    vx = transform([tr.images[i] for i in tr.val_idx])
+    vy, vk = tr.labels[tr.val_idx], y_kind[tr.val_idx]
+
+    def validate(model: nn.Module) -> dict[str, float]:
+        return defect_metrics(_logits(model, vx), vy, vk, c, kinds_only=kinds_only)
+
+    model, _, epoch = tr.fit(model, batch_fn, loss_fn, validate, "val_score")
+
+    # From scratch, take the pos_weight shift out of output 0; then calibrate and choose the threshold.
+    finish_output0(model, kinds_only=kinds_only, shift=shift)
+    z = _logits(model, vx)
+    calibration = calibrate(z[:, 0], vy, kinds_only=kinds_only)
     metrics = defect_metrics(
-        z, vy, vk, c, temperature=temperature, threshold=threshold, kinds_only=kinds_only
+        z,
+        vy,
+        vk,
+        c,
+        temperature=calibration["temperature"],
+        threshold=0.0 if kinds_only else None,
+        kinds_only=kinds_only,
     )
     threshold = metrics.get("val_threshold", 0.0)
     metrics["best_epoch"] = epoch
-
     path = tr.save(
         model,
         metrics,
@@ -416,67 +581,50 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
         class_names=["ok", "defective"],
         normalisation={"mean": transform.mean, "std": transform.std},
         threshold=threshold,
-    )
-    replayed = [src for src in tr.sources if src["replay"]]
-    _add_meta(
-        path,
-        preprocessing=transform.to_meta(),
-        kinds=kinds,
-        kinds_only=kinds_only,
-        calibration=calibration,
-        costs={
-            "miss_cost": c.miss_cost,
-            "false_reject_cost": c.false_reject_cost,
-            "defect_rate": c.defect_rate or float(vy.mean()),
-            "defect_rate_from": "config" if c.defect_rate else "validation photos",
-        },
-        class_balance={
-            "method": "loss weights",
-            "pos_weight": pos_weight,
-            "bias_correction": -math.log(pos_weight) if not kinds_only else 0.0,
-            "kind_weights": dict(zip(kinds, map(float, kind_weights), strict=True)),
-            "train_counts": {
-                "ok": n_ok,
-                "defective": n_def,
-                **dict(zip(kinds, map(int, kind_counts), strict=True)),
-            },
-        },
-        parent=(
-            {
-                "version": parent.version,
-                "weights_sha256": parent.meta["weights_sha256"],
-                "path": str(parent.path.resolve()),
-                "kinds": parent_kinds,
-                "grown": grown,
-            }
-            if parent is not None
-            else None
+        extra=defect_meta(
+            tr,
+            transform=transform,
+            kinds=kinds,
+            kinds_only=kinds_only,
+            calibration=calibration,
+            weights=weights,
+            bias_correction=0.0 if kinds_only or parent is not None else -log_pw,
+            logit_adjustment=adjustment,
+            parent=parent,
+            grown=grown,
         ),
-        replay=[{k: v for k, v in src.items() if k != "replay"} for src in replayed],
     )
     return TrainResult(path, metrics, time.monotonic() - t0)
 
 
-def _add_meta(path: Path, **keys: Any) -> None:
-    """Add top-level keys to a just-written checkpoint's ``meta.json`` (atomically; the weights are untouched).
+def denoiser_dir(path: str | Path) -> Path:
+    """The denoiser checkpoint that ``--denoiser`` names.
 
-    Under torchrun only rank 0 writes the checkpoint, so only rank 0 adds to it.
+    ``path`` may be a checkpoint folder, a pre-bundle task folder (``CURRENT`` or version subfolders), a
+    pre-bundle models root (its ``denoiser/``), a bundle, or a models root (its live bundle).
     """
-    if int(os.environ.get("RANK", "0")) != 0:
-        return
-    meta_path = Path(path) / "meta.json"
-    meta = json.loads(meta_path.read_text())
-    meta.update(keys)
-    tmp = meta_path.with_name(f".{meta_path.name}.tmp")
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, meta_path)
+    from inspection.bundle import (
+        BUNDLES_DIR,
+        LIVE_FILE,
+        PIPELINE_FILE,
+        load_bundle,
+        resolve_checkpoint_dir,
+    )
+
+    root = Path(path)
+    if any((root / name).exists() for name in (PIPELINE_FILE, LIVE_FILE, BUNDLES_DIR)):
+        bundle = load_bundle(root)
+        found = bundle.checkpoint_dir("denoiser")
+        if found is None:
+            raise CheckpointError(
+                f"--denoiser {path}: bundle {bundle.path} has no denoiser; name a bundle or checkpoint that has one"
+            )
+        return found
+    return resolve_checkpoint_dir(root / "denoiser" if (root / "denoiser").is_dir() else root)
 
 
 def _oracle_router(path: str) -> Router:
-    from inspection.bundle import resolve_checkpoint_dir
-
-    root = Path(path)
-    ck = load_checkpoint(resolve_checkpoint_dir(root / "denoiser" if (root / "denoiser").is_dir() else root))
+    ck = load_checkpoint(denoiser_dir(path))
     return Router(build_denoisers(ck.model, version=ck.version))
 
 

@@ -21,7 +21,15 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from inspection.configs import TrainConfig
-from inspection.data import DatasetError, dataset_fingerprint, list_split, read_photos
+from inspection.data import (
+    DatasetError,
+    Sample,
+    dataset_fingerprint,
+    golden_hashes,
+    list_split,
+    photo_sha256,
+    read_photos,
+)
 from inspection.distributed import (
     Cluster,
     broadcast_json,
@@ -76,6 +84,47 @@ def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(img[:, ::-1] if rng.random() < 0.5 else img)
 
 
+def drop_golden(
+    samples: list[Sample], source: np.ndarray, golden: set[str]
+) -> tuple[list[Sample], np.ndarray, int]:
+    """``samples`` (and their ``source`` indices) less those whose file bytes hash to a ``golden`` SHA-256.
+
+    Returns the kept samples, their sources and how many were dropped. Files are hashed only when ``golden``
+    is not empty: a dataset without a golden set costs nothing.
+
+    Raises:
+        DatasetError: every photo is golden, so nothing is left to train on.
+    """
+    if not golden:
+        return samples, source, 0
+    keep = np.array([photo_sha256(s.path) not in golden for s in samples], bool)
+    dropped = int((~keep).sum())
+    if dropped:
+        log.warning(
+            "%d training photo(s) have the bytes of a golden test photo (golden_sha256 in dataset.json) and are "
+            "left out of training, e.g. %s",
+            dropped,
+            samples[int(np.flatnonzero(~keep)[0])].path,
+        )
+    if not keep.any():
+        raise DatasetError(
+            f"all {len(samples)} training photos are golden test photos (golden_sha256 in dataset.json); "
+            "train on photos outside the golden set"
+        )
+    return [s for s, k in zip(samples, keep, strict=True) if k], source[keep], dropped
+
+
+@dataclass
+class _Optimisation:
+    """What ``fit`` steps with: optimiser, schedule, gradient scaler, autocast type, steps per epoch."""
+
+    opt: torch.optim.Optimizer
+    sched: Any
+    scaler: Any
+    amp_dtype: torch.dtype | None
+    steps: int
+
+
 class Trainer:
     """Shared loop: AdamW + one-cycle schedule, per-epoch validation, checkpoint-on-best, budget."""
 
@@ -84,7 +133,9 @@ class Trainer:
         splits) at their own sizes, and carve out the validation split.
 
         Validation is stratified by source, label and kind, so it holds new and replayed photos of every kind in
-        proportion. An unreadable photo is left out and listed in ``fingerprint["rejected"]``.
+        proportion. An unreadable photo is left out and listed in ``fingerprint["rejected"]``. A photo whose bytes
+        are those of a golden photo listed in any root's ``dataset.json`` is left out and counted in
+        ``fingerprint["golden_excluded"]``: the golden test set never enters training.
         """
         cfg = cfg.resolved()
         if not cfg.data and cfg.labels:
@@ -95,14 +146,8 @@ class Trainer:
         torch.manual_seed(self.cfg.seed)
         self.rng = np.random.default_rng(self.cfg.seed)
         roots = [self.cfg.data, *self.cfg.replay]
-        listed = [
-            list_split(
-                self.cfg.data, "train", kinds_only=self.cfg.kinds_only, labels=self.cfg.labels or None
-            ),
-            *(list_split(r, "train") for r in self.cfg.replay),
-        ]
-        samples = [s for part in listed for s in part]
-        source = np.concatenate([np.full(len(part), k) for k, part in enumerate(listed)])
+        samples, source = self._list_samples()
+        samples, source, golden_excluded = drop_golden(samples, source, golden_hashes(roots))
         if self.cfg.max_images:
             pick = np.sort(self.rng.permutation(len(samples))[: self.cfg.max_images])
             samples, source = [samples[i] for i in pick], source[pick]
@@ -134,17 +179,35 @@ class Trainer:
             **dataset_fingerprint(kept),
             "sources": self.sources,
             "rejected": [{"path": str(r.path), "reason": r.reason, "message": r.message} for r in rejected],
+            "golden_excluded": golden_excluded,
         }
         if self.cfg.labels:
             self.fingerprint["labels_csv"] = str(Path(self.cfg.labels).resolve())
-        # Stratify by (source, label, kind); a group too small to split falls back to (source, label).
+        self.train_idx, self.val_idx = self._split(kept, source)
+
+    def _list_samples(self) -> tuple[list[Sample], np.ndarray]:
+        """Every listed training photo, and the index of the root it comes from (0: ``data``, then replays)."""
+        cfg = self.cfg
+        listed = [
+            list_split(cfg.data, "train", kinds_only=cfg.kinds_only, labels=cfg.labels or None),
+            *(list_split(r, "train") for r in cfg.replay),
+        ]
+        samples = [s for part in listed for s in part]
+        source = np.concatenate([np.full(len(part), k) for k, part in enumerate(listed)])
+        return samples, source
+
+    def _split(self, kept: list[Sample], source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Train and validation indices, stratified by (source, label, kind).
+
+        A group too small to split falls back to (source, label).
+        """
         groups = np.array([f"{k}|{s.label}|{s.kind}" for k, s in zip(source, kept, strict=True)])
         names, counts = np.unique(groups, return_counts=True)
         small = set(names[counts < 2])
         groups = np.array(
             [f"{k}|{s.label}|" if g in small else g for g, k, s in zip(groups, source, kept, strict=True)]
         )
-        self.train_idx, self.val_idx = split_indices(groups, self.cfg.val_fraction, self.cfg.seed)
+        return split_indices(groups, self.cfg.val_fraction, self.cfg.seed)
 
     # Set by fit; these defaults serve a save() without fit.
     _cluster: Cluster = Cluster()
@@ -217,6 +280,31 @@ class Trainer:
         model.to(device)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input sizes: cuDNN picks its fastest kernels once
+        loop = self._optimisation(model, device, cluster)
+        config = self._config_record()
+        progress = self._start(model, loop.opt, loop.sched, loop.scaler, config, device, cluster)
+        if cluster.is_main:
+            self._start_tracking(progress, config, cluster, loop.steps)
+        net: nn.Module = model
+        if cluster.active:
+            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        for epoch in range(progress.epoch + 1, cfg.epochs + 1):
+            if progress.stop:
+                break
+            t0 = time.monotonic()
+            train_loss = self._train_epoch(net, loop, epoch, progress, batch_fn, loss_fn, device, cluster)
+            sync_buffers(model, cluster)
+            self._end_epoch(
+                model, loop, epoch, t0, train_loss, progress, validate, score_key, config, device, cluster
+            )
+        if progress.best_state is None:
+            raise RuntimeError(f"no epoch was trained (epochs={cfg.epochs}); give --epochs 1 or more")
+        model.load_state_dict(progress.best_state)
+        return model.cpu().eval(), progress.best, progress.best_epoch
+
+    def _optimisation(self, model: nn.Module, device: torch.device, cluster: Cluster) -> _Optimisation:
+        """AdamW with a one-cycle schedule over the whole run, and mixed precision where the device has it."""
+        cfg = self.cfg
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         # Each rank takes its share of every epoch: the epoch has world_size times fewer steps per rank.
         steps = max(1, len(self.train_idx) // (cfg.batch_size * cluster.world_size))
@@ -228,105 +316,132 @@ class Trainer:
             "processes": cluster.world_size,
             "precision": f"{str(amp_dtype).removeprefix('torch.')} mixed" if amp_dtype else "float32",
         }
-        config = self._config_record()
-        progress = self._start(model, opt, sched, scaler, config, device, cluster)
+        return _Optimisation(opt, sched, scaler, amp_dtype, steps)
+
+    def _start_tracking(
+        self, progress: Progress, config: dict[str, Any], cluster: Cluster, steps: int
+    ) -> None:
+        """Open (or, resumed, reopen) the MLflow run and log where and how training runs. Rank 0 only."""
+        cfg = self.cfg
+        trained_on = self._trained_on or {}
+        self._tracker = start_run(
+            tracking_uri(cfg.mlflow_uri),
+            experiment=f"inspection-{cfg.task}",
+            run_name=f"{cfg.task}/{cfg.version}",
+            params=config,
+            tags={"task": cfg.task, "version": cfg.version},
+            run_id=progress.run_id,
+        )
+        progress.run_id = self._tracker.run_id
+        log.info(
+            "training %s %s on %s (%s, %d process%s), %d steps per epoch",
+            cfg.task,
+            cfg.version,
+            trained_on["device"],
+            trained_on["precision"],
+            cluster.world_size,
+            "es" if cluster.active else "",
+            steps,
+        )
+
+    def _train_epoch(
+        self,
+        net: nn.Module,
+        loop: _Optimisation,
+        epoch: int,
+        progress: Progress,
+        batch_fn: Callable[[np.ndarray, np.random.Generator], tuple[torch.Tensor, torch.Tensor]],
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        device: torch.device,
+        cluster: Cluster,
+    ) -> float:
+        """One epoch of optimiser steps; returns the mean training loss over every rank."""
+        cfg = self.cfg
+        # Generators seeded per (epoch, rank): a resumed epoch draws what the uninterrupted one would.
+        order_rng = np.random.default_rng([cfg.seed, epoch, 0])
+        batch_rng = np.random.default_rng([cfg.seed, epoch, 1, cluster.rank])
+        torch.manual_seed(int(batch_rng.integers(2**62)))
+        batches = shard_batches(
+            order_rng.permutation(self.train_idx),
+            cfg.batch_size,
+            loop.steps,
+            cluster.rank,
+            cluster.world_size,
+        )
+        net.train()
+        bar = tqdm(
+            batches,
+            desc=f"{cfg.task} epoch {epoch}/{cfg.epochs}, ETA {format_eta(progress, cfg)}",
+            disable=cfg.quiet or not cluster.is_main,
+            leave=False,
+        )
+        total = torch.zeros((), device=device)
+        for step, idx in enumerate(bar, 1):
+            x, y = batch_fn(idx, batch_rng)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with autocast(device, loop.amp_dtype):
+                loss = loss_fn(net(x), y)
+            loop.opt.zero_grad(set_to_none=True)
+            loop.scaler.scale(loss).backward()
+            loop.scaler.step(loop.opt)
+            loop.scaler.update()
+            loop.sched.step()
+            total += loss.detach().float()
+            if step % 10 == 0 or step == len(batches):  # .item() waits for the GPU: not every step
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+        return mean_over_ranks(total / len(batches), cluster)
+
+    def _end_epoch(
+        self,
+        model: nn.Module,
+        loop: _Optimisation,
+        epoch: int,
+        t0: float,
+        train_loss: float,
+        progress: Progress,
+        validate: Callable[[nn.Module], dict[str, float]],
+        score_key: str,
+        config: dict[str, Any],
+        device: torch.device,
+        cluster: Cluster,
+    ) -> None:
+        """Validate (rank 0; every rank gets the result), keep the best epoch, log, and write the resume state."""
+        cfg = self.cfg
+        decision: dict[str, Any] | None = None
         if cluster.is_main:
-            self._tracker = start_run(
-                tracking_uri(cfg.mlflow_uri),
-                experiment=f"inspection-{cfg.task}",
-                run_name=f"{cfg.task}/{cfg.version}",
-                params=config,
-                tags={"task": cfg.task, "version": cfg.version},
-                run_id=progress.run_id,
-            )
-            progress.run_id = self._tracker.run_id
-            log.info(
-                "training %s %s on %s (%s, %d process%s), %d steps per epoch",
-                cfg.task,
-                cfg.version,
-                self._trained_on["device"],
-                self._trained_on["precision"],
-                cluster.world_size,
-                "es" if cluster.active else "",
-                steps,
-            )
-        net: nn.Module = model
-        if cluster.active:
-            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        for epoch in range(progress.epoch + 1, cfg.epochs + 1):
-            if progress.stop:
-                break
-            t0 = time.monotonic()
-            # Generators seeded per (epoch, rank): a resumed epoch draws what the uninterrupted one would.
-            order_rng = np.random.default_rng([cfg.seed, epoch, 0])
-            batch_rng = np.random.default_rng([cfg.seed, epoch, 1, cluster.rank])
-            torch.manual_seed(int(batch_rng.integers(2**62)))
-            batches = shard_batches(
-                order_rng.permutation(self.train_idx), cfg.batch_size, steps, cluster.rank, cluster.world_size
-            )
-            net.train()
-            bar = tqdm(
-                batches,
-                desc=f"{cfg.task} epoch {epoch}/{cfg.epochs}, ETA {format_eta(progress, cfg)}",
-                disable=cfg.quiet or not cluster.is_main,
-                leave=False,
-            )
-            total = torch.zeros((), device=device)
-            for step, idx in enumerate(bar, 1):
-                x, y = batch_fn(idx, batch_rng)
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                with autocast(device, amp_dtype):
-                    loss = loss_fn(net(x), y)
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-                sched.step()
-                total += loss.detach().float()
-                if step % 10 == 0 or step == len(batches):  # .item() waits for the GPU: not every step
-                    bar.set_postfix(loss=f"{loss.item():.4f}")
-            train_loss = mean_over_ranks(total / len(batches), cluster)
-            sync_buffers(model, cluster)
-            decision: dict[str, Any] | None = None
-            if cluster.is_main:
-                model.eval()
-                metrics = validate(OnDevice(model, device))
-                seconds = time.monotonic() - t0
-                spent = progress.elapsed_s + seconds
-                stop = bool(cfg.time_budget_s and spent > cfg.time_budget_s)
-                decision = {"metrics": metrics, "seconds": seconds, "stop": stop}
-            decision = broadcast_json(decision, cluster, device)
-            metrics, seconds = decision["metrics"], decision["seconds"]
-            progress.epoch, progress.stop = epoch, decision["stop"]
-            progress.elapsed_s += seconds
-            progress.epoch_seconds.append(seconds)
-            improved = not progress.best or metrics[score_key] > progress.best[score_key]
-            if improved:
-                progress.best, progress.best_epoch = metrics, epoch
-                progress.best_state = {
-                    k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
-                }
-            if cluster.is_main:
-                log.info(progress_line(cfg, progress, train_loss, metrics, improved))
-                self._tracker.log_epoch(
-                    epoch,
-                    {"train_loss": train_loss, "lr": sched.get_last_lr()[0], "epoch_s": seconds, **metrics},
-                )
-                write_resume_state(
-                    self.resume_dir,
-                    model=model,
-                    optimizer=opt,
-                    scheduler=sched,
-                    scaler=scaler,
-                    progress=progress,
-                    config=config,
-                )
-            if progress.stop and cluster.is_main:
-                log.info("time budget of %.0f s reached after epoch %d", cfg.time_budget_s, epoch)
-        if progress.best_state is None:
-            raise RuntimeError(f"no epoch was trained (epochs={cfg.epochs}); give --epochs 1 or more")
-        model.load_state_dict(progress.best_state)
-        return model.cpu().eval(), progress.best, progress.best_epoch
+            model.eval()
+            metrics = validate(OnDevice(model, device))
+            seconds = time.monotonic() - t0
+            spent = progress.elapsed_s + seconds
+            stop = bool(cfg.time_budget_s and spent > cfg.time_budget_s)
+            decision = {"metrics": metrics, "seconds": seconds, "stop": stop}
+        decision = broadcast_json(decision, cluster, device)
+        metrics, seconds = decision["metrics"], decision["seconds"]
+        progress.epoch, progress.stop = epoch, decision["stop"]
+        progress.elapsed_s += seconds
+        progress.epoch_seconds.append(seconds)
+        improved = not progress.best or metrics[score_key] > progress.best[score_key]
+        if improved:
+            progress.best, progress.best_epoch = metrics, epoch
+            progress.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        if not cluster.is_main:
+            return
+        log.info(progress_line(cfg, progress, train_loss, metrics, improved))
+        self._tracker.log_epoch(
+            epoch,
+            {"train_loss": train_loss, "lr": loop.sched.get_last_lr()[0], "epoch_s": seconds, **metrics},
+        )
+        write_resume_state(
+            self.resume_dir,
+            model=model,
+            optimizer=loop.opt,
+            scheduler=loop.sched,
+            scaler=loop.scaler,
+            progress=progress,
+            config=config,
+        )
+        if progress.stop:
+            log.info("time budget of %.0f s reached after epoch %d", cfg.time_budget_s, epoch)
 
     def _start(
         self,
@@ -376,10 +491,16 @@ class Trainer:
         record["mlflow_uri"] = redact_uri(record.get("mlflow_uri", ""))
         return record
 
-    def save(self, model: nn.Module, metrics: dict[str, Any], **meta: Any) -> Path:
+    def save(
+        self, model: nn.Module, metrics: dict[str, Any], *, extra: dict[str, Any] | None = None, **meta: Any
+    ) -> Path:
         """Write ``model`` (from a CPU copy) to ``checkpoint_dir``, track it, and drop the run's resume state.
 
-        Under torchrun only rank 0 writes; the other ranks return the path it writes to.
+        ``meta`` are ``save_checkpoint``'s fields (``input_size``, ``threshold`` ...); ``extra`` adds the task's
+        own top-level keys (a defect model's preprocessing, kinds, calibration ...). ``meta.json`` is written once,
+        complete, before the resume state goes: a kill at any moment leaves either a run that resumes or a
+        finished checkpoint, never one that lacks part of its meta. Under torchrun only rank 0 writes; the
+        other ranks return the path it writes to.
         """
         cfg = self.cfg
         path = self.checkpoint_dir
@@ -399,7 +520,11 @@ class Trainer:
                 architecture=cfg.arch,
                 training_data=summary,
                 metrics=metrics,
-                extra={"train_config": self._config_record(), "trained_on": self._trained_on or {}},
+                extra={
+                    "train_config": self._config_record(),
+                    "trained_on": self._trained_on or {},
+                    **(extra or {}),
+                },
                 **meta,
             )
             self._tracker.log_checkpoint(path, metrics)

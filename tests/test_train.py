@@ -1,38 +1,28 @@
+import hashlib
 import json
+import math
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.training import TINY_ARCH, tiny_train_config, write_photos
 
+from inspection import trainer as trainer_module
 from inspection.cli import main
-from inspection.data import synth_casting
+from inspection.data import DatasetError
 from inspection.metrics import binary_nll, cost_threshold, expected_calibration_error, fit_temperature
 from inspection.models import load_checkpoint
 from inspection.testing import write_tiny_checkpoints
-from inspection.train import TRAINERS, TrainConfig, best_threshold
-from inspection.trainer import split_indices
-
-TINY_ARCH = {"noise": "test_freq_vgg", "denoiser": "test_unet_ae", "defect": "test_defect_cnn"}
+from inspection.train import TRAINERS, best_threshold, denoiser_dir
+from inspection.trainer import Trainer, split_indices
 
 
 @pytest.mark.parametrize("task", sorted(TRAINERS))
 def test_each_trainer_writes_a_loadable_version_folder(task, synthetic_root, tmp_path):
-    cfg = TrainConfig(
-        task=task,
-        data=str(synthetic_root),
-        out=str(tmp_path),
-        arch=TINY_ARCH[task],
-        input_size=32,
-        epochs=2,
-        batch_size=8,
-        quiet=True,
-        version="v1",
-        threads=1,
-    )
+    cfg = tiny_train_config(synthetic_root, tmp_path, task=task, batch_size=8)
     result = TRAINERS[task](cfg)
     assert result.path == tmp_path / task / "v1"
     ck = load_checkpoint(result.path)
@@ -51,45 +41,25 @@ def test_each_trainer_writes_a_loadable_version_folder(task, synthetic_root, tmp
 def test_same_seed_same_weights(synthetic_root, tmp_path):
     digests = []
     for run in ("a", "b"):
-        cfg = TrainConfig(
-            task="defect",
-            data=str(synthetic_root),
-            out=str(tmp_path / run),
-            arch="test_defect_cnn",
-            input_size=32,
-            epochs=1,
-            batch_size=8,
-            quiet=True,
-            version="v",
-            threads=1,
-            noise_aug=0.5,
+        cfg = tiny_train_config(
+            synthetic_root, tmp_path / run, epochs=1, batch_size=8, version="v", noise_aug=0.5
         )
         digests.append(json.loads((TRAINERS["defect"](cfg).path / "meta.json").read_text())["weights_sha256"])
     assert digests[0] == digests[1]
 
 
 def test_time_budget_stops_early(synthetic_root, tmp_path):
-    cfg = TrainConfig(
-        task="defect",
-        data=str(synthetic_root),
-        out=str(tmp_path),
-        arch="test_defect_cnn",
-        input_size=32,
-        epochs=50,
-        time_budget_s=0.01,
-        quiet=True,
-        version="v",
-    )
+    cfg = tiny_train_config(synthetic_root, tmp_path, epochs=50, time_budget_s=0.01, version="v")
     assert TRAINERS["defect"](cfg).metrics  # finished after the first epoch, not fifty
     assert load_checkpoint(tmp_path / "defect" / "v").meta["metrics"]["best_epoch"] == 1
 
 
 def test_bad_data_folder_is_explained(tmp_path):
     with pytest.raises(FileNotFoundError, match="expected the layout"):
-        TRAINERS["defect"](TrainConfig(task="defect", data=str(tmp_path), quiet=True))
+        TRAINERS["defect"](tiny_train_config(tmp_path, tmp_path / "m"))
     (tmp_path / "train" / "good").mkdir(parents=True)
     with pytest.raises(ValueError, match="no defective class folder"):
-        TRAINERS["defect"](TrainConfig(task="defect", data=str(tmp_path), quiet=True))
+        TRAINERS["defect"](tiny_train_config(tmp_path, tmp_path / "m"))
 
 
 def test_split_is_stratified_and_disjoint():
@@ -107,36 +77,6 @@ def test_best_threshold_separates_validation_scores():
 
 
 # --- sizes, kinds, costs, fine-tuning ------------------------------------------------------------------
-
-
-def write_photos(root, classes, *, n=6, seed=0, sizes=((40, 56), (56, 40), (48, 48), (64, 44))):
-    """Castings of mixed sizes and aspect ratios in ``root/{train,test}/<class>/``; class -> defect kind."""
-    rng = np.random.default_rng(seed)
-    for split, count in (("train", n), ("test", 2)):
-        for cls, kind in classes.items():
-            (root / split / cls).mkdir(parents=True, exist_ok=True)
-            for i in range(count):
-                h, w = sizes[i % len(sizes)]
-                img = synth_casting(rng, max(h, w), kind)
-                top, left = (max(h, w) - h) // 2, (max(h, w) - w) // 2
-                cv2.imwrite(str(root / split / cls / f"{i}.png"), img[top : top + h, left : left + w])
-    return root
-
-
-def tiny_defect_config(data, out, **kw):
-    base = dict(
-        task="defect",
-        data=str(data),
-        out=str(out),
-        arch="test_defect_cnn",
-        input_size=32,
-        epochs=2,
-        batch_size=4,
-        quiet=True,
-        version="v1",
-        threads=1,
-    )
-    return TrainConfig(**{**base, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -221,17 +161,17 @@ def test_labels_csv_gives_kinds(tmp_path):
         )
         rows.append(f"{p.relative_to(data).as_posix()},{label},{kind}")
     (data / "labels.csv").write_text("\n".join(rows) + "\n")
-    result = TRAINERS["defect"](tiny_defect_config("", tmp_path / "m", labels=str(data / "labels.csv")))
+    result = TRAINERS["defect"](tiny_train_config("", tmp_path / "m", labels=str(data / "labels.csv")))
     meta = load_checkpoint(result.path).meta
     assert meta["kinds"] == ["crack", "hole"] and meta["training_data"]["n_images"] == 12
     assert meta["training_data"]["labels_csv"].endswith("labels.csv")
 
 
 def test_single_defect_folder_means_no_kinds(synthetic_root, tmp_path):
-    meta = load_checkpoint(TRAINERS["defect"](tiny_defect_config(synthetic_root, tmp_path)).path).meta
+    meta = load_checkpoint(TRAINERS["defect"](tiny_train_config(synthetic_root, tmp_path)).path).meta
     assert meta["kinds"] == [] and meta["model_kwargs"] == {}
     assert set(meta["costs"]) >= {"miss_cost", "false_reject_cost", "defect_rate"}
-    assert meta["class_balance"]["pos_weight"] > 0 and meta["parent"] is None and meta["replay"] == []
+    assert meta["parent"] is None and meta["replay"] == [] and meta["training_data"]["golden_excluded"] == 0
     cal = meta["calibration"]
     assert cal["nll_after"] <= cal["nll_before"] + 1e-9 and {"ece_before", "ece_after"} <= set(cal)
 
@@ -264,9 +204,9 @@ def test_cost_threshold_falls_as_misses_cost_more():
 
 def test_init_from_grows_the_head_and_keeps_old_weights(tmp_path):
     old = write_photos(tmp_path / "old", {"ok": None, "def_crack": "crack", "def_burr": "burr"}, n=4)
-    v1 = TRAINERS["defect"](tiny_defect_config(old, tmp_path / "m", epochs=1)).path
+    v1 = TRAINERS["defect"](tiny_train_config(old, tmp_path / "m", epochs=1)).path
     new = write_photos(tmp_path / "new", {"ok": None, "def_scratch": "scratch"}, n=4, seed=5)
-    cfg = tiny_defect_config(
+    cfg = tiny_train_config(
         new, tmp_path / "m", epochs=1, version="v2", init_from=str(v1), replay=(str(old),), lr=0.0
     )
     v2 = TRAINERS["defect"](cfg).path
@@ -284,12 +224,22 @@ def test_init_from_grows_the_head_and_keeps_old_weights(tmp_path):
     a, b = parent.model.state_dict(), child.model.state_dict()
     head = "head.1"
     assert b[f"{head}.weight"].shape[0] == 4 and a[f"{head}.weight"].shape[0] == 3
-    # lr 0: nothing but the grown rows (and the bias correction of output 0) differs from the parent
+    # lr 0: nothing but the grown rows differs from the parent; output 0's bias, already corrected for the
+    # parent's class balance, is not corrected again
     assert torch.equal(b[f"{head}.weight"][:3], a[f"{head}.weight"])
-    assert torch.equal(b[f"{head}.bias"][1:3], a[f"{head}.bias"][1:3])
+    assert torch.equal(b[f"{head}.bias"][:3], a[f"{head}.bias"])
     for k, v in a.items():
         if not k.startswith(head) and "running" not in k and "num_batches" not in k:
             assert torch.equal(v, b[k]), k
+    balance = meta["class_balance"]
+    assert balance["bias_correction"] == 0.0
+    assert balance["logit_adjustment"] == pytest.approx(math.log(balance["pos_weight"]))
+    # so the outputs are the parent's (given the same batch-norm statistics, which training mode updates)
+    same_stats = parent.model
+    same_stats.load_state_dict({**a, **{k: v for k, v in b.items() if "running" in k or "num_batches" in k}})
+    x = torch.randn(5, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # equal up to float rounding: the grown layer multiplies in another order
+        torch.testing.assert_close(child.model(x)[:, :3], same_stats(x), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="differs from the --init-from"):
         TRAINERS["defect"](replace(cfg, arch="defect_cnn_small", version="v3"))
 
@@ -297,7 +247,7 @@ def test_init_from_grows_the_head_and_keeps_old_weights(tmp_path):
 def test_unreadable_training_photo_is_recorded_not_fatal(tmp_path):
     data = write_photos(tmp_path / "data", {"ok": None, "def_front": "crack"}, n=4)
     (data / "train" / "ok" / "broken.png").write_bytes(b"\x89PNG not really")
-    meta = load_checkpoint(TRAINERS["defect"](tiny_defect_config(data, tmp_path / "m", epochs=1)).path).meta
+    meta = load_checkpoint(TRAINERS["defect"](tiny_train_config(data, tmp_path / "m", epochs=1)).path).meta
     rejected = meta["training_data"]["rejected"]
     assert [Path(r["path"]).name for r in rejected] == ["broken.png"] and rejected[0]["reason"]
 
@@ -305,7 +255,7 @@ def test_unreadable_training_photo_is_recorded_not_fatal(tmp_path):
 @pytest.mark.parametrize("task", ["noise", "denoiser"])
 def test_noise_and_denoiser_train_on_mixed_sizes(task, tmp_path):
     data = write_photos(tmp_path / "data", {"ok": None, "def_front": "crack"}, n=4)
-    cfg = replace(tiny_defect_config(data, tmp_path / "m", epochs=1), task=task, arch=TINY_ARCH[task])
+    cfg = replace(tiny_train_config(data, tmp_path / "m", epochs=1), task=task, arch=TINY_ARCH[task])
     assert load_checkpoint(TRAINERS[task](cfg).path).meta["training_data"]["n_images"] == 8
 
 
@@ -315,3 +265,146 @@ def test_temperature_stays_finite_when_validation_is_separated():
     t = fit_temperature(logits, labels)
     assert 0.5 < t < 10  # hard targets would drive T to its lower bound and P(defective) to exactly 0 or 1
     assert 0.7 < 1 / (1 + np.exp(-4.0 / t)) < 0.999
+
+
+# --- kinds only is asked for, never inferred -----------------------------------------------------------------
+
+
+def test_no_ok_photo_without_kinds_only_is_refused(tmp_path, models_root):
+    # a week where only defects were labelled, trained without replay
+    defects = write_photos(tmp_path / "week", {"def_crack": "crack", "def_burr": "burr"}, n=4)
+    with pytest.raises(
+        DatasetError, match=r"no ok photos.*add --replay with ok photos, or pass --kinds-only"
+    ):
+        TRAINERS["defect"](tiny_train_config(defects, tmp_path / "m"))
+    with pytest.raises(SystemExit, match="no ok photos"):
+        _cli_train(defects, tmp_path / "cli")
+    assert not (tmp_path / "m" / "defect").exists()
+    # replaying data with ok photos makes it a full defect model
+    old = write_photos(tmp_path / "old", {"ok": None, "def_crack": "crack"}, n=4, seed=3)
+    meta = load_checkpoint(
+        TRAINERS["defect"](tiny_train_config(defects, tmp_path / "m", epochs=1, replay=(str(old),))).path
+    ).meta
+    assert not meta["kinds_only"] and meta["calibration"]["fitted"]
+
+
+def test_kinds_only_parent_fine_tuned_with_kinds_only(tmp_path):
+    kinds = {"blowhole": "blowhole", "crack": "crack"}
+    v1 = TRAINERS["defect"](
+        tiny_train_config(write_photos(tmp_path / "a", kinds, n=4), tmp_path / "m", epochs=1, kinds_only=True)
+    ).path
+    assert load_checkpoint(v1).meta["kinds_only"]
+    new = write_photos(tmp_path / "b", {"crack": "crack", "scratch": "scratch"}, n=4, seed=2)
+    cfg = tiny_train_config(new, tmp_path / "m", epochs=1, version="v2", init_from=str(v1), kinds_only=True)
+    meta = load_checkpoint(TRAINERS["defect"](cfg).path).meta
+    assert meta["kinds_only"] and meta["threshold"] == 0.0
+    assert meta["kinds"] == ["blowhole", "crack", "scratch"]
+    # the same defects in def_ folders, without --kinds-only and without ok photos: refused, not inferred
+    labelled = write_photos(tmp_path / "c", {"def_crack": "crack", "def_scratch": "scratch"}, n=4, seed=2)
+    with pytest.raises(DatasetError, match="no ok photos"):
+        TRAINERS["defect"](replace(cfg, data=str(labelled), kinds_only=False, version="v3"))
+
+
+# --- meta.json is written once, complete --------------------------------------------------------------------
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after the raise runs."""
+
+
+def test_a_kill_right_after_the_checkpoint_is_written_leaves_its_whole_meta(
+    synthetic_root, tmp_path, monkeypatch
+):
+    real = trainer_module.save_checkpoint
+
+    def write_then_die(*args, **kw):
+        real(*args, **kw)
+        raise Killed
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", write_then_die)
+    with pytest.raises(Killed):
+        TRAINERS["defect"](tiny_train_config(synthetic_root, tmp_path, epochs=1))
+    meta = load_checkpoint(tmp_path / "defect" / "v1").meta
+    assert {"preprocessing", "kinds", "kinds_only", "calibration", "costs", "class_balance"} <= set(meta)
+    assert meta["calibration"]["fitted"] and meta["preprocessing"]["mean"] != 0.5
+
+
+# --- --denoiser takes what --models takes -------------------------------------------------------------------
+
+
+def test_denoiser_from_a_models_root_a_bundle_or_a_checkpoint(tiny_root, tiny_models, tmp_path):
+    expected = tiny_models / "denoiser"
+    assert denoiser_dir(tiny_root) == expected and denoiser_dir(tiny_models) == expected
+    assert denoiser_dir(expected) == expected  # a checkpoint folder
+    task = tmp_path / "denoiser"  # a pre-bundle task folder
+    shutil.copytree(expected, task / "d1")
+    (task / "CURRENT").write_text("d1\n")
+    assert denoiser_dir(task) == task / "d1" and denoiser_dir(tmp_path) == task / "d1"
+    data = write_photos(tmp_path / "data", {"ok": None, "def_front": "crack"}, n=4)
+    cfg = tiny_train_config(data, tmp_path / "m", epochs=1, noise_aug=1.0, denoiser=str(tiny_root))
+    assert load_checkpoint(TRAINERS["defect"](cfg).path).meta["train_config"]["denoiser"] == str(tiny_root)
+
+
+# --- golden photos never enter training ---------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_golden_photos_are_dropped_from_every_root(tmp_path, monkeypatch):
+    data = write_photos(tmp_path / "data", {"ok": None, "def_front": "crack"}, n=4)
+    golden = data / "test" / "ok" / "0.png"
+    (data / "dataset.json").write_text(json.dumps({"golden_sha256": [_sha256(golden).upper()]}))
+    replay = write_photos(tmp_path / "replay", {"ok": None, "def_front": "burr"}, n=4, seed=9)
+    shutil.copyfile(golden, replay / "train" / "ok" / "golden-copy.png")
+    shutil.copyfile(golden, data / "train" / "def_front" / "mislabelled-golden.png")
+    cfg = tiny_train_config(data, tmp_path / "m", epochs=1, replay=(str(replay),))
+    tr = Trainer(cfg)
+    assert tr.fingerprint["golden_excluded"] == 2
+    assert not {"golden-copy.png", "mislabelled-golden.png"} & {s.path.name for s in tr.samples}
+    assert [s["n_images"] for s in tr.sources] == [8, 8]
+    meta = load_checkpoint(TRAINERS["defect"](cfg).path).meta
+    assert meta["training_data"]["golden_excluded"] == 2 and meta["training_data"]["n_images"] == 16
+
+    # no golden hash known: no photo is hashed
+    (data / "dataset.json").write_text(json.dumps({"golden_sha256": []}))
+    monkeypatch.setattr(trainer_module, "photo_sha256", lambda path: pytest.fail(f"hashed {path}"))
+    assert Trainer(cfg).fingerprint["golden_excluded"] == 0
+    (data / "dataset.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="golden photos cannot be kept out"):
+        Trainer(cfg)
+
+
+# --- class imbalance ----------------------------------------------------------------------------------------
+
+
+def test_class_weights_follow_the_training_split_counts(tmp_path, monkeypatch):
+    # 12 ok, 6 cracks, 3 burrs; the stratified validation split takes 2, 1 and 1, leaving 10, 5 and 2 to train on
+    n = {"ok": 12, "def_crack": 6, "def_burr": 3}
+    data = write_photos(tmp_path / "data", {"ok": None, "def_crack": "crack", "def_burr": "burr"}, n=n)
+    seen: dict[str, list[torch.Tensor]] = {"pos_weight": [], "weight": []}
+    bce, ce = torch.nn.functional.binary_cross_entropy_with_logits, torch.nn.functional.cross_entropy
+
+    def spy_bce(*args, **kw):
+        seen["pos_weight"].append(kw["pos_weight"].clone())
+        return bce(*args, **kw)
+
+    def spy_ce(*args, **kw):
+        seen["weight"].append(kw["weight"].clone())
+        return ce(*args, **kw)
+
+    monkeypatch.setattr(torch.nn.functional, "binary_cross_entropy_with_logits", spy_bce)
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", spy_ce)
+    meta = load_checkpoint(TRAINERS["defect"](tiny_train_config(data, tmp_path / "m", epochs=1)).path).meta
+    balance = meta["class_balance"]
+    assert balance["train_counts"] == {"ok": 10, "defective": 7, "burr": 2, "crack": 5}
+    assert balance["pos_weight"] == pytest.approx(10 / 7)  # n_ok / n_defective
+    # inverse kind frequency, normalised so a balanced set would weigh 1: 7 / (2 kinds * count)
+    assert balance["kind_weights"] == pytest.approx({"burr": 7 / 4, "crack": 7 / 10})
+    assert (
+        balance["bias_correction"] == pytest.approx(-math.log(10 / 7)) and balance["logit_adjustment"] == 0.0
+    )
+    # and they are the weights the loss used
+    assert seen["pos_weight"] and all(float(w) == pytest.approx(10 / 7) for w in seen["pos_weight"])
+    assert seen["weight"] and all(w.tolist() == pytest.approx([7 / 4, 7 / 10]) for w in seen["weight"])

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.training import tiny_train_config
 from safetensors.torch import load_file
 
 from inspection import hardware, resume, tracking
@@ -27,21 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_config(data: Path, out: Path, **kw: object) -> TrainConfig:
-    base = TrainConfig(
-        task="defect",
-        data=str(data),
-        out=str(out),
-        arch="test_defect_cnn",
-        input_size=32,
-        epochs=2,
-        batch_size=8,
-        threads=1,
-        quiet=True,
-        version="v",
-        noise_aug=0.5,
-        device="cpu",
-    )
-    return replace(base, **kw)
+    """The shared tiny config, with noise augmentation so a resumed epoch must redraw the same noise."""
+    return tiny_train_config(data, out, **{"batch_size": 8, "version": "v", "noise_aug": 0.5, **kw})
 
 
 def weights_sha(path: Path) -> str:
@@ -270,6 +258,11 @@ def test_training_is_tracked_in_mlflow(synthetic_root, tmp_path, mlflow_uri):
     assert run.data.metrics["final_val_accuracy"] == result.metrics["val_accuracy"]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")}
     assert {"checkpoint/meta.json", "checkpoint/weights.safetensors"} <= artifacts
+    logged = json.loads(
+        Path(client.download_artifacts(run.info.run_id, "checkpoint/meta.json", str(tmp_path))).read_text()
+    )
+    assert logged == json.loads((result.path / "meta.json").read_text())  # the complete meta, calibration too
+    assert {"calibration", "preprocessing", "class_balance"} <= set(logged)
 
 
 def test_a_resumed_run_goes_on_in_the_same_mlflow_run(synthetic_root, tmp_path, mlflow_uri, monkeypatch):

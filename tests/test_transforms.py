@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers.training import tiny_train_config
 
 from inspection.models import load_checkpoint
 from inspection.pipeline import InspectionPipeline
-from inspection.train import TRAINERS, TrainConfig
+from inspection.train import TRAINERS
 from inspection.transforms import DefectTransform, pixel_statistics
 
 
@@ -50,19 +51,7 @@ def test_pixel_statistics_over_photos_of_any_size():
 
 
 def test_training_and_the_pipeline_use_the_same_preprocessing(synthetic_root, tiny_models, tmp_path):
-    cfg = TrainConfig(
-        task="defect",
-        data=str(synthetic_root),
-        out=str(tmp_path),
-        arch="test_defect_cnn",
-        input_size=32,
-        epochs=1,
-        batch_size=8,
-        quiet=True,
-        version="v1",
-        threads=1,
-        resize="stretch",
-    )
+    cfg = tiny_train_config(synthetic_root, tmp_path, epochs=1, batch_size=8, resize="stretch")
     ck = load_checkpoint(TRAINERS["defect"](cfg).path)
     stored = DefectTransform.from_meta(ck.meta)
     assert stored.resize == "stretch" and stored.size == 32 and 0 < stored.mean < 1
