@@ -110,6 +110,13 @@ class Bundle:
             return None
         return resolve_checkpoint_dir(folder) if self.legacy else folder
 
+    def required_dir(self, task: str) -> Path:
+        """The checkpoint folder of a task every bundle has (``noise``, ``defect``)."""
+        folder = self.checkpoint_dir(task)
+        if folder is None:
+            raise BundleError(f"{self.path} has no {task} model")
+        return folder
+
     @property
     def parent(self) -> str | None:
         return self.card.get("parent")

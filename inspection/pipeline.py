@@ -152,7 +152,7 @@ class InspectionPipeline:
         elif workers:
             config = replace(config, workers=workers)
         denoiser_dir = bundle.checkpoint_dir("denoiser")
-        defect = load_checkpoint(bundle.checkpoint_dir("defect"))
+        defect = load_checkpoint(bundle.required_dir("defect"))
         stored = DefectTransform.from_meta(defect.meta).to_meta()
         if bundle.preprocessing and bundle.preprocessing != stored:
             raise BundleError(
@@ -160,7 +160,7 @@ class InspectionPipeline:
                 f"model's own {stored}; the bundle was edited by hand or assembled from mismatched parts"
             )
         return cls(
-            noise=load_checkpoint(bundle.checkpoint_dir("noise")),
+            noise=load_checkpoint(bundle.required_dir("noise")),
             defect=defect,
             denoiser=load_checkpoint(denoiser_dir) if denoiser_dir else None,
             config=config,

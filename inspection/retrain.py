@@ -41,7 +41,7 @@ class RetrainResult:
 
 def recipe(parent: Bundle, explicit: dict[str, Any]) -> dict[str, Any]:
     """Training settings: the parent's defect recipe, then fine-tune defaults, then the explicit flags."""
-    meta = read_meta(parent.checkpoint_dir("defect"))  # type: ignore[arg-type]
+    meta = read_meta(parent.required_dir("defect"))
     inherited = {k: v for k, v in meta.get("train_config", {}).items() if k in INHERITED}
     for name in ("noise_types", "replay"):
         if isinstance(inherited.get(name), list):
@@ -80,7 +80,7 @@ def retrain(
             "data": data,
             "out": str(work),
             "version": out.name,
-            "init_from": str(parent.checkpoint_dir("defect")),
+            "init_from": str(parent.required_dir("defect")),
             "denoiser": str(denoiser) if denoiser and settings.get("noise_aug") else "",
         }
     )
@@ -95,10 +95,10 @@ def retrain(
         and all(_describe(d).get("synthetic") for d in (data, *cfg.replay)),
         "train_seconds": round(result.seconds, 1),
     }
-    checkpoints = {"noise": parent.checkpoint_dir("noise"), "defect": result.path}
+    checkpoints = {"noise": parent.required_dir("noise"), "defect": result.path}
     if denoiser is not None:
         checkpoints["denoiser"] = denoiser
-    bundle = write_bundle(out, checkpoints, routing=parent.routing, policy=policy, card=card)  # type: ignore[arg-type]
+    bundle = write_bundle(out, checkpoints, routing=parent.routing, policy=policy, card=card)
     shutil.rmtree(work, ignore_errors=True)
     _track(cfg, bundle, result.metrics)
     return RetrainResult(bundle, result.seconds, result.metrics)
