@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from helpers.service import ENGINEER_KEYS, STATION_KEYS, png
 
 from inspection.auth import ApiKeys
+from inspection.data import synth_casting
 from inspection.pipeline import InspectionPipeline
 from inspection.service import ServiceLimits, create_app
 from inspection.store import RecordStore
@@ -25,7 +26,7 @@ def pipeline(tiny_models: Path) -> InspectionPipeline:
 
 @pytest.fixture(scope="session")
 def photo() -> bytes:
-    return png(np.random.default_rng(0).integers(0, 256, (96, 96), dtype=np.uint8))
+    return png(synth_casting(np.random.default_rng(0), 96))  # a part: pure noise is refused as not_a_part
 
 
 @pytest.fixture

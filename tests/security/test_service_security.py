@@ -22,6 +22,7 @@ from helpers.service import ENGINEER, H1, H2, asgi_post, png, upload
 from PIL import Image
 from sqlalchemy.exc import OperationalError
 
+from inspection.data import synth_casting
 from inspection.imageio import DEFAULT_MAX_PIXELS, decode_image
 from inspection.results import InspectionResult, Rejection
 from inspection.service import BatchScorer
@@ -456,7 +457,7 @@ def test_an_upload_whose_client_hangs_up_while_it_waits_is_not_scored_or_stored(
     busy = threading.Thread(target=lambda: upload(client, photo, part="BUSY"))
     busy.start()
     assert gated.started.wait(10)  # the scorer is held on BUSY; the next photo waits in the queue
-    other = png(np.full((96, 96), 7, np.uint8))
+    other = png(synth_casting(np.random.default_rng(7), 96, "burr"))
     form = httpx.Request("POST", "http://x/", data={"station_id": "station-1", "part_id": "GONE"},
                          files={"image": ("p.png", other, "image/png")})  # fmt: skip
     body = form.read()

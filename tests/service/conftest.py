@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from helpers.photos import encode, png_bomb
 
 from inspection.auth import ApiKeys
+from inspection.data import synth_casting
 from inspection.pipeline import InspectionPipeline
 from inspection.service import ServiceLimits, create_app
 from inspection.store import RecordStore
@@ -28,20 +29,20 @@ def pipeline(tiny_models: Path) -> InspectionPipeline:
 @pytest.fixture(scope="session")
 def photos() -> SimpleNamespace:
     rng = np.random.default_rng(0)
-    gray = rng.integers(0, 256, (96, 96), dtype=np.uint8)
-    rgb = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    gray = synth_casting(rng, 96)  # parts: a frame of pure noise would be refused as not_a_part
+    rgb = np.dstack([gray, np.roll(gray, 3, axis=1), gray // 2])
     jpeg = encode(gray, "JPEG")
     return SimpleNamespace(
         png=encode(gray),
-        png2=encode(rng.integers(0, 256, (96, 96), dtype=np.uint8)),
+        png2=encode(synth_casting(rng, 96, "crack")),
         jpeg=jpeg,
         truncated_jpeg=jpeg[: len(jpeg) // 2],
         tiny=encode(np.zeros((1, 1), np.uint8)),
         bomb=png_bomb(),
         text=b"this is not a photo, just text with a .jpg name\n" * 4,
-        png16=encode((rng.integers(0, 65536, (96, 96))).astype(np.uint16)),
+        png16=encode(gray.astype(np.uint16) * 257),
         rgb=encode(rgb),
-        rgba=encode(rng.integers(0, 256, (96, 96, 4), dtype=np.uint8)),
+        rgba=encode(np.dstack([rgb, np.full_like(gray, 255)])),
         cmyk=encode(rgb, "JPEG", mode="CMYK"),
     )
 
