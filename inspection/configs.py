@@ -64,6 +64,9 @@ class TrainConfig:
             architecture, preprocessing and kinds (new kinds are added after them).
         replay: extra dataset roots whose train split is mixed into training and validation (e.g. the data
             the init_from model learned), so old defect kinds are not forgotten.
+        new_share: with ``replay``, the share of each epoch's photos drawn from the new data (``data``), the rest
+            from the replayed data, so a few new photos are not drowned by many old ones (0 = in proportion to
+            their numbers; retrain defaults to 0.5).
     """
 
     task: str
@@ -98,6 +101,7 @@ class TrainConfig:
     defect_rate: float = 0.0
     init_from: str = ""
     replay: tuple[str, ...] = ()
+    new_share: float = 0.0
 
     def resolved(self) -> TrainConfig:
         if self.task not in TASK_DEFAULT_ARCH:

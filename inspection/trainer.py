@@ -185,6 +185,27 @@ class Trainer:
             self.fingerprint["labels_csv"] = str(Path(self.cfg.labels).resolve())
         self.train_idx, self.val_idx = self._split(kept, source)
 
+    def epoch_order(self, rng: np.random.Generator) -> np.ndarray:
+        """The training photos of one epoch, shuffled.
+
+        With ``new_share`` and replayed data, that share of the epoch is drawn from the new photos (repeated when
+        there are few) and the rest from the replayed ones; otherwise every training photo once.
+        """
+        share = self.cfg.new_share
+        new = self.train_idx[self.source[self.train_idx] == 0]
+        old = self.train_idx[self.source[self.train_idx] > 0]
+        if not 0 < share < 1 or not len(new) or not len(old):
+            return rng.permutation(self.train_idx)
+        n_new = round(share * len(self.train_idx))
+        n_old = len(self.train_idx) - n_new
+        picked = np.concatenate(
+            [
+                rng.choice(new, n_new, replace=n_new > len(new)),
+                rng.choice(old, n_old, replace=n_old > len(old)),
+            ]
+        )
+        return rng.permutation(picked)
+
     def _list_samples(self) -> tuple[list[Sample], np.ndarray]:
         """Every listed training photo, and the index of the root it comes from (0: ``data``, then replays)."""
         cfg = self.cfg
@@ -362,7 +383,7 @@ class Trainer:
         batch_rng = np.random.default_rng([cfg.seed, epoch, 1, cluster.rank])
         torch.manual_seed(int(batch_rng.integers(2**62)))
         batches = shard_batches(
-            order_rng.permutation(self.train_idx),
+            self.epoch_order(order_rng),
             cfg.batch_size,
             loop.steps,
             cluster.rank,

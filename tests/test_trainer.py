@@ -293,3 +293,21 @@ def test_log_bundle(tmp_path, mlflow_uri):
     assert run.info.run_name == "plant-v2" and run.data.metrics == {"golden_accuracy": 0.97}
     assert {a.path for a in client.list_artifacts(run_id, "bundle")} == {"bundle/card.json", "bundle/defect"}
     assert tracking.log_bundle("off", bundle, {}) == ""
+
+
+def test_new_share_draws_that_share_of_each_epoch_from_the_new_data(tmp_path):
+    from helpers.training import tiny_train_config, write_photos
+
+    from inspection.trainer import Trainer
+
+    new = write_photos(tmp_path / "new", {"ok": None, "def_front": "crack"}, n=4, seed=1)
+    old = write_photos(tmp_path / "old", {"ok": None, "def_front": "burr"}, n=30, seed=2)
+    plain = Trainer(tiny_train_config(new, tmp_path / "out", replay=(str(old),)))
+    order = plain.epoch_order(np.random.default_rng(0))
+    assert sorted(order) == sorted(plain.train_idx)  # by default every photo once
+    shared = Trainer(tiny_train_config(new, tmp_path / "out", replay=(str(old),), new_share=0.5))
+    order = shared.epoch_order(np.random.default_rng(0))
+    from_new = shared.source[order] == 0
+    assert len(order) == len(shared.train_idx) and abs(from_new.mean() - 0.5) < 0.02
+    assert set(order[from_new]) == set(shared.train_idx[shared.source[shared.train_idx] == 0])
+    assert not set(order) & set(shared.val_idx)  # validation photos are never trained on

@@ -58,6 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             action.help = "continue a killed retrain of the same --out from its last completed epoch"
         elif action.dest in INHERITED and action.help:
             action.help = re.sub(r" \(default: [^)]*\)$", "", action.help) + " (default: the parent's)"
+        elif action.dest == "new_share":
+            action.help = (
+                "with --replay, the share of each epoch drawn from the new data, the rest from the replayed "
+                "data (default: 0.5; 0 = in proportion to their numbers)"
+            )
         elif action.dest == "replay":
             action.help = "dataset roots whose train split is mixed in, e.g. the data the parent learned from"
 
