@@ -12,7 +12,10 @@ is gated too, so a candidate cannot pass by handing more parts to people.
 ``policy.gate_tolerance`` (0.02 = 2 points) against the live bundle: accuracy, recall of defective parts, the
 accuracy under any one noise type, the recall of any one defect kind (when the golden set names kinds), or the
 share of photos decided without review. The
-tolerance is the live bundle's, so a candidate cannot loosen its own gate. Balanced accuracy is reported, not
+tolerance is the live bundle's, so a candidate cannot loosen its own gate. On a small golden set one photo is
+several points, so a drop beyond the tolerance is forgiven when it is within chance: when the photos the
+candidate lost against the live bundle, set against those it won, would show up at least 5% of the time if the
+two were equally good (a one-sided sign test on the same photos). Balanced accuracy is reported, not
 gated. With no live bundle yet, the candidate is promoted (a first promotion) and its numbers are recorded.
 
 **Moving LIVE.** A promotion writes the golden numbers into the candidate's card and then points
@@ -67,6 +70,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Two equal shares computed over different sums can differ in the last bits; that is no drop.
 EPSILON = 1e-9
+CHANCE = 0.05  # a drop beyond the tolerance refuses unless a loss this large had at least this chance
 # Retry a bundle that failed to load this often even when LIVE does not change (it may have been fixed in place).
 RETRY_FAILED_S = 60.0
 
@@ -226,6 +230,8 @@ class GoldenRun:
         unreadable: golden photos that could not be read (judged by no bundle).
         fingerprint: SHA-256 over the golden set's file names, sizes and labels.
         seed: the noise protocol's seed.
+        pairs: per gated metric, ``(lost, won)``: verdicts the live bundle got right and the candidate wrong, and
+            the other way round, on the very same photos (only when both a ``live`` and a ``candidate`` ran).
     """
 
     metrics: dict[str, GoldenMetrics]
@@ -233,6 +239,7 @@ class GoldenRun:
     unreadable: list[RejectedPhoto]
     fingerprint: str
     seed: int
+    pairs: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -290,7 +297,21 @@ def evaluate_golden(
         unreadable=unreadable,
         fingerprint=str(dataset_fingerprint(list(samples))["sha256"]),
         seed=seed,
+        pairs=paired_changes(tallies["live"], tallies["candidate"])
+        if {"live", "candidate"} <= set(tallies)
+        else {},
     )
+
+
+def paired_changes(live: _Tally, candidate: _Tally) -> dict[str, tuple[int, int]]:
+    """Per gated metric (named as in :func:`compare`), the verdicts lost and won by the candidate, photo by photo."""
+    y = np.array(live.labels, int)
+    was, now = np.array(live.preds, int) == y, np.array(candidate.preds, int) == y
+    noises, kinds = np.array(live.noises), np.array(live.kinds)
+    subsets = {"accuracy": np.ones(len(y), bool), "recall (defective)": y == 1}
+    subsets |= {f"accuracy ({n})": noises == n for n in NOISE_TYPES}
+    subsets |= {f"recall (kind {k})": kinds == k for k in sorted(set(live.kinds) - {""})}
+    return {name: (int((was & ~now & m).sum()), int((~was & now & m).sum())) for name, m in subsets.items()}
 
 
 # --- the gate -------------------------------------------------------------------------------------------------
@@ -303,6 +324,8 @@ class GateRow(NamedTuple):
     live: float | None
     candidate: float | None
     gated: bool = True
+    lost: int = 0
+    won: int = 0
 
     @property
     def change(self) -> float | None:
@@ -310,9 +333,21 @@ class GateRow(NamedTuple):
             return None
         return self.candidate - self.live
 
+    @property
+    def chance(self) -> float | None:
+        """How likely a loss this large is by chance alone, from the photos lost and won (one-sided sign test)."""
+        n = self.lost + self.won
+        if not n:
+            return None
+        return float(sum(math.comb(n, k) for k in range(self.lost, n + 1)) / 2**n)
+
     def passes(self, tolerance: float) -> bool:
+        """Within the tolerance, or a drop that as few photos as these could show by chance (p >= 0.05)."""
         change = self.change
-        return not self.gated or change is None or change >= -tolerance - EPSILON
+        if not self.gated or change is None or change >= -tolerance - EPSILON:
+            return True
+        chance = self.chance
+        return chance is not None and chance >= CHANCE
 
 
 @dataclass(frozen=True)
@@ -331,8 +366,17 @@ class GateDecision:
         return not self.failed
 
 
-def compare(candidate: GoldenMetrics, live: GoldenMetrics, tolerance: float) -> GateDecision:
-    """Gate the candidate against the live bundle (module docstring): ``tolerance`` is the live bundle's."""
+def compare(
+    candidate: GoldenMetrics,
+    live: GoldenMetrics,
+    tolerance: float,
+    pairs: Mapping[str, tuple[int, int]] | None = None,
+) -> GateDecision:
+    """Gate the candidate against the live bundle (module docstring): ``tolerance`` is the live bundle's.
+
+    ``pairs`` (:func:`paired_changes`) lets a drop beyond the tolerance pass when it is within chance on so few
+    photos (e.g. one photo of five); without them every drop beyond the tolerance refuses.
+    """
     rows = [
         GateRow("accuracy", live.accuracy, candidate.accuracy),
         GateRow("recall (defective)", live.recall, candidate.recall),
@@ -350,6 +394,10 @@ def compare(candidate: GoldenMetrics, live: GoldenMetrics, tolerance: float) -> 
     rows.append(
         GateRow("balanced accuracy", live.balanced_accuracy, candidate.balanced_accuracy, gated=False)
     )
+    pairs = pairs or {}
+    rows = [
+        r._replace(lost=pairs[r.metric][0], won=pairs[r.metric][1]) if r.metric in pairs else r for r in rows
+    ]
     return GateDecision(tuple(rows), tolerance)
 
 
@@ -365,11 +413,18 @@ def render_comparison(decision: GateDecision, live: str, candidate: str) -> str:
         change = row.change
         shown = "-" if change is None else f"{100 * change:+.1f} pts"
         verdict = "not gated" if not row.gated else ("ok" if row.passes(decision.tolerance) else "DROP")
+        if verdict == "ok" and change is not None and change < -decision.tolerance - EPSILON:
+            verdict = (
+                f"ok (chance {row.chance:.2f})"  # beyond the tolerance, but within chance on so few photos
+            )
         lines.append((row.metric, _pct(row.live), _pct(row.candidate), shown, verdict))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
-    text.append(f"tolerance: {100 * decision.tolerance:.1f} points (the live bundle's gate_tolerance)")
+    text.append(
+        f"tolerance: {100 * decision.tolerance:.1f} points (the live bundle's gate_tolerance); a larger drop is "
+        f"forgiven only when its chance on these photos is at least {CHANCE:.2f} (sign test)"
+    )
     return "\n".join(text)
 
 
@@ -534,7 +589,7 @@ def promote(
     decision = None
     if previous is not None:
         decision = compare(
-            run.metrics["candidate"], run.metrics["live"], bundles["live"].policy.gate_tolerance
+            run.metrics["candidate"], run.metrics["live"], bundles["live"].policy.gate_tolerance, run.pairs
         )
         if not decision.promote:
             return Promotion("refuse", bundle, previous, decision, run)

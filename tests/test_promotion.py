@@ -79,6 +79,30 @@ def test_the_gate_covers_every_kind_and_not_balanced_accuracy() -> None:
     assert "recall (kind burr)" in table and "DROP" in table and "not gated" in table and "-10.0 pts" in table
 
 
+def test_a_drop_on_few_photos_is_forgiven_only_within_chance() -> None:
+    live = GoldenMetrics(0.5, 0.9, 0.9, 0.9, {"clean": 0.9}, {"crack": 1.0, "burr": 1.0})
+    one_photo = GoldenMetrics(0.5, 0.9, 0.9, 0.9, {"clean": 0.9}, {"crack": 1.0, "burr": 0.8})  # 1 of 5 burrs
+    pairs = {"recall (kind burr)": (1, 0), "accuracy": (3, 3)}
+    decision = compare(one_photo, live, 0.02, pairs)
+    assert decision.promote and decision.rows[-4].chance == 0.5  # one lost photo: a coin flip
+    assert "ok (chance 0.50)" in render_comparison(decision, "v1", "v2")
+    many = compare(one_photo, live, 0.02, {"recall (kind burr)": (6, 0)})  # 6 lost, none won: p = 1/64
+    assert [r.metric for r in many.failed] == ["recall (kind burr)"]
+    assert not compare(one_photo, live, 0.02).promote  # without the photo-by-photo pairs: the plain tolerance
+
+
+def test_paired_changes_count_the_same_photos(synthetic_root: Path, parts: Path, tmp_path: Path) -> None:
+    bundles = {
+        "live": load_bundle(make_bundle(parts, tmp_path / "a", threshold=0.0)),
+        "candidate": load_bundle(make_bundle(parts, tmp_path / "b", threshold=1.0)),
+    }
+    run = evaluate_golden(bundles, golden_samples(synthetic_root))
+    lost, won = run.pairs["recall (defective)"]
+    defective = sum(s.label for s in golden_samples(synthetic_root)) * 4
+    assert (lost, won) == (defective, 0)  # every defective photo, under each of the 4 noise types
+    assert run.pairs["accuracy"][1] == run.metrics["live"].judged - defective  # the ok ones it now gets right
+
+
 def test_protocol_photos_are_the_evaluation_protocol(synthetic_root: Path) -> None:
     gray = read_image(golden_samples(synthetic_root)[0].path).gray
     photos = protocol_photos(gray, 3, 7)
