@@ -125,6 +125,16 @@ def degraded_copy(bundle: Path, dest: Path) -> Path:
     return dest
 
 
+def wait_for_bundle(url: str, version: str, timeout_s: float) -> float | None:
+    """Seconds until ``/healthz`` names ``version`` as the bundle in use (None: not within ``timeout_s``)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        if httpx.get(f"{url}/healthz", timeout=10).json().get("bundle") == version:
+            return round(time.monotonic() - t0, 1)
+        time.sleep(0.5)
+    return None
+
+
 def promote_under_load(server, root: Path, candidate: Path, golden: Path, pickup_s: float) -> dict:
     """Promote while clients keep posting, until the server has picked the new bundle up; every answer counts."""
     statuses: Counter[str] = Counter()
@@ -141,7 +151,8 @@ def promote_under_load(server, root: Path, candidate: Path, golden: Path, pickup
     time.sleep(3)
     decision = run([*CLI, "models", "promote", str(candidate), "--models", str(root), "--golden", str(golden),
                     "--db", server.db_url, "--by", "proof", "--quiet"], check=False)  # fmt: skip
-    time.sleep(pickup_s + 5)  # the server polls LIVE, loads the bundle, then swaps it in between batches
+    picked_up = wait_for_bundle(server.url, candidate.name, timeout_s=180)  # polls LIVE, loads, swaps
+    time.sleep(pickup_s + 2)  # and a little more load on the new bundle
     stop.set()
     thread.join()
     with httpx.Client(base_url=server.url, timeout=120) as http:
@@ -152,6 +163,7 @@ def promote_under_load(server, root: Path, candidate: Path, golden: Path, pickup
             files={"image": ("part.png", parts({"ok": 1}, 7)[0][0], "image/png")},
         )
     return {
+        "picked_up_after_s": picked_up,
         "statuses": dict(statuses),
         "promote_exit": decision.returncode,
         "bundle_after": resp.json().get("model_versions", {}).get("bundle"),
