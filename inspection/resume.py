@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from inspection.fileio import write_text_atomic
 from inspection.models.checkpoint import CheckpointError, file_sha256
 
 FORMAT_VERSION = 1
@@ -118,7 +119,7 @@ def write_resume_state(
         "scaler": scaler.state_dict(),
         "config": json.loads(json.dumps(config)),
     }
-    _write_atomic(folder / STATE_FILE, json.dumps(state, indent=1) + "\n")
+    write_text_atomic(folder / STATE_FILE, json.dumps(state, indent=1) + "\n")
     for old in folder.glob("state-*.safetensors"):
         if old.name != name:
             old.unlink()
@@ -193,12 +194,3 @@ def remove_resume_state(folder: Path) -> None:
 
 def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
