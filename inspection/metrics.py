@@ -98,6 +98,35 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(math.exp(res.x))
 
 
+def fit_temperature_multiclass(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The scalar T > 0 minimising the cross-entropy of ``softmax(logits / T)`` against smoothed targets.
+
+    The multi-class form of :func:`fit_temperature`: the true class's target is ``1 - eps`` and the others share
+    ``eps``, with ``eps = 1 / (n + 2)`` for ``n`` photos per class on average, so a validation set the model
+    separates perfectly still gives a finite T. T is searched over log T in [-4, 4].
+    """
+    logits, labels = np.asarray(logits, np.float64), np.asarray(labels, int)
+    n, k = logits.shape
+    eps = 1.0 / (n / k + 2)
+    targets = np.full((n, k), eps / (k - 1))
+    targets[np.arange(n), labels] = 1 - eps
+
+    def nll(log_t: float) -> float:
+        z = logits / math.exp(log_t)
+        z = z - z.max(1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
+        return float(-(targets * log_p).sum(1).mean())
+
+    return float(math.exp(minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded").x))
+
+
+def top_label_ece(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE of a multi-class model's confidence: |accuracy - mean top probability| over confidence bins."""
+    probs = np.asarray(probs, np.float64)
+    correct = probs.argmax(1) == np.asarray(labels)
+    return expected_calibration_error(probs.max(1), correct, bins)
+
+
 def expected_cost(
     pred: np.ndarray, labels: np.ndarray, *, miss_cost: float, false_reject_cost: float, defect_rate: float
 ) -> float:

@@ -117,6 +117,7 @@ class InspectionPipeline:
         self.noise_channels = int(
             noise.meta["model_kwargs"].get("in_chans", noise.meta.get("input_channels", 1))
         )
+        self.noise_temperature = float(noise.meta.get("calibration", {}).get("temperature", 1.0))
         self.transform = DefectTransform.from_meta(defect.meta)
         self.kinds = [str(k) for k in defect.meta.get("kinds", [])]
         self.temperature = float(defect.meta.get("calibration", {}).get("temperature", 1.0))
@@ -172,10 +173,10 @@ class InspectionPipeline:
 
     @torch.inference_mode()
     def classify_noise(self, grays: Sequence[np.ndarray]) -> np.ndarray:
-        """Noise-type probabilities ``(n, 4)`` in the order of ``NOISE_TYPES``."""
+        """Calibrated noise-type probabilities ``(n, 4)`` in the order of ``NOISE_TYPES``."""
         features = self._map(lambda g: noise_features(g, self.noise_size, self.noise_channels), grays)
         x = channels_last(torch.from_numpy(np.stack(features)))
-        probs = torch.softmax(self.noise_net(x), dim=1).numpy()
+        probs = torch.softmax(self.noise_net(x) / self.noise_temperature, dim=1).numpy()
         order = [self.noise_classes.index(t) for t in NOISE_TYPES]
         return probs[:, order]
 

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import expit
+from scipy.special import expit, softmax
 from torch import nn
 
 from inspection import NOISE_TYPES
@@ -68,6 +68,8 @@ from inspection.metrics import (
     expected_calibration_error,
     expected_cost,
     fit_temperature,
+    fit_temperature_multiclass,
+    top_label_ece,
 )
 from inspection.models import create_model, load_checkpoint
 from inspection.models.checkpoint import Checkpoint, CheckpointError
@@ -112,9 +114,8 @@ def train_noise(cfg: TrainConfig) -> TrainResult:
     v_kinds = np.tile(np.arange(len(NOISE_TYPES)), len(tr.val_idx))
     vx = features(v_idx, vrng, v_kinds)
 
-    @torch.inference_mode()
     def validate(model: nn.Module) -> dict[str, float]:
-        pred = torch.cat([model(vx[i : i + 256]).argmax(1) for i in range(0, len(vx), 256)]).numpy()
+        pred = _logits(model, vx).argmax(1)
         out = {"val_accuracy": float((pred == v_kinds).mean())}
         for k, name in enumerate(NOISE_TYPES):
             out[f"val_recall_{name}"] = float((pred[v_kinds == k] == k).mean())
@@ -127,6 +128,7 @@ def train_noise(cfg: TrainConfig) -> TrainResult:
         model_kwargs={"in_chans": channels},
         input_size=c.input_size,
         class_names=list(NOISE_TYPES),
+        extra={"calibration": calibrate_noise(_logits(model, vx), v_kinds)},
     )
     return TrainResult(path, metrics, time.monotonic() - t0)
 
@@ -212,10 +214,13 @@ def defect_metrics(
     temperature: float = 1.0,
     threshold: float | None = None,
     kinds_only: bool = False,
+    kind_names: Sequence[str] = (),
 ) -> dict[str, float]:
     """Validation metrics of defect logits ``(n, 1 + K)`` at ``threshold`` (default: the least-cost one).
 
-    ``kinds`` holds each photo's kind index, -1 for none. ``val_score`` is what picks the best epoch.
+    ``kinds`` holds each photo's kind index, -1 for none. ``val_score`` is what picks the best epoch. With
+    ``kind_names``, ``val_recall_<kind>`` is the share of each kind's defective photos judged defective, and
+    ``val_worst_kind_recall`` the least of them: what shows a fine-tune forgetting an old kind.
     """
     out: dict[str, float] = {}
     score_parts = []
@@ -238,6 +243,7 @@ def defect_metrics(
             **{"val_accuracy_at_0.5": float(((prob >= 0.5) == labels).mean())},
         )
         score_parts.append(1.0 - cost / trivial if trivial > 0 else float(cost == 0))
+        out.update(kind_recalls(prob >= threshold, labels, kinds, kind_names))
     has_kind = kinds >= 0
     if logits.shape[1] > 1 and has_kind.any():
         pred = logits[has_kind, 1:].argmax(1)
@@ -432,6 +438,18 @@ def defect_loss(
     return loss_fn
 
 
+def kind_recalls(
+    flagged: np.ndarray, labels: np.ndarray, kinds: np.ndarray, kind_names: Sequence[str]
+) -> dict[str, float]:
+    """``val_recall_<kind>`` for every kind with a defective validation photo, and ``val_worst_kind_recall``."""
+    recalls = {
+        f"val_recall_{name}": float(flagged[(labels == 1) & (kinds == k)].mean())
+        for k, name in enumerate(kind_names)
+        if ((labels == 1) & (kinds == k)).any()
+    }
+    return {**recalls, "val_worst_kind_recall": min(recalls.values())} if recalls else {}
+
+
 @torch.inference_mode()
 def _logits(model: nn.Module, x: torch.Tensor) -> np.ndarray:
     device = next(model.parameters()).device
@@ -447,6 +465,22 @@ def finish_output0(model: nn.Module, *, kinds_only: bool, shift: float) -> None:
             head.bias[0] = KINDS_ONLY_LOGIT
         elif shift:
             head.bias[0] -= shift
+
+
+def calibrate_noise(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """The noise model's ``meta["calibration"]``: a temperature fitted on validation logits, with top-label ECE.
+
+    The pipeline's noise probabilities are ``softmax(logits / T)``, so the safe path's ``min_confidence`` reads
+    as a probability that means what it says.
+    """
+    temperature = fit_temperature_multiclass(logits, labels)
+    return {
+        "temperature": temperature,
+        "fitted": True,
+        "n": int(len(labels)),
+        "ece_before": top_label_ece(softmax(logits, axis=1), labels),
+        "ece_after": top_label_ece(softmax(logits / temperature, axis=1), labels),
+    }
 
 
 def calibrate(logits: np.ndarray, labels: np.ndarray, *, kinds_only: bool) -> dict[str, Any]:
@@ -554,7 +588,7 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
     vy, vk = tr.labels[tr.val_idx], y_kind[tr.val_idx]
 
     def validate(model: nn.Module) -> dict[str, float]:
-        return defect_metrics(_logits(model, vx), vy, vk, c, kinds_only=kinds_only)
+        return defect_metrics(_logits(model, vx), vy, vk, c, kinds_only=kinds_only, kind_names=kinds)
 
     model, _, epoch = tr.fit(model, batch_fn, loss_fn, validate, "val_score")
 
@@ -570,6 +604,7 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
         temperature=calibration["temperature"],
         threshold=0.0 if kinds_only else None,
         kinds_only=kinds_only,
+        kind_names=kinds,
     )
     threshold = metrics.get("val_threshold", 0.0)
     metrics["best_epoch"] = epoch

@@ -130,6 +130,15 @@ def test_low_confidence_takes_the_safe_path(tiny_models, casting_photo):
     assert r.safe_path and r.denoiser == "identity"
 
 
+def test_noise_probabilities_use_the_models_temperature(tiny_models, casting_photo):
+    pipe = InspectionPipeline.from_dir(tiny_models)
+    sharp = pipe.classify_noise([np.asarray(casting_photo)])[0]
+    pipe.noise_temperature = 1e6  # as a calibration that found the model knows nothing would set it
+    flat = pipe.classify_noise([np.asarray(casting_photo)])[0]
+    assert flat == pytest.approx(np.full(len(NOISE_TYPES), 1 / len(NOISE_TYPES)), abs=1e-4)
+    assert sharp.max() > flat.max()
+
+
 def test_routes_follow_the_table(tiny_models, casting_photo):
     cfg = PipelineConfig(routes={t: "median" for t in NOISE_TYPES})
     r = InspectionPipeline.from_dir(tiny_models, cfg).inspect(casting_photo)

@@ -13,7 +13,14 @@ from helpers.training import TINY_ARCH, tiny_train_config, write_photos
 from inspection import trainer as trainer_module
 from inspection.cli import main
 from inspection.data import DatasetError
-from inspection.metrics import binary_nll, cost_threshold, expected_calibration_error, fit_temperature
+from inspection.metrics import (
+    binary_nll,
+    cost_threshold,
+    expected_calibration_error,
+    fit_temperature,
+    fit_temperature_multiclass,
+    top_label_ece,
+)
 from inspection.models import load_checkpoint
 from inspection.testing import write_tiny_checkpoints
 from inspection.train import TRAINERS, best_threshold, denoiser_dir
@@ -36,6 +43,8 @@ def test_each_trainer_writes_a_loadable_version_folder(task, synthetic_root, tmp
     if task == "noise":
         assert meta["class_names"] == ["clean", "gaussian", "salt_pepper", "periodic"]
         assert 0 <= meta["metrics"]["val_accuracy"] <= 1
+        cal = meta["calibration"]
+        assert cal["fitted"] and cal["temperature"] > 0 and 0 <= cal["ece_after"] <= 1
 
 
 def test_same_seed_same_weights(synthetic_root, tmp_path):
@@ -186,6 +195,32 @@ def test_temperature_fit_lowers_nll_on_an_overconfident_toy():
     assert binary_nll(logits, labels, t) < binary_nll(logits, labels) - 0.1
     p_before, p_after = 1 / (1 + np.exp(-logits)), 1 / (1 + np.exp(-logits / t))
     assert expected_calibration_error(p_after, labels) < expected_calibration_error(p_before, labels)
+
+
+def test_multiclass_temperature_calibrates_an_overconfident_toy():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(4, size=4000)
+    logits = rng.normal(0, 1, (4000, 4))
+    logits[np.arange(4000), labels] += 1.5  # right about 70% of the time
+    hot = 5.0 * logits  # five times too confident
+    t = fit_temperature_multiclass(hot, labels)
+    assert 3.0 < t < 8.0
+
+    def softmax(z):
+        e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    assert top_label_ece(softmax(hot / t), labels) < 0.03 < top_label_ece(softmax(hot), labels)
+
+
+def test_per_kind_recall_shows_a_forgotten_kind():
+    from inspection.train import kind_recalls
+
+    flagged = np.array([1, 1, 0, 0, 1, 0], bool)
+    labels = np.array([1, 1, 1, 1, 0, 0])
+    kinds = np.array([0, 0, 1, 1, -1, -1])
+    out = kind_recalls(flagged, labels, kinds, ["crack", "missing_material", "never_seen"])
+    assert out == {"val_recall_crack": 1.0, "val_recall_missing_material": 0.0, "val_worst_kind_recall": 0.0}
 
 
 def test_cost_threshold_falls_as_misses_cost_more():

@@ -209,7 +209,11 @@ def main() -> int:
         post_and_label(server, parts({NEW_KIND: 50, "ok": 50}, seed=303), "train")
         run([*export_cmd, "--quiet"])
         result["export"] = json.loads((export / "dataset.json").read_text())["counts"]
-        old = write_synthetic_dataset(work / "old", n_train=1600, n_test=0, size=160, seed=0)  # v1's recipe
+        # v1's recipe (the same photos), in a folder per kind: the generator knows each photo's kind, so the
+        # fine-tune learns the kinds and validation measures every old kind's recall (val_recall_<kind>).
+        old = write_synthetic_dataset(
+            work / "old", n_train=1600, n_test=0, size=160, seed=0, kind_folders=True
+        )
         candidate = work / "candidates" / "synthetic-v2"
         t0 = time.monotonic()
         run([*CLI, "retrain", "--from", str(root), "--data", str(export), "--replay", str(old),
