@@ -459,6 +459,7 @@ def write_synthetic_dataset(
     kinds: Sequence[str] | None = None,
     kind_folders: bool = False,
     defect_share: float = 0.5,
+    products: Sequence[str] | None = None,
 ) -> Path:
     """Write a synthetic dataset in the real ``train|test/<class>/`` layout (PNG files); returns ``root``.
 
@@ -466,6 +467,8 @@ def write_synthetic_dataset(
         kinds: defect kinds to draw from (default ``DEFECT_KINDS``); add ``EXTRA_DEFECT_KINDS`` by naming them.
         kind_folders: defective photos go to ``def_<kind>/`` instead of one ``def_front/``.
         defect_share: share of defective photos; 1.0 with ``kind_folders`` gives a kinds-only dataset.
+        products: draw these products uniformly (:data:`inspection.products.PRODUCTS`) instead of castings
+            only; file names then carry the product: ``synth_<split>_<i>_<product>_<kind>.png``.
 
     With the default arguments the output for a seed is byte-identical to earlier versions.
     """
@@ -473,14 +476,27 @@ def write_synthetic_dataset(
     unknown = sorted(set(kinds) - set(ALL_DEFECT_KINDS))
     if unknown:
         raise ValueError(f"unknown defect kind(s) {unknown}; expected some of {ALL_DEFECT_KINDS}")
+    if products is not None:
+        from inspection.products import check_products, synth_product_samples  # it imports this module
+
+        products = check_products(products)
     root = Path(root)
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("test", n_test)):
         if not kind_folders:
             for c in (DEFECTIVE_CLASS, OK_CLASS):
                 (root / split / c).mkdir(parents=True, exist_ok=True)
-        for i, (img, label, kind) in enumerate(synth_samples(n, rng, size, defect_share, kinds)):
+        drawn: Iterator[tuple[np.ndarray, int, str, str]]
+        if products is None:
+            drawn = (
+                (img, label, kind, "")
+                for img, label, kind in synth_samples(n, rng, size, defect_share, kinds)
+            )
+        else:
+            drawn = synth_product_samples(n, rng, size, products, defect_share, kinds)
+        for i, (img, label, kind, product) in enumerate(drawn):
             cls = (f"def_{kind}" if kind_folders else DEFECTIVE_CLASS) if label else OK_CLASS
             (root / split / cls).mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(root / split / cls / f"synth_{split}_{i:05d}_{kind}.png"), img)
+            name = f"synth_{split}_{i:05d}_" + (f"{product}_" if product else "") + f"{kind}.png"
+            cv2.imwrite(str(root / split / cls / name), img)
     return root

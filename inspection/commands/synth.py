@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from inspection.products import PRODUCTS
+
 HELP = "Write synthetic impeller-like castings (with defects) in the train|test/<class>/ layout."
 
 
@@ -40,6 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="share of photos drawn defective; 1 with --kind-folders gives a kinds-only dataset (default: 0.5)",
     )
+    parser.add_argument(
+        "--products",
+        nargs="+",
+        choices=PRODUCTS,
+        metavar="NAME",
+        help="draw these products uniformly, file names carrying the product; textured products (turned, knurled, "
+        "brushed, tile) are for training a product-independent noise model and measuring false 'periodic' calls "
+        f"on clean textured parts; choices: {', '.join(PRODUCTS)} (default: castings only, the earlier output)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             kinds=kinds or None,
             kind_folders=args.kind_folders,
             defect_share=args.defect_share,
+            products=args.products,
         )
     except ValueError as e:
         raise SystemExit(f"inspection synth: {e}") from e
