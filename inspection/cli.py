@@ -22,6 +22,7 @@ COMMANDS = (
     "retrain",
     "evaluate",
     "bench",
+    "router-check",
     "synth",
     "serve",
     "watch",
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"inspection {inspection.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        module_name = f"inspection.commands.{name}"
+        module_name = f"inspection.commands.{name.replace('-', '_')}"
         if importlib.util.find_spec(module_name) is None:
             continue
         module = importlib.import_module(module_name)

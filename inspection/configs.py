@@ -32,6 +32,9 @@ class TrainConfig:
         seed: seeds numpy and torch; with a fixed ``threads`` a run is repeatable bit for bit.
         threads: torch intra-op threads (0 = torch's default).
         noise_types: for ``denoiser``, the types it learns (one type, or several for a blind denoiser).
+        camera_aug: for ``noise``, the probability of each camera change (rescale, tone, blur or sharpening,
+            JPEG) applied to a clean photo before its noise, so the model learns the noise and not the camera
+            (``inspection.camera``; 0 = none).
         noise_aug: for ``defect``, the share of training photos given random routed-type noise.
         denoiser: for ``defect``, a denoiser checkpoint (or models root): noised training photos are then
             denoised by their type's route, so the classifier learns what the pipeline will show it.
@@ -83,6 +86,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
     noise_types: tuple[str, ...] = ("gaussian",)
+    camera_aug: float = 0.0
     noise_aug: float = 0.0
     denoiser: str = ""
     load_size: int = 0

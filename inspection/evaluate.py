@@ -44,6 +44,7 @@ from inspection.noise import (
     REALISTIC_KINDS,
     add_realistic_noise,
     apply_spec,
+    protocol_rng,
     sample_spec,
 )
 from inspection.paths import reports_dir
@@ -74,10 +75,6 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def _rng(seed: int, i: int, k: int) -> np.random.Generator:
-    return np.random.default_rng([seed, i, k])
 
 
 class Evaluation:
@@ -173,9 +170,9 @@ class Evaluation:
         if self.aug is not None:
             self.record("aug_clean", self.verdicts(self.aug, clean), labels, "clean", ["none"] * len(clean))
         for k, kind in enumerate(NOISE_TYPES):
-            specs = [sample_spec(kind, _rng(seed, start + j, k)) for j in range(len(clean))]
+            specs = [sample_spec(kind, protocol_rng(seed, start + j, k)) for j in range(len(clean))]
             noisy = [
-                apply_spec(im, s, _rng(seed, start + j, 100 + k))
+                apply_spec(im, s, protocol_rng(seed, start + j, 100 + k))
                 for j, (im, s) in enumerate(zip(clean, specs, strict=True))
             ]
             bins = [s.level_bin for s in specs]
@@ -238,7 +235,7 @@ class Evaluation:
         if self.cfg.realistic:
             for k, kind in enumerate(REALISTIC_KINDS):
                 noisy = [
-                    add_realistic_noise(im, kind, _rng(seed, start + j, 200 + k))
+                    add_realistic_noise(im, kind, protocol_rng(seed, start + j, 200 + k))
                     for j, im in enumerate(clean)
                 ]
                 probs = pipe.classify_noise(noisy)
@@ -389,7 +386,7 @@ def write_gallery(
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     for k, kind in enumerate(NOISE_TYPES):
-        noisy = apply_spec(clean, sample_spec(kind, _rng(seed, index, k)), _rng(seed, index, 100 + k))
+        noisy = apply_spec(clean, sample_spec(kind, protocol_rng(seed, index, k)), protocol_rng(seed, index, 100 + k))
         probs = ev.pipe.classify_noise([noisy])
         denoised = ev.pipe.denoise([noisy], [ev.pipe.route(probs, [noisy])[0][1]])[0]
         files = {"noisy": noisy, "denoised": denoised, "clean": clean, "spectrum": _spectrum_png(noisy)}

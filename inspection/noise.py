@@ -94,6 +94,11 @@ def sample_spec(
     return NoiseSpec("periodic", lvl, waves)
 
 
+def protocol_rng(seed: int, photo: int, stream: int) -> np.random.Generator:
+    """The generator for one photo's draw in an evaluation: the same photo, seed and stream give the same noise."""
+    return np.random.default_rng([seed, photo, stream])
+
+
 def apply_spec(
     image: np.ndarray, spec: NoiseSpec, rng: np.random.Generator | int | None = None
 ) -> np.ndarray:

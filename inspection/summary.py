@@ -1,6 +1,10 @@
 """Condense an evaluation report and a bench run into the machine-readable results file (docs/results.json).
 
 Usage: ``python -m inspection.summary REPORT_DIR BENCH_JSON --out docs/results.json [--train-seconds FILE]``
+
+Several commands write ``docs/results.json``, each its own top-level sections (this one: the casting
+evaluation's; ``inspection router-check``: ``generalisation``). :func:`merge_sections` replaces only the
+sections a command wrote, so regenerating one keeps the others.
 """
 
 from __future__ import annotations
@@ -11,6 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from inspection import NOISE_TYPES
+from inspection.fileio import write_text_atomic
+
+
+def merge_sections(path: str | Path, sections: dict[str, Any]) -> dict[str, Any]:
+    """Write ``sections`` into the JSON object at ``path`` (created if missing), keeping every other section."""
+    path = Path(path)
+    merged = json.loads(path.read_text()) if path.exists() else {}
+    if not isinstance(merged, dict):
+        raise ValueError(f"{path} does not hold a JSON object of sections")
+    merged.update(sections)
+    write_text_atomic(path, json.dumps(merged, indent=1) + "\n")
+    return merged
 
 
 def summarise(
@@ -65,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     report = json.loads((a.report / "report.json").read_text())
     bench = json.loads(a.bench.read_text())
     seconds = json.loads(a.train_seconds.read_text()) if a.train_seconds else None
-    a.out.write_text(json.dumps(summarise(report, bench, seconds), indent=1) + "\n")
+    merge_sections(a.out, summarise(report, bench, seconds))
     return 0
 
 

@@ -57,6 +57,7 @@ from scipy.special import expit, softmax
 from torch import nn
 
 from inspection import NOISE_TYPES
+from inspection.camera import camera_jitter
 from inspection.configs import TrainConfig
 from inspection.data import NO_KIND_NAMES, DatasetError
 from inspection.denoise import Router, build_denoisers
@@ -75,7 +76,7 @@ from inspection.models import create_model, load_checkpoint
 from inspection.models.checkpoint import Checkpoint, CheckpointError
 from inspection.models.zoo import defect_head, load_grown
 from inspection.noise import add_noise
-from inspection.spectrum import noise_features
+from inspection.spectrum import FEATURE_CHANNELS, noise_features
 from inspection.trainer import Trainer, TrainResult, augment
 from inspection.transforms import RESIZE_MODES, DefectTransform, pixel_statistics
 
@@ -87,22 +88,19 @@ def train_noise(cfg: TrainConfig) -> TrainResult:
     t0 = time.monotonic()
     tr = Trainer(cfg)
     c = tr.cfg
-    channels = 1 if c.arch == "freq_vgg16" else 2
+    channels = 1 if c.arch == "freq_vgg16" else FEATURE_CHANNELS
     model = create_model(c.arch, in_chans=channels)
 
     def features(idx: np.ndarray, rng: np.random.Generator, kinds: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(
-            np.stack(
-                [
-                    noise_features(
-                        add_noise(augment(tr.images[i], rng), NOISE_TYPES[k], rng=rng),
-                        c.input_size,
-                        channels,
-                    )
-                    for i, k in zip(idx, kinds, strict=True)
-                ]
+        def one(i: int, k: int) -> np.ndarray:
+            clean = (
+                camera_jitter(augment(tr.images[i], rng), rng, c.camera_aug)
+                if c.camera_aug
+                else augment(tr.images[i], rng)
             )
-        )
+            return noise_features(add_noise(clean, NOISE_TYPES[k], rng=rng), c.input_size, channels)
+
+        return torch.from_numpy(np.stack([one(i, k) for i, k in zip(idx, kinds, strict=True)]))
 
     def batch_fn(idx: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         kinds = rng.integers(len(NOISE_TYPES), size=len(idx))
