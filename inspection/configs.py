@@ -32,6 +32,8 @@ class TrainConfig:
         seed: seeds numpy and torch; with a fixed ``threads`` a run is repeatable bit for bit.
         threads: torch intra-op threads (0 = torch's default).
         noise_types: for ``denoiser``, the types it learns (one type, or several for a blind denoiser).
+        feature_channels: for ``noise``, the input planes: 2 (log spectrum and high-pass residual) or 3 (and the
+            spectrum's peaks over its radial mean, ``inspection.spectrum.spectral_peaks``); stored with the model.
         camera_aug: for ``noise``, the probability of each camera change (rescale, tone, blur or sharpening,
             JPEG) applied to a clean photo before its noise, so the model learns the noise and not the camera
             (``inspection.camera``; 0 = none).
@@ -86,6 +88,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
     noise_types: tuple[str, ...] = ("gaussian",)
+    feature_channels: int = 2
     camera_aug: float = 0.0
     noise_aug: float = 0.0
     denoiser: str = ""

@@ -76,7 +76,7 @@ from inspection.models import create_model, load_checkpoint
 from inspection.models.checkpoint import Checkpoint, CheckpointError
 from inspection.models.zoo import defect_head, load_grown
 from inspection.noise import add_noise
-from inspection.spectrum import FEATURE_CHANNELS, noise_features
+from inspection.spectrum import noise_features
 from inspection.trainer import Trainer, TrainResult, augment
 from inspection.transforms import RESIZE_MODES, DefectTransform, pixel_statistics
 
@@ -88,7 +88,7 @@ def train_noise(cfg: TrainConfig) -> TrainResult:
     t0 = time.monotonic()
     tr = Trainer(cfg)
     c = tr.cfg
-    channels = 1 if c.arch == "freq_vgg16" else FEATURE_CHANNELS
+    channels = 1 if c.arch == "freq_vgg16" else c.feature_channels
     model = create_model(c.arch, in_chans=channels)
 
     def features(idx: np.ndarray, rng: np.random.Generator, kinds: np.ndarray) -> torch.Tensor:
