@@ -214,12 +214,12 @@ def main() -> int:
         old = write_synthetic_dataset(
             work / "old", n_train=1600, n_test=0, size=160, seed=0, kind_folders=True
         )
-        candidate = work / "candidates" / "synthetic-v2"
+        candidate = work / "candidates" / f"{v1.version}-scratch"  # v2: v1 that learned scratch
         t0 = time.monotonic()
         run([*CLI, "retrain", "--from", str(root), "--data", str(export), "--replay", str(old),
              "--out", str(candidate), "--quiet", "--threads", "2"])  # fmt: skip
         result["retrain_seconds"] = round(time.monotonic() - t0, 1)
-        bad = degraded_copy(candidate, work / "candidates" / "synthetic-v2-degraded")
+        bad = degraded_copy(candidate, work / "candidates" / f"{candidate.name}-degraded")
         refused = run([*CLI, "models", "promote", str(bad), "--models", str(root), "--golden", str(export),
                        "--db", server.db_url, "--by", "proof", "--quiet"], check=False)  # fmt: skip
         result["degraded_promote_exit"] = refused.returncode
