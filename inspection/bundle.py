@@ -28,6 +28,7 @@ from typing import Any
 
 from inspection.fileio import write_text_atomic
 from inspection.models.checkpoint import CheckpointError, read_meta
+from inspection.ood import OOD_FILE
 
 FORMAT_VERSION = 1
 BUNDLES_DIR = "bundles"
@@ -71,8 +72,10 @@ class VerdictPolicy:
         if not 0.0 <= self.gate_tolerance < 1.0:
             raise BundleError(f"gate_tolerance {self.gate_tolerance} must be in [0, 1)")
 
-    def verdict(self, p_defective: float) -> tuple[str, str]:
-        """``(verdict, review_reason)`` for one part."""
+    def verdict(self, p_defective: float, ood: bool = False) -> tuple[str, str]:
+        """``(verdict, review_reason)`` for one part; ``ood``: the pipeline flagged it out of distribution."""
+        if ood and self.review_ood:
+            return "review", "ood"
         band = self.review_band
         if band is not None and band[0] <= p_defective < band[1]:
             return "review", "uncertain"
@@ -109,6 +112,12 @@ class Bundle:
                 raise BundleError(f"{self.path} has no {task} model: {folder} is missing")
             return None
         return resolve_checkpoint_dir(folder) if self.legacy else folder
+
+    @property
+    def ood_file(self) -> Path | None:
+        """The bundle's OOD model (``inspection.ood``), or None when it has none."""
+        path = self.path / OOD_FILE
+        return path if not self.legacy and path.is_file() else None
 
     def required_dir(self, task: str) -> Path:
         """The checkpoint folder of a task every bundle has (``noise``, ``defect``)."""
@@ -354,6 +363,14 @@ def render_card(card: dict[str, Any]) -> str:
     if card.get("golden"):
         lines += ["", "## Golden set", ""]
         lines += [f"- {k}: {_fmt(v)}" for k, v in sorted(card["golden"].items())]
+    if card.get("ood"):
+        ood = card["ood"]
+        lines += ["", "## Out-of-distribution check", ""]
+        lines += [
+            f"A photo whose defect-model features score beyond the {_fmt(ood.get('quantile'))} quantile of "
+            f"{ood.get('n_held_out')} held-out views of the training photos is flagged `ood` ({ood.get('method')}; "
+            f"fitted on {ood.get('n_fit')} views, each training photo clean and noised).",
+        ]
     if card.get("data"):
         lines += ["", "## Data", "", "```json", json.dumps(card["data"], indent=2, sort_keys=True), "```"]
     if card.get("commands"):

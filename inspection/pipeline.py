@@ -28,6 +28,7 @@ from inspection.framecheck import check_is_part
 from inspection.imageio import to_gray
 from inspection.models.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from inspection.models.inference import channels_last, for_inference
+from inspection.ood import OodModel, penultimate
 from inspection.results import InspectionResult, Rejection
 from inspection.spectrum import noise_features
 from inspection.transforms import DefectTransform
@@ -94,6 +95,7 @@ class InspectionPipeline:
         config: PipelineConfig | None = None,
         policy: VerdictPolicy | None = None,
         bundle_version: str = "",
+        ood: OodModel | None = None,
     ) -> None:
         self.noise = noise
         self.defect = defect
@@ -124,6 +126,7 @@ class InspectionPipeline:
         threshold = defect.meta["threshold"] if defect.meta["threshold"] is not None else 0.5
         self.policy = policy or VerdictPolicy(threshold=float(threshold))
         self.bundle_version = bundle_version
+        self.ood = ood
         loaded = {"noise": noise, "defect": defect, **({"denoiser": denoiser} if denoiser else {})}
         self.model_versions = {task: ck.version for task, ck in loaded.items()}
         self.architectures = {task: str(ck.meta["architecture"]) for task, ck in loaded.items()}
@@ -167,6 +170,7 @@ class InspectionPipeline:
             config=config,
             policy=bundle.policy,
             bundle_version=bundle.version,
+            ood=OodModel.load(bundle.ood_file) if bundle.ood_file else None,
         )
 
     # --- stages, each usable on its own (evaluation and the dashboard call them) ---------------------
@@ -217,13 +221,24 @@ class InspectionPipeline:
             out[i] = y
         return out
 
-    @torch.inference_mode()
     def defect_outputs(self, grays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated P(defective) ``(n,)`` and kind probabilities ``(n, kinds)`` (no denoising here)."""
-        logits = self.defect_net(self.transform(grays))
+        p_defect, kinds, _ = self.defect_and_ood(grays)
+        return p_defect, kinds
+
+    @torch.inference_mode()
+    def defect_and_ood(self, grays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """:meth:`defect_outputs`, and each photo's OOD score from the same pass (None without an OOD model)."""
+        x = self.transform(grays)
+        if self.ood is None:
+            logits, scores = self.defect_net(x), None
+        else:
+            with penultimate(self.defect_net) as captured:
+                logits = self.defect_net(x)
+            scores = self.ood.score(captured[0].float().numpy())
         p_defect = torch.sigmoid(logits[:, 0] / self.temperature).numpy()
         kinds = torch.softmax(logits[:, 1:], dim=1).numpy() if self.kinds else np.zeros((len(grays), 0))
-        return p_defect, kinds
+        return p_defect, kinds, scores
 
     def defect_probability(self, grays: Sequence[np.ndarray]) -> np.ndarray:
         """P(defective) for each photo, as the defect classifier sees it (no denoising here)."""
@@ -296,7 +311,7 @@ class InspectionPipeline:
         routes = self.route(probs, grays)
         clean = self.denoise(grays, [d for _, d, _ in routes])
         t3 = time.perf_counter()
-        p_defect, p_kinds = self.defect_outputs(clean)
+        p_defect, p_kinds, ood_scores = self.defect_and_ood(clean)
         t4 = time.perf_counter()
         timings = {
             "decode": decode_ms,
@@ -309,7 +324,9 @@ class InspectionPipeline:
         versions = {**self.model_versions, **({"bundle": self.bundle_version} if self.bundle_version else {})}
         for k, (gray, conversion) in enumerate(zip(grays, conversions, strict=True)):
             noise_type, denoiser, unsure = routes[k]
-            verdict, review_reason = self.policy.verdict(float(p_defect[k]))
+            ood_score = None if ood_scores is None else float(ood_scores[k])
+            ood = ood_score is not None and ood_score > 1.0
+            verdict, review_reason = self.policy.verdict(float(p_defect[k]), ood)
             kind, kind_p = "", 0.0
             if self.kinds and verdict != "ok":
                 kind, kind_p = self.kinds[int(np.argmax(p_kinds[k]))], float(p_kinds[k].max())
@@ -331,6 +348,8 @@ class InspectionPipeline:
                     kind=kind,
                     kind_probability=kind_p,
                     review_reason=review_reason,
+                    ood=ood,
+                    ood_score=ood_score,
                 )
             )
         return out

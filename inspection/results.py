@@ -30,7 +30,11 @@ class InspectionResult:
         kind: the most likely defect kind when the defect model knows kinds (``""`` when it does not, or for
             a photo judged ``ok``).
         kind_probability: the model's probability for ``kind`` among the kinds (0 without a kind).
-        review_reason: why the verdict is ``review`` (``uncertain``), else ``""``.
+        review_reason: why the verdict is ``review`` (``uncertain``: P(defective) in the policy's review band;
+            ``ood``: out of distribution under a policy with ``review_ood``), else ``""``.
+        ood: the photo, as the defect model saw it, lies beyond the range of the bundle's training photos
+            (``inspection.ood``); False when the bundle has no OOD model.
+        ood_score: its distance over the OOD threshold (above 1 is out of range); None without an OOD model.
     """
 
     noise_type: str
@@ -49,6 +53,8 @@ class InspectionResult:
     kind: str = ""
     kind_probability: float = 0.0
     review_reason: str = ""
+    ood: bool = False
+    ood_score: float | None = None
 
     @property
     def defective(self) -> bool:

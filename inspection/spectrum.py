@@ -7,18 +7,13 @@ with max-pooling so that narrow periodic peaks survive (area resizing averages t
 
 from __future__ import annotations
 
-import functools
-
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 SPECTRUM_CHANNELS = 1
-FEATURE_CHANNELS = (
-    2  # log spectrum + spatial high-pass residual (3: + the spectrum's peaks over its radial mean)
-)
-RADIAL_BINS = 48
+FEATURE_CHANNELS = 2  # log spectrum and high-pass residual; 3 adds the lowest frequencies, unpooled
 
 
 def log1p(x: np.ndarray) -> np.ndarray:
@@ -63,25 +58,18 @@ def highpass_residual(image: np.ndarray, size: int = 64) -> np.ndarray:
     return np.clip(residual[top : top + size, left : left + size], -2.0, 2.0)
 
 
-def spectral_peaks(logmag: np.ndarray) -> np.ndarray:
-    """A full-resolution log spectrum less its mean at each radius, clipped at 0: what stands out of the content.
+def spectrum_centre(logmag: np.ndarray, size: int = 64) -> np.ndarray:
+    """The ``size`` x ``size`` lowest frequencies of a full-resolution log spectrum, unpooled.
 
-    A part's own spectrum falls off smoothly with frequency and looks alike at every angle, whatever the
-    product; white noise lifts whole rings. Taking the radial mean out leaves what is concentrated at a few
-    angles: the peaks of periodic interference, and the lines of straight edges and directional texture.
+    Pooling a large photo's spectrum to the model's size merges its lowest frequencies into the centre, where a
+    slow interference wave (a few cycles per image) hides in the part's own energy; this plane keeps them one
+    frequency bin per pixel.
     """
-    bins, counts = _radial_bins(*logmag.shape)
-    mean = (np.bincount(bins, logmag.ravel(), RADIAL_BINS) / counts).astype(np.float32)
-    return np.maximum(logmag - mean[bins].reshape(logmag.shape), 0.0)
-
-
-@functools.lru_cache(maxsize=16)
-def _radial_bins(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each pixel's radius bin in a centred ``h`` x ``w`` spectrum (flat), and the pixels per bin (at least 1)."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    r = np.hypot((yy - h // 2) / (h / 2), (xx - w // 2) / (w / 2))
-    bins = np.minimum((r * (RADIAL_BINS / np.sqrt(2))).astype(np.intp), RADIAL_BINS - 1).ravel()
-    return bins, np.maximum(np.bincount(bins, minlength=RADIAL_BINS), 1)
+    h, w = logmag.shape
+    if h < size or w < size:
+        return _max_pool_to(logmag, size)
+    top, left = h // 2 - size // 2, w // 2 - size // 2
+    return np.ascontiguousarray(logmag[top : top + size, left : left + size])
 
 
 def noise_features(image: np.ndarray, size: int = 64, channels: int = FEATURE_CHANNELS) -> np.ndarray:
@@ -93,5 +81,5 @@ def noise_features(image: np.ndarray, size: int = 64, channels: int = FEATURE_CH
     if channels >= 2:
         planes.append(highpass_residual(image, size))
     if channels == 3:
-        planes.append(_max_pool_to(spectral_peaks(full), size))
+        planes.append(spectrum_centre(full, size))
     return np.stack(planes)

@@ -31,6 +31,7 @@ cat > "$WORK/data.json" <<'JSON'
 JSON
 inspection models create --noise "$PARTS/noise/synthetic-v2" --denoiser "$PARTS/denoiser/synthetic-v1" \
   --defect "$PARTS/defect/synthetic-v1" --out "$OUT/bundles/synthetic-v2" --data-card "$WORK/data.json" --commands "$0"
+inspection models fit-ood "$OUT/bundles/synthetic-v2" --data "$DATA" --review-ood
 # A new models root's first bundle: there is no live bundle to gate it against, so it is made live directly.
 printf 'synthetic-v2\n' > "$OUT/LIVE"
 rm -rf "$WORK"

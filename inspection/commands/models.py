@@ -1,4 +1,4 @@
-"""``inspection models create|list|show|promote|rollback``: model bundles and which one is live.
+"""``inspection models create|list|show|fit-ood|promote|rollback``: model bundles and which one is live.
 
 ``promote`` gates a candidate against the live bundle on the golden set (:mod:`inspection.promotion`) and exits 1
 with the comparison table when it is refused; ``rollback`` points ``LIVE`` back. Both record their decision in
@@ -86,6 +86,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _add_record_flags(promote)
     promote.set_defaults(_models_run=run_promote)
+
+    fit = sub.add_parser(
+        "fit-ood",
+        help="fit a bundle's out-of-distribution check on its defect model's training photos",
+        description="Measure the defect model's features on the training photos (half of them noised and "
+        "routed, as stations see them) and store their statistics in the bundle (ood.safetensors): a photo "
+        "beyond the 0.99 quantile of held-out ones is then flagged `ood`. Fit it before promoting the bundle.",
+    )
+    fit.add_argument("bundle", type=Path, metavar="BUNDLE_DIR", help="the bundle folder")
+    fit.add_argument(
+        "--data",
+        type=Path,
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="dataset roots whose train/ photos the defect model learned (with replayed ones)",
+    )
+    fit.add_argument(
+        "--max-images", type=int, default=0, help="use at most this many photos, drawn at random (0 = all)"
+    )
+    fit.add_argument("--seed", type=int, default=0, help="seeds the photo draw, the noise and the hold-out")
+    fit.add_argument(
+        "--review-ood",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also set the bundle's policy: flagged photos get the `review` verdict (default: leave the policy)",
+    )
+    fit.set_defaults(_models_run=run_fit_ood)
 
     rollback = sub.add_parser(
         "rollback",
@@ -201,6 +229,26 @@ def run_create(args: argparse.Namespace) -> int:
         return _fail("create", e)
     print(f"created bundle {bundle.version} at {bundle.path} (threshold {bundle.policy.threshold:.4g})")
     print(f"make it live with: inspection models promote {bundle.path} --models ROOT --golden DIR")
+    return 0
+
+
+def run_fit_ood(args: argparse.Namespace) -> int:
+    from inspection.data import DatasetError
+    from inspection.models.checkpoint import CheckpointError
+    from inspection.ood import fit_bundle_ood
+
+    try:
+        model = fit_bundle_ood(
+            args.bundle, args.data, max_images=args.max_images, seed=args.seed, review_ood=args.review_ood
+        )
+    except (CheckpointError, DatasetError, OSError, ValueError) as e:
+        return _fail("fit-ood", e)
+    meta = model.meta
+    print(
+        f"fitted the OOD check of {args.bundle} on {meta['n_fit']} views of the training photos (each clean "
+        f"and noised); {meta['held_out_flagged']:.1%} of {meta['n_held_out']} held-out views are flagged (by "
+        f"design about {1 - meta['quantile']:.0%})"
+    )
     return 0
 
 
