@@ -61,3 +61,39 @@ def camera_jitter(image: np.ndarray, rng: np.random.Generator, p: float = 0.5) -
     if rng.random() < p:
         image = jpeg_compress(image, int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1)))
     return image
+
+
+# --- camera shift, for evaluation: the same parts photographed by another station ----------------------------
+
+SHIFT_ZOOM = (0.6, 0.85)  # the part smaller in the frame
+SHIFT_GAMMA = (0.6, 0.85)  # a brighter exposure: a lighter background, flatter highlights
+SHIFT_LIGHT_SLOPE = 0.25  # brightness change across the frame, as a fraction
+SHIFT_SHARPEN = (0.8, 1.5)
+
+
+def camera_shift(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The photo as another station's camera would take it, same size: the part smaller in the frame (the
+    border continued outwards), a brighter exposure, uneven lighting and in-camera sharpening.
+
+    Not a training augmentation (the noise model's :func:`camera_jitter` is milder and keeps the framing):
+    evaluation uses it to ask whether a station's models notice photos unlike their training ones.
+    """
+    h, w = image.shape
+    zoom = float(rng.uniform(*SHIFT_ZOOM))
+    small = cv2.resize(
+        image, (max(8, round(w * zoom)), max(8, round(h * zoom))), interpolation=cv2.INTER_AREA
+    )
+    top = int(rng.integers(0, h - small.shape[0] + 1))
+    left = int(rng.integers(0, w - small.shape[1] + 1))
+    framed = cv2.copyMakeBorder(
+        small, top, h - small.shape[0] - top, left, w - small.shape[1] - left, cv2.BORDER_REPLICATE
+    )
+    outside = np.ones((h, w), bool)
+    outside[top : top + small.shape[0], left : left + small.shape[1]] = False
+    framed[outside] = cv2.GaussianBlur(framed, (0, 0), 8.0)[outside]  # a plain plate, not replicated streaks
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    direction = rng.normal(size=2)
+    direction /= np.linalg.norm(direction) + 1e-9
+    ramp = (direction[0] * (xx / w - 0.5) + direction[1] * (yy / h - 0.5)) * 2 * SHIFT_LIGHT_SLOPE
+    lit = tone(framed, float(rng.uniform(*SHIFT_GAMMA)), 1.0, 0.0).astype(np.float32) * (1.0 + ramp)
+    return sharpen(np.clip(np.rint(lit), 0, 255).astype(np.uint8), float(rng.uniform(*SHIFT_SHARPEN)))

@@ -6,6 +6,9 @@
   photo of the split under each protocol noise type (``inspection.noise.sample_spec``, seeded per photo and
   type, as ``inspection evaluate`` draws them). Accuracy, recall per type, and the top-label expected
   calibration error (ECE) of the noise probabilities the pipeline uses.
+- **Camera shift** (``--camera-shift``): the same photos re-framed by :func:`inspection.camera.camera_shift`
+  (part smaller in the frame, brighter exposure, uneven light, sharpening): the defect accuracy against the
+  unshifted photos', and the share flagged out of distribution (``ood``).
 - **Real texture is not noise**: clean generated parts with periodic texture (``inspection.products``),
   none of them noised. The share called ``periodic`` (and so sent through the notch filter) should be ~0.
 
@@ -19,14 +22,19 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from inspection import NOISE_TYPES
+from inspection.camera import camera_shift
 from inspection.data import list_split, read_photos
 from inspection.metrics import top_label_ece
 from inspection.noise import apply_spec, protocol_rng, sample_spec
+from inspection.results import InspectionResult
+
+if TYPE_CHECKING:
+    from inspection.pipeline import InspectionPipeline
 
 log = logging.getLogger(__name__)
 Classify = Callable[[Sequence[np.ndarray]], np.ndarray]  # photos -> (n, len(NOISE_TYPES)) probabilities
@@ -105,10 +113,46 @@ def texture_false_periodic(
 
 def read_split(root: str | Path, split: str, max_images: int = 0) -> list[np.ndarray]:
     """The photos of ``root/split`` (every class), at most ``max_images`` taken evenly (0 = all)."""
+    return read_labelled_split(root, split, max_images)[0]
+
+
+def read_labelled_split(
+    root: str | Path, split: str, max_images: int = 0
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`read_split` and each photo's label (1 defective, 0 ok)."""
     samples = list_split(root, split)
     if max_images and len(samples) > max_images:
         samples = [samples[i] for i in np.linspace(0, len(samples) - 1, max_images).round().astype(int)]
-    photos, _, rejected = read_photos(samples)
+    photos, kept, rejected = read_photos(samples)
     if rejected:
         log.warning("%d photos of %s/%s could not be read and are left out", len(rejected), root, split)
-    return photos
+    return photos, np.array([s.label for s in kept], int)
+
+
+def camera_shift_scores(
+    pipe: InspectionPipeline, photos: Sequence[np.ndarray], labels: np.ndarray, seed: int = 0
+) -> dict[str, Any]:
+    """Defect accuracy and the share flagged ``ood``, on the photos as they are and camera-shifted.
+
+    Accuracy is the defect model's decision (P(defective) at the threshold, whatever the review policy says),
+    through the whole pipeline (noise routing included); a photo the pipeline refuses counts as a miss.
+    """
+    shifted = [camera_shift(p, protocol_rng(seed, i, 200)) for i, p in enumerate(photos)]
+    out: dict[str, Any] = {"n_photos": len(photos), "seed": seed}
+    for name, batch in (("unshifted", photos), ("shifted", shifted)):
+        results = [r for i in range(0, len(batch), 64) for r in pipe.inspect_batch(batch[i : i + 64])]
+        judged = [isinstance(r, InspectionResult) for r in results]
+        flagged = np.array(
+            [ok and r.defect_probability >= r.threshold for ok, r in zip(judged, results, strict=True)]
+        )
+        right = np.array([ok and f == bool(y) for ok, f, y in zip(judged, flagged, labels, strict=True)])
+        ood = [bool(r.ood) for ok, r in zip(judged, results, strict=True) if ok]
+        out[name] = {
+            "accuracy": float(right.mean()),
+            "ood_rate": float(np.mean(ood)) if ood else 0.0,
+            "refused": int(len(results) - sum(judged)),
+            "review": float(
+                np.mean([ok and r.verdict == "review" for ok, r in zip(judged, results, strict=True)])
+            ),
+        }
+    return out

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from inspection import NOISE_TYPES
-from inspection.camera import camera_jitter
+from inspection.camera import camera_jitter, camera_shift
 from inspection.cli import main
 from inspection.data import synth_casting
-from inspection.generalisation import protocol_scores, texture_false_periodic
+from inspection.generalisation import camera_shift_scores, protocol_scores, texture_false_periodic
 from inspection.noise import Sinusoid, periodic_pattern
 from inspection.spectrum import log_spectrum_full, noise_features, spectrum_centre
 from inspection.summary import merge_sections
@@ -39,7 +39,10 @@ def test_spectrum_centre_keeps_a_slow_wave_that_pooling_merges_into_the_centre()
     photo = synth_casting(np.random.default_rng(0), 320)
     wave = Sinusoid(amplitude=30.0, radius=6.0, angle=0.0, phase=0.0)
     noisy = np.clip(photo + periodic_pattern(photo.shape, (wave,)), 0, 255).astype(np.uint8)
-    centre, noisy_centre = spectrum_centre(log_spectrum_full(photo)), spectrum_centre(log_spectrum_full(noisy))
+    centre, noisy_centre = (
+        spectrum_centre(log_spectrum_full(photo)),
+        spectrum_centre(log_spectrum_full(noisy)),
+    )
     assert centre.shape == (64, 64)
     assert noisy_centre[32, 38] - centre[32, 38] > 1.0  # six bins right of the centre, one pixel per bin
     planes = noise_features(noisy, 64, 3)
@@ -81,6 +84,7 @@ def test_router_check_from_the_cli(tiny_root, synthetic_root, tmp_path, capsys):
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"bench": {"ms_per_part_b32": 11.0}}))
     argv = ["router-check", "--models", str(tiny_root), "--data", str(synthetic_root), "--texture-n", "2"]
+    argv += ["--camera-shift"]
     assert main([*argv, "--results", str(results), "--json", str(tmp_path / "rc.json")]) == 0
     printed = capsys.readouterr().out
     assert "accuracy" in printed and "clean textured parts called periodic" in printed
@@ -95,4 +99,28 @@ def test_router_check_from_the_cli(tiny_root, synthetic_root, tmp_path, capsys):
         "texture_false_periodic",
     ):
         assert 0 <= section[key] <= 1
+    assert section["camera_shift"]["shifted"]["accuracy"] >= 0
+    assert "camera shift: defect accuracy" in printed
     assert json.loads((tmp_path / "rc.json").read_text()) == section
+
+
+def test_camera_shift_keeps_the_size_and_shrinks_the_part():
+    photo = synth_casting(np.random.default_rng(0), 128)
+    shifted = camera_shift(photo, np.random.default_rng(1))
+    assert shifted.shape == photo.shape and shifted.dtype == np.uint8
+    assert np.array_equal(shifted, camera_shift(photo, np.random.default_rng(1)))
+    dark = photo < 70  # the synthetic casting's dark background
+    assert (shifted < 70).mean() < dark.mean()  # a brighter exposure, less of the frame is background-dark
+
+
+def test_camera_shift_scores_report_both_sets(tiny_models):
+    from inspection.pipeline import InspectionPipeline
+
+    rng = np.random.default_rng(0)
+    photos = [synth_casting(rng, 64, "crack" if i % 2 else None) for i in range(6)]
+    out = camera_shift_scores(InspectionPipeline.from_dir(tiny_models), photos, np.arange(6) % 2)
+    assert out["n_photos"] == 6
+    for name in ("unshifted", "shifted"):
+        assert (
+            0 <= out[name]["accuracy"] <= 1 and out[name]["ood_rate"] == 0.0
+        )  # the tiny bundle has no OOD model
