@@ -45,18 +45,24 @@ def find_a_part(src: config.Sources, url: str) -> None:
         if record is None:
             ui.empty_state(f"Record {record_id} is gone from the database.")
         else:
-            m = st.columns(4)
+            m = st.columns(5)
             m[0].metric("Verdict", shown(record.get("verdict") or record.get("status")), border=True)
             m[1].metric("Defect probability", ui.percent(record.get("defect_probability")), border=True,
                         help=f"threshold {shown(record.get('threshold'))}")  # fmt: skip
             m[2].metric("Noise type", shown(record.get("noise_type")), border=True)
             m[3].metric("Denoiser", shown(record.get("denoiser")), border=True)
+            m[4].metric(
+                "Out of distribution", parts.ood_value(record), border=True, help=parts.ood_help(record)
+            )
             rejected = parts.rejection_note(record)
             if rejected:
                 st.warning(rejected, icon=":material/block:")
             conflict = parts.conflict_note(record)
             if conflict:
                 st.warning(conflict, icon=":material/compare_arrows:")
+            out_of_range = parts.ood_note(record)
+            if out_of_range:
+                st.warning(out_of_range, icon=":material/explore_off:")
 
             photo = ui.record_photo(src, record)
             p1, p2, p3 = st.columns(3)

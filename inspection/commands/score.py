@@ -35,6 +35,8 @@ COLUMNS = [
     "verdict",
     "kind",
     "review_reason",
+    "ood",
+    "ood_score",
     "defect_probability",
     "threshold",
     "noise_type",
@@ -48,6 +50,7 @@ COLUMNS = [
     "model_versions",
 ]
 RECORD_COLUMNS = [*COLUMNS, "record_id"]
+OOD_CHECKED, OOD_FLAGGED = "ood:checked", "ood:flagged"  # counts of scored photos with a known flag, flagged
 STATUS_UNRECORDED = "unrecorded"  # scored or refused, but the stores could not take the record: rerun
 EXIT_BAD_SETUP = 2
 EXIT_UNRECORDED = 3
@@ -132,14 +135,22 @@ def _part_id_refusal(part_id: str | None) -> Rejection | None:
 def _fields(outcome: Ingested | InspectionResult | Rejection) -> dict[str, Any]:
     """An outcome under the records' field names: the stored record, or what a record would hold."""
     if isinstance(outcome, InspectionResult):
-        return {"status": "ok", **outcome.to_dict()}
+        from inspection.store.records import ood_fields
+
+        ood, ood_score = ood_fields(outcome)  # unknown, as in a record, without an OOD model
+        return {"status": "ok", **outcome.to_dict(), "ood": ood, "ood_score": ood_score}
     if isinstance(outcome, Rejection):
         return {"status": STATUS_UNRECORDED if outcome.retryable else "rejected", **outcome.to_dict()}
     return dict(outcome.record)
 
 
 def _number(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, (int, float)) else ""
+    return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+
+
+def _flag(value: Any) -> str:
+    """``true``, ``false``, or empty when not known."""
+    return "" if value is None else str(bool(value)).lower()
 
 
 def row(path: Path, sub: Submission, outcome: Ingested | InspectionResult | Rejection) -> dict[str, object]:
@@ -160,6 +171,8 @@ def row(path: Path, sub: Submission, outcome: Ingested | InspectionResult | Reje
         out |= {
             "kind": f.get("kind") or "",
             "review_reason": f.get("review_reason") or "",
+            "ood": _flag(f.get("ood")),
+            "ood_score": _number(f.get("ood_score")),
             "defect_probability": _number(f.get("defect_probability")),
             "threshold": _number(f.get("threshold")),
             "noise_type": f.get("noise_type"),
@@ -202,14 +215,22 @@ def _write_rows(
             line = row(path, sub, outcome)
             writer.writerow(line)
             counts[str(line["verdict"] or line["status"])] += 1
+            if line.get("ood"):  # scored, and the OOD flag is known
+                counts[OOD_CHECKED] += 1
+                counts[OOD_FLAGGED] += int(line["ood"] == "true")
             if line["status"] == STATUS_UNRECORDED:
                 counts[f"reason:{line['reason']}"] += 1
         fh.flush()
     return counts
 
 
-def _report(counts: Counter[str], n_files: int, args: argparse.Namespace, store_url: str | None) -> int:
-    """Print the summary; exit code 3 when some rows could not be recorded."""
+def _report(
+    counts: Counter[str], n_files: int, args: argparse.Namespace, store_url: str | None, card: dict[str, Any]
+) -> int:
+    """Print the summary, and the out-of-distribution warning when the batch earns one (stderr); exit code 3
+    when some rows could not be recorded."""
+    from inspection.ood import station_warning
+
     unrecorded = counts[STATUS_UNRECORDED]
     print(
         f"scored {n_files} files: {counts['ok']} ok, {counts['defective']} defective, "
@@ -218,6 +239,9 @@ def _report(counts: Counter[str], n_files: int, args: argparse.Namespace, store_
         + f" -> {args.out}"
         + (f"; records in {store_url}" if store_url else "")
     )
+    warning = station_warning(counts[OOD_FLAGGED], counts[OOD_CHECKED], card)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if not unrecorded:
         return 0
     reasons = ", ".join(sorted(k.split(":", 1)[1] for k in counts if k.startswith("reason:")))
@@ -231,6 +255,7 @@ def _report(counts: Counter[str], n_files: int, args: argparse.Namespace, store_
 
 
 def run(args: argparse.Namespace) -> int:
+    from inspection.bundle import load_bundle
     from inspection.commands._stores import StoreOpenError, register_models
     from inspection.ingest.ids import STATION_ID_RULE, valid_station_id
     from inspection.pipeline import InspectionPipeline
@@ -253,7 +278,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_SETUP
     try:
         ingestor = None if args.no_db else _open_ingestor(args)
-        pipe = InspectionPipeline.from_dir(args.models)
+        bundle = load_bundle(args.models)  # LIVE read once: the card is that of the models that score
+        pipe = InspectionPipeline.from_bundle(bundle)
         if ingestor is not None:
             register_models(ingestor.store, pipe)
     except StoreOpenError as e:
@@ -263,4 +289,4 @@ def run(args: argparse.Namespace) -> int:
     with open(args.out, "w", newline="") as fh:
         counts = _write_rows(fh, files, args, pipe, ingestor)
     url = ingestor.store.engine.url.render_as_string(hide_password=True) if ingestor else None
-    return _report(counts, len(files), args, url)
+    return _report(counts, len(files), args, url, bundle.card)

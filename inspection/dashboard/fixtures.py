@@ -28,6 +28,10 @@ LEVELS = ("low", "mid", "high")
 FIXTURE_END = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 STATIONS = ("line-1", "line-2", "line-3", "line-4")
 DRIFT_STATION = "line-3"
+# A new camera at this station since OOD_SINCE before the end: most of its photos lie beyond the models' range.
+OOD_STATION = "line-4"
+OOD_SINCE = timedelta(days=4)
+OOD_SHARE_BEFORE, OOD_SHARE_AFTER = 0.01, 0.9  # the OOD threshold flags ~1% of photos like the training ones
 MODEL_VERSIONS = {"noise": "noise-2026.11.1", "denoiser": "ae-2026.11.1", "defect": "defect-2026.11.2"}
 BASE_MIX = {"clean": 0.70, "gaussian": 0.15, "salt_pepper": 0.05, "periodic": 0.10}
 DRIFT_MIX = {"clean": 0.40, "gaussian": 0.10, "salt_pepper": 0.05, "periodic": 0.45}
@@ -324,12 +328,16 @@ def fill_fixture_db(
     photos: dict[str, list[Path]] | None = None,
     photo_keys: dict[str, str] | None = None,
     drift_station: str | None = DRIFT_STATION,
+    ood_station: str | None = OOD_STATION,
     chunk: int = 20_000,
 ) -> int:
     """Bulk-insert ``n_records`` synthetic inspections spread over ``days`` up to ``end``; returns the count.
 
     Stations share one baseline noise mix; ``drift_station`` sees periodic noise rise and the noise
     classifier's confidence fall in its last 20 hours (a grounding fault), which the Stations page must flag.
+    Every scored record has an out-of-distribution flag and score: about 1% of photos are flagged, except at
+    ``ood_station``, where a new camera puts 90% of them beyond the models' range in its last four days, so the
+    Stations page warns about it.
     About 1% of records are rejected frames. Model versions go into ``model_versions`` too. Records point at
     ``photos`` by path and, where ``photo_keys`` has the path, by photo-store key too.
     """
@@ -357,6 +365,14 @@ def fill_fixture_db(
         rng.uniform(0.55, 0.99, n_records),
         rng.uniform(0.01, 0.45, n_records),
     )
+    # Drawn from a generator of its own, so the other fields keep the values they had before the flag existed.
+    ood_rng = np.random.default_rng([seed, 5])
+    new_camera = (st_idx == (stations.index(ood_station) if ood_station in stations else -1)) & (
+        ts >= (end - OOD_SINCE).timestamp()
+    )
+    ood = ood_rng.random(n_records) < np.where(new_camera, OOD_SHARE_AFTER, OOD_SHARE_BEFORE)
+    # Distance over the threshold: in range mostly well under 1, out of range from just over 1 to several.
+    ood_score = np.where(ood, 1.0 + ood_rng.lognormal(0.0, 0.8, n_records), ood_rng.beta(2.0, 5.0, n_records))
     routes = {"clean": "identity", "gaussian": "autoencoder", "salt_pepper": "median", "periodic": "notch"}
     table = cast(Table, Inspection.__table__)
     with engine.begin() as conn:
@@ -400,6 +416,8 @@ def fill_fixture_db(
                         model_versions=dict(MODEL_VERSIONS),
                         timings_ms={"total": 12.0},
                         latency_ms=12.0,
+                        ood=bool(ood[i]),
+                        ood_score=round(float(ood_score[i]), 4),
                     )
                 rows.append(row)
             conn.execute(insert(table), _normalise(rows))

@@ -36,6 +36,7 @@ LIST_COLUMNS = (
     "noise_type",
     "verdict",
     "defect_probability",
+    "ood",
 )
 MAX_ROWS = 500
 
@@ -144,6 +145,32 @@ def conflict_note(record: dict[str, Any]) -> str | None:
     return (
         f"Conflict: another photo of part {escape_markdown(record.get('part_id'))} got the opposite verdict. "
         "Search the part id to see every photo of it, and settle which verdict holds."
+    )
+
+
+def ood_value(record: dict[str, Any]) -> str:
+    """Whether the photo lay beyond the models' range: ``yes``, ``no``, or ``not checked`` (no OOD model)."""
+    ood = record.get("ood")
+    return "not checked" if ood is None else ("yes" if ood else "no")
+
+
+def ood_help(record: dict[str, Any]) -> str:
+    """The OOD score behind :func:`ood_value`: ``score 2.41 (above 1 is out of range)``."""
+    score = record.get("ood_score")
+    if score is None:
+        return "no OOD score: the bundle that judged this photo has no out-of-distribution model"
+    return f"score {float(score):.2f} (distance over the OOD threshold; above 1 is out of range)"
+
+
+def ood_note(record: dict[str, Any]) -> str | None:
+    """A warning for a photo out of distribution: its verdict rests on models that never saw the like."""
+    if not record.get("ood"):
+        return None
+    score = record.get("ood_score")
+    at = f" (score {float(score):.2f}; above 1 is out of range)" if score is not None else ""
+    return (
+        f"Out of distribution{at}: this photo lies beyond the range of the models' training photos, so its "
+        "verdict may not hold. Check the camera and the part, and label it."
     )
 
 

@@ -54,6 +54,8 @@ QUEUE_COLUMNS = (
     "threshold",
     "kind",
     "review_reason",
+    "ood",
+    "ood_score",
     "noise_type",
     "noise_probability",
     "denoiser",
@@ -413,10 +415,19 @@ def facts_frame(item: dict[str, Any]) -> pd.DataFrame:
         ("Threshold", number(item.get("threshold"), ".2f")),
         ("Kind", item.get("kind") or "none given"),
         ("Review reason", item.get("review_reason") or "n/a"),
+        ("Out of distribution", _ood_said(item)),
         ("Noise type", noise),
         ("Denoiser", item.get("denoiser") or "n/a"),
     ]
     return pd.DataFrame(rows, columns=["Model", "said"])
+
+
+def _ood_said(item: dict[str, Any]) -> str:
+    """``yes (score 2.41)``, ``no (score 0.37)``, or ``not checked`` (no OOD model judged the photo)."""
+    if _missing(item.get("ood")):
+        return "not checked"
+    said, score = ("yes" if item["ood"] else "no"), item.get("ood_score")
+    return said if score is None or _missing(score) else f"{said} (score {float(score):.2f})"
 
 
 def label_note(item: dict[str, Any]) -> str | None:

@@ -3,6 +3,9 @@
 Every query groups in the database (by station, time bucket and noise type) and returns at most a few
 thousand rows, whatever the table size; the ``(station_id, created_at)`` index serves the time filters.
 
+A station's share of out-of-distribution photos (:func:`station_ood`) is read over its newest records, on the
+same index, one station at a time: a few hundred index entries each, whatever the table size.
+
 Attempts the service refused for a missing or wrong API key are stored under the pseudo-station
 :data:`UNAUTHENTICATED_STATION`. They belong to no station: every station query leaves them out, and
 :func:`unauthenticated_attempts` counts them for the page's one separate line.
@@ -12,15 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from pathlib import Path
+from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, Table, case, func, select
+from sqlalchemy import ColumnElement, Engine, Table, case, func, inspect, select
 
 from inspection.dashboard.db import time_bucket
 from inspection.dashboard.drift import DriftFinding, WindowStats, detect_drift
 from inspection.dashboard.text import escape_markdown
 from inspection.store.models import STATUS_OK, Inspection
+from inspection.store.records import ood_share_query
 
 T = cast(Table, Inspection.__table__)
 # The same value as inspection.ingest.ids.UNAUTHENTICATED_STATION: not a valid station id, so no real
@@ -202,6 +207,67 @@ def noise_mix_timeseries(
     frame["time"] = pd.to_datetime(frame["bucket"].astype("int64"), unit="s", utc=True)
     frame["share"] = frame["n"] / frame.groupby(["bucket", "station_id"])["n"].transform("sum")
     return frame[cols]
+
+
+OOD_COLUMNS = ["station_id", "ood_photos", "ood_flagged", "ood_share", "ood_warning"]
+
+
+def models_card(models_dir: str | Path) -> dict[str, Any]:
+    """The card (``card.json``) of the live bundle under ``models_dir``: what its models were trained on.
+
+    Empty when there is none to read (a models folder from before bundles, or no models here); the warnings then
+    name no training data.
+    """
+    from inspection.bundle import LIVE_FILE, PIPELINE_FILE, load_bundle
+    from inspection.models.checkpoint import CheckpointError
+
+    root = Path(models_dir).expanduser()
+    if not ((root / PIPELINE_FILE).is_file() or (root / LIVE_FILE).is_file()):
+        return {}  # no bundle: an old models folder has no card (and loading it only to say so warns)
+    try:
+        return load_bundle(root).card
+    except (CheckpointError, OSError):  # BundleError is a CheckpointError
+        return {}
+
+
+def station_ood(
+    engine: Engine, card: dict[str, Any] | None = None, *, last: int | None = None
+) -> pd.DataFrame:
+    """Per station, how many of its newest photos lie beyond the models' range, and the warning that earns.
+
+    Args:
+        card: the bundle card the warning names the training data from (:func:`models_card`).
+        last: how many of each station's newest records with a known OOD flag to look at; default
+            :data:`inspection.ood.WARN_WINDOW`, as the service's ``/v1/stations/{id}/drift``.
+
+    Returns:
+        Columns :data:`OOD_COLUMNS`: ``ood_photos`` (records with a known flag, at most ``last``), ``ood_flagged``,
+        ``ood_share`` (NaN without photos) and ``ood_warning`` (:func:`inspection.ood.station_warning`, or
+        None). Empty for a database from before the flag (migration 0005).
+    """
+    from inspection.ood import WARN_WINDOW, station_warning  # loads torch: only when the page asks
+
+    if "ood" not in {c["name"] for c in inspect(engine).get_columns(T.name)}:
+        return pd.DataFrame(columns=OOD_COLUMNS)
+    last = WARN_WINDOW if last is None else last
+    rows = []
+    with engine.connect() as conn:
+        for station in list_stations(engine):
+            flagged, photos = conn.execute(ood_share_query(station, last)).one()
+            rows.append({
+                "station_id": station,
+                "ood_photos": int(photos),
+                "ood_flagged": int(flagged),
+                "ood_share": flagged / photos if photos else float("nan"),
+                "ood_warning": station_warning(int(flagged), int(photos), card),
+            })  # fmt: skip
+    return pd.DataFrame(rows, columns=OOD_COLUMNS)
+
+
+def ood_warning(station_id: str, warning: str) -> str:
+    """The Stations page's line for a station out of the models' range, Markdown-safe (the station id is
+    caller-supplied text; the warning is :func:`inspection.ood.station_warning`'s own)."""
+    return f"**{escape_markdown(station_id)}**: {warning}."
 
 
 def unauthenticated_attempts(

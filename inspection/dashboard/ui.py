@@ -245,6 +245,11 @@ def station_drift(url: str, recent_h: float, baseline_d: float) -> list[DriftFin
 
 
 @st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def station_ood(url: str, models_dir: str) -> pd.DataFrame:
+    return stations.station_ood(engine(url), stations.models_card(models_dir))
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
 def find_parts(
     url: str, part_id: str | None, station_ids: tuple[str, ...], start: datetime | None, end: datetime | None
 ) -> pd.DataFrame:

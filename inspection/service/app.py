@@ -15,7 +15,7 @@ from inspection.auth import ApiKeys
 from inspection.ingest import Ingestor
 from inspection.service.metrics import Metrics, method_label
 from inspection.service.pickup import Pickup, follow_live
-from inspection.service.routes import health, inspections
+from inspection.service.routes import health, inspections, stations
 from inspection.service.scoring import BatchScorer, Pipeline
 from inspection.service.settings import ServiceLimits
 from inspection.service.state import ServiceState, blocking
@@ -106,5 +106,6 @@ def create_app(
     app.state.pickup = follower  # the LiveFollower, or None
     app.add_middleware(RequestMetrics, metrics=state.metrics)
     app.include_router(inspections.router)
+    app.include_router(stations.router)
     app.include_router(health.router)
     return app

@@ -29,14 +29,16 @@ def _serve(conn: Connection, models: str | None, torch_threads: int) -> None:
     """The child: load the pipeline, describe it, then answer each batch until told to stop or orphaned."""
     import torch
 
+    from inspection.bundle import load_bundle
     from inspection.pipeline import InspectionPipeline
 
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
-    pipeline = InspectionPipeline.from_dir(models)
+    bundle = load_bundle(models)
+    pipeline = InspectionPipeline.from_bundle(bundle)
     tasks = {t: getattr(pipeline, t, None) for t in pipeline.model_versions}
     described = {t: (dict(ck.meta), str(ck.path)) for t, ck in tasks.items() if ck is not None}
-    conn.send((dict(pipeline.model_versions), described, pipeline.bundle_version))
+    conn.send((dict(pipeline.model_versions), described, pipeline.bundle_version, dict(bundle.card)))
     try:
         while (images := conn.recv()) is not None:
             try:
@@ -63,6 +65,7 @@ class ProcessPipeline:
         self.torch_threads = torch_threads
         self.model_versions: dict[str, str] = {}
         self.bundle_version = ""
+        self.card: dict[str, Any] = {}  # the bundle's card.json (what it was trained on)
         self._start()
 
     def _start(self) -> None:
@@ -80,7 +83,7 @@ class ProcessPipeline:
             self.close()
             raise RuntimeError(f"the scoring process did not load the models within {START_TIMEOUT_S:.0f} s")
         try:
-            versions, described, self.bundle_version = self._conn.recv()
+            versions, described, self.bundle_version, self.card = self._conn.recv()
         except EOFError as e:
             raise RuntimeError(
                 f"the scoring process exited with code {self._process.exitcode} while loading the models "

@@ -10,6 +10,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from inspection.ingest import score_photos
@@ -35,6 +36,29 @@ class _Job:
     queued_at: float
 
 
+def bundle_card(pipeline: Pipeline) -> dict[str, Any]:
+    """The card (``card.json``) of the bundle ``pipeline`` scores with; empty when that cannot be told.
+
+    A :class:`inspection.service.remote.ProcessPipeline` brings the card from its process (``card``); an
+    in-process :class:`inspection.pipeline.InspectionPipeline` is traced through its defect model, whose folder
+    sits in the bundle folder.
+    """
+    card = getattr(pipeline, "card", None)
+    if isinstance(card, dict):
+        return card
+    version = str(getattr(pipeline, "bundle_version", "") or "")
+    defect_dir = getattr(getattr(pipeline, "defect", None), "path", None)
+    if not version or defect_dir is None:
+        return {}
+    from inspection.bundle import BundleError, load_bundle
+
+    try:
+        bundle = load_bundle(Path(defect_dir).parent)
+    except (BundleError, OSError):  # not a bundle's model (a pre-bundle models root has no card)
+        return {}
+    return bundle.card if bundle.version == version else {}
+
+
 def _settle(job: _Job, outcome: InspectionResult | Rejection) -> None:
     if not job.future.done():  # the client went away and the wait was cancelled
         job.future.set_result(outcome)
@@ -50,7 +74,8 @@ class BatchScorer:
     behind minutes of work. A photo whose waiter is cancelled (its client went away) leaves the queue at once,
     unscored. A batch that fails outside any one photo settles each of its photos as ``internal_error``; the
     worker carries on. ``timings_ms`` are the photo's share of its batch, plus ``queue`` (the wait).
-    :meth:`replace_pipelines` swaps in the pipelines of a newly promoted bundle between batches.
+    :meth:`replace_pipelines` swaps in the pipelines of a newly promoted bundle between batches; ``bundle_version``
+    and ``card`` follow the swap.
 
     Args:
         pipelines: one worker thread each.
@@ -70,6 +95,7 @@ class BatchScorer:
         self._pipelines = list(pipelines)
         self.model_versions = dict(pipelines[0].model_versions)
         self.bundle_version = str(getattr(pipelines[0], "bundle_version", ""))
+        self.card = bundle_card(pipelines[0])
         self.size = len(pipelines)
         self.max_batch = max(1, max_batch)
         self.max_queued_pixels = max(1, max_queued_pixels)
@@ -166,6 +192,7 @@ class BatchScorer:
                 swapped, old, self._pipelines = True, self._pipelines, list(pipelines)
                 self.model_versions = dict(pipelines[0].model_versions)
                 self.bundle_version = str(getattr(pipelines[0], "bundle_version", ""))
+                self.card = bundle_card(pipelines[0])
                 while any(any(b is p for p in old) for b in self._busy):
                     self._idle.wait()
         for p in old:

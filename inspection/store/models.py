@@ -122,6 +122,10 @@ class Inspection(Base):
     verdict: Mapped[str | None] = mapped_column(String(16))  # ok | defective | review
     kind: Mapped[str | None] = mapped_column(String(64))  # the model's defect kind; NULL when it has none
     review_reason: Mapped[str | None] = mapped_column(String(32))  # why the verdict is review (uncertain ...)
+    # Out of distribution (inspection.ood): beyond the range of the bundle's training photos; NULL when not
+    # known (rejected photos, a bundle without an OOD model, records from before migration 0005).
+    ood: Mapped[bool | None] = mapped_column(Boolean)
+    ood_score: Mapped[float | None] = mapped_column(Float)  # distance over the OOD threshold: above 1 is out
     model_versions: Mapped[dict[str, str] | None] = mapped_column(JSON)
     timings_ms: Mapped[dict[str, float] | None] = mapped_column(JSON)
     latency_ms: Mapped[float | None] = mapped_column(Float)  # total pipeline time, copied out for charts

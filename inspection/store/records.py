@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Select, case, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -85,6 +85,33 @@ def _check_filters(filters: Mapping[str, Any]) -> None:
         raise TypeError(f"unknown filter(s) {sorted(unknown)}; see RecordStore.list_inspections")
 
 
+def ood_fields(result: InspectionResult) -> tuple[bool | None, float | None]:
+    """``(ood, ood_score)`` as a record keeps them: both None when the bundle has no OOD model.
+
+    A result says ``ood=False`` without an OOD model; a record says NULL (not known), so that a station's share
+    of flagged photos (:meth:`RecordStore.ood_share`) counts only photos that were checked.
+    """
+    score = None if result.ood_score is None else float(result.ood_score)
+    return (True if result.ood else (False if score is not None else None)), score
+
+
+def ood_share_query(station_id: str, last: int) -> Select[Any]:
+    """SQL for ``(flagged, photos)`` over the station's ``last`` newest records with a known OOD flag.
+
+    The newest are found on the ``(station_id, created_at)`` index, read backwards: no sort, no scan of older
+    records. :meth:`RecordStore.ood_share` and the dashboard's Stations page both run it.
+    """
+    newest = (
+        select(Inspection.ood)
+        .where(Inspection.station_id == station_id, Inspection.ood.is_not(None))
+        .order_by(Inspection.created_at.desc(), Inspection.id.desc())
+        .limit(max(0, int(last)))
+        .subquery()
+    )
+    flagged = func.coalesce(func.sum(case((newest.c.ood.is_(True), 1), else_=0)), 0)
+    return select(flagged, func.count()).select_from(newest)
+
+
 def _apply_result(row: Inspection, result: InspectionResult, conversion: str | None) -> None:
     """Copy a verdict and how it was reached onto a record."""
     row.noise_type = result.noise_type
@@ -97,6 +124,7 @@ def _apply_result(row: Inspection, result: InspectionResult, conversion: str | N
     row.verdict = result.verdict
     row.kind = result.kind[:64] or None
     row.review_reason = result.review_reason[:32] or None
+    row.ood, row.ood_score = ood_fields(result)
     row.model_versions = dict(result.model_versions)
     row.timings_ms = {k: float(v) for k, v in result.timings_ms.items()}
     row.latency_ms = float(result.timings_ms["total"]) if "total" in result.timings_ms else None
@@ -343,6 +371,23 @@ class RecordStore:
         query = self._filtered(select(func.count()).select_from(Inspection), filters)
         with self._sessions() as session:
             return int(session.scalar(query) or 0)
+
+    def ood_share(self, station_id: str, last: int | None = None) -> tuple[int, int]:
+        """``(flagged, photos)`` over the station's ``last`` newest records whose OOD flag is known.
+
+        ``last`` defaults to :data:`inspection.ood.WARN_WINDOW` (imported only then: that module loads torch).
+
+        Records with no flag (rejected photos, a bundle without an OOD model, records from before the flag) are
+        left out, not counted as in range. One query on the ``(station_id, created_at)`` index, cheap enough to
+        run for every upload; :func:`inspection.ood.station_warning` turns the pair into a warning.
+        """
+        if last is None:
+            from inspection.ood import WARN_WINDOW
+
+            last = WARN_WINDOW
+        with self._sessions() as session:
+            flagged, photos = session.execute(ood_share_query(station_id, last)).one()
+        return int(flagged), int(photos)
 
     # -- labels --------------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from inspection.imageio import probe_pixels
 from inspection.ingest import UNAUTHENTICATED_STATION, Ingested, Submission
 from inspection.results import InspectionResult, Rejection
 from inspection.service.deps import Caller, Engineer, Reader, client_address
+from inspection.service.routes.stations import ood_warnings
 from inspection.service.state import ServiceState, blocking, public_record, service_state
 from inspection.service.upload import FIELDS, parse_upload, read_body
 
@@ -101,16 +102,19 @@ async def receive_and_score(svc: ServiceState, request: Request, station: str, t
         if not svc.scorer.has_room(cost):
             raise Rejection("overloaded", f"{svc.scorer.queued} photos are waiting to be scored; retry later")
         admitted = await blocking(svc.ingestor.admit, sub)
-        if isinstance(admitted, Ingested):
-            return answer(svc, admitted, t0)
-        outcome = await score_unless_gone(svc, request, admitted.data, cost)
-        if outcome is None:
-            svc.metrics.abandoned.inc()
-            log.info(
-                "client %s went away before part %r was scored; it was not scored", address, upload.part_id
-            )
-            return Response(status_code=CLIENT_GONE)
-        return answer(svc, await blocking(svc.ingestor.record, admitted, outcome), t0)
+        if not isinstance(admitted, Ingested):
+            outcome = await score_unless_gone(svc, request, admitted.data, cost)
+            if outcome is None:
+                svc.metrics.abandoned.inc()
+                log.info(
+                    "client %s went away before part %r was scored; it was not scored",
+                    address,
+                    upload.part_id,
+                )
+                return Response(status_code=CLIENT_GONE)
+            admitted = await blocking(svc.ingestor.record, admitted, outcome)
+        warnings = await ood_warnings(svc, station) if admitted.rejection is None else None
+        return answer(svc, admitted, t0, warnings)
     except Rejection as retry_later:
         return svc.refusal(retry_later, t0)
 
@@ -154,8 +158,14 @@ async def wait_for_disconnect(request: Request) -> None:
         pass
 
 
-def answer(svc: ServiceState, ingested: Ingested, t0: float) -> JSONResponse:
-    """The HTTP answer for a stored record: 201 (new), 200 (a re-send), or the refusal's 4xx with its record."""
+def answer(
+    svc: ServiceState, ingested: Ingested, t0: float, warnings: list[str] | None = None
+) -> JSONResponse:
+    """The HTTP answer for a stored record: 201 (new), 200 (a re-send), or the refusal's 4xx with its record.
+
+    A scored record's answer carries ``warnings`` about its station (:func:`ood_warnings`), an empty list when
+    there are none.
+    """
     record = ingested.record
     if ingested.rejection is not None:
         if ingested.created:
@@ -167,7 +177,7 @@ def answer(svc: ServiceState, ingested: Ingested, t0: float) -> JSONResponse:
             svc.metrics.stages.labels(stage).observe(ms / 1000)
     svc.metrics.latency.observe(time.perf_counter() - t0)
     return JSONResponse(
-        public_record(record, duplicate=not ingested.created),
+        {**public_record(record, duplicate=not ingested.created), "warnings": warnings or []},
         status_code=201 if ingested.created else 200,
         headers={"Location": f"/v1/inspections/{record['id']}"},
     )
