@@ -141,18 +141,16 @@ def camera_shift_scores(
     out: dict[str, Any] = {"n_photos": len(photos), "seed": seed}
     for name, batch in (("unshifted", photos), ("shifted", shifted)):
         results = [r for i in range(0, len(batch), 64) for r in pipe.inspect_batch(batch[i : i + 64])]
-        judged = [isinstance(r, InspectionResult) for r in results]
-        flagged = np.array(
-            [ok and r.defect_probability >= r.threshold for ok, r in zip(judged, results, strict=True)]
-        )
-        right = np.array([ok and f == bool(y) for ok, f, y in zip(judged, flagged, labels, strict=True)])
-        ood = [bool(r.ood) for ok, r in zip(judged, results, strict=True) if ok]
+        judged = [r if isinstance(r, InspectionResult) else None for r in results]
+        right = [
+            r is not None and (r.defect_probability >= r.threshold) == bool(y)
+            for r, y in zip(judged, labels, strict=True)
+        ]
+        ood = [r.ood for r in judged if r is not None]
         out[name] = {
-            "accuracy": float(right.mean()),
+            "accuracy": float(np.mean(right)),
             "ood_rate": float(np.mean(ood)) if ood else 0.0,
-            "refused": int(len(results) - sum(judged)),
-            "review": float(
-                np.mean([ok and r.verdict == "review" for ok, r in zip(judged, results, strict=True)])
-            ),
+            "refused": sum(r is None for r in judged),
+            "review": float(np.mean([r is not None and r.verdict == "review" for r in judged])),
         }
     return out

@@ -20,14 +20,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from safetensors.numpy import load_file, save_file
-from torch import nn
 
-from inspection.models.zoo import defect_head
+if TYPE_CHECKING:  # torch loads only where features are taken: the store and the dashboard need none of it
+    import torch
+    from torch import nn
 
 OOD_FILE = "ood.safetensors"
 QUANTILE = 0.99
@@ -41,6 +40,8 @@ WARN_WINDOW = 200  # the recent photos a station's share is taken over
 @contextmanager
 def penultimate(model: nn.Module) -> Iterator[list[torch.Tensor]]:
     """Collect the input of the defect model's output layer (its features) on every forward pass inside."""
+    from inspection.models.zoo import defect_head
+
     captured: list[torch.Tensor] = []
     _, head = defect_head(model)
     handle = head.register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0].detach()))
@@ -79,6 +80,8 @@ class OodModel:
         return self.raw_score(features) / self.threshold
 
     def save(self, path: str | Path) -> None:
+        from safetensors.numpy import save_file
+
         tensors = {"mean": self.mean, "components": self.components, "variances": self.variances}
         header = {"residual_scale": self.residual_scale, "threshold": self.threshold, "meta": self.meta}
         save_file(
@@ -90,6 +93,7 @@ class OodModel:
     @classmethod
     def load(cls, path: str | Path) -> OodModel:
         from safetensors import safe_open
+        from safetensors.numpy import load_file
 
         with safe_open(str(path), framework="numpy") as f:
             header = json.loads((f.metadata() or {})["ood"])
@@ -173,6 +177,8 @@ def station_warning(n_flagged: int, n_photos: int, card: dict[str, Any] | None =
 
 def features_of(model: nn.Module, batches: Sequence[torch.Tensor]) -> np.ndarray:
     """The defect model's penultimate features for each input batch, stacked ``(n, d)``."""
+    import torch
+
     out = []
     with torch.inference_mode(), penultimate(model) as captured:
         for x in batches:
