@@ -18,6 +18,9 @@ The defect model (:func:`train_defect`):
   (``meta["class_balance"]``). Weighting shifts the learned logit by ``log(pos_weight)``; trained from scratch,
   that shift is taken back out of output 0's bias after training (``bias_correction``), so P(defective) again
   reflects the data's defect rate before it is calibrated.
+- **Validation views.** With ``noise_aug``, each validation photo is also seen once under each routed noise type,
+  denoised by its route (:func:`validation_views`), so every choice below is made on photos as the pipeline
+  shows them to the model.
 - **Calibration.** A temperature T > 0 is fitted on the validation logits (least NLL against Platt's smoothed
   targets); P(defective) = ``sigmoid(logit0 / T)`` (``meta["calibration"]``).
 - **Threshold.** On the calibrated validation probabilities, the threshold with the least expected cost per part
@@ -582,8 +585,7 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
     router = _oracle_router(c.denoiser) if c.denoiser else None
     batch_fn = defect_batches(tr, transform, y_kind, router)
     loss_fn = defect_loss(weights, kinds_only=kinds_only, n_kinds=len(kinds), logit_adjustment=adjustment)
-    vx = transform([tr.images[i] for i in tr.val_idx])
-    vy, vk = tr.labels[tr.val_idx], y_kind[tr.val_idx]
+    vx, vy, vk = validation_views(tr, transform, y_kind, router)
 
     def validate(model: nn.Module) -> dict[str, float]:
         return defect_metrics(_logits(model, vx), vy, vk, c, kinds_only=kinds_only, kind_names=kinds)
@@ -654,6 +656,27 @@ def denoiser_dir(path: str | Path) -> Path:
             )
         return found
     return resolve_checkpoint_dir(root / "denoiser" if (root / "denoiser").is_dir() else root)
+
+
+def validation_views(
+    tr: Trainer, transform: DefectTransform, kinds: np.ndarray, router: Router | None
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """The defect model's validation inputs, labels and kinds: each validation photo clean and, with
+    ``noise_aug``, once under each routed noise type (seeded), denoised by its route when there is a denoiser.
+
+    So the best epoch, the temperature and the threshold are chosen on photos as the pipeline shows them to the
+    model, not on clean ones only: a threshold fitted to clean photos alone sat below what denoised good parts
+    score, and rejected them.
+    """
+    photos = [tr.images[i] for i in tr.val_idx]
+    views = list(photos)
+    if tr.cfg.noise_aug:
+        rng = np.random.default_rng(tr.cfg.seed + 2)
+        for kind in ("gaussian", "salt_pepper", "periodic"):
+            noisy = [add_noise(p, kind, rng=rng) for p in photos]
+            views += [router.denoiser_for(kind)(p) for p in noisy] if router is not None else noisy
+    repeat = len(views) // len(photos)
+    return transform(views), np.tile(tr.labels[tr.val_idx], repeat), np.tile(kinds[tr.val_idx], repeat)
 
 
 def _oracle_router(path: str) -> Router:

@@ -443,3 +443,21 @@ def test_class_weights_follow_the_training_split_counts(tmp_path, monkeypatch):
     # and they are the weights the loss used
     assert seen["pos_weight"] and all(float(w) == pytest.approx(10 / 7) for w in seen["pos_weight"])
     assert seen["weight"] and all(w.tolist() == pytest.approx([7 / 4, 7 / 10]) for w in seen["weight"])
+
+
+def test_validation_sees_each_photo_clean_and_under_each_routed_noise(synthetic_root, tmp_path):
+    from inspection.train import validation_views
+    from inspection.transforms import DefectTransform
+
+    transform = DefectTransform(size=32)
+    kinds = np.full(24, -1)
+    plain = Trainer(tiny_train_config(synthetic_root, tmp_path))
+    x, y, k = validation_views(plain, transform, kinds, None)
+    assert len(x) == len(plain.val_idx) and np.array_equal(y, plain.labels[plain.val_idx])
+    noisy = Trainer(tiny_train_config(synthetic_root, tmp_path, noise_aug=0.5))
+    x, y, k = validation_views(noisy, transform, kinds, None)
+    n = len(noisy.val_idx)
+    assert (
+        x.shape[0] == 4 * n and np.array_equal(y, np.tile(noisy.labels[noisy.val_idx], 4)) and len(k) == 4 * n
+    )
+    assert not torch.equal(x[:n], x[n : 2 * n])  # the gaussian copies differ from the clean photos
