@@ -1,5 +1,6 @@
 import json
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -56,6 +57,10 @@ def test_tampered_weights_are_refused(tmp_path):
     (path / "weights.safetensors").write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="altered"):
         load_checkpoint(path)
+    card = json.loads((shipped_models / "card.json").read_text())
+    assert card["synthetic_only"] and card["data"]["synthetic"], (
+        "defaults must be trained on synthetic data only"
+    )
 
 
 def test_pickle_in_place_of_weights_is_never_unpickled(tmp_path):
@@ -120,6 +125,12 @@ def test_shipped_checkpoints_metadata_schema(shipped_models):
         assert set(REQUIRED_META) <= set(meta)
         assert meta["task"] == task
         assert meta["training_data"]["sha256"] and meta["training_data"]["n_images"] > 0
-        assert "synthetic" in meta["training_data"]["root"], "defaults must be trained on synthetic data only"
+        roots = [
+            meta["training_data"]["root"],
+            *(s["root"] for s in meta["training_data"].get("sources", [])),
+        ]
+        assert not any("casting" in Path(r).parts for r in roots), (
+            "defaults must never train on the casting photos"
+        )
         assert (path / "weights.safetensors").stat().st_size < 2_000_000
         load_checkpoint(path)
