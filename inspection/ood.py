@@ -1,7 +1,7 @@
 """How far a photo lies from what the defect model was trained on: an out-of-distribution (OOD) score.
 
-A bundle may hold ``ood.safetensors``: statistics of the defect model's penultimate features over its training
-photos (:class:`OodModel`) and a threshold on their score. The threshold is the ``QUANTILE`` of the scores of
+A bundle may hold ``ood.safetensors``: statistics of the defect model's penultimate features, and of its input
+(:func:`input_statistics`), over its training photos (:class:`OodModel`) and a threshold on their score. The threshold is the ``QUANTILE`` of the scores of
 training-distribution photos held out of the fit, so about 1% of photos like the training data are flagged; a
 photo beyond it is flagged ``ood``. ``ood_score`` is the score over the threshold: above 1 is out of range.
 
@@ -31,7 +31,8 @@ if TYPE_CHECKING:  # torch loads only where features are taken: the store and th
 OOD_FILE = "ood.safetensors"
 QUANTILE = 0.99
 HOLDOUT = 0.2
-PHOTOS_PER_DIRECTION = 20  # chosen on generated products as the out-of-range validation set (docs/results.md)
+PHOTOS_PER_DIRECTION = 80  # chosen on generated products as the out-of-range validation set (docs/results.md)
+INPUT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 WARN_SHARE = 0.2  # a station with more flagged photos than this, among ...
 WARN_MIN_PHOTOS = 20  # ... at least this many recent ones, is warned about
 WARN_WINDOW = 200  # the recent photos a station's share is taken over
@@ -62,6 +63,7 @@ class OodModel:
     """
 
     mean: np.ndarray  # (d,)
+    scale: np.ndarray  # (d,): each feature's standard deviation over the fitted photos
     components: np.ndarray  # (k, d), orthonormal rows
     variances: np.ndarray  # (k,)
     residual_scale: float  # mean squared residual over the fitted photos
@@ -69,7 +71,7 @@ class OodModel:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def raw_score(self, features: np.ndarray) -> np.ndarray:
-        centred = np.asarray(features, np.float64) - self.mean
+        centred = (np.asarray(features, np.float64) - self.mean) / self.scale
         coords = centred @ self.components.T
         residual = centred - coords @ self.components
         whitened = (coords**2 / self.variances).mean(1)
@@ -82,7 +84,12 @@ class OodModel:
     def save(self, path: str | Path) -> None:
         from safetensors.numpy import save_file
 
-        tensors = {"mean": self.mean, "components": self.components, "variances": self.variances}
+        tensors = {
+            "mean": self.mean,
+            "scale": self.scale,
+            "components": self.components,
+            "variances": self.variances,
+        }
         header = {"residual_scale": self.residual_scale, "threshold": self.threshold, "meta": self.meta}
         save_file(
             {k: np.ascontiguousarray(v, np.float64) for k, v in tensors.items()},
@@ -100,6 +107,7 @@ class OodModel:
         t = load_file(str(path))
         return cls(
             t["mean"],
+            t["scale"],
             t["components"],
             t["variances"],
             float(header["residual_scale"]),
@@ -134,19 +142,19 @@ def fit_ood(
     is_held = np.isin(groups, held_ids)
     held, fit = features[is_held], features[~is_held]
     n_held = int(is_held.sum())
-    mean = fit.mean(0)
-    _, sing, vt = np.linalg.svd(fit - mean, full_matrices=False)
+    mean, scale = fit.mean(0), fit.std(0) + 1e-6
+    centred = (fit - mean) / scale
+    _, sing, vt = np.linalg.svd(centred, full_matrices=False)
     k = int(np.clip(len(fit) // photos_per_direction, 1, d - 1))
     variances = np.maximum(sing[:k] ** 2 / (len(fit) - 1), 1e-12)
-    centred = fit - mean
     residual = centred - (centred @ vt[:k].T) @ vt[:k]
     residual_scale = float(max((residual**2).sum(1).mean(), 1e-12))
-    model = OodModel(mean, vt[:k], variances, residual_scale, 1.0)
+    model = OodModel(mean, scale, vt[:k], variances, residual_scale, 1.0)
     held_raw = model.raw_score(held)
     threshold = float(np.quantile(held_raw, quantile))
     meta = {
-        "method": f"defect model penultimate features: whitened distance in the top {k} principal directions "
-        "plus the residual",
+        "method": f"defect model penultimate features and input statistics, standardised: whitened distance in "
+        f"the top {k} principal directions plus the residual",
         "n_fit": int(len(fit)),
         "n_held_out": int(n_held),
         "quantile": quantile,
@@ -156,7 +164,7 @@ def fit_ood(
         "fit_flagged": float((model.raw_score(fit) > threshold).mean()),
         "seed": seed,
     }
-    return OodModel(mean, vt[:k], variances, residual_scale, threshold, meta)
+    return OodModel(mean, scale, vt[:k], variances, residual_scale, threshold, meta)
 
 
 def station_warning(n_flagged: int, n_photos: int, card: dict[str, Any] | None = None) -> str | None:
@@ -175,15 +183,36 @@ def station_warning(n_flagged: int, n_photos: int, card: dict[str, Any] | None =
     )
 
 
+def input_statistics(x: torch.Tensor) -> np.ndarray:
+    """Per photo of a model input batch ``(n, 1, h, w)``: mean, spread, quantiles and edge strength.
+
+    Exposure, contrast, framing and sharpening change these even where the classifier's own features are
+    built to ignore them.
+    """
+    import torch
+
+    flat = x[:, 0].reshape(len(x), -1).float()
+    quantiles = torch.quantile(flat, torch.tensor(INPUT_QUANTILES), dim=1).T
+    edges = (x[:, :, 1:, :] - x[:, :, :-1, :]).abs().float().mean((1, 2, 3))
+    return torch.cat(
+        [flat.mean(1, keepdim=True), flat.std(1, keepdim=True), quantiles, edges[:, None]], 1
+    ).numpy()
+
+
+def ood_features(penultimate_features: torch.Tensor, x: torch.Tensor) -> np.ndarray:
+    """What the OOD check measures of one batch: the defect model's features, then its input's statistics."""
+    return np.concatenate([penultimate_features.float().cpu().numpy(), input_statistics(x.cpu())], 1)
+
+
 def features_of(model: nn.Module, batches: Sequence[torch.Tensor]) -> np.ndarray:
-    """The defect model's penultimate features for each input batch, stacked ``(n, d)``."""
+    """:func:`ood_features` for each input batch of the defect model, stacked ``(n, d)``."""
     import torch
 
     out = []
     with torch.inference_mode(), penultimate(model) as captured:
         for x in batches:
             model(x)
-            out.append(captured.pop().float().cpu().numpy())
+            out.append(ood_features(captured.pop(), x))
     return np.concatenate(out)
 
 
@@ -216,7 +245,7 @@ def fit_bundle_ood(
     if max_images and len(samples) > max_images:
         samples = [samples[i] for i in np.sort(rng.permutation(len(samples))[:max_images])]
     photos, _, _ = read_photos(samples)
-    pipe = InspectionPipeline.from_bundle(bundle)
+    pipe = InspectionPipeline.from_bundle(bundle, with_ood=False)
     feats = []
     for start in range(0, len(photos), 64):
         clean = photos[start : start + 64]

@@ -28,7 +28,7 @@ from inspection.framecheck import check_is_part
 from inspection.imageio import to_gray
 from inspection.models.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from inspection.models.inference import channels_last, for_inference
-from inspection.ood import OodModel, penultimate
+from inspection.ood import OodModel, ood_features, penultimate
 from inspection.results import InspectionResult, Rejection
 from inspection.spectrum import noise_features
 from inspection.transforms import DefectTransform
@@ -69,6 +69,19 @@ class PipelineConfig:
     max_noise_sigma: float = 48.0
     min_part_contrast: float = 40.0
     workers: int = 0
+
+
+def load_ood(bundle: Bundle) -> OodModel | None:
+    """The bundle's OOD check, or None when it has none; one that cannot be read is a ``BundleError``."""
+    if bundle.ood_file is None:
+        return None
+    try:
+        return OodModel.load(bundle.ood_file)
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error type for a damaged file
+        raise BundleError(
+            f"{bundle.ood_file} cannot be read ({type(e).__name__}: {e}); fit it again with "
+            f"`inspection models fit-ood {bundle.path} --data DIR`"
+        ) from e
 
 
 def _usable_cpus() -> int:
@@ -148,9 +161,12 @@ class InspectionPipeline:
 
     @classmethod
     def from_bundle(
-        cls, bundle: Bundle, config: PipelineConfig | None = None, *, workers: int = 0
+        cls, bundle: Bundle, config: PipelineConfig | None = None, *, workers: int = 0, with_ood: bool = True
     ) -> InspectionPipeline:
-        """The pipeline a bundle describes: its three checkpoints, routing and verdict policy."""
+        """The pipeline a bundle describes: its three checkpoints, routing, verdict policy and OOD check.
+
+        ``with_ood=False`` leaves the OOD check out (``inspection models fit-ood`` builds its pipeline so).
+        """
         if config is None:
             config = PipelineConfig(**{**bundle.routing, "workers": workers})
         elif workers:
@@ -170,7 +186,7 @@ class InspectionPipeline:
             config=config,
             policy=bundle.policy,
             bundle_version=bundle.version,
-            ood=OodModel.load(bundle.ood_file) if bundle.ood_file else None,
+            ood=load_ood(bundle) if with_ood else None,
         )
 
     # --- stages, each usable on its own (evaluation and the dashboard call them) ---------------------
@@ -235,7 +251,7 @@ class InspectionPipeline:
         else:
             with penultimate(self.defect_net) as captured:
                 logits = self.defect_net(x)
-            scores = self.ood.score(captured[0].float().numpy())
+            scores = self.ood.score(ood_features(captured[0], x))
         p_defect = torch.sigmoid(logits[:, 0] / self.temperature).numpy()
         kinds = torch.softmax(logits[:, 1:], dim=1).numpy() if self.kinds else np.zeros((len(grays), 0))
         return p_defect, kinds, scores

@@ -93,3 +93,14 @@ def test_fit_ood_on_a_missing_folder_is_a_clear_error(tiny_root, tmp_path, capsy
     assert main(["models", "fit-ood", str(bundle_dir), "--data", str(tmp_path / "nowhere")]) == 2
     assert "inspection models fit-ood:" in capsys.readouterr().err
     assert not (bundle_dir / OOD_FILE).exists()
+
+
+def test_an_unreadable_ood_file_is_a_clear_bundle_error(tiny_root, tmp_path):
+    from inspection.bundle import BundleError
+
+    bundle_dir = tmp_path / "bundle"
+    shutil.copytree(tiny_root / BUNDLES_DIR / "tiny-v1", bundle_dir)
+    (bundle_dir / OOD_FILE).write_bytes(b"not a safetensors file")
+    with pytest.raises(BundleError, match="fit it again"):
+        InspectionPipeline.from_dir(bundle_dir)
+    assert InspectionPipeline.from_bundle(load_bundle(bundle_dir), with_ood=False).ood is None
