@@ -64,7 +64,13 @@ def run(args: argparse.Namespace) -> int:
 
     bundle = load_bundle(args.models or None)
     pipe = InspectionPipeline.from_bundle(bundle)
-    out: dict = {"bundle": bundle.version, "noise_model": pipe.model_versions["noise"]}
+    from inspection.evaluate import git_commit
+
+    out: dict = {
+        "commit": git_commit(),
+        "bundle": bundle.version,
+        "noise_model": pipe.model_versions["noise"],
+    }
     if args.data:
         photos, labels = read_labelled_split(args.data, args.split, args.max_images)
         scores = protocol_scores(pipe.classify_noise, photos, args.seed)
