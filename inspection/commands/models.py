@@ -90,9 +90,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit = sub.add_parser(
         "fit-ood",
         help="fit a bundle's out-of-distribution check on its defect model's training photos",
-        description="Measure the defect model's features on the training photos (half of them noised and "
-        "routed, as stations see them) and store their statistics in the bundle (ood.safetensors): a photo "
-        "beyond the 0.99 quantile of held-out ones is then flagged `ood`. Fit it before promoting the bundle.",
+        description="Measure the defect model's features and its input's statistics on the training photos "
+        "(each clean and once noised and routed, as stations see them) and store them in the bundle "
+        "(ood.safetensors): a photo beyond the 0.99 quantile of held-out ones is then flagged `ood`. Fit it "
+        "before promoting the bundle.",
     )
     fit.add_argument("bundle", type=Path, metavar="BUNDLE_DIR", help="the bundle folder")
     fit.add_argument(
