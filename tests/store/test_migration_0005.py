@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from helpers.store import columns
 from sqlalchemy import inspect, text
 
 from inspection.store import current_revision, head_revision, make_engine
 from inspection.store.database import downgrade, upgrade
-
-
-def columns(engine, table: str) -> set[str]:
-    return {c["name"] for c in inspect(engine).get_columns(table)}
 
 
 def test_upgrade_keeps_old_records_unknown_and_downgrade_removes_only_0005(db_url: str) -> None:
