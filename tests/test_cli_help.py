@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
+
 from inspection.cli import build_parser
 
 
@@ -26,3 +28,34 @@ def test_every_flag_has_a_help_sentence() -> None:
         if len(sentence.split()) < 3:
             missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}: {text!r}")
     assert not missing, "flags without a help sentence:\n" + "\n".join(missing)
+
+
+def test_torch_threads_flag_is_spelled_threads_everywhere() -> None:
+    visible = {}
+    for path, action in walk(build_parser()):
+        if action.help != argparse.SUPPRESS and any("thread" in o for o in action.option_strings):
+            visible[path] = action.option_strings
+    assert {"inspection serve", "inspection watch", "inspection load", "inspection bench"} <= set(visible)
+    assert all(flags == ["--threads"] for flags in visible.values()), visible
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["serve"], ["watch", "in", "--station", "s1"], ["load"], ["bench"], ["train", "noise", "--data", "d"]],
+)
+def test_old_torch_threads_spelling_still_works_with_a_note(argv, capsys) -> None:
+    args = build_parser().parse_args([*argv, "--torch-threads", "3"])
+    assert args.threads == 3
+    err = capsys.readouterr().err
+    assert err.strip() == f"inspection {argv[0]}: --torch-threads is deprecated; use --threads"
+
+
+def test_serve_config_file_key_torch_threads_still_read(tmp_path, capsys) -> None:
+    from inspection.commands._config import config_from_args
+    from inspection.commands.serve import ServeConfig
+
+    config = tmp_path / "service.toml"
+    config.write_text("torch_threads = 2\n")
+    args = build_parser().parse_args(["serve", "--config", str(config)])
+    assert config_from_args(ServeConfig, args).threads == 2
+    assert "'torch_threads' is deprecated; use 'threads'" in capsys.readouterr().err

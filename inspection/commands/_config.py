@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import inspect
 import re
+import sys
 import tomllib
 import typing
 from pathlib import Path
@@ -15,6 +16,41 @@ import yaml
 
 T = TypeVar("T")
 ATTRIBUTE_RE = re.compile(r"^([a-z_][a-z0-9_]*(?:,\s*[a-z_][a-z0-9_]*)*):\s+(.*)$")
+# Old spellings still accepted, each with a one-line note: flag -> new flag, config file key -> new key.
+DEPRECATED_FLAGS = {"--torch-threads": "--threads"}
+DEPRECATED_KEYS = {"torch_threads": "threads"}
+
+
+class DeprecatedAlias(argparse.Action):
+    """A renamed flag's old spelling: still accepted, hidden from ``--help``, with a one-line note on stderr."""
+
+    def __init__(self, option_strings: list[str], dest: str, new_flag: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **kwargs)
+        self.new_flag = new_flag
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"{parser.prog}: {option_string} is deprecated; use {self.new_flag}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated_aliases(parser: argparse.ArgumentParser) -> None:
+    """Accept the old spelling of every renamed flag that ``parser`` has under its new name."""
+    for old, new in DEPRECATED_FLAGS.items():
+        action = next((a for a in parser._actions if new in a.option_strings), None)
+        if action is not None:
+            parser.add_argument(old, dest=action.dest, type=action.type, action=DeprecatedAlias, new_flag=new)
+
+
+def add_threads_flag(parser: argparse.ArgumentParser, *, default: int, help: str) -> None:
+    """``--threads``: torch intra-op threads, the one name every command uses (``--torch-threads`` is its old one)."""
+    parser.add_argument("--threads", type=int, default=default, help=help)
+    add_deprecated_aliases(parser)
 
 
 def field_help(cls: type) -> dict[str, str]:
@@ -65,11 +101,20 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[
             parser.add_argument(flag, nargs="+", type=typing.get_args(kind)[0], default=None, help=help_)
         else:
             parser.add_argument(flag, type=kind, default=None, help=help_)
+    add_deprecated_aliases(parser)
 
 
 def config_from_args(cls: type[T], args: argparse.Namespace, **fixed: Any) -> T:
     """Build ``cls`` from a config file (if given), overridden by explicit flags and ``fixed`` values."""
     return cls(**{**given_values(cls, args), **fixed})
+
+
+def rename_deprecated_keys(values: dict[str, Any], names: set[str], source: Path | None) -> None:
+    """Move a config file's old key (``torch_threads``) to its new name, with a one-line note on stderr."""
+    for old, new in DEPRECATED_KEYS.items():
+        if old in values and new in names:
+            print(f"{source}: option {old!r} is deprecated; use {new!r}", file=sys.stderr)
+            values.setdefault(new, values.pop(old))
 
 
 def given_values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
@@ -81,6 +126,7 @@ def given_values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
         loaded = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
         values.update({k.replace("-", "_"): v for k, v in (loaded or {}).items()})
     names = {f.name for f in dataclasses.fields(cls)}
+    rename_deprecated_keys(values, names, args.config)
     unknown = set(values) - names
     if unknown:
         raise SystemExit(f"unknown option(s) in {args.config}: {sorted(unknown)}; known: {sorted(names)}")

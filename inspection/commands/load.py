@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from inspection.commands._config import add_threads_flag
+
 HELP = "Drive the scoring service with N concurrent clients x M requests; report throughput, p50/p99, 5xx, records."
 
 
@@ -33,9 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pipelines", type=int, default=1, help="pipelines in the started server (default 1)"
     )
-    parser.add_argument(
-        "--torch-threads", type=int, default=1, help="torch threads in the started server (default 1)"
-    )
+    add_threads_flag(parser, default=1, help="torch intra-op threads in the started server (default 1)")
     parser.add_argument(
         "--workdir", default="", help="where the started server keeps its store and photos (default: temp)"
     )
@@ -93,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
             extra = [
                 "--pipelines",
                 str(args.pipelines),
-                "--torch-threads",
-                str(args.torch_threads),
+                "--threads",
+                str(args.threads),
                 *args.server_arg,
             ]
             with spawn_server(workdir, models=models, db_url=args.db or None, extra_args=extra) as server:

@@ -54,7 +54,7 @@ class ServeConfig:
         unauthenticated_per_minute: attempts without a valid key recorded per client address and minute;
             more get 429 and are not stored.
         retry_after_s: the Retry-After (whole seconds) sent with 503 and 429: when a station should try again.
-        torch_threads: torch intra-op threads per scoring process (0 = torch's default). One is the default:
+        threads: torch intra-op threads per scoring process (0 = torch's default). One is the default:
             batches are small and the server's own threads need the cores; on a busy 2-core machine two torch
             threads made a single photo 20x slower (158 ms against 7 ms) from thread contention.
         access_log: log every request (uvicorn's access log).
@@ -80,7 +80,7 @@ class ServeConfig:
     score_timeout_s: float = 60.0
     unauthenticated_per_minute: int = 20
     retry_after_s: int = 1
-    torch_threads: int = 1
+    threads: int = 1
     access_log: bool = False
     api_keys: dict[str, str] = dataclasses.field(default_factory=dict)
     engineer_keys: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -138,7 +138,7 @@ def build_app(cfg: ServeConfig) -> Any:
     bundle = load_bundle(cfg.models or None)  # LIVE read once here, so every process loads the same bundle
 
     def load(b: Bundle) -> list[ProcessPipeline]:
-        return start_pipelines(str(b.path), cfg.pipelines, torch_threads=cfg.torch_threads)
+        return start_pipelines(str(b.path), cfg.pipelines, torch_threads=cfg.threads)
 
     pipelines = load(bundle)
     register_models(store, pipelines[0])

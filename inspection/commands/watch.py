@@ -15,6 +15,8 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from inspection.commands._config import add_threads_flag
+
 if TYPE_CHECKING:
     from inspection.watch import Watcher
 
@@ -64,9 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "many seconds; until then it waits in the folder (default 300; 0 rejects it at once)",
     )
     parser.add_argument("--batch", type=int, default=8, help="photos scored together (default 8)")
-    parser.add_argument(
-        "--torch-threads", type=int, default=1, help="torch intra-op threads (default 1; 0 = torch's default)"
-    )
+    add_threads_flag(parser, default=1, help="torch intra-op threads (default 1; 0 = torch's default)")
     parser.add_argument(
         "--once",
         action="store_true",
@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_SETUP
-    if args.torch_threads > 0:
-        torch.set_num_threads(args.torch_threads)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     try:
         store, photos = open_stores(args.db, args.photos or str(data_dir() / "photos"))
         pipeline = InspectionPipeline.from_dir(args.models or None)
