@@ -1,12 +1,12 @@
-"""Stations: what each station is seeing over time, and a warning when one drifts from its own baseline or when
-most of its recent photos lie beyond the range of the models' training photos."""
+"""Stations: each station's defect rate on a p-chart against the fleet's and its own control limits, and what
+it is seeing over time; warnings when a station is out of control, drifts from its own baseline, or when most of
+its recent photos lie beyond the range of the models' training photos."""
 
 from datetime import timedelta
 
-import pandas as pd
 import streamlit as st
 
-from inspection.dashboard import charts, stations, ui
+from inspection.dashboard import charts, spc, stations, ui
 from inspection.ood import WARN_SHARE, WARN_WINDOW
 
 st.title("Stations")
@@ -18,34 +18,63 @@ with ui.guard("the stations page"):
     engine = ui.require_db(src)
     if engine is not None:
         url = src.db_url
-        with st.sidebar.expander("Drift rule", expanded=False):
+        with st.sidebar.expander("Drift and control rule", expanded=False):
             recent_h = st.slider("Recent window (hours)", 6, 72, 24, step=6, key="recent_h")
             baseline_d = st.slider("Baseline window (days)", 1, 30, 7, key="baseline_d")
             st.caption(
-                "Alarm when the noise mix moves by ≥15% (and χ² p<0.001) or mean confidence falls by ≥0.10."
+                "Drift: the noise mix moves by ≥15% (and χ² p<0.001) or mean confidence falls by ≥0.10. "
+                "Control: the recent window's defect rate lies outside p̄ ± 3·√(p̄(1−p̄)/n), p̄ being the "
+                "rest of the fleet's rate or the station's own over its baseline window."
             )
 
+        control = ui.defect_control(url, float(recent_h), float(baseline_d))
+        out_of_control = [f for f in control.findings if f.flagged]
+        for f in out_of_control:
+            st.warning(stations.defect_warning(f), icon=":material/report:")
         findings = ui.station_drift(url, float(recent_h), float(baseline_d))
         drifted = [f for f in findings if f.drifted]
         for f in drifted:
             st.warning(stations.drift_warning(f), icon=":material/warning:")
-        if findings and not drifted:
-            st.success("No station drifts from its own baseline.", icon=":material/check_circle:")
         ood = ui.station_ood(url, str(src.models_dir))
         out_of_range = ood[ood["ood_warning"].notna()]
         for row in out_of_range.itertuples():
             st.warning(stations.ood_warning(row.station_id, row.ood_warning), icon=":material/explore_off:")
+        ui.show_notes(
+            stations.quiet_notes(
+                []
+                if out_of_control
+                else [f.station_id for f in control.findings if f.status == "in control"],
+                [f.station_id for f in control.findings if f.status == "insufficient"],
+                clear="Every station's defect rate is within its control limits",
+                needs=f"scored parts in the recent window and {spc.MIN_REFERENCE} to set its limits",
+            )
+        )
+        ui.show_notes(
+            stations.quiet_notes(
+                [] if drifted else [f.station_id for f in findings if f.status == "stable"],
+                [f.station_id for f in findings if f.status == "insufficient"],
+                clear="No station drifts from its own baseline",
+                needs="50 scored photos in both the recent and the baseline window",
+            )
+        )
 
         summary = ui.station_summary(url)
         total, scored = int(summary["records"].sum()), int(summary["scored"].sum())
-        c = st.columns(5)
+        c = st.columns(3)
         c[0].metric("Records", f"{total:,}", border=True)
         c[1].metric("Stations", len(summary), border=True)
         c[2].metric(
             "Defect rate", ui.percent(summary["defective"].sum() / scored if scored else None), border=True
         )
-        c[3].metric("Stations drifting", len(drifted), border=True)
-        c[4].metric(
+        c = st.columns(3)
+        c[0].metric(
+            "Stations outside limits",
+            len(out_of_control),
+            border=True,
+            help="Stations whose recent defect rate lies outside their p-chart limits (their own or the fleet's)",
+        )
+        c[1].metric("Stations drifting", len(drifted), border=True)
+        c[2].metric(
             "Stations out of range",
             len(out_of_range),
             border=True,
@@ -68,6 +97,14 @@ with ui.guard("the stations page"):
         st.caption(f"One point per {bucket_name}.")
         st.caption(stations.unauthenticated_line(ui.unauthenticated_attempts(url, start, None)))
 
+        st.subheader("Defect rate against control limits (p-chart)")
+        st.caption(
+            "Grey band: the limits from the rest of the fleet. Dashed blue: the limits from the station's own "
+            "baseline window (none yet for a new station). Limits widen where a bucket holds few parts; a red "
+            "dot lies outside either."
+        )
+        st.altair_chart(charts.p_chart(spc.p_chart_frame(series, control.references, bucket)))
+
         left, right = st.columns(2)
         with left:
             st.subheader("Parts scored")
@@ -75,48 +112,37 @@ with ui.guard("the stations page"):
                 charts.station_series_chart(series, "scored", f"parts per {bucket_name}"), width="stretch"
             )
         with right:
-            st.subheader("Defect rate")
+            st.subheader("Mean noise confidence")
             st.altair_chart(
-                charts.station_series_chart(series, "defect_rate", "defect rate", percent=True),
-                width="stretch",
+                charts.station_series_chart(series, "mean_confidence", "mean confidence"), width="stretch"
             )
-
-        st.subheader("Mean noise confidence")
-        st.altair_chart(
-            charts.station_series_chart(series, "mean_confidence", "mean confidence"), width="stretch"
-        )
         st.subheader("Noise-type mix")
-        st.altair_chart(charts.noise_mix_chart(ui.noise_mix(url, bucket, start, None)))
+        st.altair_chart(charts.noise_mix_chart(ui.noise_mix(url, bucket, start, None), bucket))
 
         st.subheader("Per station")
-        drift_cols = pd.DataFrame(
-            [
-                {
-                    "station_id": f.station_id,
-                    "drift": f.status,
-                    "mix moved": f.tv_distance,
-                    "confidence change": f.confidence_change,
-                }
-                for f in findings
-            ],
-            columns=["station_id", "drift", "mix moved", "confidence change"],
-        )
         ood_share = f"OOD, last {WARN_WINDOW}"
         ood_cols = ood[["station_id", "ood_share", "ood_photos"]].rename(
             columns={"ood_share": ood_share, "ood_photos": "checked"}
         )
-        table = summary.merge(drift_cols, on="station_id", how="left")
-        order = list(table.columns)
-        order.insert(order.index("defect_rate") + 1, ood_share)  # beside the defect rate: what to trust it by
+        table = summary.merge(stations.control_frame(control), on="station_id", how="left")
+        table = table.merge(stations.drift_frame(findings), on="station_id", how="left")
+        order = [
+            "station_id", "records", "scored", "rejected", "defective", "defect_rate", "control", "held to",
+            ood_share, "mean_confidence", "drift", "mix moved", "confidence change", "first", "last", "checked",
+        ]  # fmt: skip
         st.dataframe(
             table.merge(ood_cols, on="station_id", how="left"),
             hide_index=True,
-            column_order=[*order, "checked"],
+            column_order=order,
             column_config={
                 "defect_rate": st.column_config.NumberColumn("defect rate", format="percent"),
                 "mean_confidence": st.column_config.NumberColumn("mean confidence", format="%.3f"),
                 "mix moved": st.column_config.NumberColumn(format="percent"),
                 "confidence change": st.column_config.NumberColumn(format="%+.3f"),
+                "held to": st.column_config.TextColumn(
+                    help="The references the p-chart holds the station to: its own baseline window, the rest of "
+                    "the fleet, or both"
+                ),
                 ood_share: st.column_config.NumberColumn(
                     format="percent",
                     help=f"Out of distribution: the share of the station's last {WARN_WINDOW} photos that lie "

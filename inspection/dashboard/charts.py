@@ -142,14 +142,15 @@ def quality_box_chart(samples: pd.DataFrame, metric: str) -> alt.FacetChart:
 
 
 def station_series_chart(frame: pd.DataFrame, field: str, title: str, *, percent: bool = False) -> alt.Chart:
-    """One line per station over time; drag to pan, scroll to zoom."""
+    """One line per station over time, with a dot per bucket so a single bucket shows; drag to pan, scroll to
+    zoom."""
     axis = alt.Axis(format="%") if percent else alt.Axis()
     return (
         alt.Chart(frame)
-        .mark_line(point=False, interpolate="monotone")
+        .mark_line(point=alt.OverlayMarkDef(size=40), interpolate="monotone")
         .encode(
             x=alt.X("time:T", title="time (UTC)", axis=TIME_AXIS),
-            y=alt.Y(f"{field}:Q", title=title, axis=axis),
+            y=alt.Y(f"{field}:Q", title=title, axis=axis, scale=alt.Scale(zero=True)),
             color=alt.Color("station_id:N", title="station"),
             tooltip=[
                 "station_id:N",
@@ -162,17 +163,86 @@ def station_series_chart(frame: pd.DataFrame, field: str, title: str, *, percent
     )
 
 
-def noise_mix_chart(frame: pd.DataFrame, width: int = 820) -> alt.FacetChart:
-    """Share of each noise type over time, stacked, one row per station."""
-    order = list(NOISE_TYPES)
+def p_chart(frame: pd.DataFrame, width: int = 820) -> alt.FacetChart:
+    """Each station's defect rate per bucket against its control limits, one row per station.
+
+    The grey band is the fleet's limits, the dashed lines the station's own (absent for a new station); a red
+    dot lies outside either. Takes :func:`inspection.dashboard.spc.p_chart_frame` rows.
+    """
+    data = frame.assign(
+        mid=frame["time"] + (frame["time_end"] - frame["time"]) / 2,
+        state=frame["outside"].map(lambda s: "outside limits" if s else "within limits"),
+    )
+    x = alt.X("time:T", title="time (UTC)", axis=TIME_AXIS)
+    y_axis = alt.Axis(format="%")
+    band = (
+        alt.Chart()
+        .mark_rect(color="#bbbbbb", opacity=0.35)
+        .encode(
+            x=x, x2="time_end:T", y=alt.Y("fleet_lcl:Q", title="defect rate", axis=y_axis), y2="fleet_ucl:Q"
+        )
+    )
+    fleet_rate = alt.Chart().mark_rule(color="#888888").encode(x=x, x2="time_end:T", y="fleet_rate:Q")
+    own = [
+        alt.Chart().mark_rule(color="#1f77b4", strokeDash=dash).encode(x=x, x2="time_end:T", y=f"{col}:Q")
+        for col, dash in (("own_rate", [1, 0]), ("own_lcl", [4, 3]), ("own_ucl", [4, 3]))
+    ]
+    line = alt.Chart().mark_line(color="#333333", strokeWidth=1).encode(x=alt.X("mid:T"), y="p:Q")
+    dots = (
+        alt.Chart()
+        .mark_circle(size=45, opacity=1)
+        .encode(
+            x=alt.X("mid:T"),
+            y="p:Q",
+            color=alt.Color(
+                "state:N",
+                title=None,
+                scale=alt.Scale(domain=["within limits", "outside limits"], range=["#333333", "#d62728"]),
+                legend=alt.Legend(orient="bottom", direction="horizontal"),
+            ),
+            tooltip=[
+                "station_id:N",
+                alt.Tooltip("time:T", format="%Y-%m-%d %H:%M", title="from"),
+                "scored:Q",
+                "defective:Q",
+                alt.Tooltip("p:Q", format=PERCENT, title="defect rate"),
+                alt.Tooltip("outside:N", title="outside the limits of"),
+                alt.Tooltip("fleet_lcl:Q", format=PERCENT, title="fleet lower limit"),
+                alt.Tooltip("fleet_ucl:Q", format=PERCENT, title="fleet upper limit"),
+                alt.Tooltip("own_lcl:Q", format=PERCENT, title="own lower limit"),
+                alt.Tooltip("own_ucl:Q", format=PERCENT, title="own upper limit"),
+            ],
+        )
+    )
     return (
-        alt.Chart(frame)
-        .mark_area()
+        alt.layer(band, fleet_rate, *own, line, dots, data=data)
+        .properties(height=110, width=width)
+        .facet(row=alt.Row("station_id:N", title=None))
+    )
+
+
+def noise_mix_chart(frame: pd.DataFrame, bucket_seconds: int, width: int = 820) -> alt.FacetChart:
+    """Share of each noise type per bucket, stacked bars one bucket wide, one row per station.
+
+    The stack is laid out here (``top``, ``bottom``) rather than by Vega-Lite, which does not stack bars that
+    span ``x`` to ``x2``.
+    """
+    order = list(NOISE_TYPES)
+    data = frame.assign(
+        time_end=frame["time"] + pd.Timedelta(seconds=bucket_seconds),
+        rank=frame["noise_type"].map({t: i for i, t in enumerate(order)}),
+    ).sort_values(["station_id", "time", "rank"])
+    data["top"] = data.groupby(["station_id", "time"])["share"].cumsum()
+    data["bottom"] = data["top"] - data["share"]
+    return (
+        alt.Chart(data)
+        .mark_bar()
         .encode(
             x=alt.X("time:T", title="time (UTC)", axis=TIME_AXIS),
-            y=alt.Y("share:Q", stack="normalize", title="share", axis=alt.Axis(format="%")),
+            x2="time_end:T",
+            y=alt.Y("bottom:Q", title="share", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+            y2="top:Q",
             color=alt.Color("noise_type:N", title="noise type", scale=NOISE_COLORS, sort=order),
-            order=alt.Order("noise_order:Q"),
             tooltip=[
                 "station_id:N",
                 alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"),
@@ -181,7 +251,6 @@ def noise_mix_chart(frame: pd.DataFrame, width: int = 820) -> alt.FacetChart:
                 alt.Tooltip("share:Q", format=PERCENT),
             ],  # fmt: skip
         )
-        .transform_calculate(noise_order=f"indexof({order!r}, datum.noise_type)")
         .properties(height=90, width=width)
         .facet(row=alt.Row("station_id:N", title=None))
     )

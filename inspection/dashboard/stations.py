@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Engine, Table, case, func, inspect, select
 
 from inspection.dashboard.db import time_bucket
 from inspection.dashboard.drift import DriftFinding, WindowStats, detect_drift
+from inspection.dashboard.spc import DefectFinding, Reference, check_stations, station_references
 from inspection.dashboard.text import escape_markdown
 from inspection.store.models import STATUS_OK, Inspection
 from inspection.store.records import ood_share_query
@@ -370,3 +371,126 @@ def station_drift(
     ]
     order = {"drift": 0, "stable": 1, "insufficient": 2}
     return sorted(findings, key=lambda f: (order[f.status], f.station_id))
+
+
+def station_defects(
+    engine: Engine, *, start: datetime | None = None, before: datetime | None = None
+) -> pd.DataFrame:
+    """Scored and defective parts per station from ``start`` (inclusive) to ``before`` (exclusive).
+
+    Returns columns ``station_id, scored, defective``; stations without records in the window are absent.
+    """
+    conds: list[ColumnElement[bool]] = [REAL_STATION, T.c.status == STATUS_OK]
+    if start is not None:
+        conds.append(T.c.created_at >= start)
+    if before is not None:
+        conds.append(T.c.created_at < before)
+    stmt = (
+        select(
+            T.c.station_id,
+            func.count().label("scored"),
+            func.sum(case((T.c.verdict == "defective", 1), else_=0)).label("defective"),
+        )
+        .where(*conds)
+        .group_by(T.c.station_id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return pd.DataFrame(rows, columns=["station_id", "scored", "defective"])
+
+
+@dataclass(frozen=True)
+class DefectControl:
+    """Each station's p-chart references and its recent window's verdict (:mod:`inspection.dashboard.spc`)."""
+
+    references: dict[str, tuple[Reference | None, Reference | None]]
+    findings: list[DefectFinding]
+
+
+def defect_control(
+    engine: Engine,
+    *,
+    end: datetime | None = None,
+    recent: timedelta = timedelta(hours=24),
+    baseline: timedelta = timedelta(days=7),
+) -> DefectControl:
+    """The p-chart references and verdicts with the drift rule's windows; ``end`` defaults to the newest record."""
+    if end is None:
+        span = time_span(engine)
+        if span is None:
+            return DefectControl({}, [])
+        end = span.end
+    cut, first = end - recent, end - recent - baseline
+    after_end = end + timedelta(microseconds=1)
+    refs = station_references(
+        station_defects(engine, start=first, before=cut),
+        station_defects(engine, start=first, before=after_end),
+    )
+    return DefectControl(refs, check_stations(station_defects(engine, start=cut, before=after_end), refs))
+
+
+def defect_warning(finding: DefectFinding) -> str:
+    """The p-chart warning for one station, Markdown-safe (the station id is caller-supplied text)."""
+    reasons = "; ".join(escape_markdown(r) for r in finding.reasons)
+    station = f"**{escape_markdown(finding.station_id)}**"
+    if finding.status == "differs from the fleet":
+        return (
+            f"{station} differs from the fleet: {reasons}. It is within its own limits, so this is a lasting "
+            "difference, not a change."
+        )
+    return f"{station} is out of control: {reasons}."
+
+
+@dataclass(frozen=True)
+class Note:
+    """A page line and its style: ``success`` only for a verdict reached on enough data, else ``info``."""
+
+    kind: str  # "success" or "info"
+    text: str
+
+
+def quiet_notes(checked: list[str], insufficient: list[str], *, clear: str, needs: str) -> list[Note]:
+    """What to say when no station is flagged: the all-clear for the stations checked, and never in green for
+    the stations with too little data to check.
+
+    Args:
+        checked: stations judged and found in order.
+        insufficient: stations with too little data for a verdict.
+        clear: the all-clear sentence (``No station drifts from its own baseline``).
+        needs: what a verdict needs (``50 scored photos in each window``).
+    """
+    notes = []
+    if checked:
+        n = len(checked)
+        notes.append(Note("success", f"{clear} ({n} station{'' if n == 1 else 's'} checked)."))
+    if insufficient:
+        names = ", ".join(escape_markdown(s) for s in insufficient)
+        notes.append(Note("info", f"Too little data to judge {names}: a verdict needs {needs}."))
+    return notes
+
+
+def control_frame(control: DefectControl) -> pd.DataFrame:
+    """Per station, the p-chart verdict and what it was held to: ``station_id, control, held to``."""
+    rows = [
+        {
+            "station_id": f.station_id,
+            "control": f.status,
+            "held to": " and ".join(r.source for r in (f.own, f.fleet) if r is not None) or "nothing yet",
+        }
+        for f in control.findings
+    ]
+    return pd.DataFrame(rows, columns=["station_id", "control", "held to"])
+
+
+def drift_frame(findings: list[DriftFinding]) -> pd.DataFrame:
+    """Per station, the drift verdict and its two measures: ``station_id, drift, mix moved, confidence change``."""
+    rows = [
+        {
+            "station_id": f.station_id,
+            "drift": f.status,
+            "mix moved": f.tv_distance,
+            "confidence change": f.confidence_change,
+        }
+        for f in findings
+    ]
+    return pd.DataFrame(rows, columns=["station_id", "drift", "mix moved", "confidence change"])

@@ -56,6 +56,15 @@ def empty_state(message: str, command: str | None = None) -> None:
         st.code(command, language="bash")
 
 
+def show_notes(notes: list[stations.Note]) -> None:
+    """Each note in its style: green only for a verdict, blue for too little data to reach one."""
+    for note in notes:
+        if note.kind == "success":
+            st.success(note.text, icon=":material/check_circle:")
+        else:
+            st.info(note.text, icon=":material/hourglass_empty:")
+
+
 def sources() -> config.Sources:
     return config.sources()
 
@@ -240,6 +249,13 @@ def noise_mix(url: str, bucket: int, start: datetime | None, end: datetime | Non
 @st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
 def station_drift(url: str, recent_h: float, baseline_d: float) -> list[DriftFinding]:
     return stations.station_drift(
+        engine(url), recent=timedelta(hours=recent_h), baseline=timedelta(days=baseline_d)
+    )
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def defect_control(url: str, recent_h: float, baseline_d: float) -> stations.DefectControl:
+    return stations.defect_control(
         engine(url), recent=timedelta(hours=recent_h), baseline=timedelta(days=baseline_d)
     )
 

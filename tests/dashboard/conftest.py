@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
+from sqlalchemy import Table, insert
 
 from inspection.dashboard import fixtures
+from inspection.store.models import Inspection
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 N_RECORDS = 4000
@@ -53,3 +58,36 @@ def empty_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("INSPECTION_PHOTOS", str(tmp_path / "photos"))
     monkeypatch.setenv("INSPECTION_DASHBOARD_NO_MODELS", "1")
     return tmp_path
+
+
+Batch = tuple[str, datetime, int, int]  # station, when, scored parts, how many of them defective
+
+
+def write_batches(url: str, batches: list[Batch], *, spread: timedelta = timedelta(minutes=10)) -> None:
+    """A records database holding exactly ``batches``: each one's parts spread evenly from ``when`` on."""
+    engine = fixtures.create_schema(url)
+    rows = []
+    for station, when, scored, defective in batches:
+        for i in range(scored):
+            bad = i < defective
+            rows.append({
+                "created_at": when + spread * i / max(1, scored), "station_id": station,
+                "part_id": f"{station}-{when:%m%d%H%M}-{i:04d}", "source": "api", "status": "ok",
+                "noise_type": "clean", "noise_probability": 0.95, "defect_probability": 0.9 if bad else 0.1,
+                "threshold": 0.5, "verdict": "defective" if bad else "ok", "ood": False,
+            })  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(cast(Table, Inspection.__table__)), rows)
+    engine.dispose()
+
+
+@pytest.fixture
+def batches_env(empty_env: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[list[Batch]], str]:
+    """Point the dashboard at a records database of hand-made batches; returns its URL."""
+
+    def make(batches: list[Batch]) -> str:
+        url = f"sqlite:///{empty_env / 'records.db'}"
+        write_batches(url, batches)
+        return url
+
+    return make
