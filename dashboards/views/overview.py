@@ -1,8 +1,48 @@
-"""Overview: does the noise routing pay off? Headline defect metrics and the gain per noise type."""
+"""Overview: does the noise routing pay off? Headline defect metrics, the gain per noise type, how often
+denoising erases a defect, and how the routing copes with realistic noise it never trained on."""
+
+from typing import Any
 
 import streamlit as st
 
 from inspection.dashboard import charts, reports, ui
+
+ERASURE_HELP = (
+    "Share of defective parts that are called defective on the clean photo but ok after noise and routed "
+    "denoising: defects the denoiser wiped out along with the noise."
+)
+
+
+def erasure_section(report: dict[str, Any]) -> None:
+    st.subheader("Defect erasure")
+    c1, c2 = st.columns([1, 3])
+    c1.metric(
+        "Defects erased by denoising", ui.percent(report["defect_erasure"]), border=True, help=ERASURE_HELP
+    )
+    c2.caption(
+        ERASURE_HELP + " Lower is better; it is the cost of denoising that the gain above does not show."
+    )
+
+
+def realistic_section(report: dict[str, Any]) -> None:
+    st.subheader("Realistic noise, never trained on")
+    st.caption(
+        "Defect accuracy on noise kinds the noise classifier never saw, without denoising and with routed "
+        "denoising; *safe path* counts photos the router passed through untouched for want of confidence."
+    )
+    st.dataframe(
+        reports.realistic_frame(report),
+        hide_index=True,
+        column_config={
+            "kind": "noise kind",
+            "without": st.column_config.NumberColumn("without denoising", format="percent"),
+            "with_denoising": st.column_config.NumberColumn("with routed denoising", format="percent"),
+            "gain": st.column_config.NumberColumn("gain (pts)", format="%+.1f pts"),
+            "safe_path": st.column_config.NumberColumn("safe path"),
+            "routes": "routed to",
+        },
+    )
+
 
 st.title("Overview")
 st.caption("Defect classification on clean photos, on noisy photos as they come, and after routed denoising.")
@@ -15,6 +55,12 @@ with ui.guard("the overview"):
         latest_ref = refs[0]
         latest = ui.load_report(latest_ref)
         facts = reports.report_summary(latest)
+        if reports.is_synthetic(latest):
+            st.badge(
+                "Synthetic data: these numbers are from generated photos, not from photos of real parts",
+                icon=":material/science:",
+                color="orange",
+            )
         st.caption(
             f"Latest report **{latest_ref.id}** · {facts['dataset']} ({facts['n_images']} images) · "
             f"commit {facts['commit']} · models {', '.join(f'{k} {v}' for k, v in facts['models'].items())}"
@@ -35,6 +81,7 @@ with ui.guard("the overview"):
             delta=f"reference {ref['model']}: {ui.points(ref['gain'])}",
             delta_color="off",
             border=True,
+            help="In percentage points (pts) of defect accuracy on noisy photos",
         )
         cols[-1].caption(f"{ref['source']}: {ref['noisy_before']:.1%} → {ref['noisy_after']:.1%}")
 
@@ -46,17 +93,20 @@ with ui.guard("the overview"):
             st.subheader("Gain per noise type, beside the reference study")
             st.altair_chart(charts.gain_chart(reports.gain_comparison_frame(latest)), width="stretch")
 
-        gains = reports.gain_per_type(latest)
         st.dataframe(
-            gains,
+            reports.in_points(reports.gain_per_type(latest), ["gain"]),
             hide_index=True,
             column_config={
                 "noise_type": "noise type",
                 "without": st.column_config.NumberColumn("without denoising", format="percent"),
                 "with_denoising": st.column_config.NumberColumn("with routed denoising", format="percent"),
-                "gain": st.column_config.NumberColumn("gain", format="percent"),
+                "gain": st.column_config.NumberColumn("gain (pts)", format="%+.1f pts"),
             },
         )
+        if latest.get("defect_erasure") is not None:
+            erasure_section(latest)
+        if latest.get("realistic"):
+            realistic_section(latest)
 
         st.subheader("Compare with an earlier report")
         earlier_refs = refs[1:]
@@ -65,13 +115,5 @@ with ui.guard("the overview"):
         else:
             earlier_ref = ui.pick_report(earlier_refs, key="compare_report", label="Compare with")
             table = reports.compare_reports(latest, ui.load_report(earlier_ref))
-            st.caption(f"**{latest_ref.id}** (latest) against **{earlier_ref.id}**")
-            st.dataframe(
-                table,
-                hide_index=True,
-                column_config={
-                    "latest": st.column_config.NumberColumn(format="percent"),
-                    "earlier": st.column_config.NumberColumn(format="percent"),
-                    "change": st.column_config.NumberColumn(format="percent"),
-                },
-            )
+            st.caption(f"**{latest_ref.id}** (latest) against **{earlier_ref.id}**; changes in points (pts)")
+            st.dataframe(reports.compare_display(table), hide_index=True)

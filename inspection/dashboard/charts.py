@@ -14,6 +14,9 @@ from inspection import NOISE_TYPES
 NOISE_COLORS = alt.Scale(domain=list(NOISE_TYPES), range=["#4c9a2a", "#1f77b4", "#ff7f0e", "#d62728"])
 LEVEL_ORDER = ["low", "mid", "high"]
 PERCENT = ".1%"
+# Axis ticks as 95% or 97.5%: a bare "%" lets Vega pick the digits from the tick step, and over a flat
+# series (every value 1.0) it picks six ("100.000000%").
+AXIS_PERCENT = ".1~%"
 TIME_AXIS = alt.Axis(format="%b %d %H:%M", labelAngle=0, labelOverlap=True, tickCount=8)
 
 
@@ -35,8 +38,8 @@ def headline_chart(headline: pd.DataFrame) -> alt.Chart:
             y=alt.Y(
                 "value:Q",
                 title="defect classification",
-                scale=alt.Scale(domain=[0.5, 1.0], clamp=True),
-                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0.0, 1.0]),
+                axis=alt.Axis(format=AXIS_PERCENT),
             ),
             color=alt.Color(
                 "label:N",
@@ -72,8 +75,8 @@ def gain_chart(comparison: pd.DataFrame) -> alt.Chart:
             y=alt.Y(
                 "accuracy:Q",
                 title="defect accuracy on noisy photos",
-                scale=alt.Scale(domain=[0.5, 1.0], clamp=True),
-                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0.0, 1.0]),
+                axis=alt.Axis(format=AXIS_PERCENT),
             ),
             color=alt.Color(
                 "stage:N",
@@ -113,7 +116,9 @@ def level_curves_chart(frame: pd.DataFrame, *, title: str = "noise classificatio
         .mark_line(point=alt.OverlayMarkDef(size=70))
         .encode(
             x=alt.X("level_bin:N", sort=LEVEL_ORDER, title="noise level", axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("accuracy:Q", title=title, scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
+            y=alt.Y(
+                "accuracy:Q", title=title, scale=alt.Scale(zero=False), axis=alt.Axis(format=AXIS_PERCENT)
+            ),
             color=alt.Color("noise_type:N", title="noise type", scale=NOISE_COLORS),
             tooltip=["noise_type:N", "level_bin:N", alt.Tooltip("accuracy:Q", format=PERCENT)],
         )
@@ -123,19 +128,30 @@ def level_curves_chart(frame: pd.DataFrame, *, title: str = "noise classificatio
 
 
 def quality_box_chart(samples: pd.DataFrame, metric: str) -> alt.FacetChart:
-    """Distribution of ``metric`` (``psnr`` or ``ssim``) per denoising method, one panel per noise type."""
+    """Distribution of ``metric`` (``psnr`` or ``ssim``) per denoising method, one panel per noise type.
+
+    Methods are told apart by colour, named in the legend: a panel is too narrow for every method's name under
+    its box.
+    """
     title = {"psnr": "PSNR (dB)", "ssim": "SSIM"}.get(metric, metric)
     order = [t for t in NOISE_TYPES if t in set(samples["noise_type"])]
+    methods = sorted(set(samples["method"]))
     return (
         alt.Chart(samples)
-        .mark_boxplot(extent="min-max", size=28)
+        .mark_boxplot(extent="min-max", size=22)
         .encode(
-            x=alt.X("method:N", title=None, axis=alt.Axis(labelAngle=0)),
+            x=alt.X("method:N", title=None, sort=methods, axis=None),
             y=alt.Y(f"{metric}:Q", title=title, scale=alt.Scale(zero=False)),
-            color=alt.Color("method:N", title="method", legend=None),
+            color=alt.Color(
+                "method:N",
+                title="method",
+                sort=methods,
+                scale=alt.Scale(domain=methods, scheme="tableau10"),
+                legend=alt.Legend(orient="bottom", direction="horizontal"),
+            ),
             tooltip=["noise_type:N", "method:N", "level_bin:N", alt.Tooltip(f"{metric}:Q", format=".3g")],
         )
-        .properties(width=180, height=240)
+        .properties(width=alt.Step(56), height=240)
         .facet(column=alt.Column("noise_type:N", title=None, sort=order))
         .resolve_scale(x="independent")
     )
@@ -144,7 +160,7 @@ def quality_box_chart(samples: pd.DataFrame, metric: str) -> alt.FacetChart:
 def station_series_chart(frame: pd.DataFrame, field: str, title: str, *, percent: bool = False) -> alt.Chart:
     """One line per station over time, with a dot per bucket so a single bucket shows; drag to pan, scroll to
     zoom."""
-    axis = alt.Axis(format="%") if percent else alt.Axis()
+    axis = alt.Axis(format=AXIS_PERCENT) if percent else alt.Axis()
     return (
         alt.Chart(frame)
         .mark_line(point=alt.OverlayMarkDef(size=40), interpolate="monotone")
@@ -174,7 +190,7 @@ def p_chart(frame: pd.DataFrame, width: int = 820) -> alt.FacetChart:
         state=frame["outside"].map(lambda s: "outside limits" if s else "within limits"),
     )
     x = alt.X("time:T", title="time (UTC)", axis=TIME_AXIS)
-    y_axis = alt.Axis(format="%")
+    y_axis = alt.Axis(format=AXIS_PERCENT)
     band = (
         alt.Chart()
         .mark_rect(color="#bbbbbb", opacity=0.35)
@@ -240,7 +256,9 @@ def noise_mix_chart(frame: pd.DataFrame, bucket_seconds: int, width: int = 820) 
         .encode(
             x=alt.X("time:T", title="time (UTC)", axis=TIME_AXIS),
             x2="time_end:T",
-            y=alt.Y("bottom:Q", title="share", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y(
+                "bottom:Q", title="share", axis=alt.Axis(format=AXIS_PERCENT), scale=alt.Scale(domain=[0, 1])
+            ),
             y2="top:Q",
             color=alt.Color("noise_type:N", title="noise type", scale=NOISE_COLORS, sort=order),
             tooltip=[
@@ -262,7 +280,7 @@ def probabilities_chart(frame: pd.DataFrame) -> alt.Chart:
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=AXIS_PERCENT)),
             y=alt.Y("noise_type:N", sort=list(NOISE_TYPES), title=None, axis=alt.Axis(labelOverlap=False)),
             color=alt.Color("noise_type:N", scale=NOISE_COLORS, legend=None),
             tooltip=["noise_type:N", alt.Tooltip("probability:Q", format=PERCENT)],

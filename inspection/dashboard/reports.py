@@ -371,3 +371,58 @@ def report_summary(report: dict[str, Any]) -> dict[str, Any]:
         "n_images": dataset.get("n_images"),
         "models": {task: (m or {}).get("version") for task, m in models.items()},
     }
+
+
+def is_synthetic(report: dict[str, Any]) -> bool:
+    """Whether the report's numbers come from synthetic photos rather than photos of real parts.
+
+    A report's ``dataset`` names the folder it was evaluated on: ``inspection demo`` names it ``synthetic``
+    and keeps it under ``.../synthetic/``, and ``inspection synth`` writes ``synth_*`` photos. An explicit
+    ``dataset.synthetic`` flag, where a report has one, decides alone.
+    """
+    dataset = report.get("dataset") or {}
+    if isinstance(dataset.get("synthetic"), bool):
+        return dataset["synthetic"]
+    name = str(dataset.get("name") or "").lower()
+    parts = [p.lower() for p in Path(str(dataset.get("root") or "")).parts]
+    return name.startswith("synth") or any(p.startswith("synth") for p in parts)
+
+
+def realistic_frame(report: dict[str, Any]) -> pd.DataFrame:
+    """Defect accuracy on realistic noise kinds the models never trained on, without and with routing.
+
+    Returns columns ``kind, n, without, with_denoising, gain, safe_path, routes`` (``gain`` in accuracy points,
+    ``routes`` as ``type: count`` text); empty when the report has no ``realistic`` block.
+    """
+    rows = []
+    for kind, r in (report.get("realistic") or {}).items():
+        without, routed = _metric(r, "accuracy_none"), _metric(r, "accuracy_routed")
+        gain = (routed - without) * 100 if without is not None and routed is not None else None
+        routes = ", ".join(f"{k}: {v}" for k, v in sorted((r.get("routes") or {}).items()))
+        rows.append({"kind": kind, "n": r.get("n"), "without": without, "with_denoising": routed, "gain": gain,
+                     "safe_path": r.get("safe_path"), "routes": routes})  # fmt: skip
+    return pd.DataFrame(
+        rows, columns=["kind", "n", "without", "with_denoising", "gain", "safe_path", "routes"]
+    )
+
+
+def in_points(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """A copy with ``columns`` (differences of two fractions) in accuracy points: 0.265 becomes 26.5."""
+    return frame.assign(**{c: frame[c] * 100 for c in columns})
+
+
+def compare_display(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`compare_reports` as text: accuracies as ``97.5%``, gains and changes as ``+1.2 pts``."""
+
+    def cell(value: float, gain: bool) -> str:
+        if pd.isna(value):
+            return "n/a"
+        return f"{value * 100:+.1f} pts" if gain else f"{value:.1%}"
+
+    is_gain = table["metric"].str.startswith("gain from denoising")
+    return pd.DataFrame({
+        "metric": table["metric"],
+        "latest": [cell(v, g) for v, g in zip(table["latest"], is_gain, strict=True)],
+        "earlier": [cell(v, g) for v, g in zip(table["earlier"], is_gain, strict=True)],
+        "change": [cell(v, True) for v in table["change"]],
+    })  # fmt: skip

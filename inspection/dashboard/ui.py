@@ -395,5 +395,5 @@ def percent(value: float | None) -> str:
 
 
 def points(value: float | None) -> str | None:
-    """A change in accuracy as signed percentage points, for ``st.metric``'s delta."""
-    return None if value is None or pd.isna(value) else f"{value * 100:+.1f} pp"
+    """A change in accuracy as signed percentage points (``+2.4 pts``), for ``st.metric``'s delta."""
+    return None if value is None or pd.isna(value) else f"{value * 100:+.1f} pts"

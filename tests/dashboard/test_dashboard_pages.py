@@ -53,8 +53,8 @@ def test_overview(dashboard_env: dict[str, str]) -> None:
     assert metric(at, "Noisy, routed denoising") == f"{conditions['noisy_routed']['accuracy']:.1%}"
     assert metric(at, "Noisy, no denoising") == f"{conditions['noisy_none']['accuracy']:.1%}"
     gain = (conditions["noisy_routed"]["accuracy"] - conditions["noisy_none"]["accuracy"]) * 100
-    assert metric(at, "Gain from denoising") == f"{gain:+.1f} pp"
-    assert any("reference VGG16: +2.4 pp" in str(m.proto.delta) for m in at.metric)
+    assert metric(at, "Gain from denoising") == f"{gain:+.1f} pts"
+    assert any("reference VGG16: +2.4 pts" in str(m.proto.delta) for m in at.metric)
     assert len(charts(at)) == 2
     gains = at.dataframe[0].value.set_index("noise_type")
     assert (
