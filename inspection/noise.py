@@ -1,4 +1,4 @@
-"""Noise synthesis: the four routed noise types and realistic sensor noise for evaluation.
+"""Noise synthesis: the four routed noise types, realistic noise for evaluation, camera noise for training.
 
 Every function takes and returns ``uint8`` grayscale arrays of any size and draws its randomness
 from a ``numpy.random.Generator`` so results are reproducible for a seed.
@@ -211,3 +211,50 @@ def add_realistic_noise(
         noisy = add_noise(image, "gaussian", float(rng.uniform(5, 20)), rng)
         return add_noise(noisy, "salt_pepper", float(rng.uniform(0.01, 0.08)), rng)
     raise ValueError(f"unknown realistic noise {kind!r}; expected one of {REALISTIC_KINDS}")
+
+
+# --- camera noise, a training family -----------------------------------------------------------------
+# What a real camera pipeline puts on a photo, drawn wider than the evaluation's realistic ranges above so that
+# a model trained on it is not fitted to them: shot noise from 3 to 100 photons per gray level unit (log-uniform)
+# with read noise, then, each independently, spatial correlation (demosaicing, digital zoom) and JPEG.
+CAMERA_PHOTONS = (3.0, 100.0)
+CAMERA_READ_SIGMA = (0.0, 10.0)
+CAMERA_CORRELATED = (0.4, 5.0, 30.0, 0.6, 2.5)  # share, sigma range, blur range
+CAMERA_JPEG = (0.4, 20, 95)  # share, quality range
+CAMERA = "camera"
+"""A training-only noise family (not a routed noise type): the pipeline routes it as ``gaussian``."""
+TRAINING_NOISES = (*NOISE_TYPES, CAMERA)
+
+
+def camera_noise(image: np.ndarray, rng: np.random.Generator | int | None = None) -> np.ndarray:
+    """One draw of camera noise: shot and read noise, then possibly spatial correlation and JPEG.
+
+    Example:
+        >>> noisy = camera_noise(photo, rng=0)
+    """
+    rng = _as_rng(rng)
+    photons = float(np.exp(rng.uniform(*np.log(CAMERA_PHOTONS))))
+    out = poisson_gaussian(image, rng, photons=photons, read_sigma=float(rng.uniform(*CAMERA_READ_SIGMA)))
+    share, s_lo, s_hi, b_lo, b_hi = CAMERA_CORRELATED
+    if rng.random() < share:
+        out = correlated_gaussian(
+            out, rng, sigma=float(rng.uniform(s_lo, s_hi)), blur=float(rng.uniform(b_lo, b_hi))
+        )
+    share, q_lo, q_hi = CAMERA_JPEG
+    if rng.random() < share:
+        out = jpeg_compress(out, int(rng.integers(q_lo, q_hi + 1)))
+    return out
+
+
+def add_training_noise(
+    image: np.ndarray, kind: str, rng: np.random.Generator | int | None = None
+) -> np.ndarray:
+    """``add_noise`` for the routed noise types, plus the ``camera`` training family."""
+    if kind == CAMERA:
+        return camera_noise(image, rng)
+    return add_noise(image, kind, rng=rng)
+
+
+def routed_as(kind: str) -> str:
+    """The noise type whose route a training noise takes: ``camera`` noise goes where ``gaussian`` does."""
+    return "gaussian" if kind == CAMERA else kind

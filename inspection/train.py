@@ -78,7 +78,7 @@ from inspection.metrics import (
 from inspection.models import create_model, load_checkpoint
 from inspection.models.checkpoint import Checkpoint, CheckpointError
 from inspection.models.zoo import defect_head, load_grown
-from inspection.noise import add_noise
+from inspection.noise import CAMERA, TRAINING_NOISES, add_noise, add_training_noise, routed_as
 from inspection.spectrum import noise_features
 from inspection.trainer import Trainer, TrainResult, augment
 from inspection.transforms import RESIZE_MODES, DefectTransform, pixel_statistics
@@ -141,8 +141,8 @@ def train_denoiser(cfg: TrainConfig) -> TrainResult:
     c = tr.cfg
     model = create_model(c.arch)
     for kind in c.noise_types:
-        if kind not in NOISE_TYPES:
-            raise ValueError(f"unknown noise type {kind!r}; expected some of {NOISE_TYPES}")
+        if kind not in TRAINING_NOISES:
+            raise ValueError(f"unknown noise type {kind!r}; expected some of {TRAINING_NOISES}")
 
     # One crop side for every photo, so a batch of photos of different sizes stacks.
     crop = min(c.input_size, *(min(im.shape) for im in tr.images))
@@ -153,7 +153,7 @@ def train_denoiser(cfg: TrainConfig) -> TrainResult:
         xs, ys = [], []
         for i in idx:
             clean = augment(tr.images[i], rng)
-            noisy = add_noise(clean, c.noise_types[int(rng.integers(len(c.noise_types)))], rng=rng)
+            noisy = add_training_noise(clean, c.noise_types[int(rng.integers(len(c.noise_types)))], rng)
             h, w = clean.shape
             s = crop
             top, left = int(rng.integers(h - s + 1)), int(rng.integers(w - s + 1))
@@ -383,6 +383,11 @@ def create_defect_model(
     return model, model_kwargs, grown
 
 
+def augmentation_noises(noise_types: Sequence[str]) -> tuple[str, ...]:
+    """The noises a defect model's augmentation draws: the routed noise types, plus ``camera`` when asked for."""
+    return ("gaussian", "salt_pepper", "periodic", *(k for k in noise_types if k == CAMERA))
+
+
 Batches = Callable[[np.ndarray, np.random.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -391,7 +396,7 @@ def defect_batches(
 ) -> Batches:
     """``batch_fn(idx, rng)``: augmented (and, with ``noise_aug``, noised and routed) inputs, and ``(label, kind)``."""
     c = tr.cfg
-    routed = ("gaussian", "salt_pepper", "periodic")
+    kinds_drawn = augmentation_noises(c.noise_types)
     # Without noise augmentation every photo can be brought to the input size once; rotations and flips commute.
     fitted = [transform.fit(im) for im in tr.images] if not c.noise_aug else None
 
@@ -403,10 +408,10 @@ def defect_batches(
                 continue
             im = augment(tr.images[i], rng)
             if rng.random() < c.noise_aug:
-                kind = routed[int(rng.integers(3))]
-                im = add_noise(im, kind, rng=rng)
+                kind = kinds_drawn[int(rng.integers(len(kinds_drawn)))]
+                im = add_training_noise(im, kind, rng)
                 if router is not None:
-                    im = router.denoiser_for(kind)(im)
+                    im = router.denoiser_for(routed_as(kind))(im)
             imgs.append(im)
         y = np.stack([tr.labels[idx], kinds[idx]], axis=1)
         return transform(imgs), torch.from_numpy(y).float()
@@ -672,9 +677,9 @@ def validation_views(
     views = list(photos)
     if tr.cfg.noise_aug:
         rng = np.random.default_rng(tr.cfg.seed + 2)
-        for kind in ("gaussian", "salt_pepper", "periodic"):
-            noisy = [add_noise(p, kind, rng=rng) for p in photos]
-            views += [router.denoiser_for(kind)(p) for p in noisy] if router is not None else noisy
+        for kind in augmentation_noises(tr.cfg.noise_types):
+            noisy = [add_training_noise(p, kind, rng) for p in photos]
+            views += [router.denoiser_for(routed_as(kind))(p) for p in noisy] if router is not None else noisy
     repeat = len(views) // len(photos)
     return transform(views), np.tile(tr.labels[tr.val_idx], repeat), np.tile(kinds[tr.val_idx], repeat)
 

@@ -104,3 +104,17 @@ def test_realistic_noise_changes_photo_deterministically(kind):
 def test_jpeg_compress_roundtrip_loses_detail():
     img = add_noise(FLAT, "gaussian", 20, rng=0)
     assert np.abs(jpeg_compress(img, 30).astype(int) - img).mean() > 3
+
+
+def test_camera_noise_is_signal_dependent_and_repeatable():
+    from inspection.denoise import noise_profile
+    from inspection.noise import add_training_noise, camera_noise, routed_as
+
+    ramp = np.tile(np.linspace(20, 235, 256).astype(np.uint8), (256, 1))
+    assert np.array_equal(camera_noise(ramp, rng=3), add_training_noise(ramp, "camera", rng=3))
+    assert not np.array_equal(camera_noise(ramp, rng=3), camera_noise(ramp, rng=4))
+    # Shot noise grows with brightness: on most draws the bright half is noisier than the dark half.
+    growing = [noise_profile(camera_noise(ramp, rng=s)).signal_dependence > 1.2 for s in range(20)]
+    assert sum(growing) >= 12
+    assert np.array_equal(add_training_noise(FLAT, "clean", rng=0), FLAT)
+    assert routed_as("camera") == "gaussian" and routed_as("periodic") == "periodic"
