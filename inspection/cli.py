@@ -1,6 +1,7 @@
 """The ``inspection`` command: one console script, one module per subcommand in ``inspection.commands``.
 
-Each command module defines ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+Each command module defines ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``, and ``EXTRA`` when it
+needs an optional part of the package (``inspection[serve]``, ``inspection[dashboard]``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 import inspection
+from inspection.commands._extras import missing_extra_message
 
 COMMANDS = (
     "demo",
@@ -47,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(cmd)
-        cmd.set_defaults(_run=module.run)
+        cmd.set_defaults(_run=module.run, _extra=getattr(module, "EXTRA", None))
     return parser
 
 
@@ -60,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args._argv = argv  # the exact command, for records such as a bundle's card
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    missing = args._extra and missing_extra_message(args.command, args._extra)
+    if missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
     try:
         return int(args._run(args))
     except KeyboardInterrupt:

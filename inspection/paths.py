@@ -23,12 +23,34 @@ def default_db_url() -> str:
     return os.environ.get("INSPECTION_DB", f"sqlite:///{data_dir() / 'records.db'}")
 
 
+def shipped_dir(package_root: Path | None = None) -> Path:
+    """Where an installed wheel keeps the live model bundle and the dashboard app (the build copies them there).
+
+    A source checkout has no such folder: it keeps them at the top level, in ``models/`` and ``dashboards/``.
+    """
+    return (package_root or PACKAGE_ROOT) / "_shipped"
+
+
 def default_models_dir() -> Path:
-    """The default models root: ``$INSPECTION_MODELS`` or the repository's ``models/`` (its ``LIVE`` bundle)."""
+    """The default models root: ``$INSPECTION_MODELS``, else the shipped models (its ``LIVE`` bundle).
+
+    The shipped models are the installed package's copy, or the checkout's ``models/`` beside the package.
+    """
     env = os.environ.get("INSPECTION_MODELS")
     if env:
         return Path(env).expanduser()
-    for candidate in (PACKAGE_ROOT / "default_models", PACKAGE_ROOT.parent / "models"):
+    for candidate in (shipped_dir() / "models", PACKAGE_ROOT.parent / "models"):
         if (candidate / "LIVE").is_file() or (candidate / "noise").is_dir():
             return candidate
     return PACKAGE_ROOT.parent / "models"
+
+
+def dashboard_app_candidates(package_root: Path | None = None) -> list[Path]:
+    """Where the dashboard's ``app.py`` may be: the installed package's copy, then a checkout's ``dashboards/``."""
+    root = package_root or PACKAGE_ROOT
+    return [shipped_dir(root) / "dashboards" / "app.py", root.parent / "dashboards" / "app.py"]
+
+
+def dashboard_app() -> Path | None:
+    """The dashboard's ``app.py`` that ships with the package, or None when neither copy is there."""
+    return next((path for path in dashboard_app_candidates() if path.is_file()), None)

@@ -44,7 +44,8 @@ def add_deprecated_aliases(parser: argparse.ArgumentParser) -> None:
     for old, new in DEPRECATED_FLAGS.items():
         action = next((a for a in parser._actions if new in a.option_strings), None)
         if action is not None:
-            parser.add_argument(old, dest=action.dest, type=action.type, action=DeprecatedAlias, new_flag=new)
+            typed: dict[str, Any] = {"type": action.type} if action.type is not None else {}
+            parser.add_argument(old, dest=action.dest, action=DeprecatedAlias, new_flag=new, **typed)
 
 
 def add_threads_flag(parser: argparse.ArgumentParser, *, default: int, help: str) -> None:

@@ -20,7 +20,6 @@ from pathlib import Path
 from types import FrameType
 
 from inspection import paths
-from inspection.dashboard import auth
 from inspection.dashboard.config import (
     ENV_AUTH_CONFIG,
     ENV_AUTH_HEADER,
@@ -33,6 +32,7 @@ from inspection.dashboard.config import (
     redact_url,
 )
 
+EXTRA = "dashboard"  # pip install 'inspection[dashboard]'
 HELP = "start the engineers' dashboard (Streamlit) on the evaluation reports and the records database"
 APP_ENV = "INSPECTION_DASHBOARD_APP"
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -40,19 +40,18 @@ STOP_GRACE_S = 10.0
 
 
 def find_app() -> Path:
-    """``dashboards/app.py`` beside the package (a checkout or an editable install), or ``$INSPECTION_DASHBOARD_APP``."""
+    """``$INSPECTION_DASHBOARD_APP``, the installed package's copy of the app, a checkout's, or ``./dashboards``."""
     env = os.environ.get(APP_ENV)
     candidates = [Path(env)] if env else []
-    candidates += [
-        Path(__file__).resolve().parents[2] / "dashboards" / "app.py",
-        Path.cwd() / "dashboards" / "app.py",
-    ]
+    candidates += paths.dashboard_app_candidates(Path(__file__).resolve().parents[1])
+    candidates.append(Path.cwd() / "dashboards" / "app.py")
     for path in candidates:
         if path.is_file():
             return path
     raise FileNotFoundError(
-        f"cannot find the dashboard app (looked at {', '.join(str(p) for p in candidates)}); run from a checkout "
-        f"of the repository, install it with `pip install -e .`, or set {APP_ENV} to dashboards/app.py"
+        f"cannot find the dashboard app (looked at {', '.join(str(p) for p in candidates)}); install the "
+        f"package (`pip install 'inspection[dashboard]'`, or `pip install -e .` in a checkout of the "
+        f"repository) or set {APP_ENV} to dashboards/app.py"
     )
 
 
@@ -146,8 +145,11 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     if settings.header is not None:
         env[ENV_AUTH_HEADER] = settings.header
     app = find_app()
-    # Without an installed package the pages import `inspection` from the checkout.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(app.parents[1]), env.get("PYTHONPATH", "")) if p)
+    checkout = app.parents[1]
+    if (
+        checkout / "inspection"
+    ).is_dir():  # without an installed package the pages import it from the checkout
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(checkout), env.get("PYTHONPATH", "")) if p)
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.headless", "true",
@@ -163,6 +165,8 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
 
 def read_new_password() -> str:
     """A password typed twice at the terminal, or the first line of stdin when it is not a terminal."""
+    from inspection.dashboard import auth  # bcrypt comes with the dashboard extra: not needed for --help
+
     if not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\r\n")
     first = getpass.getpass("Password: ")
@@ -173,6 +177,8 @@ def read_new_password() -> str:
 
 def print_password_hash() -> int:
     """``--hash-password``: print the bcrypt hash of a password read without it ever being on the command line."""
+    from inspection.dashboard import auth
+
     try:
         hashed = auth.hash_password(read_new_password())
     except auth.AuthConfigError as e:
@@ -185,6 +191,8 @@ def print_password_hash() -> int:
 
 def check_access(args: argparse.Namespace) -> str | None:
     """Why the dashboard must not start as asked, or None; a login config file is read and checked here."""
+    from inspection.dashboard import auth
+
     settings = auth_settings(args)
     problem = auth.access_problem(args.host, settings, insecure_no_auth=args.insecure_no_auth)
     if problem is None and settings.config_path is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from inspection.commands._config import add_threads_flag
 
+EXTRA = "serve"  # pip install 'inspection[serve]'
 HELP = "Drive the scoring service with N concurrent clients x M requests; report throughput, p50/p99, 5xx, records."
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from inspection.service.remote import ProcessPipeline
     from inspection.service.settings import ServiceLimits
 
+EXTRA = "serve"  # pip install 'inspection[serve]'
 HELP = "Run the HTTP scoring service for QA stations (FastAPI + uvicorn)."
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from inspection import paths
 from inspection.dashboard import db, fixtures, parts, reports, stations, versions
 
 PAGES = ("overview", "noise", "denoisers", "stations", "part_lookup", "models")
@@ -98,7 +99,11 @@ def time_pages(env: dict[str, str], repeats: int = 3) -> dict[str, float]:
     from streamlit.testing.v1 import AppTest
 
     os.environ.update(env)
-    app = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
+    app = paths.dashboard_app()
+    if app is None:
+        raise FileNotFoundError(
+            f"no dashboard app at {' or '.join(map(str, paths.dashboard_app_candidates()))}"
+        )
     at = AppTest.from_file(str(app), default_timeout=120)
     at.run()  # warm-up: imports, engine and pipeline resources
     for name in list(logging.root.manager.loggerDict):  # AppTest outside a server warns on every cache use
