@@ -461,3 +461,14 @@ def test_validation_sees_each_photo_clean_and_under_each_routed_noise(synthetic_
         x.shape[0] == 4 * n and np.array_equal(y, np.tile(noisy.labels[noisy.val_idx], 4)) and len(k) == 4 * n
     )
     assert not torch.equal(x[:n], x[n : 2 * n])  # the gaussian copies differ from the clean photos
+    camera = Trainer(tiny_train_config(synthetic_root, tmp_path, noise_aug=0.5, noise_types=("camera",)))
+    x, y, k = validation_views(camera, transform, kinds, None)
+    assert x.shape[0] == 5 * n  # and once under camera noise
+    assert not torch.equal(x[:n], x[4 * n :])
+
+
+def test_defect_augmentation_draws_camera_noise_only_when_asked():
+    from inspection.train import augmentation_noises
+
+    assert augmentation_noises(("gaussian",)) == ("gaussian", "salt_pepper", "periodic")
+    assert augmentation_noises(("camera",)) == ("gaussian", "salt_pepper", "periodic", "camera")
