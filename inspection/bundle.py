@@ -287,13 +287,12 @@ def write_bundle(
         if task not in TASKS:
             raise BundleError(f"unknown bundle task {task!r}; expected some of {TASKS}")
         shutil.copytree(resolve_checkpoint_dir(Path(src)), tmp / task)
-    from inspection.pipeline import PipelineConfig
     from inspection.transforms import DefectTransform
 
     spec = {
         "format_version": FORMAT_VERSION,
         "version": path.name,
-        "routing": routing if routing is not None else routing_settings(PipelineConfig()),
+        "routing": routing if routing is not None else default_routing(defect),
         "policy": asdict(policy),
         "preprocessing": DefectTransform.from_meta(defect).to_meta(),
     }
@@ -305,6 +304,22 @@ def write_bundle(
         path.rmdir()
     tmp.rename(path)
     return _read_bundle(path)
+
+
+def default_routing(defect_meta: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's default routing, with the autoencoder's guards off for a defect model that learned camera noise.
+
+    The guards send photos whose noise is stronger than sigma 48 or grows with brightness (sensor shot noise) down
+    the safe path, undenoised, because a defect model that never saw what the autoencoder leaves of such noise
+    judged those photos worse denoised than not. A defect model trained with ``--noise-types camera`` saw exactly
+    that, so for it the photos are denoised.
+    """
+    from inspection.noise import CAMERA
+    from inspection.pipeline import PipelineConfig
+
+    if CAMERA in defect_meta.get("train_config", {}).get("noise_types", ()):
+        return routing_settings(PipelineConfig(max_signal_dependence=0.0, max_noise_sigma=0.0))
+    return routing_settings(PipelineConfig())
 
 
 def routing_settings(config: Any) -> dict[str, Any]:

@@ -150,3 +150,15 @@ def test_shipped_defaults_are_a_synthetic_only_bundle(shipped_models):
     assert bundle.path == shipped_models and not bundle.legacy
     assert bundle.card["synthetic_only"] is True
     assert "Trained on synthetic data only" in (shipped_models / "card.md").read_text()
+
+
+def test_bundle_denoises_sensor_noise_only_for_a_defect_model_that_learned_camera_noise(tmp_path):
+    parts = write_tiny_checkpoints(tmp_path / "parts")
+    plain = write_bundle(tmp_path / "v1", {t: parts / t for t in ("noise", "denoiser", "defect")})
+    assert plain.routing["max_signal_dependence"] > 0 and plain.routing["max_noise_sigma"] > 0
+    meta_file = parts / "defect" / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "train_config": {"noise_types": ["camera"], "noise_aug": 0.5}}))
+    camera = write_bundle(tmp_path / "v2", {t: parts / t for t in ("noise", "denoiser", "defect")})
+    assert camera.routing["max_signal_dependence"] == 0 and camera.routing["max_noise_sigma"] == 0
+    assert camera.routing["routes"] == plain.routing["routes"]
