@@ -1,6 +1,7 @@
 """Condense an evaluation report and a bench run into the machine-readable results file (docs/results.json).
 
-Usage: ``python -m inspection.summary REPORT_DIR BENCH_JSON --out docs/results.json [--train-seconds FILE]``
+Usage: ``python -m inspection.summary REPORT_DIR BENCH_JSON --out docs/results.json [--train-seconds FILE]
+[--sections NAME ...]``
 
 Several commands write ``docs/results.json``, each its own top-level sections (this one: the casting
 evaluation's; ``inspection router-check``: ``generalisation``). :func:`merge_sections` replaces only the
@@ -77,11 +78,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("bench", type=Path, help="JSON written by inspection bench --json")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--train-seconds", type=Path, help="JSON {task: seconds}")
+    p.add_argument(
+        "--sections",
+        nargs="+",
+        metavar="NAME",
+        help="write only these sections (default: all of this summary's)",
+    )
     a = p.parse_args(argv)
     report = json.loads((a.report / "report.json").read_text())
     bench = json.loads(a.bench.read_text())
     seconds = json.loads(a.train_seconds.read_text()) if a.train_seconds else None
-    merge_sections(a.out, summarise(report, bench, seconds))
+    sections = summarise(report, bench, seconds)
+    unknown = sorted(set(a.sections or ()) - set(sections))
+    if unknown:
+        p.error(f"unknown sections {unknown}; this summary writes {sorted(sections)}")
+    merge_sections(a.out, {k: v for k, v in sections.items() if not a.sections or k in a.sections})
     return 0
 
 
