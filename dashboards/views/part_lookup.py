@@ -1,11 +1,17 @@
-"""Part lookup: one part's photo, spectrum, denoised photo, noise type, verdict and the models that judged it;
-and the review queue, where an engineer confirms or corrects the model (``/part-lookup?view=Review+queue``)."""
+"""Part lookup: find records by part, station, verdict, kind, noise type, OOD flag and day, count and export
+them all; one part's photo, spectrum, denoised photo, noise type, verdict and the models that judged it
+(``/part-lookup?part=ID`` or ``?record=N`` links straight to it); and the review queue, where an engineer
+confirms or corrects the model (``/part-lookup?view=Review+queue``).
+
+Nothing here imports torch: the denoisers (and torch) load only when an engineer switches on *Denoise this photo*."""
 
 from datetime import UTC, datetime, time
+from typing import Any
 
 import streamlit as st
 from sqlalchemy import Engine
 
+from inspection import NOISE_TYPES
 from inspection.dashboard import charts, config, images, parts, review, ui
 from inspection.dashboard.text import escape_markdown, shown
 
@@ -13,90 +19,154 @@ TABS = ["Find a part", "Review queue"]
 
 
 def find_a_part(src: config.Sources, url: str) -> None:
-    """Search by id or by station and day, then one record: photo, spectrum, denoised photo, verdict."""
-    st.caption("Find a part by its id (end with * for a prefix), or by station and day.")
+    """Search by id, station, verdict, kind, noise type, OOD flag and day; list, count and export the matches;
+    then one record: photo, spectrum, denoised photo, verdict. ``?part=ID`` and ``?record=N`` link here."""
+    linked = st.query_params.get("record")
+    query = linked_record(linked) if linked is not None else part_filters(url)
+    if query is None:
+        return
+    found, total = ui.query_parts(url, query)
+    if found.empty:
+        ui.empty_state("No record matches; loosen the filters (an id prefix needs a trailing *).")
+        return
+    c1, c2 = st.columns([3, 2], vertical_alignment="center")
+    c1.caption(parts.count_caption(total, len(found)))
+    with c2:
+        export_buttons(url, query)
+    st.dataframe(found, hide_index=True, height=200)
+    labels = parts.record_labels(found)
+    record_id = st.selectbox("Record", list(labels), format_func=labels.get, key="record")
+    record = ui.get_part(url, int(record_id))
+    if record is None:
+        ui.empty_state(f"Record {record_id} is gone from the database.")
+    else:
+        show_record(src, record)
+
+
+def denoised_view(src: config.Sources, record: dict[str, Any], gray: Any, column: Any) -> None:
+    """The record's photo denoised again, on request: the denoisers (and torch) load only then."""
+    if not column.toggle("Denoise this photo", key="denoise", help="Rebuild it with the record's denoiser"):
+        column.caption("Switch on *Denoise this photo* to see it as the pipeline's denoiser left it.")
+        return
+    pipe, why = (
+        ui.pipeline(str(src.models_dir)) if ui.pipeline_enabled() else (None, "models are switched off")
+    )
+    view = parts.denoised_view(gray, record, pipe)
+    if view.image is not None:
+        column.image(view.image, caption=f"denoised ({view.note})", width="stretch")
+    else:
+        column.info(f"No denoised view: {view.note}" + (f" ({shown(why)})." if why and pipe is None else "."))
+
+
+def linked_record(value: str) -> parts.PartQuery | None:
+    """The query for a ``?record=N`` link, with a way back to the search; None when N is not a record id."""
+    if st.button("Search all parts", icon=":material/search:", key="unlink"):
+        del st.query_params["record"]
+        st.rerun()
+    if not value.strip().isdigit():
+        st.error(f"The link names record {escape_markdown(value)}; a record id is a whole number.")
+        return None
+    st.caption(f"Linked record #{int(value)}.")
+    return parts.PartQuery(record_id=int(value))
+
+
+def part_filters(url: str) -> parts.PartQuery:
+    """The search form; its part id comes from a ``?part=ID`` link and goes back into the URL to share."""
+    if "part_id" not in st.session_state:
+        st.session_state["part_id"] = st.query_params.get("part", "")
+    st.caption(
+        "Find a part by its id (end with * for a prefix), or filter by station, verdict, kind and day."
+    )
     c1, c2, c3 = st.columns([2, 2, 2])
-    part_id = c1.text_input("Part id", key="part_id", placeholder="e.g. P1-0000042 or P1-00000*")
-    station_ids = c2.multiselect("Stations", ui.list_stations(url), key="stations")
+    part_id = c1.text_input("Part id", key="part_id", placeholder="e.g. P1-0000042 or P1-00000*").strip()
+    if part_id:
+        st.query_params["part"] = part_id
+    elif "part" in st.query_params:
+        del st.query_params["part"]
+    stations = c2.multiselect("Stations", ui.list_stations(url), key="stations")
+    start, end = day_range(c3, url)
+    c4, c5, c6, c7 = st.columns([2, 2, 2, 1])
+    verdicts = c4.multiselect("Verdict", ["ok", "defective", "review"], key="verdicts")
+    kinds = c5.multiselect("Defect kind", ui.defect_kinds(url), key="kinds")
+    noise_types = c6.multiselect("Noise type", list(NOISE_TYPES), key="noise_types")
+    ood = c7.selectbox("Out of distribution", list(parts.OOD_CHOICES), key="ood")
+    return parts.PartQuery(
+        part_id=part_id or None, stations=tuple(stations), verdicts=tuple(verdicts), kinds=tuple(kinds),
+        noise_types=tuple(noise_types), ood=parts.OOD_CHOICES[ood], start=start, end=end,
+    )  # fmt: skip
+
+
+def day_range(column: Any, url: str) -> tuple[datetime | None, datetime | None]:
     span = ui.time_span(url)
-    days = c3.date_input(
+    days = column.date_input(
         "Days (UTC)",
         value=(),
         key="days",
         min_value=span.start.date() if span else None,
         max_value=span.end.date() if span else None,
     )
-    start = end = None
     if isinstance(days, (tuple, list)) and len(days) >= 1:
-        start = datetime.combine(days[0], time.min, tzinfo=UTC)
-        end = datetime.combine(days[-1], time.max, tzinfo=UTC)
-
-    found = ui.find_parts(url, part_id or None, tuple(station_ids), start, end)
-    if found.empty:
-        ui.empty_state("No record matches; loosen the filters (an id prefix needs a trailing *).")
-    else:
-        st.caption(
-            f"{len(found)} matching record{'' if len(found) == 1 else 's'}, newest first (at most {parts.MAX_ROWS})."
+        return datetime.combine(days[0], time.min, tzinfo=UTC), datetime.combine(
+            days[-1], time.max, tzinfo=UTC
         )
-        st.dataframe(found, hide_index=True, height=200)
-        labels = parts.record_labels(found)
-        record_id = st.selectbox("Record", list(labels), format_func=labels.get, key="record")
-        record = ui.get_part(url, int(record_id))
-        if record is None:
-            ui.empty_state(f"Record {record_id} is gone from the database.")
+    return None, None
+
+
+def export_buttons(url: str, query: parts.PartQuery) -> None:
+    """Every matching record (not only those listed) as CSV, and as Parquet where pyarrow is installed."""
+
+    def every() -> Any:  # built when the button is pressed, not on every rerun
+        return parts.query_parts(ui.engine(url), query, limit=None, columns=parts.EXPORT_COLUMNS)
+
+    b1, b2 = st.columns(2)
+    b1.download_button(
+        "Export CSV", lambda: parts.export_csv(every()), file_name="parts.csv", mime="text/csv",
+        icon=":material/download:", key="export_csv", on_click="ignore",
+    )  # fmt: skip
+    if parts.parquet_available():
+        b2.download_button(
+            "Export Parquet", lambda: parts.export_parquet(every()), file_name="parts.parquet",
+            mime="application/vnd.apache.parquet", icon=":material/download:", key="export_parquet",
+            on_click="ignore",
+        )  # fmt: skip
+    else:
+        b2.caption("Parquet export needs pyarrow (`pip install pyarrow`); CSV works without it.")
+
+
+def show_record(src: config.Sources, record: dict[str, Any]) -> None:
+    """One record: verdict, probabilities, notes, photo, spectrum, denoised photo and the models that judged it."""
+    m = st.columns(5)
+    m[0].metric("Verdict", shown(record.get("verdict") or record.get("status")), border=True)
+    m[1].metric("Defect probability", ui.percent(record.get("defect_probability")), border=True,
+                help=f"threshold {shown(record.get('threshold'))}")  # fmt: skip
+    m[2].metric("Noise type", shown(record.get("noise_type")), border=True)
+    m[3].metric("Denoiser", shown(record.get("denoiser")), border=True)
+    m[4].metric("Out of distribution", parts.ood_value(record), border=True, help=parts.ood_help(record))
+    for note, icon in ((parts.rejection_note(record), ":material/block:"),
+                       (parts.conflict_note(record), ":material/compare_arrows:"),
+                       (parts.ood_note(record), ":material/explore_off:")):  # fmt: skip
+        if note:
+            st.warning(note, icon=icon)
+    photo = ui.record_photo(src, record)
+    p1, p2, p3 = st.columns(3)
+    if photo.gray is None:
+        p1.info(photo.note)
+    else:
+        p1.image(photo.gray, caption="photo", width="stretch")
+        p2.image(images.spectrum_image(photo.gray), caption="spectrum", width="stretch")
+        denoised_view(src, record, photo.gray, p3)
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Noise probabilities")
+        probs = parts.probabilities_frame(record)
+        if probs.empty:
+            st.caption("none recorded")
         else:
-            m = st.columns(5)
-            m[0].metric("Verdict", shown(record.get("verdict") or record.get("status")), border=True)
-            m[1].metric("Defect probability", ui.percent(record.get("defect_probability")), border=True,
-                        help=f"threshold {shown(record.get('threshold'))}")  # fmt: skip
-            m[2].metric("Noise type", shown(record.get("noise_type")), border=True)
-            m[3].metric("Denoiser", shown(record.get("denoiser")), border=True)
-            m[4].metric(
-                "Out of distribution", parts.ood_value(record), border=True, help=parts.ood_help(record)
-            )
-            rejected = parts.rejection_note(record)
-            if rejected:
-                st.warning(rejected, icon=":material/block:")
-            conflict = parts.conflict_note(record)
-            if conflict:
-                st.warning(conflict, icon=":material/compare_arrows:")
-            out_of_range = parts.ood_note(record)
-            if out_of_range:
-                st.warning(out_of_range, icon=":material/explore_off:")
-
-            photo = ui.record_photo(src, record)
-            p1, p2, p3 = st.columns(3)
-            if photo.gray is None:
-                p1.info(photo.note)
-            else:
-                p1.image(photo.gray, caption="photo", width="stretch")
-                p2.image(images.spectrum_image(photo.gray), caption="spectrum", width="stretch")
-                pipe, why = (
-                    ui.pipeline(str(src.models_dir))
-                    if ui.pipeline_enabled()
-                    else (None, "models are switched off")
-                )
-                view = parts.denoised_view(photo.gray, record, pipe)
-                if view.image is not None:
-                    p3.image(view.image, caption=f"denoised ({view.note})", width="stretch")
-                else:
-                    p3.info(
-                        f"No denoised view: {view.note}"
-                        + (f" ({shown(why)})." if why and pipe is None else ".")
-                    )
-
-            left, right = st.columns(2)
-            with left:
-                st.subheader("Noise probabilities")
-                probs = parts.probabilities_frame(record)
-                if probs.empty:
-                    st.caption("none recorded")
-                else:
-                    st.altair_chart(charts.probabilities_chart(probs), width="stretch")
-            with right:
-                st.subheader("Judged by")
-                st.dataframe(parts.versions_frame(record), hide_index=True)
-                st.caption(parts.record_caption(record))
+            st.altair_chart(charts.probabilities_chart(probs), width="stretch")
+    with right:
+        st.subheader("Judged by")
+        st.dataframe(parts.versions_frame(record), hide_index=True)
+        st.caption(parts.record_caption(record))
 
 
 def review_queue(src: config.Sources, engine: Engine) -> None:

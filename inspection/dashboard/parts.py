@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, Table, select
+from sqlalchemy import ColumnElement, Engine, Table, func, select
 
 from inspection import NOISE_TYPES
 from inspection.dashboard.images import decode_photo, read_photo
@@ -39,6 +39,11 @@ LIST_COLUMNS = (
     "ood",
 )
 MAX_ROWS = 500
+SHOWN_ROWS = 200  # the newest matching records listed on the page; the count and the export cover them all
+EXPORT_COLUMNS = (
+    *LIST_COLUMNS, "kind", "noise_probability", "denoiser", "threshold", "ood_score", "reason", "message",
+)  # fmt: skip
+OOD_CHOICES = {"any": None, "yes": True, "no": False, "not checked": "unknown"}
 
 
 @dataclass(frozen=True)
@@ -72,12 +77,7 @@ def find_parts(
     """
     conds: list[ColumnElement[bool]] = []
     if part_id:
-        part_id = part_id.strip()
-        if part_id.endswith("*"):
-            prefix = part_id[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conds.append(T.c.part_id.like(prefix + "%", escape="\\"))
-        else:
-            conds.append(T.c.part_id == part_id)
+        conds.append(_part_id_condition(part_id))
     if stations:
         conds.append(T.c.station_id.in_(stations))
     if start is not None:
@@ -95,6 +95,107 @@ def find_parts(
     if not frame.empty:
         frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
     return frame
+
+
+@dataclass(frozen=True)
+class PartQuery:
+    """What the Part lookup page searches for; every field left empty matches everything.
+
+    ``part_id`` matches exactly, or as a prefix when it ends with ``*``; ``record_id`` picks one record (a
+    deep link) and the other fields are then ignored. ``ood`` is True, False or ``"unknown"`` (no OOD check).
+    """
+
+    part_id: str | None = None
+    record_id: int | None = None
+    stations: tuple[str, ...] = ()
+    verdicts: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    noise_types: tuple[str, ...] = ()
+    ood: bool | str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def _part_id_condition(part_id: str) -> ColumnElement[bool]:
+    part_id = part_id.strip()
+    if part_id.endswith("*"):
+        prefix = part_id[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return T.c.part_id.like(prefix + "%", escape="\\")
+    return T.c.part_id == part_id
+
+
+def query_conditions(query: PartQuery) -> list[ColumnElement[bool]]:
+    """The SQL conditions for ``query``: the record alone for a record id, else every filter that is set."""
+    if query.record_id is not None:
+        return [T.c.id == int(query.record_id)]
+    conds: list[ColumnElement[bool]] = []
+    if query.part_id:
+        conds.append(_part_id_condition(query.part_id))
+    for column, values in (("station_id", query.stations), ("verdict", query.verdicts),
+                           ("kind", query.kinds), ("noise_type", query.noise_types)):  # fmt: skip
+        if values:
+            conds.append(T.c[column].in_(values))
+    if query.ood == "unknown":
+        conds.append(T.c.ood.is_(None))
+    elif query.ood is not None:
+        conds.append(T.c.ood.is_(bool(query.ood)))
+    if query.start is not None:
+        conds.append(T.c.created_at >= query.start)
+    if query.end is not None:
+        conds.append(T.c.created_at <= query.end)
+    return conds
+
+
+def count_parts(engine: Engine, query: PartQuery) -> int:
+    """How many records match ``query``: the exact count, however many the page lists."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(select(func.count()).select_from(T).where(*query_conditions(query))).scalar_one()
+        )
+
+
+def query_parts(
+    engine: Engine,
+    query: PartQuery,
+    *,
+    limit: int | None = SHOWN_ROWS,
+    columns: tuple[str, ...] = LIST_COLUMNS,
+) -> pd.DataFrame:
+    """Records matching ``query``, newest first: at most ``limit`` of them, or all with ``limit=None``."""
+    stmt = select(*(T.c[c] for c in columns)).where(*query_conditions(query))
+    stmt = stmt.order_by(T.c.created_at.desc(), T.c.id.desc())
+    if limit is not None:
+        stmt = stmt.limit(max(1, limit))
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(stmt).mappings().all(), columns=list(columns))
+    if not frame.empty:
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    return frame
+
+
+def export_csv(frame: pd.DataFrame) -> bytes:
+    """The records as CSV (UTF-8, a header row, times in ISO 8601 UTC)."""
+    return frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ").encode("utf-8")
+
+
+def parquet_available() -> bool:
+    """Whether Parquet can be written here (it needs pyarrow)."""
+    import importlib.util
+
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def export_parquet(frame: pd.DataFrame) -> bytes:
+    """The records as Parquet; needs pyarrow (:func:`parquet_available`)."""
+    return frame.to_parquet(index=False)
+
+
+def count_caption(total: int, shown: int) -> str:
+    """``20,000 matching records; the newest 200 are listed`` (or ``3 matching records``), for the page."""
+    noun = "record" if total == 1 else "records"
+    if shown >= total:
+        return f"{total:,} matching {noun}, newest first."
+    return f"{total:,} matching {noun}; the newest {shown:,} are listed (export to get them all)."
 
 
 def get_part(engine: Engine, record_id: int) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from inspection.dashboard import auth, config, db, parts, reports, stations, versions
+from inspection.dashboard import auth, config, db, parts, reports, review, stations, versions
 from inspection.dashboard.drift import DriftFinding
 from inspection.dashboard.images import read_gray
 from inspection.dashboard.text import escape_markdown
@@ -270,6 +270,18 @@ def find_parts(
     url: str, part_id: str | None, station_ids: tuple[str, ...], start: datetime | None, end: datetime | None
 ) -> pd.DataFrame:
     return parts.find_parts(engine(url), part_id=part_id, stations=list(station_ids), start=start, end=end)
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def query_parts(url: str, query: parts.PartQuery) -> tuple[pd.DataFrame, int]:
+    """The newest records matching ``query`` (at most :data:`parts.SHOWN_ROWS`) and the exact count."""
+    eng = engine(url)
+    return parts.query_parts(eng, query), parts.count_parts(eng, query)
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def defect_kinds(url: str) -> list[str]:
+    return review.kinds_seen(engine(url))
 
 
 @st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)

@@ -205,6 +205,8 @@ def test_every_page_in_chromium(
             )
             box.click()
             box.send_keys(part_id, Keys.ENTER)
+            wait_rendered(browser, title, [f"record #{record_id}", "Denoise this photo"], selectors)
+            browser.find_element(By.XPATH, "//label[.//p[text()='Denoise this photo']]").click()
             wait_rendered(
                 browser,
                 title,
