@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 SPECTRUM_CHANNELS = 1
 FEATURE_CHANNELS = 2  # log spectrum and high-pass residual; 3 adds the lowest frequencies, unpooled
@@ -32,6 +30,9 @@ def log_spectrum_full(image: np.ndarray) -> np.ndarray:
 
 
 def _max_pool_to(array: np.ndarray, size: int) -> np.ndarray:
+    import torch  # here, not at the top: the dashboard draws spectra without loading torch
+    import torch.nn.functional as F
+
     t = torch.from_numpy(np.ascontiguousarray(array))[None, None]
     if t.shape[-1] < size or t.shape[-2] < size:
         t = F.interpolate(t, size=(max(size, t.shape[-2]), max(size, t.shape[-1])), mode="nearest")

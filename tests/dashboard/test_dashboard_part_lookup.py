@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
@@ -141,10 +140,6 @@ def test_page_modules_leave_torch_unloaded() -> None:
     assert torch_loaded_after(script) == ["False"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inspection/spectrum.py imports torch at module level, and the page draws each record's spectrum",
-)
 def test_page_leaves_torch_unloaded_until_asked_to_denoise(dashboard_env: dict[str, str]) -> None:
     script = (
         "import sys\n"
