@@ -33,7 +33,8 @@ class TrainConfig:
         threads: torch intra-op threads (0 = torch's default).
         noise_types: for ``denoiser``, the noises it learns (one type, or several for a blind denoiser); ``camera``
             is shot and read noise, possibly correlated and JPEG-compressed (``inspection.noise.camera_noise``).
-            For ``defect``, ``camera`` adds that noise, routed as ``gaussian``, to the augmentation's draws.
+            For ``defect``, ``camera`` adds that noise, routed as ``gaussian``, to the augmentation's draws; for
+            ``noise``, half the ``gaussian`` class's photos are then camera noise.
         feature_channels: for ``noise``, the input planes: 2 (log spectrum and high-pass residual) or 3 (and the
             spectrum's peaks over its radial mean, ``inspection.spectrum.spectral_peaks``); stored with the model.
         camera_aug: for ``noise``, the probability of each camera change (rescale, tone, blur or sharpening,

@@ -78,12 +78,22 @@ from inspection.metrics import (
 from inspection.models import create_model, load_checkpoint
 from inspection.models.checkpoint import Checkpoint, CheckpointError
 from inspection.models.zoo import defect_head, load_grown
-from inspection.noise import CAMERA, TRAINING_NOISES, add_noise, add_training_noise, routed_as
+from inspection.noise import CAMERA, TRAINING_NOISES, add_noise, add_training_noise, camera_noise, routed_as
 from inspection.spectrum import noise_features
 from inspection.trainer import Trainer, TrainResult, augment
 from inspection.transforms import RESIZE_MODES, DefectTransform, pixel_statistics
 
 log = logging.getLogger(__name__)
+
+
+def noise_class_draw(
+    clean: np.ndarray, kind: str, noise_types: Sequence[str], rng: np.random.Generator
+) -> np.ndarray:
+    """A photo of noise class ``kind``; with ``camera`` in ``noise_types``, half the ``gaussian`` class is camera
+    noise (shot and read noise, possibly correlated and JPEG), which the pipeline routes as ``gaussian``."""
+    if kind == routed_as(CAMERA) and CAMERA in noise_types and rng.random() < 0.5:
+        return camera_noise(clean, rng)
+    return add_noise(clean, kind, rng=rng)
 
 
 def train_noise(cfg: TrainConfig) -> TrainResult:
@@ -101,7 +111,9 @@ def train_noise(cfg: TrainConfig) -> TrainResult:
                 if c.camera_aug
                 else augment(tr.images[i], rng)
             )
-            return noise_features(add_noise(clean, NOISE_TYPES[k], rng=rng), c.input_size, channels)
+            return noise_features(
+                noise_class_draw(clean, NOISE_TYPES[k], c.noise_types, rng), c.input_size, channels
+            )
 
         return torch.from_numpy(np.stack([one(i, k) for i, k in zip(idx, kinds, strict=True)]))
 

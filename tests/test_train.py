@@ -472,3 +472,25 @@ def test_defect_augmentation_draws_camera_noise_only_when_asked():
 
     assert augmentation_noises(("gaussian",)) == ("gaussian", "salt_pepper", "periodic")
     assert augmentation_noises(("camera",)) == ("gaussian", "salt_pepper", "periodic", "camera")
+
+
+def test_noise_class_draw_adds_camera_noise_to_the_gaussian_class_only_when_asked():
+    from inspection.noise import add_noise, camera_noise
+    from inspection.train import noise_class_draw
+
+    photo = np.tile(np.linspace(20, 235, 96).astype(np.uint8), (96, 1))
+    for kind in ("clean", "gaussian", "periodic"):  # without camera: exactly add_noise, same random stream
+        got = noise_class_draw(photo, kind, ("gaussian",), np.random.default_rng(4))
+        assert np.array_equal(got, add_noise(photo, kind, rng=np.random.default_rng(4)))
+    draws = []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        picked_camera = rng.random() < 0.5
+        expected = camera_noise(photo, rng) if picked_camera else add_noise(photo, "gaussian", rng=rng)
+        assert np.array_equal(
+            noise_class_draw(photo, "gaussian", ("camera",), np.random.default_rng(seed)), expected
+        )
+        draws.append(picked_camera)
+    assert 10 <= sum(draws) <= 30
+    periodic = noise_class_draw(photo, "periodic", ("camera",), np.random.default_rng(4))
+    assert np.array_equal(periodic, add_noise(photo, "periodic", rng=np.random.default_rng(4)))
