@@ -25,7 +25,10 @@ whichever root it comes from.
 The generator is the project's embedded default: it draws top-view, impeller-like castings with
 realistic defect kinds, so the whole pipeline can be trained, tested and demonstrated without any
 user data or download. With ``seed`` 0 and default arguments its output stays byte-identical (the shipped
-models are trained on it); kinds in ``EXTRA_DEFECT_KINDS`` are drawn only when asked for.
+models are trained on it); kinds in ``EXTRA_DEFECT_KINDS`` are drawn only when asked for. A generated root
+carries a ``dataset.json`` saying it is synthetic (generator, seed, sizes, kinds), which training copies into
+each checkpoint's ``training_data``; ``masks=True`` adds each defect's mask under ``masks/`` without changing a
+photo (the masks come from the shapes drawn, not from extra random numbers).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -59,6 +63,9 @@ SPLITS = ("train", "test")
 OK_LABELS = ("ok", "good", "pass", "0", "false")
 DEFECTIVE_LABELS = ("defective", "defect", "1", "true", *POSITIVE_PREFIXES)
 DATASET_FILE = "dataset.json"  # what a dataset root says of itself (``synth``, ``dataset export``)
+MASKS_DIR = "masks"  # opt-in defect masks of a generated dataset, beside train/ and test/
+# The generator's output contract: bump only if seed-0 photos ever change (they must not: shipped models use them).
+GENERATOR_VERSION = 1
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 log = logging.getLogger(__name__)
 
@@ -303,13 +310,54 @@ def photo_sha256(path: str | Path) -> str:
 
 
 def dataset_fingerprint(samples: list[Sample]) -> dict[str, object]:
-    """A summary and SHA-256 over file names, sizes and labels: cheap, and changes when the data does."""
+    """A summary and SHA-256 over file names, sizes and labels: cheap, and changes when the data does.
+
+    Only the listed photos are hashed: a root's ``dataset.json`` and a generated dataset's ``masks/`` are not photos
+    of any split. ``synthetic`` is True only when every photo lies in a ``<root>/<split>/<class>/`` folder whose
+    root's ``dataset.json`` says ``"synthetic": true`` (as ``inspection synth`` writes it); with one such root its
+    ``dataset.json`` comes along as ``dataset`` (long lists in it, such as golden hashes, as their lengths).
+    """
     h = hashlib.sha256()
     counts: dict[str, int] = {}
+    roots: dict[Path | None, None] = {}
     for s in samples:
         h.update(f"{s.class_name}/{s.path.name}:{s.path.stat().st_size}:{s.label}\n".encode())
         counts[s.class_name] = counts.get(s.class_name, 0) + 1
-    return {"n_images": len(samples), "classes": counts, "sha256": h.hexdigest()}
+        roots[_split_root(s.path)] = None
+    manifests = [read_dataset_manifest(r) if r is not None else None for r in roots]
+    out: dict[str, object] = {"n_images": len(samples), "classes": counts, "sha256": h.hexdigest()}
+    out["synthetic"] = bool(manifests) and all(
+        m is not None and m.get("synthetic") is True for m in manifests
+    )
+    if len(manifests) == 1 and manifests[0] is not None:
+        out["dataset"] = manifests[0]
+    return out
+
+
+def _split_root(path: Path) -> Path | None:
+    """``<root>`` of a photo at ``<root>/<split>/<class>/<name>``; None for a photo elsewhere (a labels CSV's)."""
+    parents = path.parents
+    return parents[2] if len(parents) > 2 and parents[1].name in SPLITS else None
+
+
+def read_dataset_manifest(root: str | Path, *, max_list: int = 32) -> dict[str, Any] | None:
+    """``root/dataset.json`` as a dict, lists longer than ``max_list`` replaced by their lengths; None if absent.
+
+    An unreadable file is logged and treated as absent here: the data is then simply not called synthetic.
+    (:func:`golden_hashes` refuses such a file, because a golden set it cannot read would leak into training.)
+    """
+    path = Path(root) / DATASET_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        log.warning("%s cannot be read (%s); the data is not marked synthetic", path, e)
+        return None
+    if not isinstance(data, dict):
+        log.warning("%s does not hold a JSON object; the data is not marked synthetic", path)
+        return None
+    return {k: (len(v) if isinstance(v, list) and len(v) > max_list else v) for k, v in data.items()}
 
 
 # --- the synthetic casting generator ---------------------------------------------------------------
@@ -317,6 +365,18 @@ def dataset_fingerprint(samples: list[Sample]) -> dict[str, object]:
 
 def synth_casting(rng: np.random.Generator, size: int = 160, defect: str | None = None) -> np.ndarray:
     """Draw one top-view impeller-like casting; ``defect`` adds one of ``ALL_DEFECT_KINDS``."""
+    return synth_casting_with_mask(rng, size, defect)[0]
+
+
+def synth_casting_with_mask(
+    rng: np.random.Generator, size: int = 160, defect: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`synth_casting`, and the defect's mask: ``(photo, mask)``, the mask bool ``(size, size)``.
+
+    The mask is the pixels the defect's shapes changed, computed from the very shapes drawn; no random number is
+    drawn for it, so the photo for a given ``rng`` state is the same whether or not the mask is used. It is all
+    False for a good part.
+    """
     s = size / 160.0
     cx, cy = size / 2 + rng.normal(0, 2 * s), size / 2 + rng.normal(0, 2 * s)
     r_outer = size * rng.uniform(0.40, 0.45)
@@ -347,27 +407,36 @@ def synth_casting(rng: np.random.Generator, size: int = 160, defect: str | None 
     img += 6.0 * grain * disc
     light = rng.uniform(-1, 1, 2)
     img *= 1.0 + 0.15 * (light[0] * (xx - cx) + light[1] * (yy - cy)) / size
+    mask = np.zeros((size, size), bool)
     if defect is not None:
-        _add_defect(img, rng, defect, cx, cy, r_hub, r_outer, dist, xx, yy, s)
+        mask = _add_defect(img, rng, defect, cx, cy, r_hub, r_outer, dist, xx, yy, s)
     img = cv2.GaussianBlur(img, (0, 0), 0.6 * s)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8), mask
 
 
-def _add_defect(img, rng, kind, cx, cy, r_hub, r_outer, dist, xx, yy, s):
+# Each branch draws its random numbers in the order the generator always has (in ``img[a] = b`` Python evaluates
+# ``b`` before ``a``), so the photos stay byte-identical; the mask is built from the shapes already drawn.
+def _add_defect(img, rng, kind, cx, cy, r_hub, r_outer, dist, xx, yy, s) -> np.ndarray:
     def spot() -> tuple[float, float]:
         r, a = rng.uniform(r_hub * 1.15, r_outer * 0.9), rng.uniform(0, 2 * np.pi)
         return cx + r * np.cos(a), cy + r * np.sin(a)
 
+    mask = np.zeros(img.shape, bool)
     if kind == "blowhole":
         x, y = spot()
         rad = rng.uniform(3.0, 6.0) * s
         d = np.hypot(xx - x, yy - y)
         img[d < rad] = rng.uniform(15, 40)
-        img[(d >= rad) & (d < rad + 1.5 * s)] += 25  # bright lip around the cavity
+        lip = (d >= rad) & (d < rad + 1.5 * s)
+        img[lip] += 25  # bright lip around the cavity
+        mask = (d < rad) | lip
     elif kind == "pinholes":
         for _ in range(int(rng.integers(4, 10))):
             x, y = spot()
-            img[np.hypot(xx - x, yy - y) < rng.uniform(1.2, 2.2) * s] = rng.uniform(10, 45)
+            value = rng.uniform(10, 45)
+            hole = np.hypot(xx - x, yy - y) < rng.uniform(1.2, 2.2) * s
+            img[hole] = value
+            mask |= hole
     elif kind == "crack":
         x, y = spot()
         a = rng.uniform(0, 2 * np.pi)
@@ -376,31 +445,33 @@ def _add_defect(img, rng, kind, cx, cy, r_hub, r_outer, dist, xx, yy, s):
             a += rng.normal(0, 0.5)
             x, y = x + 4 * s * np.cos(a), y + 4 * s * np.sin(a)
             pts.append((x, y))
-        cv2.polylines(
-            img,
-            [np.round(np.array(pts) * 4).astype(np.int32)],
-            False,
-            float(rng.uniform(10, 40)),
-            max(1, int(round(1.3 * s))),
-            cv2.LINE_AA,
-            shift=2,
-        )
+        line = [np.round(np.array(pts) * 4).astype(np.int32)]
+        thickness = max(1, int(round(1.3 * s)))
+        cv2.polylines(img, line, False, float(rng.uniform(10, 40)), thickness, cv2.LINE_AA, shift=2)
+        drawn = np.zeros(img.shape, np.uint8)
+        cv2.polylines(drawn, line, False, 1, thickness, cv2.LINE_AA, shift=2)
+        mask = drawn > 0
     elif kind == "burr":
         a = rng.uniform(0, 2 * np.pi)
         for k in range(int(rng.integers(2, 5))):
             ak = a + 0.05 * k
             x, y = cx + r_outer * np.cos(ak), cy + r_outer * np.sin(ak)
-            img[np.hypot(xx - x, yy - y) < rng.uniform(2.5, 4.0) * s] = rng.uniform(185, 230)
+            value = rng.uniform(185, 230)
+            lump = np.hypot(xx - x, yy - y) < rng.uniform(2.5, 4.0) * s
+            img[lump] = value
+            mask |= lump
     elif kind == "shrinkage":
         x, y = spot()
         blob = cv2.GaussianBlur(rng.normal(0, 1, img.shape).astype(np.float32), (0, 0), 2.0 * s)
         area = (np.hypot(xx - x, yy - y) < rng.uniform(6, 10) * s) & (blob > 0.1)
         img[area] -= rng.uniform(45, 70)
+        mask = area
     elif kind == "missing_material":
         a, width = rng.uniform(0, 2 * np.pi), rng.uniform(0.15, 0.3)
         theta = np.arctan2(yy - cy, xx - cx)
         gap = (np.abs(np.angle(np.exp(1j * (theta - a)))) < width) & (dist > r_outer * rng.uniform(0.8, 0.88))
-        img[gap & (dist < r_outer + 1)] = img[0, 0]
+        mask = gap & (dist < r_outer + 1)
+        img[mask] = img[0, 0]
     elif kind == "scratch":
         # A long, thin, straight tool mark across the disc: bright (polished) or dark (a groove).
         a, offset = rng.uniform(0, np.pi), rng.uniform(-0.5, 0.5) * r_outer
@@ -421,16 +492,20 @@ def _add_defect(img, rng, kind, cx, cy, r_hub, r_outer, dist, xx, yy, s):
         )
         sign = 1.0 if rng.random() < 0.5 else -1.0
         img += sign * rng.uniform(55, 80) * line * (dist < r_outer)
+        mask = (line > 0) & (dist < r_outer)
     elif kind == "inclusion":
         # A foreign particle (sand, slag) in the surface: a small bright core with a dark irregular rim.
         x, y = spot()
         rad = rng.uniform(2.0, 3.5) * s
         blob = cv2.GaussianBlur(rng.normal(0, 1, img.shape).astype(np.float32), (0, 0), 1.0 * s)
         d = np.hypot(xx - x, yy - y)
-        img[(d < 2.2 * rad) & (blob > 0.15)] -= rng.uniform(40, 60)
+        rim = (d < 2.2 * rad) & (blob > 0.15)
+        img[rim] -= rng.uniform(40, 60)
         img[d < rad] = rng.uniform(200, 235)
+        mask = rim | (d < rad)
     else:
         raise ValueError(f"unknown defect kind {kind!r}; expected one of {ALL_DEFECT_KINDS}")
+    return mask
 
 
 def synth_samples(
@@ -441,12 +516,26 @@ def synth_samples(
     kinds: Sequence[str] = DEFECT_KINDS,
 ) -> Iterator[tuple[np.ndarray, int, str]]:
     """Yield ``n`` synthetic photos as ``(image, label, defect_kind_or_ok)``, defects drawn from ``kinds``."""
+    for img, _, label, kind in synth_samples_with_masks(n, rng, size, defect_share, kinds):
+        yield img, label, kind
+
+
+def synth_samples_with_masks(
+    n: int,
+    rng: np.random.Generator,
+    size: int = 160,
+    defect_share: float = 0.5,
+    kinds: Sequence[str] = DEFECT_KINDS,
+) -> Iterator[tuple[np.ndarray, np.ndarray, int, str]]:
+    """:func:`synth_samples` with each photo's defect mask: ``(image, mask, label, kind)``, same random draws."""
     for _ in range(n):
         if rng.random() < defect_share:
             kind = str(rng.choice(kinds))
-            yield synth_casting(rng, size, kind), 1, kind
+            img, mask = synth_casting_with_mask(rng, size, kind)
+            yield img, mask, 1, kind
         else:
-            yield synth_casting(rng, size), 0, "ok"
+            img, mask = synth_casting_with_mask(rng, size)
+            yield img, mask, 0, "ok"
 
 
 def write_synthetic_dataset(
@@ -460,6 +549,7 @@ def write_synthetic_dataset(
     kind_folders: bool = False,
     defect_share: float = 0.5,
     products: Sequence[str] | None = None,
+    masks: bool = False,
 ) -> Path:
     """Write a synthetic dataset in the real ``train|test/<class>/`` layout (PNG files); returns ``root``.
 
@@ -469,8 +559,13 @@ def write_synthetic_dataset(
         defect_share: share of defective photos; 1.0 with ``kind_folders`` gives a kinds-only dataset.
         products: draw these products uniformly (:data:`inspection.products.PRODUCTS`) instead of castings
             only; file names then carry the product: ``synth_<split>_<i>_<product>_<kind>.png``.
+        masks: also write each defective photo's defect mask (255 where the defect was drawn, else 0) to
+            ``masks/<split>/<class>/<name>.png``, for checking where a model looks (``inspection explain``).
+            Castings only. The photos are the same bytes with or without masks.
 
-    With the default arguments the output for a seed is byte-identical to earlier versions.
+    With the default arguments the output for a seed is byte-identical to earlier versions. The root also gets a
+    ``dataset.json`` (:func:`synthetic_manifest`) that says the photos are synthetic and how they were drawn;
+    it is not a photo, and no split lists it.
     """
     kinds = tuple(kinds) if kinds else DEFECT_KINDS
     unknown = sorted(set(kinds) - set(ALL_DEFECT_KINDS))
@@ -480,23 +575,80 @@ def write_synthetic_dataset(
         from inspection.products import check_products, synth_product_samples  # it imports this module
 
         products = check_products(products)
+        if masks:
+            raise ValueError("defect masks are drawn for castings only; leave out --products or --masks")
     root = Path(root)
     rng = np.random.default_rng(seed)
+    counts: dict[str, int] = {}
     for split, n in (("train", n_train), ("test", n_test)):
         if not kind_folders:
             for c in (DEFECTIVE_CLASS, OK_CLASS):
                 (root / split / c).mkdir(parents=True, exist_ok=True)
-        drawn: Iterator[tuple[np.ndarray, int, str, str]]
+        drawn: Iterator[tuple[np.ndarray, np.ndarray | None, int, str, str]]
         if products is None:
             drawn = (
-                (img, label, kind, "")
-                for img, label, kind in synth_samples(n, rng, size, defect_share, kinds)
+                (img, mask, label, kind, "")
+                for img, mask, label, kind in synth_samples_with_masks(n, rng, size, defect_share, kinds)
             )
         else:
-            drawn = synth_product_samples(n, rng, size, products, defect_share, kinds)
-        for i, (img, label, kind, product) in enumerate(drawn):
+            drawn = (
+                (img, None, label, kind, product)
+                for img, label, kind, product in synth_product_samples(
+                    n, rng, size, products, defect_share, kinds
+                )
+            )
+        for i, (img, mask, label, kind, product) in enumerate(drawn):
             cls = (f"def_{kind}" if kind_folders else DEFECTIVE_CLASS) if label else OK_CLASS
             (root / split / cls).mkdir(parents=True, exist_ok=True)
             name = f"synth_{split}_{i:05d}_" + (f"{product}_" if product else "") + f"{kind}.png"
             cv2.imwrite(str(root / split / cls / name), img)
+            if masks and label and mask is not None:
+                (root / MASKS_DIR / split / cls).mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(root / MASKS_DIR / split / cls / name), mask.astype(np.uint8) * 255)
+            counts[f"{split}/{cls}"] = counts.get(f"{split}/{cls}", 0) + 1
+    manifest = synthetic_manifest(
+        n_train=n_train, n_test=n_test, size=size, seed=seed, kinds=kinds, kind_folders=kind_folders,
+        defect_share=defect_share, products=products, masks=masks, counts=counts,
+    )  # fmt: skip
+    (root / DATASET_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return root
+
+
+def synthetic_manifest(
+    *,
+    n_train: int,
+    n_test: int,
+    size: int,
+    seed: int,
+    kinds: Sequence[str],
+    kind_folders: bool,
+    defect_share: float,
+    products: Sequence[str] | None,
+    masks: bool,
+    counts: dict[str, int],
+) -> dict[str, Any]:
+    """What a generated dataset's ``dataset.json`` says of it: synthetic, and the generator's settings.
+
+    Training copies it into each checkpoint's ``training_data`` (:func:`dataset_fingerprint`), so a bundle's card
+    marks the data synthetic from the data itself rather than from the folder's name.
+    """
+    return {
+        "synthetic": True,
+        "generator": "inspection.data.write_synthetic_dataset",
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "size": size,
+        "n_train": n_train,
+        "n_test": n_test,
+        "kinds": list(kinds),
+        "kind_folders": kind_folders,
+        "defect_share": defect_share,
+        "products": list(products) if products is not None else ["casting"],
+        "masks": MASKS_DIR if masks else None,
+        "counts": dict(sorted(counts.items())),
+    }
+
+
+def mask_path(root: str | Path, photo: str | Path) -> Path:
+    """Where :func:`write_synthetic_dataset` puts ``photo``'s defect mask: ``root/masks/<photo's relative path>``."""
+    return Path(root) / MASKS_DIR / Path(photo).resolve().relative_to(Path(root).resolve())

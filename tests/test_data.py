@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import cv2
@@ -10,13 +11,17 @@ import numpy as np
 import pytest
 
 from inspection.data import (
+    ALL_DEFECT_KINDS,
     DatasetError,
     Sample,
+    dataset_fingerprint,
     folder_kind,
     list_split,
     load_images,
+    mask_path,
     read_photos,
     synth_casting,
+    synth_casting_with_mask,
     write_synthetic_dataset,
 )
 
@@ -29,8 +34,10 @@ SEED0_PIXELS = "d02cf841b9389eb0f894a9b78fa153892f36f865b91e5430be126c5bb47799b2
 
 
 def _digests(root: Path) -> tuple[str, str]:
+    """Digests over the photos of ``train/`` and ``test/`` (not ``dataset.json``, not ``masks/``)."""
     by_bytes, by_pixels = hashlib.sha256(), hashlib.sha256()
-    for p in sorted(q for q in root.rglob("*") if q.is_file()):
+    photos = [q for split in ("train", "test") for q in (root / split).rglob("*") if q.suffix == ".png"]
+    for p in sorted(photos):
         rel = p.relative_to(root).as_posix().encode() + b"\0"
         by_bytes.update(rel + p.read_bytes())
         by_pixels.update(rel + cv2.imread(str(p), cv2.IMREAD_UNCHANGED).tobytes())
@@ -42,6 +49,54 @@ def test_seed0_output_is_unchanged(tmp_path):
     assert by_pixels == SEED0_PIXELS
     if cv2.__version__.startswith("5.0."):  # the encoder the byte digest was made with
         assert by_bytes == SEED0_BYTES
+
+
+def test_masks_leave_the_photos_unchanged(tmp_path):
+    """Asking for masks draws the same random numbers: the seed-0 photos keep their bytes."""
+    plain = write_synthetic_dataset(tmp_path / "plain", n_train=12, n_test=4, size=48, seed=0)
+    masked = write_synthetic_dataset(tmp_path / "masked", n_train=12, n_test=4, size=48, seed=0, masks=True)
+    assert _digests(masked) == _digests(plain)
+    assert _digests(masked)[1] == SEED0_PIXELS
+    assert not (plain / "masks").exists()
+    drawn = 0  # at 48 px a pinhole can be smaller than a pixel: its mask, like its photo, then shows nothing
+    for sample in list_split(masked, "test") + list_split(masked, "train"):
+        mask_file = mask_path(masked, sample.path)
+        assert mask_file.is_file() == bool(sample.label), sample.path
+        if sample.label:
+            mask = cv2.imread(str(mask_file), cv2.IMREAD_GRAYSCALE)
+            assert mask.shape == (48, 48) and set(np.unique(mask)) <= {0, 255}
+            drawn += int((mask == 255).any())
+    assert drawn >= 4
+    with pytest.raises(ValueError, match="castings only"):
+        write_synthetic_dataset(tmp_path / "p", n_train=1, n_test=0, products=["turned"], masks=True)
+
+
+@pytest.mark.parametrize("kind", ALL_DEFECT_KINDS)
+def test_mask_covers_what_the_defect_changed(kind):
+    """The mask is where the defect was drawn: the photo differs from the same part without it mostly there."""
+    for seed in range(5):
+        photo, mask = synth_casting_with_mask(np.random.default_rng(seed), 96, kind)
+        assert np.array_equal(photo, synth_casting(np.random.default_rng(seed), 96, kind))
+        clean = synth_casting(np.random.default_rng(seed), 96).astype(int)
+        changed = np.abs(photo.astype(int) - clean) > 12
+        near = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        assert mask.any() and changed[near].sum() >= 0.8 * changed.sum(), (kind, seed)
+
+
+def test_dataset_json_marks_generated_data_synthetic(tmp_path):
+    root = write_synthetic_dataset(tmp_path, n_train=6, n_test=2, size=32, seed=4)
+    manifest = json.loads((root / "dataset.json").read_text())
+    assert manifest["synthetic"] is True and manifest["seed"] == 4 and manifest["size"] == 32
+    assert manifest["generator"] == "inspection.data.write_synthetic_dataset"
+    assert sum(manifest["counts"].values()) == 8 and manifest["masks"] is None
+    samples = list_split(root, "train")
+    fingerprint = dataset_fingerprint(samples)
+    assert fingerprint["synthetic"] is True and fingerprint["dataset"]["seed"] == 4
+    assert fingerprint["n_images"] == 6  # dataset.json is no photo
+    (root / "dataset.json").unlink()
+    again = dataset_fingerprint(samples)
+    assert again["synthetic"] is False and "dataset" not in again
+    assert again["sha256"] == fingerprint["sha256"]  # the hash covers the photos only
 
 
 def test_opt_in_kinds_go_to_kind_folders(tmp_path):
