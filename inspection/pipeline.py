@@ -27,9 +27,10 @@ from inspection.denoise import (
 from inspection.framecheck import check_is_part
 from inspection.imageio import to_gray
 from inspection.models.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from inspection.models.inference import channels_last, for_inference
-from inspection.ood import OodModel, ood_features, penultimate
+from inspection.models.inference import for_inference
+from inspection.ood import OodModel, ood_features
 from inspection.results import InspectionResult, Rejection
+from inspection.runtimes import ModelRunners, Runner, TorchRunner, check_backend, load_runners
 from inspection.spectrum import noise_features
 from inspection.transforms import DefectTransform
 
@@ -91,6 +92,16 @@ def _usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
+class RuntimeAutoencoder(AutoencoderDenoiser):
+    """The autoencoder route run by an exported model (:mod:`inspection.runtimes`): the same batching by photo
+    size, scaling and rounding to 8 bits as the torch one, so routing treats both alike."""
+
+    def __init__(self, runner: Runner, *, version: str = "") -> None:  # no torch module to copy
+        self.model = lambda x: torch.from_numpy(runner(x.numpy())[0])  # type: ignore[assignment]
+        self.version = version
+        self.device = "cpu"
+
+
 class InspectionPipeline:
     """The routed inspection pipeline over three checkpoints.
 
@@ -109,6 +120,7 @@ class InspectionPipeline:
         policy: VerdictPolicy | None = None,
         bundle_version: str = "",
         ood: OodModel | None = None,
+        runners: ModelRunners | None = None,
     ) -> None:
         self.noise = noise
         self.defect = defect
@@ -121,6 +133,16 @@ class InspectionPipeline:
         denoisers = build_denoisers(
             denoiser.model if denoiser else None, version=denoiser.version if denoiser else ""
         )
+        self.backend = runners.backend if runners else "torch"
+        self.noise_runner: Runner = (
+            runners.noise if runners else TorchRunner(self.noise_net, channels_last=True)
+        )
+        # features always: an OOD check set on the pipeline later finds them (the hook costs nothing measurable)
+        self.defect_runner: Runner = (
+            runners.defect if runners else TorchRunner(self.defect_net, features=True)
+        )
+        if runners and runners.denoiser and denoiser:
+            denoisers["autoencoder"] = RuntimeAutoencoder(runners.denoiser, version=denoiser.version)
         self.router = Router(denoisers, self.config.routes)
         self.safe = denoisers[self.config.safe_denoiser]
         self.noise_classes = list(noise.meta["class_names"])
@@ -150,23 +172,38 @@ class InspectionPipeline:
 
     @classmethod
     def from_dir(
-        cls, models_dir: str | Path | None = None, config: PipelineConfig | None = None, *, workers: int = 0
+        cls,
+        models_dir: str | Path | None = None,
+        config: PipelineConfig | None = None,
+        *,
+        workers: int = 0,
+        backend: str = "torch",
     ) -> InspectionPipeline:
         """Load a bundle, or a models root's live bundle (:func:`inspection.bundle.load_bundle`).
 
         ``None`` means the default models. The bundle's ``pipeline.json`` gives the routing and the verdict
-        policy; ``config`` replaces the routing (evaluation studies use this), ``workers`` sets the threads.
+        policy; ``config`` replaces the routing (evaluation studies use this), ``workers`` sets the threads,
+        ``backend`` what runs the models (:mod:`inspection.runtimes`).
         """
-        return cls.from_bundle(load_bundle(models_dir), config, workers=workers)
+        return cls.from_bundle(load_bundle(models_dir), config, workers=workers, backend=backend)
 
     @classmethod
     def from_bundle(
-        cls, bundle: Bundle, config: PipelineConfig | None = None, *, workers: int = 0, with_ood: bool = True
+        cls,
+        bundle: Bundle,
+        config: PipelineConfig | None = None,
+        *,
+        workers: int = 0,
+        with_ood: bool = True,
+        backend: str = "torch",
     ) -> InspectionPipeline:
         """The pipeline a bundle describes: its three checkpoints, routing, verdict policy and OOD check.
 
         ``with_ood=False`` leaves the OOD check out (``inspection models fit-ood`` builds its pipeline so).
+        ``backend`` other than ``torch`` runs the bundle's exported models (``inspection export``); when its
+        package or files are missing that is a ``BackendError``, never a quiet fall back to torch.
         """
+        check_backend(backend)
         if config is None:
             config = PipelineConfig(**{**bundle.routing, "workers": workers})
         elif workers:
@@ -179,14 +216,21 @@ class InspectionPipeline:
                 f"{bundle.path}: pipeline.json's preprocessing {bundle.preprocessing} differs from the defect "
                 f"model's own {stored}; the bundle was edited by hand or assembled from mismatched parts"
             )
+        noise = load_checkpoint(bundle.required_dir("noise"))
+        denoiser = load_checkpoint(denoiser_dir) if denoiser_dir else None
+        checkpoints = {"noise": noise, "defect": defect, **({"denoiser": denoiser} if denoiser else {})}
+        runners = None
+        if backend != "torch":
+            runners = load_runners(bundle.path, backend, checkpoints, threads=torch.get_num_threads())
         return cls(
-            noise=load_checkpoint(bundle.required_dir("noise")),
+            noise=noise,
             defect=defect,
-            denoiser=load_checkpoint(denoiser_dir) if denoiser_dir else None,
+            denoiser=denoiser,
             config=config,
             policy=bundle.policy,
             bundle_version=bundle.version,
             ood=load_ood(bundle) if with_ood else None,
+            runners=runners,
         )
 
     # --- stages, each usable on its own (evaluation and the dashboard call them) ---------------------
@@ -195,8 +239,8 @@ class InspectionPipeline:
     def classify_noise(self, grays: Sequence[np.ndarray]) -> np.ndarray:
         """Calibrated noise-type probabilities ``(n, 4)`` in the order of ``NOISE_TYPES``."""
         features = self._map(lambda g: noise_features(g, self.noise_size, self.noise_channels), grays)
-        x = channels_last(torch.from_numpy(np.stack(features)))
-        probs = torch.softmax(self.noise_net(x) / self.noise_temperature, dim=1).numpy()
+        logits = torch.from_numpy(self.noise_runner(np.stack(features))[0])
+        probs = torch.softmax(logits / self.noise_temperature, dim=1).numpy()
         order = [self.noise_classes.index(t) for t in NOISE_TYPES]
         return probs[:, order]
 
@@ -246,12 +290,10 @@ class InspectionPipeline:
     def defect_and_ood(self, grays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """:meth:`defect_outputs`, and each photo's OOD score from the same pass (None without an OOD model)."""
         x = self.transform(grays)
-        if self.ood is None:
-            logits, scores = self.defect_net(x), None
-        else:
-            with penultimate(self.defect_net) as captured:
-                logits = self.defect_net(x)
-            scores = self.ood.score(ood_features(captured[0], x))
+        outputs = self.defect_runner(x.numpy())
+        logits, scores = torch.from_numpy(outputs[0]), None
+        if self.ood is not None:
+            scores = self.ood.score(ood_features(torch.from_numpy(outputs[1]), x))
         p_defect = torch.sigmoid(logits[:, 0] / self.temperature).numpy()
         kinds = torch.softmax(logits[:, 1:], dim=1).numpy() if self.kinds else np.zeros((len(grays), 0))
         return p_defect, kinds, scores
@@ -338,6 +380,7 @@ class InspectionPipeline:
         timings["total"] = sum(timings.values())
         out = []
         versions = {**self.model_versions, **({"bundle": self.bundle_version} if self.bundle_version else {})}
+        versions["backend"] = self.backend
         for k, (gray, conversion) in enumerate(zip(grays, conversions, strict=True)):
             noise_type, denoiser, unsure = routes[k]
             ood_score = None if ood_scores is None else float(ood_scores[k])

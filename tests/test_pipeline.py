@@ -39,6 +39,7 @@ def test_inspect_returns_typed_result(pipe, casting_photo):
         "defect": "defect",
         "denoiser": "denoiser",
         "bundle": "tiny-v1",
+        "backend": "torch",
     }
     assert (r.kind, r.review_reason) == ("", "")
     assert (r.height, r.width) == casting_photo.shape
