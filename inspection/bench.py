@@ -3,6 +3,10 @@
 The reference-equivalent configuration is what the reference study (arXiv 2404.10664) runs per part:
 VGG16 at 224x224 on the spectrum, its autoencoder at 256x256 on every photo, VGG16 at 224x224 for defects.
 Its weights are untrained here: only its cost matters.
+
+With a backend other than torch (``--backend onnxruntime|openvino``) the bundle's export is timed, and the same
+photos are judged by the torch backend too: the parity report (:func:`parity_report`) counts the photos routed
+and judged alike and the largest differences in noise probabilities, defect probabilities and OOD scores.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from inspection.data import list_split, load_images, synth_casting
 from inspection.models import create_model
 from inspection.noise import add_noise
 from inspection.pipeline import InspectionPipeline
+from inspection.results import InspectionResult, Rejection
 from inspection.spectrum import log_spectrum
 
 
@@ -104,11 +109,57 @@ def time_reference(photos: Sequence[np.ndarray], batch: int = 32) -> dict[str, A
     }
 
 
-def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+def judge_all(pipe: InspectionPipeline, photos: Sequence[np.ndarray], batch: int = 32) -> list[Any]:
+    """``pipe.inspect_batch`` over all photos, ``batch`` at a time."""
+    return [r for i in range(0, len(photos), batch) for r in pipe.inspect_batch(list(photos[i : i + batch]))]
+
+
+def _route(r: InspectionResult) -> tuple[str, str, bool]:
+    return r.noise_type, r.denoiser, r.safe_path
+
+
+def parity_report(
+    reference: Sequence[InspectionResult | Rejection], candidate: Sequence[InspectionResult | Rejection]
+) -> dict[str, Any]:
+    """How alike two backends judged the same photos: agreement of routes (noise type, denoiser, safe path) and
+    verdicts, and the largest ``|delta|`` of noise probabilities, defect probabilities and OOD scores.
+
+    A photo one backend rejects and the other judges counts against both agreements.
+    """
+    both = [
+        (a, b)
+        for a, b in zip(reference, candidate, strict=True)
+        if isinstance(a, InspectionResult) and isinstance(b, InspectionResult)
+    ]
+    rejected = sum(
+        isinstance(a, Rejection) and isinstance(b, Rejection)
+        for a, b in zip(reference, candidate, strict=True)
+    )
+    noise = [abs(a.noise_probabilities[t] - b.noise_probabilities[t]) for a, b in both for t in NOISE_TYPES]
+    ood = [
+        abs(a.ood_score - b.ood_score) for a, b in both if a.ood_score is not None and b.ood_score is not None
+    ]
+    return {
+        "n": len(reference),
+        "judged": len(both),
+        "rejected_by_both": int(rejected),
+        "routes_agree": sum(_route(a) == _route(b) for a, b in both),
+        "verdicts_agree": sum(a.verdict == b.verdict for a, b in both),
+        "max_delta_noise_p": float(max(noise, default=0.0)),
+        "max_delta_defect_p": float(
+            max((abs(a.defect_probability - b.defect_probability) for a, b in both), default=0.0)
+        ),
+        "max_delta_ood_score": float(max(ood)) if ood else None,
+    }
+
+
+def run_bench(cfg: BenchConfig, backend: str = "torch") -> dict[str, Any]:
+    """Time the pipeline on ``backend`` (and the reference-equivalent configuration); with a backend other than
+    torch, also the parity report against torch on the same photos."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     photos = noisy_mix(cfg)
-    pipe = InspectionPipeline.from_dir(cfg.models or None, workers=cfg.workers)
+    pipe = InspectionPipeline.from_dir(cfg.models or None, workers=cfg.workers, backend=backend)
     out: dict[str, Any] = {
         "photos": {
             "n": len(photos),
@@ -119,6 +170,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         "workers": pipe.workers,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
         "models": pipe.model_versions,
+        "backend": backend,
         "pipeline": {},
     }
     for b in cfg.batch_sizes:
@@ -131,6 +183,11 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         out["speedup_vs_reference"] = ref["ms_per_part"] / out["pipeline"][largest]["ms_per_part"]
         out["speedup_batch"] = max(cfg.batch_sizes)
         out["peak_rss_mb_with_reference"] = peak_rss_mb()
+    if backend != "torch":
+        reference = InspectionPipeline.from_dir(cfg.models or None, workers=cfg.workers)
+        out["parity"] = parity_report(judge_all(reference, photos), judge_all(pipe, photos))
+        reference.close()
+    pipe.close()
     return out
 
 
@@ -138,7 +195,7 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"photos: {result['photos']['n']} x {result['photos']['shape']} ({result['photos']['source']}), "
         f"noisy mix of {', '.join(NOISE_TYPES)}; torch threads {result['threads']}, "
-        f"pipeline workers {result.get('workers', 1)}",
+        f"pipeline workers {result.get('workers', 1)}; backend {result.get('backend', 'torch')}",
         "",
         "| config | batch | ms/part | parts/s | p50 latency ms | p99 latency ms | decode | noise | denoise | defect |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -146,7 +203,7 @@ def render(result: dict[str, Any]) -> str:
     for r in result["pipeline"].values():
         s = r["stage_ms"]
         lines.append(
-            f"| routed pipeline | {r['batch']} | {r['ms_per_part']:.2f} | {r['parts_per_s']:.1f} | "
+            f"| routed pipeline ({result.get('backend', 'torch')}) | {r['batch']} | {r['ms_per_part']:.2f} | {r['parts_per_s']:.1f} | "
             f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {s['decode']:.2f} | {s['noise']:.2f} | "
             f"{s['denoise']:.2f} | {s['defect']:.2f} |"
         )
@@ -170,7 +227,20 @@ def render(result: dict[str, Any]) -> str:
             else ""
         )
     )
+    if "parity" in result:
+        lines += ["", render_parity(result["parity"], result["backend"])]
     return "\n".join(lines)
+
+
+def render_parity(p: dict[str, Any], backend: str) -> str:
+    """The parity report as one paragraph."""
+    ood = "n/a (no OOD model)" if p["max_delta_ood_score"] is None else f"{p['max_delta_ood_score']:.2e}"
+    return (
+        f"parity of {backend} against torch on the same {p['n']} photos ({p['judged']} judged by both, "
+        f"{p['rejected_by_both']} rejected by both): routes agree {p['routes_agree']}/{p['judged']}, verdicts "
+        f"agree {p['verdicts_agree']}/{p['judged']}; max |delta p| noise {p['max_delta_noise_p']:.2e}, defect "
+        f"{p['max_delta_defect_p']:.2e}; max |delta OOD score| {ood}"
+    )
 
 
 def save(result: dict[str, Any], path: str | Path) -> None:

@@ -32,6 +32,7 @@ COMMANDS = (
     "db",
     "dataset",
     "models",
+    "export",
     "dashboard",
 )
 

@@ -27,6 +27,7 @@ import numpy as np
 if TYPE_CHECKING:
     from torch import nn
 
+    from inspection.bundle import Bundle
     from inspection.models.checkpoint import Checkpoint
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
@@ -141,8 +142,9 @@ def export_dir(bundle_dir: str | Path, backend: str) -> Path:
     return Path(bundle_dir) / EXPORTED[backend][0]
 
 
-def read_manifest(folder: Path, backend: str, checkpoints: dict[str, Checkpoint]) -> dict[str, Any]:
-    """The export's ``export.json``, checked against the bundle's checkpoints (same weights, every model there)."""
+def read_manifest(folder: Path, backend: str, weights: dict[str, str]) -> dict[str, Any]:
+    """The export's ``export.json``, checked against the bundle's models (``{task: weights SHA-256}``): every
+    model exported, each from the same weights."""
     fmt = EXPORTED[backend][0]
     path = folder / MANIFEST_FILE
     if not path.is_file():
@@ -157,16 +159,30 @@ def read_manifest(folder: Path, backend: str, checkpoints: dict[str, Checkpoint]
             f"{manifest.get('format')!r} version {manifest.get('format_version')!r}; export the bundle again"
         )
     models = manifest.get("models", {})
-    for task, ck in checkpoints.items():
+    for task, sha256 in weights.items():
         entry = models.get(task)
         if entry is None or not (folder / entry["file"]).is_file():
             raise BackendError(f"{folder} has no exported {task} model; export the bundle again")
-        if entry.get("source_sha256") != ck.meta["weights_sha256"]:
+        if entry.get("source_sha256") != sha256:
             raise BackendError(
-                f"{folder / entry['file']} was exported from other {task} weights than {ck.path}'s; the export "
+                f"{folder / entry['file']} was exported from other {task} weights than the bundle's; the export "
                 f"is stale: run inspection export {folder.parent} --format {fmt} again"
             )
     return manifest
+
+
+def check_export(bundle: Bundle, backend: str) -> None:
+    """Raise :class:`BackendError` unless ``backend`` can run ``bundle``: its package installed, the bundle exported
+    for it from the same weights. Reads no weights (the service checks before it starts its scoring processes)."""
+    from inspection.bundle import TASKS
+    from inspection.models.checkpoint import read_meta
+
+    check_backend(backend)
+    if backend == "torch":
+        return
+    folders = {task: bundle.checkpoint_dir(task) for task in TASKS}
+    weights = {task: str(read_meta(d)["weights_sha256"]) for task, d in folders.items() if d is not None}
+    read_manifest(export_dir(bundle.path, backend), backend, weights)
 
 
 def load_runners(
@@ -180,7 +196,8 @@ def load_runners(
     if backend == "torch":
         raise BackendError("torch runs the checkpoints themselves; load_runners is for exported backends")
     folder = export_dir(bundle_dir, backend)
-    manifest = read_manifest(folder, backend, checkpoints)
+    weights = {task: str(ck.meta["weights_sha256"]) for task, ck in checkpoints.items()}
+    manifest = read_manifest(folder, backend, weights)
     make = OnnxRunner if backend == "onnxruntime" else OpenVinoRunner
     runners = {task: make(folder / manifest["models"][task]["file"], threads=threads) for task in checkpoints}
     return ModelRunners(

@@ -547,9 +547,12 @@ class Watcher:
                 )
 
         current = str(getattr(self.pipeline, "bundle_version", ""))
-        follower: LiveFollower[BatchPipeline] = LiveFollower(
-            root, current, InspectionPipeline.from_bundle, swap, interval_s=interval_s
-        )
+        backend = str(getattr(self.pipeline, "backend", "torch"))  # a new bundle runs where the old one did
+
+        def load(bundle: Bundle) -> BatchPipeline:
+            return InspectionPipeline.from_bundle(bundle, backend=backend)
+
+        follower: LiveFollower[BatchPipeline] = LiveFollower(root, current, load, swap, interval_s=interval_s)
         return follower.start()
 
     # -- passes ----------------------------------------------------------------------------------------------

@@ -80,7 +80,8 @@ def test_extras_table_matches_pyproject() -> None:
     assert not declared() & declared("serve"), "the service's packages are not in the base install"
     assert not declared() & declared("dashboard"), "the dashboard's packages are not in the base install"
     assert (
-        "inspection[serve,dashboard,postgres,baselines,mlflow]" in PYPROJECT["optional-dependencies"]["dev"]
+        "inspection[serve,dashboard,postgres,baselines,mlflow,onnx,openvino]"
+        in PYPROJECT["optional-dependencies"]["dev"]
     )
 
 

@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from inspection.commands._backend import add_backend_flag, backend_of
 from inspection.commands._config import add_dataclass_flags, config_from_args
 from inspection.configs import BenchConfig
 
-HELP = "Time the pipeline (batch 1 and 32, per stage, peak memory) and a reference-equivalent configuration."
+HELP = (
+    "Time the pipeline (batch 1 and 32, per stage, peak memory) and a reference-equivalent configuration; with "
+    "--backend onnxruntime|openvino, also its parity with torch on the same photos."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dataclass_flags(parser, BenchConfig)
+    add_backend_flag(parser)
     parser.add_argument("--json", type=Path, help="also write the numbers as JSON here")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(BenchConfig, args)
     from inspection.bench import render, run_bench, save
+    from inspection.models.checkpoint import CheckpointError
 
-    result = run_bench(cfg)
+    try:
+        result = run_bench(cfg, backend_of(args))
+    except (CheckpointError, ValueError) as e:  # BundleError and BackendError too
+        print(f"inspection bench: {e}", file=sys.stderr)
+        return 2
     print(render(result))
     if args.json:
         save(result, args.json)

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from inspection.commands._backend import add_backend_flag, backend_of
 from inspection.results import InspectionResult, Rejection
 
 if (
@@ -47,6 +48,7 @@ COLUMNS = [
     "message",
     "sha256",
     "ms_total",
+    "backend",
     "model_versions",
 ]
 RECORD_COLUMNS = [*COLUMNS, "record_id"]
@@ -80,6 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=32, help="photos scored together in one call (default 32)"
     )
+    add_backend_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -180,6 +183,7 @@ def row(path: Path, sub: Submission, outcome: Ingested | InspectionResult | Reje
             "denoiser": f.get("denoiser"),
             "conversion": f.get("conversion"),
             "ms_total": (f.get("timings_ms") or {}).get("total"),
+            "backend": (f.get("model_versions") or {}).get("backend", ""),
             "model_versions": ";".join(
                 f"{k}={v}" for k, v in sorted((f.get("model_versions") or {}).items())
             ),
@@ -259,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
     from inspection.commands._stores import StoreOpenError, register_models
     from inspection.ingest.ids import STATION_ID_RULE, valid_station_id
     from inspection.pipeline import InspectionPipeline
+    from inspection.runtimes import BackendError
 
     if not valid_station_id(args.station):
         print(
@@ -279,10 +284,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         ingestor = None if args.no_db else _open_ingestor(args)
         bundle = load_bundle(args.models)  # LIVE read once: the card is that of the models that score
-        pipe = InspectionPipeline.from_bundle(bundle)
+        pipe = InspectionPipeline.from_bundle(bundle, backend=backend_of(args))
         if ingestor is not None:
             register_models(ingestor.store, pipe)
-    except StoreOpenError as e:
+    except (StoreOpenError, BackendError) as e:
         print(f"inspection score: {e}", file=sys.stderr)
         return EXIT_BAD_SETUP
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
+from inspection.commands._backend import add_backend_flag
 from inspection.commands._config import add_dataclass_flags, config_from_args
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class ServeConfig:
             batches are small and the server's own threads need the cores; on a busy 2-core machine two torch
             threads made a single photo 20x slower (158 ms against 7 ms) from thread contention.
         access_log: log every request (uvicorn's access log).
+        backend: what runs the models: torch, onnxruntime or openvino (the bundle's export from
+            ``inspection export``); a newly promoted bundle must be exported for it too, or it is not picked up.
         api_keys: config file only: station = "sha256:<hex>" (or a plain key); $INSPECTION_API_KEYS adds
             station:key pairs.
         engineer_keys: config file only: name = "sha256:<hex>"; $INSPECTION_ENGINEER_KEYS adds name:key pairs.
@@ -83,6 +86,7 @@ class ServeConfig:
     retry_after_s: int = 1
     threads: int = 1
     access_log: bool = False
+    backend: str = "torch"
     api_keys: dict[str, str] = dataclasses.field(default_factory=dict)
     engineer_keys: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -103,7 +107,8 @@ class ServeConfig:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_dataclass_flags(parser, ServeConfig, skip=("api_keys", "engineer_keys"))
+    add_dataclass_flags(parser, ServeConfig, skip=("api_keys", "engineer_keys", "backend"))
+    add_backend_flag(parser)
     parser.add_argument(
         "--hash-key",
         action="store_true",
@@ -122,6 +127,7 @@ def build_app(cfg: ServeConfig) -> Any:
     from inspection.commands._stores import open_stores, register_models
     from inspection.paths import data_dir
     from inspection.promotion import live_root
+    from inspection.runtimes import check_export
     from inspection.service import create_app
     from inspection.service.pickup import Pickup
     from inspection.service.remote import start_pipelines
@@ -137,9 +143,11 @@ def build_app(cfg: ServeConfig) -> Any:
     assert photos is not None
     root = live_root(cfg.models or None) if cfg.pickup_s > 0 else None
     bundle = load_bundle(cfg.models or None)  # LIVE read once here, so every process loads the same bundle
+    check_export(bundle, cfg.backend)  # here, as one clear line, rather than from inside a scoring process
 
     def load(b: Bundle) -> list[ProcessPipeline]:
-        return start_pipelines(str(b.path), cfg.pipelines, torch_threads=cfg.threads)
+        check_export(b, cfg.backend)
+        return start_pipelines(str(b.path), cfg.pipelines, torch_threads=cfg.threads, backend=cfg.backend)
 
     pipelines = load(bundle)
     register_models(store, pipelines[0])

@@ -15,6 +15,7 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from inspection.commands._backend import add_backend_flag, backend_of
 from inspection.commands._config import add_threads_flag
 
 if TYPE_CHECKING:
@@ -66,7 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "many seconds; until then it waits in the folder (default 300; 0 rejects it at once)",
     )
     parser.add_argument("--batch", type=int, default=8, help="photos scored together (default 8)")
-    add_threads_flag(parser, default=1, help="torch intra-op threads (default 1; 0 = torch's default)")
+    add_threads_flag(
+        parser, default=1, help="torch (and runtime) intra-op threads (default 1; 0 = torch's default)"
+    )
+    add_backend_flag(parser)
     parser.add_argument(
         "--once",
         action="store_true",
@@ -83,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from inspection.paths import data_dir
     from inspection.pipeline import InspectionPipeline
     from inspection.promotion import live_root
+    from inspection.runtimes import BackendError
     from inspection.watch import Watcher
 
     if not valid_station_id(args.station):
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         store, photos = open_stores(args.db, args.photos or str(data_dir() / "photos"))
-        pipeline = InspectionPipeline.from_dir(args.models or None)
+        pipeline = InspectionPipeline.from_dir(args.models or None, backend=backend_of(args))
         register_models(store, pipeline)
         watcher = Watcher(
             args.dir,
@@ -107,7 +112,12 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch,
             incomplete_timeout_s=args.incomplete_timeout,
         )
-    except (StoreOpenError, CheckpointError, OSError) as e:  # also a missing folder, or no bundle there
+    except (
+        StoreOpenError,
+        CheckpointError,
+        BackendError,
+        OSError,
+    ) as e:  # also a missing folder, or no bundle there
         print(f"inspection watch: {e}", file=sys.stderr)
         return EXIT_BAD_SETUP
     if args.once:

@@ -25,7 +25,7 @@ START_TIMEOUT_S = 300.0
 BATCH_TIMEOUT_S = 300.0  # a batch of 8 takes well under a second; a child silent this long is stuck
 
 
-def _serve(conn: Connection, models: str | None, torch_threads: int) -> None:
+def _serve(conn: Connection, models: str | None, torch_threads: int, backend: str = "torch") -> None:
     """The child: load the pipeline, describe it, then answer each batch until told to stop or orphaned."""
     import torch
 
@@ -35,7 +35,7 @@ def _serve(conn: Connection, models: str | None, torch_threads: int) -> None:
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
     bundle = load_bundle(models)
-    pipeline = InspectionPipeline.from_bundle(bundle)
+    pipeline = InspectionPipeline.from_bundle(bundle, backend=backend)
     tasks = {t: getattr(pipeline, t, None) for t in pipeline.model_versions}
     described = {t: (dict(ck.meta), str(ck.path)) for t, ck in tasks.items() if ck is not None}
     conn.send((dict(pipeline.model_versions), described, pipeline.bundle_version, dict(bundle.card)))
@@ -58,11 +58,13 @@ class ProcessPipeline:
         models: a bundle folder, or a models root (its live bundle; None: the shipped models). The service passes
             the bundle folder, so a child started again after a crash loads the same bundle.
         torch_threads: torch threads in the child (0: torch's default).
+        backend: what runs the models in the child (:mod:`inspection.runtimes`).
     """
 
-    def __init__(self, models: str | None = None, *, torch_threads: int = 1) -> None:
+    def __init__(self, models: str | None = None, *, torch_threads: int = 1, backend: str = "torch") -> None:
         self.models = models
         self.torch_threads = torch_threads
+        self.backend = backend
         self.model_versions: dict[str, str] = {}
         self.bundle_version = ""
         self.card: dict[str, Any] = {}  # the bundle's card.json (what it was trained on)
@@ -73,7 +75,7 @@ class ProcessPipeline:
         self._conn, child = ctx.Pipe()
         self._process = ctx.Process(
             target=_serve,
-            args=(child, self.models, self.torch_threads),
+            args=(child, self.models, self.torch_threads, self.backend),
             name="inspection-scorer",
             daemon=True,
         )
@@ -122,7 +124,9 @@ class ProcessPipeline:
         self._conn.close()
 
 
-def start_pipelines(models: str, count: int, *, torch_threads: int = 1) -> list[ProcessPipeline]:
+def start_pipelines(
+    models: str, count: int, *, torch_threads: int = 1, backend: str = "torch"
+) -> list[ProcessPipeline]:
     """``count`` scoring processes of one bundle; if one fails to start, those already started are stopped.
 
     Raises:
@@ -131,7 +135,7 @@ def start_pipelines(models: str, count: int, *, torch_threads: int = 1) -> list[
     started: list[ProcessPipeline] = []
     try:
         for _ in range(count):
-            started.append(ProcessPipeline(models, torch_threads=torch_threads))
+            started.append(ProcessPipeline(models, torch_threads=torch_threads, backend=backend))
     except BaseException:
         for p in started:
             p.close()

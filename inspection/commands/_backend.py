@@ -1,0 +1,25 @@
+"""``--backend``: what runs the models, one definition for ``score``, ``serve``, ``watch`` and ``bench``."""
+
+from __future__ import annotations
+
+import argparse
+
+from inspection.runtimes import BACKENDS
+
+
+def add_backend_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--backend torch|onnxruntime|openvino`` (left None when not given, so a config file can set it)."""
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="what runs the models: torch (the checkpoints), or onnxruntime or openvino, which run the bundle's "
+        "export (inspection export BUNDLE --format onnx|openvino) and need inspection[onnx] or "
+        "inspection[openvino]; a missing export or package is an error, never a fall back to torch "
+        "(default: torch)",
+    )
+
+
+def backend_of(args: argparse.Namespace) -> str:
+    """The backend the command line asked for (torch when it named none)."""
+    return getattr(args, "backend", None) or "torch"
