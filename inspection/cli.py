@@ -25,6 +25,7 @@ COMMANDS = (
     "evaluate",
     "bench",
     "router-check",
+    "explain",
     "synth",
     "serve",
     "watch",
