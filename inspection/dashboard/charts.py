@@ -297,7 +297,7 @@ def metrics_chart(frame: pd.DataFrame) -> alt.FacetChart:
         .mark_bar()
         .encode(
             x=alt.X("version:N", title=None, axis=alt.Axis(labelAngle=-30, labelOverlap=False)),
-            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=True)),  # bars start at zero, or they mislead
             color=alt.Color("version:N", legend=None),
             tooltip=["task:N", "version:N", "metric:N", alt.Tooltip("value:Q", format=".4g")],
         )

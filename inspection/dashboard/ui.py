@@ -378,7 +378,9 @@ def models_frame(src: config.Sources, eng: Engine | None) -> pd.DataFrame:
     if eng is not None:
         frames.append(versions.store_versions_frame(eng))
     frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else versions.checkpoints_frame(src.models_dir)
+    if not frames:
+        return versions.checkpoints_frame(src.models_dir)
+    return versions.merge_versions(pd.concat(frames, ignore_index=True))  # each version once
 
 
 def optional_engine(src: config.Sources) -> Engine | None:

@@ -14,7 +14,7 @@ from inspection.store.models import ModelVersion
 
 log = logging.getLogger(__name__)
 TASK_DIRS: tuple[str, ...] = ("noise", "denoiser", "defect")
-COLUMNS = ["task", "version", "architecture", "in_use", "source", "created", "metrics", "path"]
+COLUMNS = ["task", "version", "architecture", "in_use", "source", "bundles", "created", "metrics", "path"]
 FILL_HINT = (
     "Train one with `inspection train ...`; checkpoints are folders with `meta.json` under "
     "`models/<noise|denoiser|defect>/`, or set INSPECTION_MODELS to another models folder."
@@ -43,7 +43,8 @@ def _read_meta(folder: Path) -> dict[str, Any] | None:
 
 
 def checkpoint_folders(models_dir: str | Path) -> list[tuple[str, Path]]:
-    """``(task folder, checkpoint folder)`` pairs: ``<task>/meta.json`` directly or ``<task>/<version>/meta.json``."""
+    """``(task folder, checkpoint folder)`` pairs: ``<task>/meta.json`` directly, ``<task>/<version>/meta.json``, or a
+    bundle's ``bundles/<bundle>/<task>/meta.json``."""
     root = Path(models_dir)
     found = []
     for task in TASK_DIRS:
@@ -53,32 +54,100 @@ def checkpoint_folders(models_dir: str | Path) -> list[tuple[str, Path]]:
         if (base / "meta.json").is_file():
             found.append((task, base))
         found.extend((task, sub) for sub in sorted(base.iterdir()) if (sub / "meta.json").is_file())
+    bundles = root / "bundles"
+    if bundles.is_dir():
+        for bundle in sorted(b for b in bundles.iterdir() if b.is_dir() and not b.name.startswith(".")):
+            found.extend(
+                (task, bundle / task) for task in TASK_DIRS if (bundle / task / "meta.json").is_file()
+            )
     return found
+
+
+def _live_bundle(models_dir: Path) -> str | None:
+    try:
+        return (models_dir / "LIVE").read_text().strip() or None
+    except OSError:
+        return None
 
 
 def checkpoints_frame(models_dir: str | Path) -> pd.DataFrame:
     """One row per checkpoint folder under ``models_dir`` with its version, architecture and metrics.
 
-    Within a task folder, a ``meta.json`` directly in the folder, or the only checkpoint, is the one the
-    pipeline loads by default and is marked ``in_use``.
+    A bundle's checkpoint is in use when its bundle is the live one (``LIVE``). In the layout before bundles, a
+    ``meta.json`` directly in the task folder, or the task's only checkpoint, is the one the pipeline loads and is
+    marked ``in_use``. The same model in several bundles gives one row per bundle here; :func:`merge_versions`
+    makes them one.
     """
     rows = []
+    root = Path(models_dir)
+    live = _live_bundle(root)
     folders = checkpoint_folders(models_dir)
     for task, folder in folders:
         meta = _read_meta(folder)
         if meta is None:
             continue
-        siblings = [f for t, f in folders if t == task]
+        in_bundle = folder.parent.parent.name == "bundles"
+        siblings = [f for t, f in folders if t == task and f.parent.parent.name != "bundles"]
         rows.append(
             {
                 "task": str(meta.get("task") or task),
                 "version": str(meta.get("version") or folder.name),
                 "architecture": meta.get("architecture"),
-                "in_use": folder.name == task or len(siblings) == 1,
+                "in_use": folder.parent.name == live
+                if in_bundle
+                else (folder.name == task or len(siblings) == 1),
                 "source": "checkpoint",
+                "bundles": folder.parent.name if in_bundle else "",
                 "created": meta.get("created"),
                 "metrics": _headline_metrics(meta.get("metrics")),
                 "path": str(folder),
+            }
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _joined(values: pd.Series) -> str:
+    seen = []
+    for value in values:
+        for part in str(value or "").split(", "):
+            if part and part not in seen:
+                seen.append(part)
+    return ", ".join(seen)
+
+
+def _first(values: pd.Series) -> Any:
+    present = [v for v in values if v is not None and not (isinstance(v, float) and pd.isna(v)) and v != ""]
+    return present[0] if present else None
+
+
+def merge_versions(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per ``(task, version)``: a model found on disk (in one or several bundles) and in the store's
+    ``model_versions`` is one model, so it is listed once, with every source and bundle that holds it.
+
+    ``in_use`` is the store's flag where the store knows the version (what the stations score with), else the
+    checkpoint's.
+    """
+    if frame.empty:
+        return frame.reindex(columns=COLUMNS)
+    rows = []
+    for (task, version), group in frame.groupby(["task", "version"], sort=False):
+        store = group[group["source"] == "store"]
+        in_use = (
+            bool(store["in_use"].astype(bool).any())
+            if not store.empty
+            else bool(group["in_use"].astype(bool).any())
+        )
+        rows.append(
+            {
+                "task": task,
+                "version": version,
+                "architecture": _first(group["architecture"]),
+                "in_use": in_use,
+                "source": _joined(group["source"]),
+                "bundles": _joined(group["bundles"]),
+                "created": _first(group["created"]),
+                "metrics": _first(group["metrics"]) or "",
+                "path": _first(group["path"]),
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -102,6 +171,7 @@ def store_versions_frame(engine: Engine) -> pd.DataFrame:
                 "architecture": meta.get("architecture"),
                 "in_use": bool(r["in_use"]),
                 "source": "store",
+                "bundles": "",
                 "created": str(r["created_at"]) if r["created_at"] is not None else meta.get("created"),
                 "metrics": _headline_metrics(meta.get("metrics")),
                 "path": meta.get("path"),
@@ -140,7 +210,8 @@ def metrics_long_frame(models_dir: str | Path, engine: Engine | None = None) -> 
 def versions_in_use(frame: pd.DataFrame) -> dict[str, str]:
     """Task to the version marked in use; the store's flag wins over the checkpoint folder default."""
     out: dict[str, str] = {}
-    for source in ("checkpoint", "store"):
-        sub = frame[(frame["source"] == source) & frame["in_use"].astype(bool)]
+    in_use = frame[frame["in_use"].astype(bool)]
+    for from_store in (False, True):
+        sub = in_use[in_use["source"].astype(str).str.contains("store") == from_store]
         out.update(dict(zip(sub["task"], sub["version"], strict=True)))
     return out

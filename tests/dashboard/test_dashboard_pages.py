@@ -135,7 +135,8 @@ def test_models(dashboard_env: dict[str, str]) -> None:
     assert metric(at, "In use: defect") == escape_markdown("defect-2026.11.2")
     table = at.dataframe[0].value
     assert {"noise-2026.10.1", "noise-2026.11.1"} <= set(table["version"])
-    assert set(table["source"]) == {"checkpoint", "store"}
+    assert not table.duplicated(["task", "version"]).any()  # on disk and in the store is one version
+    assert set(table["source"]) == {"checkpoint", "checkpoint, store"}
     assert len(charts(at)) == 1
 
 
