@@ -1,0 +1,206 @@
+"""``inspection export`` and ``--backend``: exported models judge like torch (parity), and a backend that cannot
+run is an error, never a quiet fall back to torch."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inspection import NOISE_TYPES
+from inspection.bench import judge_all, parity_report
+from inspection.bundle import load_bundle
+from inspection.cli import main
+from inspection.data import synth_casting
+from inspection.export import export_bundle
+from inspection.noise import add_noise
+from inspection.ood import fit_bundle_ood
+from inspection.pipeline import InspectionPipeline, PipelineConfig
+from inspection.runtimes import EXPORTED, BackendError, check_export
+from inspection.store import RecordStore
+
+TOLERANCE = 1e-4  # max |delta p| on noise and defect probabilities and on OOD scores
+FORMAT = {backend: fmt for backend, (fmt, _, _) in EXPORTED.items()}
+EVERYTHING_TO_THE_AUTOENCODER = PipelineConfig(
+    routes=dict.fromkeys(NOISE_TYPES, "autoencoder"), max_signal_dependence=0.0, max_noise_sigma=0.0
+)
+
+
+def require(backend: str) -> None:
+    """Skip, saying why, when the backend's runtime package is not installed."""
+    module, extra = EXPORTED[backend][1:]
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(
+            f"{module} is not installed (pip install 'inspection[{extra}]'); {backend} parity not checked"
+        )
+
+
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tiny_models: Path, synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny bundle with an OOD model fitted on the synthetic training photos."""
+    path = tmp_path_factory.mktemp("export") / "tiny-v1"
+    shutil.copytree(tiny_models, path)
+    fit_bundle_ood(path, [synthetic_root])
+    return path
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    """Synthetic castings under every protocol noise type, in sizes the autoencoder must pad (odd, non-square)."""
+    rng = np.random.default_rng(3)
+    out = []
+    for i in range(16):
+        size = (64, 64) if i % 2 else (61 + i, 77 - i)
+        clean = synth_casting(rng, 96, "blowhole" if i % 3 == 0 else None)[: size[0], : size[1]]
+        out.append(add_noise(np.ascontiguousarray(clean), NOISE_TYPES[i % 4], rng=rng))
+    return out
+
+
+def exported(bundle: Path, backend: str) -> Path:
+    require(backend)
+    fmt = FORMAT[backend]
+    if not (bundle / fmt / "export.json").is_file():
+        export_bundle(bundle, fmt)
+    return bundle
+
+
+def assert_parity(
+    bundle: Path, backend: str, photos: list[np.ndarray], config: PipelineConfig | None
+) -> None:
+    torch_pipe = InspectionPipeline.from_bundle(load_bundle(bundle), config)
+    other = InspectionPipeline.from_bundle(load_bundle(bundle), config, backend=backend)
+    reference, candidate = judge_all(torch_pipe, photos, 8), judge_all(other, photos, 8)
+    report = parity_report(reference, candidate)
+    assert report["judged"] == len(photos), report
+    assert report["routes_agree"] == report["verdicts_agree"] == len(photos), report
+    assert report["max_delta_noise_p"] <= TOLERANCE, report
+    assert report["max_delta_defect_p"] <= TOLERANCE, report
+    assert report["max_delta_ood_score"] is not None and report["max_delta_ood_score"] <= TOLERANCE, report
+    assert {r.model_versions["backend"] for r in candidate} == {backend}
+    assert {r.model_versions["backend"] for r in reference} == {"torch"}
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("config", [None, EVERYTHING_TO_THE_AUTOENCODER], ids=["routed", "autoencoder"])
+def test_tiny_bundle_parity_with_torch(tiny_bundle, photos, backend, config) -> None:
+    assert_parity(exported(tiny_bundle, backend), backend, photos, config)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_shipped_bundle_parity_with_torch(shipped_models, photos, backend, tmp_path_factory) -> None:
+    bundle = tmp_path_factory.mktemp("shipped") / shipped_models.name
+    shutil.copytree(shipped_models, bundle, ignore=shutil.ignore_patterns("onnx", "openvino"))
+    assert_parity(exported(bundle, backend), backend, photos, None)
+
+
+def test_export_records_preprocessing_and_dynamic_axes(tiny_bundle) -> None:
+    require("onnxruntime")
+    import onnx
+
+    folder = exported(tiny_bundle, "onnxruntime") / "onnx"
+    manifest = json.loads((folder / "export.json").read_text())
+    assert set(manifest["models"]) == {"noise", "denoiser", "defect"}
+    defect = manifest["models"]["defect"]
+    assert defect["preprocessing"]["size"] == 32 and defect["preprocessing"]["resize"]
+    assert (
+        defect["source_sha256"]
+        == json.loads((tiny_bundle / "defect" / "meta.json").read_text())["weights_sha256"]
+    )
+
+    def dims(task: str) -> list[str | int]:
+        shape = onnx.load(str(folder / f"{task}.onnx")).graph.input[0].type.tensor_type.shape
+        return [d.dim_param or d.dim_value for d in shape.dim]
+
+    assert dims("noise")[0] == dims("defect")[0] == "batch"
+    assert dims("denoiser") == ["batch", 1, "height", "width"]
+    outputs = [o.name for o in onnx.load(str(folder / "defect.onnx")).graph.output]
+    assert outputs == ["logits", "features"]
+
+
+def test_a_missing_export_is_an_error_not_torch(tiny_models, tmp_path) -> None:
+    require("onnxruntime")
+    with pytest.raises(BackendError, match="inspection export .* --format onnx"):
+        InspectionPipeline.from_bundle(load_bundle(tiny_models), backend="onnxruntime")
+    with pytest.raises(BackendError, match="missing"):
+        check_export(load_bundle(tiny_models), "onnxruntime")
+
+
+def test_a_missing_package_is_an_error(tiny_bundle, monkeypatch, capsys, tmp_path) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("openvino", "onnxruntime") else real(name, *a),
+    )
+    with pytest.raises(BackendError, match=r"pip install 'inspection\[openvino\]'"):
+        InspectionPipeline.from_bundle(load_bundle(tiny_bundle), backend="openvino")
+    with pytest.raises(BackendError, match=r"pip install 'inspection\[openvino\]'"):
+        export_bundle(tiny_bundle, "openvino")
+    photo = tmp_path / "part-1.png"
+    photo.write_bytes(b"")
+    out = tmp_path / "r.csv"
+    argv = ["score", str(photo), "--out", str(out), "--models", str(tiny_bundle), "--no-db", "--quiet"]
+    assert main([*argv, "--backend", "onnxruntime"]) == 2
+    assert "pip install 'inspection[onnx]'" in capsys.readouterr().err
+    assert not out.exists(), "nothing is scored by another backend instead"
+
+
+def test_a_stale_export_is_refused(tiny_bundle, tmp_path) -> None:
+    require("onnxruntime")
+    bundle = tmp_path / "tiny-v1"
+    shutil.copytree(exported(tiny_bundle, "onnxruntime"), bundle)
+    manifest_path = bundle / "onnx" / "export.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["models"]["noise"]["source_sha256"] = "0" * 64
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(BackendError, match="stale"):
+        InspectionPipeline.from_bundle(load_bundle(bundle), backend="onnxruntime")
+
+
+def test_export_command_writes_to_out(tiny_bundle, tmp_path, capsys) -> None:
+    require("onnxruntime")
+    assert main(["export", str(tiny_bundle), "--format", "onnx", "--out", str(tmp_path / "out")]) == 0
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {
+        "export.json",
+        "noise.onnx",
+        "denoiser.onnx",
+        "defect.onnx",
+    }
+    assert main(["export", str(tmp_path / "nowhere"), "--format", "onnx"]) == 2
+    assert "inspection export:" in capsys.readouterr().err
+
+
+def test_score_csv_and_records_name_the_backend(tiny_bundle, photos, tmp_path) -> None:
+    require("onnxruntime")
+    import cv2
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "part-1.png"), photos[1])
+    bundle = exported(tiny_bundle, "onnxruntime")
+    db = f"sqlite:///{tmp_path / 'records.db'}"
+    rows = {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / f"{backend}.csv"
+        argv = ["score", str(folder), "--out", str(out), "--models", str(bundle), "--quiet"]
+        assert main([*argv, "--db", db, "--station", backend, "--backend", backend]) == 0
+        (rows[backend],) = csv.DictReader(out.open())
+        assert rows[backend]["backend"] == backend and f"backend={backend}" in rows[backend]["model_versions"]
+    with RecordStore(db) as store:
+        record = store.get_inspection(int(rows["onnxruntime"]["record_id"]))
+        assert record is not None and record["model_versions"]["backend"] == "onnxruntime"
+    assert rows["torch"]["verdict"] == rows["onnxruntime"]["verdict"]
