@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,9 @@ DILATION_PX = 8  # the pointing game's tolerance: a maximum within 8 px of the d
 # The heat map's block keeps at least 1/MAX_STRIDE of the input's side; coarser maps missed the defect (docstring).
 MAX_STRIDE = 8
 METHODS = ("layercam", "gradcam")
+# Hooks sit on a shared model (the dashboard's cached pipeline): one heat map at a time, or a hook would catch
+# another thread's forward pass.
+_HOOK_LOCK = threading.Lock()
 log = logging.getLogger(__name__)
 
 
@@ -134,7 +138,12 @@ def class_activation_map(
     """
     if method not in METHODS:
         raise ValueError(f"unknown heat map method {method!r}; expected one of {METHODS}")
-    block = block or explain_block(model, int(x.shape[-1]))
+    with _HOOK_LOCK:
+        block = block or explain_block(model, int(x.shape[-1]))
+        return _cam(model, x, block, method)
+
+
+def _cam(model: nn.Module, x: torch.Tensor, block: nn.Module, method: str) -> tuple[np.ndarray, np.ndarray]:
     was_training = model.training
     model.eval()
     try:
@@ -193,7 +202,8 @@ class Explainer:
         self.transform = transform
         self.temperature = temperature
         self.method = method
-        self.block = block or explain_block(model, transform.size)
+        with _HOOK_LOCK:
+            self.block = block or explain_block(model, transform.size)
 
     @classmethod
     def from_checkpoint(

@@ -3,7 +3,8 @@ them all; one part's photo, spectrum, denoised photo, noise type, verdict and th
 (``/part-lookup?part=ID`` or ``?record=N`` links straight to it); and the review queue, where an engineer
 confirms or corrects the model (``/part-lookup?view=Review+queue``).
 
-Nothing here imports torch: the denoisers (and torch) load only when an engineer switches on *Denoise this photo*."""
+Nothing here imports torch: the models (and torch) load only when an engineer switches on *Denoise this photo* or
+*Show where the model looked* (the defect model's heat map beside the photo)."""
 
 from datetime import UTC, datetime, time
 from typing import Any
@@ -12,7 +13,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from inspection import NOISE_TYPES
-from inspection.dashboard import charts, config, images, parts, review, ui
+from inspection.dashboard import charts, config, heatmap, images, parts, review, ui
 from inspection.dashboard.text import escape_markdown, shown
 
 TABS = ["Find a part", "Review queue"]
@@ -56,6 +57,24 @@ def denoised_view(src: config.Sources, record: dict[str, Any], gray: Any, column
         column.image(view.image, caption=f"denoised ({view.note})", width="stretch")
     else:
         column.info(f"No denoised view: {view.note}" + (f" ({shown(why)})." if why and pipe is None else "."))
+
+
+def heat_map(src: config.Sources, record: dict[str, Any], gray: Any, column: Any) -> None:
+    """Where the defect model looked, on request: the models (and torch) load only then."""
+    if not column.toggle("Show where the model looked", key="heat_map", help="The defect model's heat map"):
+        column.caption(
+            "Switch on *Show where the model looked* for the defect model's heat map on this photo."
+        )
+        return
+    pipe, why = (
+        ui.pipeline(str(src.models_dir)) if ui.pipeline_enabled() else (None, "models are switched off")
+    )
+    view = heatmap.heat_map_view(gray, record, pipe)
+    if view.image is not None:
+        column.image(view.image, caption="where the defect model looked", width="stretch")
+        column.caption(view.note)
+    else:
+        column.info(f"No heat map: {view.note}" + (f" ({shown(why)})." if why and pipe is None else "."))
 
 
 def linked_record(value: str) -> parts.PartQuery | None:
@@ -148,13 +167,14 @@ def show_record(src: config.Sources, record: dict[str, Any]) -> None:
         if note:
             st.warning(note, icon=icon)
     photo = ui.record_photo(src, record)
-    p1, p2, p3 = st.columns(3)
+    p1, p2, p3, p4 = st.columns(4)
     if photo.gray is None:
         p1.info(photo.note)
     else:
         p1.image(photo.gray, caption="photo", width="stretch")
-        p2.image(images.spectrum_image(photo.gray), caption="spectrum", width="stretch")
-        denoised_view(src, record, photo.gray, p3)
+        heat_map(src, record, photo.gray, p2)
+        p3.image(images.spectrum_image(photo.gray), caption="spectrum", width="stretch")
+        denoised_view(src, record, photo.gray, p4)
     left, right = st.columns(2)
     with left:
         st.subheader("Noise probabilities")
