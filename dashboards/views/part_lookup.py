@@ -61,7 +61,10 @@ def denoised_view(src: config.Sources, record: dict[str, Any], gray: Any, column
 
 def heat_map(src: config.Sources, record: dict[str, Any], gray: Any, column: Any) -> None:
     """Where the defect model looked, on request: the models (and torch) load only then."""
-    if not column.toggle("Show where the model looked", key="heat_map", help="The defect model's heat map"):
+    on = st.query_params.get("heat") == "1"  # a link with &heat=1 opens with the heat map on
+    if not column.toggle(
+        "Show where the model looked", value=on, key="heat_map", help="The defect model's heat map"
+    ):
         column.caption(
             "Switch on *Show where the model looked* for the defect model's heat map on this photo."
         )

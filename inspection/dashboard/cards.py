@@ -299,7 +299,7 @@ def card_summary(card: ModelCard) -> str:
             if t.n_train is not None and t.n_val is not None
             else ""
         )
-        kind = "generated" if t.synthetic else "recorded"
+        kind = "generated" if t.synthetic else "not marked generated"
         sha = f", fingerprint `{t.sha256[:12]}`" if t.sha256 else ""
         lines.append(
             f"- **{t.task}** `{t.model_version}` ({t.architecture}): {photos}{split}, {kind} data, {t.described}{sha}"

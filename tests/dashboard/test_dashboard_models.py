@@ -128,7 +128,7 @@ def test_badge_only_for_synthetic_only_bundles(tmp_path: Path) -> None:
     root = write_bundle_root(tmp_path / "models", v2_synthetic=False)
     found = {c.version: c for c in cards.bundle_cards(root)}
     assert found["bundle-v1"].synthetic_only and not found["bundle-v2"].synthetic_only
-    assert "recorded data" in cards.card_summary(found["bundle-v2"])
+    assert "not marked generated data" in cards.card_summary(found["bundle-v2"])
 
 
 def test_merge_versions_lists_each_version_once() -> None:
