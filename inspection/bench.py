@@ -237,10 +237,12 @@ def render(result: dict[str, Any]) -> str:
         "| config | batch | ms/part | parts/s | p50 latency ms | p99 latency ms | decode | noise | denoise | defect |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    backend = result.get("backend", "torch")
+    label = "" if backend == "torch" else f" ({backend})"
     for r in result["pipeline"].values():
         s = r["stage_ms"]
         lines.append(
-            f"| routed pipeline ({result.get('backend', 'torch')}) | {r['batch']} | {r['ms_per_part']:.2f} | {r['parts_per_s']:.1f} | "
+            f"| routed pipeline{label} | {r['batch']} | {r['ms_per_part']:.2f} | {r['parts_per_s']:.1f} | "
             f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {s['decode']:.2f} | {s['noise']:.2f} | "
             f"{s['denoise']:.2f} | {s['defect']:.2f} |"
         )
