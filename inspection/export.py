@@ -149,7 +149,9 @@ def export_onnx(task: str, ck: Checkpoint, path: Path) -> None:
         if task == "defect":
             module, outputs = DefectWithFeatures(net), ["logits", "features"]
         axes = {name: {0: "batch"} for name in ["x", *outputs]}
-    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    legacy: dict[str, Any] = (
+        {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    )
     with warnings.catch_warnings():
         # the TorchScript exporter is deprecated in favour of torch.export; it traces these models exactly
         warnings.simplefilter("ignore", DeprecationWarning)
