@@ -89,6 +89,9 @@ class OnnxRunner:
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(0, threads)
         options.inter_op_num_threads = 1
+        # Sleeping, not spinning, between calls: spinning threads take the cores from the OpenCV and NumPy work
+        # between model calls, as OpenMP's did for torch (OMP_WAIT_POLICY=PASSIVE, docs/architecture.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
 
