@@ -204,3 +204,13 @@ def test_score_csv_and_records_name_the_backend(tiny_bundle, photos, tmp_path) -
         record = store.get_inspection(int(rows["onnxruntime"]["record_id"]))
         assert record is not None and record["model_versions"]["backend"] == "onnxruntime"
     assert rows["torch"]["verdict"] == rows["onnxruntime"]["verdict"]
+
+
+def test_serve_refuses_a_backend_without_an_export(tiny_root, tmp_path, capsys, monkeypatch) -> None:
+    pytest.importorskip("uvicorn", reason="inspection serve needs the serve extra")
+    require("onnxruntime")
+    monkeypatch.setenv("INSPECTION_HOME", str(tmp_path / "home"))
+    argv = ["serve", "--models", str(tiny_root), "--db", f"sqlite:///{tmp_path / 'r.db'}", "--pickup-s", "0"]
+    assert main([*argv, "--photos", str(tmp_path / "photos"), "--backend", "onnxruntime"]) == 2
+    err = capsys.readouterr().err
+    assert "inspection export" in err and "--format onnx" in err and "Traceback" not in err
