@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from helpers.dashboard import APP
 from streamlit.testing.v1 import AppTest
 
 from inspection.dashboard import heatmap
 from inspection.data import synth_casting
-
-APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.dashboard import APP
 from streamlit.testing.v1 import AppTest
 
 from inspection.dashboard import cards, charts, versions
 from inspection.store.records import RecordStore
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 SHA = "0ff940b90fa42b1a2fcb7f098e1580149dcaa2391dfbbb7b98561e05d443a689"
 
 

@@ -7,23 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.dashboard import open_page
 from streamlit.testing.v1 import AppTest
 
 from inspection.dashboard import db, fixtures, parts, review, stations
 from inspection.dashboard.text import escape_markdown
 from inspection.ood import WARN_WINDOW, station_warning
 from inspection.store import RecordStore
-
-APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
-
-
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page(f"views/{page}.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def metric(at: AppTest, label: str) -> str:

@@ -9,26 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.dashboard import open_page
 from streamlit.testing.v1 import AppTest
 
 from inspection.dashboard import reports
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 REALISTIC = {
     "jpeg": {"routes": {"clean": 40, "gaussian": 20}, "safe_path": 3, "accuracy_none": 0.80,
              "accuracy_routed": 0.875, "n": 60},
     "blur": {"routes": {"clean": 60}, "safe_path": 0, "accuracy_none": 0.90, "accuracy_routed": 0.85, "n": 60},
 }  # fmt: skip
-
-
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    if page != "overview":
-        at.switch_page(f"views/{page}.py")
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def specs(at: AppTest) -> list[dict[str, Any]]:

@@ -8,23 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.dashboard import open_page
 from streamlit.testing.v1 import AppTest
 
 from inspection.dashboard import db, fixtures, parts, reports
 from inspection.dashboard.text import escape_markdown
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 PAGES = ("overview", "noise", "denoisers", "stations", "part_lookup", "models")
-
-
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    if page != "overview":
-        at.switch_page(f"views/{page}.py")
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def elements(at: AppTest, kind: str) -> list[Any]:

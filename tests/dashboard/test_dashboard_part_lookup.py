@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from helpers.dashboard import APP
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from inspection.dashboard import db, parts
 from inspection.store.models import Inspection
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 T = Inspection.__table__
 
 

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.dashboard import APP
 from streamlit.testing.v1 import AppTest
 
 from inspection import cli
 from inspection.commands import dashboard
 from inspection.dashboard import fixtures, parts
 from inspection.store.photos import LocalPhotoStore, open_photo_store
-
-APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 
 
 @pytest.fixture

@@ -7,18 +7,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from helpers.dashboard import APP
 from streamlit.testing.v1 import AppTest
 
 from inspection.dashboard import db, spc, stations
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 END = datetime(2026, 11, 25, 12, tzinfo=UTC)
 BASELINE, RECENT = END - timedelta(days=3), END - timedelta(hours=1)  # in the 7-day baseline; the last 24 h
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.dashboard import APP
 from sqlalchemy.orm import Session
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
@@ -18,7 +19,6 @@ from inspection.dashboard.text import escape_markdown
 from inspection.store.models import Inspection
 from inspection.store.records import RecordStore
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 END = fixtures.FIXTURE_END
 EVIL_PART = "[x](http://evil.example/a.png)"
 
