@@ -7,13 +7,22 @@ Its weights are untrained here: only its cost matters.
 With a backend other than torch (``--backend onnxruntime|openvino``) the bundle's export is timed, and the same
 photos are judged by the torch backend too: the parity report (:func:`parity_report`) counts the photos routed
 and judged alike and the largest differences in noise probabilities, defect probabilities and OOD scores.
+
+Each stage's share of its compute bound: the machine's float32 peak is measured in the same run with a matrix
+product (:func:`measure_peak_gflops`, same threads and device as the pipeline); each stage's FLOPs per part
+(:func:`stage_gflop`: the models' counted by ``torch.utils.flop_counter`` at their actual input sizes, the rest
+estimated) over that peak is the least time the stage could take, ``stage_bound_ms``; ``stage_share`` is that
+bound over the measured time, per batch size. A share near 1 is a stage that runs at the machine's peak; a
+share near 0 is one bound by something else (memory, Python, the GIL, transfers).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +39,8 @@ from inspection.noise import add_noise
 from inspection.pipeline import InspectionPipeline
 from inspection.results import InspectionResult, Rejection
 from inspection.spectrum import log_spectrum
+
+STAGES = ("decode", "noise", "denoise", "defect")
 
 
 def noisy_mix(cfg: BenchConfig) -> list[np.ndarray]:
@@ -49,10 +60,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def time_pipeline(pipe: InspectionPipeline, photos: Sequence[np.ndarray], batch: int) -> dict[str, Any]:
-    """Throughput over all photos, and latency: a part waits for its whole batch, so that is its latency."""
-    pipe.inspect_batch(list(photos[: min(batch, 4)]))  # warm-up: allocator, oneDNN primitives
-    latencies, stages = [], {k: 0.0 for k in ("decode", "noise", "denoise", "defect")}
+def encode_png(photos: Sequence[np.ndarray]) -> list[bytes]:
+    """The photos as PNG files in memory, so that the pipeline's decode stage is timed too."""
+    return [cv2.imencode(".png", p)[1].tobytes() for p in photos]
+
+
+def time_pipeline(pipe: InspectionPipeline, photos: Sequence[Any], batch: int) -> dict[str, Any]:
+    """Throughput over all photos, and latency: a part waits for its whole batch, so that is its latency.
+
+    ``photos`` are arrays or encoded files; ``denoisers`` counts the routes the judged photos took.
+    """
+    pipe.inspect_batch(list(photos[: min(batch, 4)]))  # warm-up: allocator, oneDNN primitives, CUDA kernels
+    latencies, stages = [], dict.fromkeys(STAGES, 0.0)
+    routes: Counter[str] = Counter()
     t_all = time.perf_counter()
     for i in range(0, len(photos), batch):
         chunk = photos[i : i + batch]
@@ -60,8 +80,10 @@ def time_pipeline(pipe: InspectionPipeline, photos: Sequence[np.ndarray], batch:
         results = pipe.inspect_batch(list(chunk))
         latencies += [(time.perf_counter() - t0) * 1e3] * len(chunk)
         for r in results:
-            for k in stages:
-                stages[k] += r.timings_ms[k]  # type: ignore[union-attr]
+            if isinstance(r, InspectionResult):
+                routes[r.denoiser] += 1
+                for k in stages:
+                    stages[k] += r.timings_ms[k]
     wall = time.perf_counter() - t_all
     lat = np.array(latencies)
     return {
@@ -72,7 +94,59 @@ def time_pipeline(pipe: InspectionPipeline, photos: Sequence[np.ndarray], batch:
         "p50_ms": float(np.percentile(lat, 50)),
         "p99_ms": float(np.percentile(lat, 99)),
         "stage_ms": {k: v / len(photos) for k, v in stages.items()},
+        "denoisers": dict(routes),
     }
+
+
+def _synchronise(device: str) -> None:
+    if device != "cpu":
+        torch.cuda.synchronize()
+
+
+@torch.inference_mode()
+def measure_peak_gflops(device: str = "cpu", n: int = 2048, repeats: int = 5) -> float:
+    """The machine's float32 peak as this run sees it: GFLOP/s of an ``n`` x ``n`` float32 matrix product, best
+    of ``repeats`` after one warm-up, on ``device`` with torch's current thread count."""
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(n, n, generator=g).to(device) for _ in range(2))
+    best = math.inf
+    for _ in range(repeats + 1):
+        _synchronise(device)
+        t0 = time.perf_counter()
+        torch.matmul(a, b)
+        _synchronise(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best / 1e9
+
+
+@torch.inference_mode()
+def count_flops(module: torch.nn.Module, x: torch.Tensor) -> int:
+    """FLOPs of one forward pass of ``module`` on ``x``, as ``torch.utils.flop_counter`` counts them (a
+    multiply-add is 2; convolutions and matrix products only: activations, pooling and norms are not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    param = next(module.parameters(), None)
+    x = x.to(param.device if param is not None else "cpu")
+    with FlopCounterMode(display=False) as counter:
+        module(x)
+    return int(counter.get_total_flops())
+
+
+def fft_flops(h: int, w: int) -> float:
+    """The usual estimate for a complex 2-D FFT of ``h`` x ``w`` points: ``5 N log2 N``."""
+    n = h * w
+    return 5.0 * n * math.log2(n) if n > 1 else 0.0
+
+
+# Per-pixel estimates for the work no FLOP counter sees (an add, multiply or comparison is one operation):
+# the switching median blurs photo and mask once with a 7-tap separable Gaussian (sigma 0.8; 2 x 2 x 7 x 2) and
+# compares, about 60 per pixel; the notch filter's sinusoid fit does 3 rounds of two real (H x W) @ (W x steps)
+# products, steps 12 + 9 + 5, about 104 per pixel, plus fitting and subtracting one sinusoid, about 8.
+MEDIAN_OPS_PER_PIXEL = 60.0
+NOTCH_FIT_OPS_PER_PIXEL = 112.0
+# The frame check judges a photo at 64 px: area resizing adds each pixel once, then a 3x3 median and a
+# separable Gaussian of sigma 3.5 (23 taps) on the 64 x 64 frame.
+FRAME_CHECK_OPS = 64 * 64 * (9 + 2 * 2 * 23)
 
 
 @torch.inference_mode()
@@ -189,13 +263,65 @@ def model_parity(
     return out
 
 
-def run_bench(cfg: BenchConfig, backend: str = "torch") -> dict[str, Any]:
-    """Time the pipeline on ``backend`` (and the reference-equivalent configuration); with a backend other than
-    torch, also the parity report against torch on the same photos."""
+def denoiser_gflop(pipe: InspectionPipeline, shape: tuple[int, int], name: str) -> float:
+    """GFLOP one photo of ``shape`` costs the denoiser ``name``: the autoencoder counted, the others estimated."""
+    h, w = shape
+    if name == "autoencoder":
+        ae = pipe.router.denoisers["autoencoder"]
+        module = getattr(ae, "model", None)
+        if isinstance(module, torch.nn.Module):
+            return count_flops(module, torch.zeros(1, 1, h, w)) / 1e9
+        return count_flops(pipe.denoiser.model, torch.zeros(1, 1, h, w)) / 1e9  # type: ignore[union-attr]
+    if name == "median":
+        return MEDIAN_OPS_PER_PIXEL * h * w / 1e9
+    if name == "notch":  # a real FFT is half a complex one; one before and one after removing a sinusoid
+        return (fft_flops(h, w) + NOTCH_FIT_OPS_PER_PIXEL * h * w) / 1e9
+    return 0.0
+
+
+def stage_gflop(pipe: InspectionPipeline, shape: tuple[int, int], routes: dict[str, int]) -> dict[str, float]:
+    """GFLOP per part of each stage for photos of ``shape``, the denoise stage weighted by the ``routes`` mix
+    (denoiser name -> photos) the run measured."""
+    h, w = shape
+    noise_in = torch.zeros(1, pipe.noise_channels, pipe.noise_size, pipe.noise_size)
+    defect_in = torch.zeros(1, 1, pipe.transform.size, pipe.transform.size)
+    judged = max(1, sum(routes.values()))
+    return {
+        "decode": (h * w + FRAME_CHECK_OPS) / 1e9,
+        "noise": (fft_flops(h, w) + count_flops(pipe.noise_net, noise_in)) / 1e9,
+        "denoise": sum(k * denoiser_gflop(pipe, shape, name) for name, k in routes.items()) / judged,
+        "defect": count_flops(pipe.defect_net, defect_in) / 1e9,
+    }
+
+
+def compute_bounds(pipe: InspectionPipeline, out: dict[str, Any], peak_gflops: float) -> None:
+    """Add ``stage_gflop``, ``stage_bound_ms`` and ``stage_share`` (per batch size) to the bench result ``out``."""
+    h, w = out["photos"]["shape"]
+    largest = out["pipeline"][f"b{max(int(k[1:]) for k in out['pipeline'])}"]
+    gflop = stage_gflop(pipe, (h, w), largest["denoisers"])
+    bound = {k: 1e3 * v / peak_gflops for k, v in gflop.items()}
+    out["peak_gflops"] = peak_gflops
+    out["stage_gflop"] = gflop
+    out["stage_bound_ms"] = bound
+    out["stage_share"] = {
+        key: {k: (bound[k] / r["stage_ms"][k] if r["stage_ms"][k] > 0 else None) for k in STAGES}
+        for key, r in out["pipeline"].items()
+    }
+
+
+def run_bench(
+    cfg: BenchConfig, backend: str = "torch", *, device: str = "cpu", encode: bool = False
+) -> dict[str, Any]:
+    """Time the pipeline on ``backend`` and ``device`` (and the reference-equivalent configuration, on the CPU);
+    with a backend other than torch, also the parity report against torch on the same photos. ``encode`` hands
+    the pipeline PNG files, so that decoding is timed too."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     photos = noisy_mix(cfg)
-    pipe = InspectionPipeline.from_dir(cfg.models or None, workers=cfg.workers, backend=backend)
+    pipe = InspectionPipeline.from_dir(
+        cfg.models or None, workers=cfg.workers, backend=backend, device=device
+    )
+    inputs: Sequence[Any] = encode_png(photos) if encode else photos
     out: dict[str, Any] = {
         "photos": {
             "n": len(photos),
@@ -207,11 +333,15 @@ def run_bench(cfg: BenchConfig, backend: str = "torch") -> dict[str, Any]:
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
         "models": pipe.model_versions,
         "backend": backend,
+        "device": device,
+        "device_name": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "photos_as": "png" if encode else "array",
         "pipeline": {},
     }
     for b in cfg.batch_sizes:
-        out["pipeline"][f"b{b}"] = time_pipeline(pipe, photos, b)
+        out["pipeline"][f"b{b}"] = time_pipeline(pipe, inputs, b)
     out["peak_rss_mb_pipeline"] = peak_rss_mb()
+    compute_bounds(pipe, out, measure_peak_gflops(device))
     if cfg.reference_n:
         ref = time_reference(photos[: cfg.reference_n], 32)
         out["reference"] = ref
@@ -232,7 +362,8 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"photos: {result['photos']['n']} x {result['photos']['shape']} ({result['photos']['source']}), "
         f"noisy mix of {', '.join(NOISE_TYPES)}; torch threads {result['threads']}, "
-        f"pipeline workers {result.get('workers', 1)}; backend {result.get('backend', 'torch')}",
+        f"pipeline workers {result.get('workers', 1)}; backend {result.get('backend', 'torch')} on "
+        f"{result.get('device_name', 'cpu')}; photos handed over as {result.get('photos_as', 'array')}",
         "",
         "| config | batch | ms/part | parts/s | p50 latency ms | p99 latency ms | decode | noise | denoise | defect |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -266,8 +397,30 @@ def render(result: dict[str, Any]) -> str:
             else ""
         )
     )
+    if "stage_share" in result:
+        lines += ["", render_bounds(result)]
     if "parity" in result:
         lines += ["", render_parity(result["parity"], result["backend"])]
+    return "\n".join(lines)
+
+
+def render_bounds(result: dict[str, Any]) -> str:
+    """Each stage's FLOPs, compute bound and share of it, as a table."""
+    keys = list(result["stage_share"])
+    lines = [
+        f"float32 peak (2048x2048 matmul, same threads and device): {result['peak_gflops']:.1f} GFLOP/s",
+        "",
+        "| stage | GFLOP/part | bound ms/part | "
+        + " | ".join(f"share at batch {k[1:]}" for k in keys)
+        + " |",
+        "|---|---|---|" + "---|" * len(keys),
+    ]
+    for stage in STAGES:
+        shares = [result["stage_share"][k][stage] for k in keys]
+        cells = " | ".join("-" if v is None else f"{v:.3f}" for v in shares)
+        lines.append(
+            f"| {stage} | {result['stage_gflop'][stage]:.4f} | {result['stage_bound_ms'][stage]:.4f} | {cells} |"
+        )
     return "\n".join(lines)
 
 

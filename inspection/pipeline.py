@@ -30,8 +30,8 @@ from inspection.models.checkpoint import Checkpoint, CheckpointError, load_check
 from inspection.models.inference import for_inference
 from inspection.ood import OodModel, ood_features
 from inspection.results import InspectionResult, Rejection
-from inspection.runtimes import ModelRunners, Runner, TorchRunner, check_backend, load_runners
-from inspection.spectrum import noise_features
+from inspection.runtimes import ModelRunners, Runner, TorchRunner, check_backend, check_device, load_runners
+from inspection.spectrum import noise_features, noise_features_batch
 from inspection.transforms import DefectTransform
 
 ImageInput = np.ndarray | bytes | str | Path
@@ -121,7 +121,10 @@ class InspectionPipeline:
         bundle_version: str = "",
         ood: OodModel | None = None,
         runners: ModelRunners | None = None,
+        device: str = "cpu",
     ) -> None:
+        check_device(device, runners.backend if runners else "torch")
+        self.device = device
         self.noise = noise
         self.defect = defect
         self.denoiser = denoiser
@@ -133,13 +136,17 @@ class InspectionPipeline:
         denoisers = build_denoisers(
             denoiser.model if denoiser else None, version=denoiser.version if denoiser else ""
         )
+        if device != "cpu" and "autoencoder" in denoisers:
+            ae = denoisers["autoencoder"]
+            assert isinstance(ae, AutoencoderDenoiser)
+            ae.model, ae.device = ae.model.to(device), device
         self.backend = runners.backend if runners else "torch"
         self.noise_runner: Runner = (
-            runners.noise if runners else TorchRunner(self.noise_net, channels_last=True)
+            runners.noise if runners else TorchRunner(self.noise_net, channels_last=True, device=device)
         )
         # features always: an OOD check set on the pipeline later finds them (the hook costs nothing measurable)
         self.defect_runner: Runner = (
-            runners.defect if runners else TorchRunner(self.defect_net, features=True)
+            runners.defect if runners else TorchRunner(self.defect_net, features=True, device=device)
         )
         if runners and runners.denoiser and denoiser:
             denoisers["autoencoder"] = RuntimeAutoencoder(runners.denoiser, version=denoiser.version)
@@ -178,14 +185,16 @@ class InspectionPipeline:
         *,
         workers: int = 0,
         backend: str = "torch",
+        device: str = "cpu",
     ) -> InspectionPipeline:
         """Load a bundle, or a models root's live bundle (:func:`inspection.bundle.load_bundle`).
 
         ``None`` means the default models. The bundle's ``pipeline.json`` gives the routing and the verdict
         policy; ``config`` replaces the routing (evaluation studies use this), ``workers`` sets the threads,
-        ``backend`` what runs the models (:mod:`inspection.runtimes`).
+        ``backend`` what runs the models (:mod:`inspection.runtimes`), ``device`` where torch runs them.
         """
-        return cls.from_bundle(load_bundle(models_dir), config, workers=workers, backend=backend)
+        bundle = load_bundle(models_dir)
+        return cls.from_bundle(bundle, config, workers=workers, backend=backend, device=device)
 
     @classmethod
     def from_bundle(
@@ -196,14 +205,17 @@ class InspectionPipeline:
         workers: int = 0,
         with_ood: bool = True,
         backend: str = "torch",
+        device: str = "cpu",
     ) -> InspectionPipeline:
         """The pipeline a bundle describes: its three checkpoints, routing, verdict policy and OOD check.
 
         ``with_ood=False`` leaves the OOD check out (``inspection models fit-ood`` builds its pipeline so).
         ``backend`` other than ``torch`` runs the bundle's exported models (``inspection export``); when its
-        package or files are missing that is a ``BackendError``, never a quiet fall back to torch.
+        package or files are missing that is a ``BackendError``, never a quiet fall back to torch. ``device``
+        ``cuda`` runs the torch models and the spectra on the GPU; without one that is a ``BackendError`` too.
         """
         check_backend(backend)
+        check_device(device, backend)
         if config is None:
             config = PipelineConfig(**{**bundle.routing, "workers": workers})
         elif workers:
@@ -231,6 +243,7 @@ class InspectionPipeline:
             bundle_version=bundle.version,
             ood=load_ood(bundle) if with_ood else None,
             runners=runners,
+            device=device,
         )
 
     # --- stages, each usable on its own (evaluation and the dashboard call them) ---------------------
@@ -238,11 +251,28 @@ class InspectionPipeline:
     @torch.inference_mode()
     def classify_noise(self, grays: Sequence[np.ndarray]) -> np.ndarray:
         """Calibrated noise-type probabilities ``(n, 4)`` in the order of ``NOISE_TYPES``."""
-        features = self._map(lambda g: noise_features(g, self.noise_size, self.noise_channels), grays)
-        logits = torch.from_numpy(self.noise_runner(np.stack(features))[0])
+        logits = torch.from_numpy(self.noise_runner(self._noise_features(grays))[0])
         probs = torch.softmax(logits / self.noise_temperature, dim=1).numpy()
         order = [self.noise_classes.index(t) for t in NOISE_TYPES]
         return probs[:, order]
+
+    def _noise_features(self, grays: Sequence[np.ndarray]) -> np.ndarray | torch.Tensor:
+        """The noise model's inputs: per photo with NumPy and OpenCV on the worker threads, or on a GPU in one
+        ``torch.fft`` batch per photo size (on the CPU that batch was 5x slower than the threads)."""
+        if self.device == "cpu" or self.backend != "torch":
+            return np.stack(
+                self._map(lambda g: noise_features(g, self.noise_size, self.noise_channels), grays)
+            )
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, g in enumerate(grays):
+            by_shape.setdefault(g.shape, []).append(i)
+        out = torch.empty(
+            (len(grays), self.noise_channels, self.noise_size, self.noise_size), device=self.device
+        )
+        for idx in by_shape.values():
+            batch = [grays[i] for i in idx]
+            out[idx] = noise_features_batch(batch, self.noise_size, self.noise_channels, self.device)
+        return out
 
     def route(self, probs: np.ndarray, grays: Sequence[np.ndarray]) -> list[tuple[str, Denoiser, bool]]:
         """For each photo: (noise type, denoiser, took the safe path).

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from inspection.models.checkpoint import Checkpoint
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
+DEVICES = ("cpu", "cuda")  # where the torch backend runs the models
 # backend -> (export format, i.e. its folder in a bundle; the module it needs; the extra that installs it)
 EXPORTED: dict[str, tuple[str, str, str]] = {
     "onnxruntime": ("onnx", "onnxruntime", "onnx"),
@@ -57,27 +58,34 @@ class TorchRunner:
         module: the model (an inference copy); it runs under ``torch.inference_mode``.
         channels_last: hand the module its input channels-last (what the pipeline's classifiers run fastest on).
         features: also return the input of the model's output layer (the defect model's penultimate features).
+        device: where the module runs (``cpu`` or ``cuda``); the module is moved there, inputs are copied there
+            and outputs back.
     """
 
-    def __init__(self, module: nn.Module, *, channels_last: bool = False, features: bool = False) -> None:
-        self.module = module
+    def __init__(
+        self, module: nn.Module, *, channels_last: bool = False, features: bool = False, device: str = "cpu"
+    ) -> None:
+        self.module = module.to(device)
         self.channels_last = channels_last
         self.features = features
+        self.device = device
 
-    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+    def __call__(self, x: np.ndarray | Any) -> list[np.ndarray]:
+        """Run the module on ``x``: a NumPy array, or a float32 tensor (one already on the device stays there)."""
         import torch
 
         from inspection.ood import penultimate
 
         with torch.inference_mode():
-            t = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+            t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x, np.float32))
+            t = t.to(self.device, non_blocking=True)
             if self.channels_last:
                 t = t.contiguous(memory_format=torch.channels_last)
             if not self.features:
-                return [self.module(t).numpy()]
+                return [self.module(t).float().cpu().numpy()]
             with penultimate(self.module) as captured:
                 out = self.module(t)
-            return [out.numpy(), captured[0].numpy()]
+            return [out.float().cpu().numpy(), captured[0].float().cpu().numpy()]
 
 
 class OnnxRunner:
@@ -137,6 +145,28 @@ def check_backend(backend: str) -> None:
         raise BackendError(
             f"backend {backend!r} needs the {module} package, which is not installed; install it with: "
             f"pip install 'inspection[{extra}]'"
+        )
+
+
+def check_device(device: str, backend: str = "torch") -> None:
+    """Raise :class:`BackendError` for an unknown device, ``cuda`` on a machine torch sees no CUDA GPU on, or
+    ``cuda`` with an exported backend (they run on the CPU here)."""
+    if device not in DEVICES:
+        raise BackendError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+    if device == "cpu":
+        return
+    if backend != "torch":
+        raise BackendError(
+            f"--device cuda runs the torch backend only; {backend} runs the export on the CPU here: "
+            "drop --device cuda, or use --backend torch"
+        )
+    import torch
+
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise BackendError(
+            f"--device cuda, but torch {torch.__version__} ({build}) sees no CUDA GPU on this machine; check "
+            "nvidia-smi, the driver and CUDA_VISIBLE_DEVICES, or run with --device cpu"
         )
 
 

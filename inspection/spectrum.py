@@ -7,8 +7,14 @@ with max-pooling so that narrow periodic peaks survive (area resizing averages t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 SPECTRUM_CHANNELS = 1
 FEATURE_CHANNELS = 2  # log spectrum and high-pass residual; 3 adds the lowest frequencies, unpooled
@@ -84,3 +90,70 @@ def noise_features(image: np.ndarray, size: int = 64, channels: int = FEATURE_CH
     if channels == 3:
         planes.append(spectrum_centre(full, size))
     return np.stack(planes)
+
+
+def noise_features_batch(
+    images: Sequence[np.ndarray], size: int = 64, channels: int = FEATURE_CHANNELS, device: str = "cpu"
+) -> torch.Tensor:
+    """:func:`noise_features` of photos of one size at once, with ``torch.fft`` on ``device``.
+
+    Returns a float32 tensor ``(n, channels, size, size)`` on ``device``. It matches the per-photo
+    NumPy/OpenCV path to float32 rounding (tests/test_spectrum.py); photos smaller than ``size`` go through
+    that path photo by photo, since their planes are resized first.
+    """
+    import torch
+
+    if channels not in (1, 2, 3):
+        raise ValueError(f"noise features have 1, 2 or 3 channels, got {channels}")
+    shapes = {im.shape for im in images}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(
+            f"noise_features_batch needs 2-D grayscale photos of one size, got shapes {sorted(shapes)}"
+        )
+    h, w = next(iter(shapes))
+    if h < size or w < size:
+        planes = np.stack([noise_features(im, size, channels) for im in images])
+        return torch.from_numpy(planes).to(device)
+    gray = torch.from_numpy(np.stack(images)).to(device)
+    full = _log_spectra_full(gray.float())
+    planes = [_max_pool_batch(full, size)]
+    if channels >= 2:
+        planes.append(_highpass_residual_batch(gray, size))
+    if channels == 3:
+        top, left = h // 2 - size // 2, w // 2 - size // 2
+        planes.append(full[:, top : top + size, left : left + size])
+    return torch.stack(planes, dim=1).contiguous()
+
+
+def _log_spectra_full(f: torch.Tensor) -> torch.Tensor:
+    """:func:`log_spectrum_full` of a batch ``(n, H, W)`` of float32 photos."""
+    import torch
+
+    f = f - f.mean(dim=(1, 2), keepdim=True)
+    logmag = torch.fft.fftshift(torch.log1p(torch.fft.fft2(f).abs()), dim=(1, 2))
+    mean = logmag.mean(dim=(1, 2), keepdim=True)
+    std = logmag.std(dim=(1, 2), keepdim=True, correction=0)  # NumPy's std
+    return (logmag - mean) / (std + 1e-6)
+
+
+def _max_pool_batch(full: torch.Tensor, size: int) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    return F.adaptive_max_pool2d(full[:, None], size)[:, 0]
+
+
+def _highpass_residual_batch(gray: torch.Tensor, size: int) -> torch.Tensor:
+    """:func:`highpass_residual` of a batch ``(n, H, W)`` of uint8 photos at least ``size`` on each side.
+
+    Only the centre crop is kept, so the 3x3 median is taken there alone, on a window one pixel wider (edge
+    pixels repeated at the photo's border, as ``cv2.medianBlur`` does).
+    """
+    import torch.nn.functional as F
+
+    h, w = gray.shape[1:]
+    top, left = (h - size) // 2, (w - size) // 2
+    padded = F.pad(gray[:, None].float(), (1, 1, 1, 1), mode="replicate")[:, 0]
+    window = padded[:, top : top + size + 2, left : left + size + 2]
+    median = window.unfold(1, 3, 1).unfold(2, 3, 1).reshape(len(gray), size, size, 9).median(dim=-1).values
+    centre = gray[:, top : top + size, left : left + size].float()
+    return ((centre - median) / 64.0).clamp(-2.0, 2.0)

@@ -63,7 +63,7 @@ from inspection import NOISE_TYPES
 from inspection.camera import camera_jitter
 from inspection.configs import TrainConfig
 from inspection.data import NO_KIND_NAMES, DatasetError
-from inspection.denoise import Router, build_denoisers
+from inspection.denoise import AutoencoderDenoiser, Router, build_denoisers
 from inspection.metrics import (
     balanced_accuracy,
     binary_nll,
@@ -599,7 +599,8 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
     adjustment = log_pw if parent is not None and not kinds_only else 0.0
     shift = log_pw if parent is None and not kinds_only else 0.0
 
-    router = _oracle_router(c.denoiser) if c.denoiser else None
+    # the denoiser runs where training does: on a GPU, a CPU autoencoder would be the bottleneck of every batch
+    router = _oracle_router(c.denoiser, tr.device) if c.denoiser else None
     batch_fn = defect_batches(tr, transform, y_kind, router)
     loss_fn = defect_loss(weights, kinds_only=kinds_only, n_kinds=len(kinds), logit_adjustment=adjustment)
     vx, vy, vk = validation_views(tr, transform, y_kind, router)
@@ -696,9 +697,14 @@ def validation_views(
     return transform(views), np.tile(tr.labels[tr.val_idx], repeat), np.tile(kinds[tr.val_idx], repeat)
 
 
-def _oracle_router(path: str) -> Router:
+def _oracle_router(path: str, device: torch.device | str = "cpu") -> Router:
+    """The pipeline's routes with the ``--denoiser`` autoencoder, which runs on ``device``."""
     ck = load_checkpoint(denoiser_dir(path))
-    return Router(build_denoisers(ck.model, version=ck.version))
+    denoisers = build_denoisers(ck.model, version=ck.version)
+    ae = denoisers["autoencoder"]
+    assert isinstance(ae, AutoencoderDenoiser)
+    ae.model, ae.device = ae.model.to(device), str(device)
+    return Router(denoisers)
 
 
 TRAINERS: dict[str, Callable[[TrainConfig], TrainResult]] = {

@@ -1,10 +1,11 @@
-"""``--backend``: what runs the models, one definition for ``score``, ``serve``, ``watch`` and ``bench``."""
+"""``--backend`` and ``--device``: what runs the models and where, one definition for ``score``, ``serve``,
+``watch`` and ``bench``."""
 
 from __future__ import annotations
 
 import argparse
 
-from inspection.runtimes import BACKENDS
+from inspection.runtimes import BACKENDS, DEVICES
 
 
 def add_backend_flag(parser: argparse.ArgumentParser) -> None:
@@ -23,3 +24,20 @@ def add_backend_flag(parser: argparse.ArgumentParser) -> None:
 def backend_of(args: argparse.Namespace) -> str:
     """The backend the command line asked for (torch when it named none)."""
     return getattr(args, "backend", None) or "torch"
+
+
+def add_device_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--device cpu|cuda`` (left None when not given, so a config file can set it)."""
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=None,
+        help="where the torch backend runs inference: cpu, or cuda (the models and, for batches of same-size "
+        "photos, the spectra on the GPU; median and notch stay on the CPU); cuda without a CUDA GPU is an "
+        "error, never a fall back to the CPU (default: cpu)",
+    )
+
+
+def device_of(args: argparse.Namespace) -> str:
+    """The device the command line asked for (cpu when it named none)."""
+    return getattr(args, "device", None) or "cpu"
