@@ -38,13 +38,19 @@ COMMANDS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of the command ``only`` alone.
+
+    Each command module is imported to add its flags, and some import heavy packages at module level (the
+    service's, the dashboard's, the database's); a command line that names its command loads that one alone, so
+    ``inspection bench`` runs where only torch, NumPy, OpenCV and timm are installed (docs/proofs/gpu_bench.sh).
+    """
     parser = argparse.ArgumentParser(
         prog="inspection", description="Noise-aware visual inspection of cast parts."
     )
     parser.add_argument("--version", action="version", version=f"inspection {inspection.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         module_name = f"inspection.commands.{name.replace('-', '_')}"
         if importlib.util.find_spec(module_name) is None:
             continue
@@ -61,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # on 2 cores, sleeping instead cut batch-1 time in half (docs/results.md). Must be set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    named = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(named if named in COMMANDS else None).parse_args(argv)
     args._argv = argv  # the exact command, for records such as a bundle's card
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     missing = args._extra and missing_extra_message(args.command, args._extra)

@@ -125,6 +125,9 @@ class InspectionPipeline:
     ) -> None:
         check_device(device, runners.backend if runners else "torch")
         self.device = device
+        # Spectra in one torch.fft batch on the device: on a GPU only; on 2 CPU cores the batch took 8.8 ms a
+        # 300 px photo against 1.7 ms for NumPy and OpenCV (the tests switch it on to check both agree).
+        self.batch_spectra = device != "cpu"
         self.noise = noise
         self.defect = defect
         self.denoiser = denoiser
@@ -214,8 +217,8 @@ class InspectionPipeline:
         package or files are missing that is a ``BackendError``, never a quiet fall back to torch. ``device``
         ``cuda`` runs the torch models and the spectra on the GPU; without one that is a ``BackendError`` too.
         """
-        check_backend(backend)
         check_device(device, backend)
+        check_backend(backend)
         if config is None:
             config = PipelineConfig(**{**bundle.routing, "workers": workers})
         elif workers:
@@ -257,9 +260,9 @@ class InspectionPipeline:
         return probs[:, order]
 
     def _noise_features(self, grays: Sequence[np.ndarray]) -> np.ndarray | torch.Tensor:
-        """The noise model's inputs: per photo with NumPy and OpenCV on the worker threads, or on a GPU in one
-        ``torch.fft`` batch per photo size (on the CPU that batch was 5x slower than the threads)."""
-        if self.device == "cpu" or self.backend != "torch":
+        """The noise model's inputs: per photo with NumPy and OpenCV on the worker threads, or (``batch_spectra``)
+        in one ``torch.fft`` batch per photo size on the device."""
+        if not self.batch_spectra or self.backend != "torch":
             return np.stack(
                 self._map(lambda g: noise_features(g, self.noise_size, self.noise_channels), grays)
             )

@@ -30,6 +30,12 @@ def merge_sections(path: str | Path, sections: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+def bench_bounds(bench: dict[str, Any]) -> dict[str, Any]:
+    """The float32 peak and each stage's share of its compute bound, when the bench run measured them (runs
+    before they were added have neither)."""
+    return {k: bench[k] for k in ("peak_gflops", "stage_share") if k in bench}
+
+
 def summarise(
     report: dict[str, Any], bench: dict[str, Any], train_seconds: dict[str, float] | None = None
 ) -> dict:
@@ -67,6 +73,7 @@ def summarise(
             "threads": bench["threads"],
             "workers": bench.get("workers", 1),
             "omp_wait_policy": bench.get("omp_wait_policy", ""),
+            **bench_bounds(bench),
         },
         "train_seconds": train_seconds or {},
     }

@@ -176,6 +176,43 @@ def test_bench_reports_pipeline_speed(tmp_path, tiny_models, capsys):
     assert result["peak_rss_mb_pipeline"] > 0 and "reference" not in result
 
 
+def test_bench_reports_each_stage_share_of_its_compute_bound(tmp_path, tiny_models, capsys):
+    from inspection.summary import bench_bounds
+
+    out = tmp_path / "bench.json"
+    args = [
+        "bench",
+        "--models",
+        str(tiny_models),
+        "--n",
+        "4",
+        "--size",
+        "96",
+        "--batch-sizes",
+        "1",
+        "2",
+        "--png",
+    ]
+    assert main([*args, "--reference-n", "0", "--threads", "1", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "float32 peak" in printed and "| noise |" in printed and "photos handed over as png" in printed
+    result = json.loads(out.read_text())
+    assert result["peak_gflops"] > 0 and result["device"] == "cpu"
+    stages = {"decode", "noise", "denoise", "defect"}
+    assert set(result["stage_bound_ms"]) == set(result["stage_gflop"]) == stages
+    assert set(result["stage_share"]) == {"b1", "b2"}
+    for shares in result["stage_share"].values():
+        for stage in ("decode", "noise", "defect"):  # denoise is 0 when every photo takes identity
+            assert 0 < shares[stage] < float("inf")
+        assert shares["denoise"] is None or 0 <= shares["denoise"] < float("inf")
+    assert result["pipeline"]["b1"]["stage_ms"]["decode"] > 0
+    assert bench_bounds(result) == {
+        "peak_gflops": result["peak_gflops"],
+        "stage_share": result["stage_share"],
+    }
+    assert bench_bounds({}) == {}  # a bench JSON from before the bounds were measured
+
+
 @pytest.mark.slow
 def test_bench_times_the_reference_equivalent_configuration(tmp_path, tiny_models, capsys):
     out = tmp_path / "bench.json"
