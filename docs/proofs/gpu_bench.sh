@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The pipeline on a CUDA GPU against the same machine's CPU, from a bare checkout: no pip, no network.
+#
+# Needs Python 3.12 with torch (CUDA build), numpy, opencv, scipy, scikit-image, scikit-learn, timm and
+# safetensors; `inspection bench` imports nothing else (tests/test_device.py blocks the rest and runs it).
+# Synthesises its photos (300 px castings under the four noise types), hands them over as PNG files so
+# decoding is timed, and writes to ${OUT:-/tmp/gpu_bench}:
+#   env.txt                   Python, torch, GPU
+#   parity.txt                routes and verdicts on cuda against cpu, 256 photos (must agree on every photo)
+#   cuda.json, cuda.md        bench --device cuda: parts/s at batch 256 end to end, p99 ms at batch 1,
+#                             float32 peak and each stage's share of its compute bound
+#   cpu.json, cpu.md          the same bench on the CPU of the same machine (the baseline)
+# About 2 minutes on an H100 machine with 16 cores; every step has its own time limit (4.5 minutes in all).
+#
+# Usage: bash docs/proofs/gpu_bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-/tmp/gpu_bench}
+mkdir -p "$out"
+export PYTHONPATH=. OMP_WAIT_POLICY=PASSIVE
+
+python3 - >"$out/env.txt" <<'PY'
+import sys, torch
+print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda)
+print("gpu", torch.cuda.get_device_name() if torch.cuda.is_available() else "none", "threads", torch.get_num_threads())
+PY
+cat "$out/env.txt"
+
+timeout 60 python3 - >"$out/parity.txt" <<'PY'
+import numpy as np
+from inspection import NOISE_TYPES
+from inspection.bench import parity_report, render_parity
+from inspection.data import synth_casting
+from inspection.noise import add_noise
+from inspection.pipeline import InspectionPipeline
+
+rng = np.random.default_rng(3)
+photos = [add_noise(synth_casting(rng, 300, "blowhole" if i % 2 else None), NOISE_TYPES[i % 4], rng=rng)
+          for i in range(256)]
+cpu = InspectionPipeline.from_dir().inspect_batch(photos)
+gpu = InspectionPipeline.from_dir(device="cuda").inspect_batch(photos)
+report = parity_report(cpu, gpu)
+print(render_parity(report, "cuda").replace("against torch", "against cpu"))
+assert report["routes_agree"] == report["verdicts_agree"] == report["judged"], report
+PY
+cat "$out/parity.txt"
+
+bench=(python3 -m inspection.cli bench --batch-sizes 1 256 --size 300 --reference-n 0 --png)
+timeout 120 "${bench[@]}" --device cuda --n 1024 --json "$out/cuda.json" | tee "$out/cuda.md"
+timeout 90 "${bench[@]}" --device cpu --n 512 --json "$out/cpu.json" | tee "$out/cpu.md"
