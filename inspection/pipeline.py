@@ -128,6 +128,11 @@ class InspectionPipeline:
         # Spectra in one torch.fft batch on the device: on a GPU only; on 2 CPU cores the batch took 8.8 ms a
         # 300 px photo against 1.7 ms for NumPy and OpenCV (the tests switch it on to check both agree).
         self.batch_spectra = device != "cpu"
+        if device != "cpu":
+            # float32 as on the CPU, where thresholds and calibration were fitted: no TF32 convolutions (cuDNN's
+            # default), which round inputs to 10-bit mantissas
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
         self.noise = noise
         self.defect = defect
         self.denoiser = denoiser
@@ -254,7 +259,12 @@ class InspectionPipeline:
     @torch.inference_mode()
     def classify_noise(self, grays: Sequence[np.ndarray]) -> np.ndarray:
         """Calibrated noise-type probabilities ``(n, 4)`` in the order of ``NOISE_TYPES``."""
-        logits = torch.from_numpy(self.noise_runner(self._noise_features(grays))[0])
+        features = self._noise_features(grays)
+        if isinstance(features, torch.Tensor):  # batched on the device: only for the torch backend
+            assert isinstance(self.noise_runner, TorchRunner)
+            logits = torch.from_numpy(self.noise_runner(features)[0])
+        else:
+            logits = torch.from_numpy(self.noise_runner(features)[0])
         probs = torch.softmax(logits / self.noise_temperature, dim=1).numpy()
         order = [self.noise_classes.index(t) for t in NOISE_TYPES]
         return probs[:, order]

@@ -112,8 +112,8 @@ def noise_features_batch(
         )
     h, w = next(iter(shapes))
     if h < size or w < size:
-        planes = np.stack([noise_features(im, size, channels) for im in images])
-        return torch.from_numpy(planes).to(device)
+        small = np.stack([noise_features(im, size, channels) for im in images])
+        return torch.from_numpy(small).to(device)
     gray = torch.from_numpy(np.stack(images)).to(device)
     full = _log_spectra_full(gray.float())
     planes = [_max_pool_batch(full, size)]

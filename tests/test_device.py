@@ -92,7 +92,7 @@ def test_pipeline_on_cuda_routes_and_judges_as_on_cpu(shipped_models):
 
     report = parity_report(cpu, gpu)
     assert report["routes_agree"] == report["verdicts_agree"] == report["judged"] == len(photos)
-    assert report["max_delta_noise_p"] < 1e-3 and report["max_delta_defect_p"] < 1e-3
+    assert report["max_delta_noise_p"] < 1e-3 and report["max_delta_defect_p"] < 1e-2
 
 
 def test_flop_count_of_a_tiny_model_matches_a_hand_count():
