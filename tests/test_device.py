@@ -149,3 +149,14 @@ def test_bench_needs_no_service_dashboard_or_database_packages(tiny_models):
     done = run_blocked(*args, "--reference-n", "0", "--threads", "1", "--png")
     assert done.returncode == 0, done.stderr
     assert "float32 peak" in done.stdout
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(NO_CUDA, reason="needs a CUDA device")
+def test_defect_training_runs_its_denoiser_on_the_training_device(tiny_root):
+    from inspection.train import _oracle_router
+
+    ae = _oracle_router(str(tiny_root), torch.device("cuda")).denoisers["autoencoder"]
+    assert next(ae.model.parameters()).device.type == "cuda"  # type: ignore[attr-defined]
+    photo = noisy_photos(1, (64, 64))[1]
+    assert ae(photo).shape == photo.shape
