@@ -6,7 +6,8 @@
 # Synthesises its photos (300 px castings under the four noise types), hands them over as PNG files so
 # decoding is timed, and writes to ${OUT:-/tmp/gpu_bench}:
 #   env.txt                   Python, torch, GPU
-#   parity.txt                routes and verdicts on cuda against cpu, 256 photos (must agree on every photo)
+#   parity.txt                routes and verdicts on cuda against cpu, 256 photos (must agree on every photo;
+#                             the benches still run when they do not, and the script then exits 1)
 #   cuda.json, cuda.md        bench --device cuda: parts/s at batch 256 end to end, p99 ms at batch 1,
 #                             float32 peak and each stage's share of its compute bound
 #   cpu.json, cpu.md          the same bench on the CPU of the same machine (the baseline)
@@ -26,7 +27,8 @@ print("gpu", torch.cuda.get_device_name() if torch.cuda.is_available() else "non
 PY
 cat "$out/env.txt"
 
-timeout 60 python3 - >"$out/parity.txt" <<'PY'
+parity=0
+timeout 60 python3 - >"$out/parity.txt" 2>&1 <<'PY' || parity=1
 import numpy as np
 from inspection import NOISE_TYPES
 from inspection.bench import parity_report, render_parity
@@ -48,3 +50,4 @@ cat "$out/parity.txt"
 bench=(python3 -m inspection.cli bench --batch-sizes 1 256 --size 300 --reference-n 0 --png)
 timeout 120 "${bench[@]}" --device cuda --n 1024 --json "$out/cuda.json" | tee "$out/cuda.md"
 timeout 90 "${bench[@]}" --device cpu --n 512 --json "$out/cpu.json" | tee "$out/cpu.md"
+[ "$parity" = 0 ] || { echo "cuda and cpu disagree: see $out/parity.txt" >&2; exit 1; }
