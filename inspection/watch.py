@@ -548,9 +548,10 @@ class Watcher:
 
         current = str(getattr(self.pipeline, "bundle_version", ""))
         backend = str(getattr(self.pipeline, "backend", "torch"))  # a new bundle runs where the old one did
+        device = str(getattr(self.pipeline, "device", "cpu"))
 
         def load(bundle: Bundle) -> BatchPipeline:
-            return InspectionPipeline.from_bundle(bundle, backend=backend)
+            return InspectionPipeline.from_bundle(bundle, backend=backend, device=device)
 
         follower: LiveFollower[BatchPipeline] = LiveFollower(root, current, load, swap, interval_s=interval_s)
         return follower.start()

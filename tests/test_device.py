@@ -160,3 +160,17 @@ def test_defect_training_runs_its_denoiser_on_the_training_device(tiny_root):
     assert next(ae.model.parameters()).device.type == "cuda"  # type: ignore[attr-defined]
     photo = noisy_photos(1, (64, 64))[1]
     assert ae(photo).shape == photo.shape
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error for a machine without a CUDA GPU")
+@pytest.mark.parametrize("command", ["score", "watch"])
+def test_score_and_watch_refuse_cuda_without_a_gpu(command, tiny_models, casting_photo, tmp_path, capsys):
+    from inspection.cli import main
+
+    args = {
+        "score": ["score", str(casting_photo), "--no-db", "--models", str(tiny_models)],
+        "watch": ["watch", str(tmp_path), "--station", "line-1", "--once", "--models", str(tiny_models),
+                  "--db", f"sqlite:///{tmp_path / 'r.db'}"],
+    }[command]  # fmt: skip
+    assert main([*args, "--device", "cuda"]) == 2
+    assert "sees no CUDA GPU" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from inspection.commands._backend import add_backend_flag, backend_of
+from inspection.commands._backend import add_backend_flag, add_device_flag, backend_of, device_of
 from inspection.results import InspectionResult, Rejection
 
 if (
@@ -83,6 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, default=32, help="photos scored together in one call (default 32)"
     )
     add_backend_flag(parser)
+    add_device_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -284,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         ingestor = None if args.no_db else _open_ingestor(args)
         bundle = load_bundle(args.models)  # LIVE read once: the card is that of the models that score
-        pipe = InspectionPipeline.from_bundle(bundle, backend=backend_of(args))
+        pipe = InspectionPipeline.from_bundle(bundle, backend=backend_of(args), device=device_of(args))
         if ingestor is not None:
             register_models(ingestor.store, pipe)
     except (StoreOpenError, BackendError) as e:

@@ -15,7 +15,7 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from inspection.commands._backend import add_backend_flag, backend_of
+from inspection.commands._backend import add_backend_flag, add_device_flag, backend_of, device_of
 from inspection.commands._config import add_threads_flag
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser, default=1, help="torch (and runtime) intra-op threads (default 1; 0 = torch's default)"
     )
     add_backend_flag(parser)
+    add_device_flag(parser)
     parser.add_argument(
         "--once",
         action="store_true",
@@ -100,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         store, photos = open_stores(args.db, args.photos or str(data_dir() / "photos"))
-        pipeline = InspectionPipeline.from_dir(args.models or None, backend=backend_of(args))
+        pipeline = InspectionPipeline.from_dir(
+            args.models or None, backend=backend_of(args), device=device_of(args)
+        )
         register_models(store, pipeline)
         watcher = Watcher(
             args.dir,
