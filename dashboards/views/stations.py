@@ -89,10 +89,9 @@ with ui.guard("the stations page"):
             or "All records"
         )
         start = span.end - ranges[choice] if ranges[choice] and span else None
-        window = (span.end - (start or span.start)) if span else timedelta(days=1)
-        full = (span.end - span.start) if span else window
-        per_station = int(total / max(1, len(summary)) * min(1.0, window / full if full else 1.0))
-        bucket, bucket_name = stations.choose_bucket(window, per_station=per_station)
+        bucket, bucket_name = (
+            stations.bucket_for(span, ranges[choice]) if span else stations.choose_bucket(timedelta(days=1))
+        )
         series = ui.station_timeseries(url, bucket, start, None)
         st.caption(f"One point per {bucket_name}.")
         st.caption(stations.unauthenticated_line(ui.unauthenticated_attempts(url, start, None)))

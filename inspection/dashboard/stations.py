@@ -13,6 +13,7 @@ Attempts the service refused for a missing or wrong API key are stored under the
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,10 +45,12 @@ BUCKETS: tuple[tuple[int, str], ...] = (
 
 @dataclass(frozen=True)
 class TimeSpan:
-    """First and last record time (UTC) in the database."""
+    """First and last record time (UTC) in the database, and how many records and stations lie between."""
 
     start: datetime
     end: datetime
+    records: int = 0
+    stations: int = 0
 
 
 SUMMARY_COLUMNS = [
@@ -72,13 +75,20 @@ def _utc(value: datetime | str | None) -> datetime | None:
 
 
 def time_span(engine: Engine) -> TimeSpan | None:
-    """The time range the stations' records cover, or None when there are none."""
+    """The time range the stations' records cover, or None when there are none.
+
+    One pass over the ``(station_id, created_at)`` index, which also counts the records and stations.
+    """
+    stmt = select(
+        func.min(T.c.created_at),
+        func.max(T.c.created_at),
+        func.count(),
+        func.count(T.c.station_id.distinct()),
+    ).where(REAL_STATION)
     with engine.connect() as conn:
-        row = conn.execute(
-            select(func.min(T.c.created_at), func.max(T.c.created_at)).where(REAL_STATION)
-        ).one()
+        row = conn.execute(stmt).one()
     start, end = _utc(row[0]), _utc(row[1])
-    return None if start is None or end is None else TimeSpan(start, end)
+    return None if start is None or end is None else TimeSpan(start, end, int(row[2]), int(row[3]))
 
 
 def choose_bucket(
@@ -94,6 +104,17 @@ def choose_bucket(
         if n <= max_buckets and (per_station is None or per_station / max(n, 1.0) >= min_per_bucket):
             return seconds, name
     return BUCKETS[-1]
+
+
+def bucket_for(span: TimeSpan, window: timedelta | None = None) -> tuple[int, str]:
+    """The time bucket (seconds, name) for charts over the last ``window`` of ``span`` (default all of it).
+
+    :func:`choose_bucket` with each station's share of the records, scaled to the window.
+    """
+    full = span.end - span.start
+    window = full if window is None else window
+    share = min(1.0, window / full) if full else 1.0
+    return choose_bucket(window, per_station=int(span.records / max(1, span.stations) * share))
 
 
 def list_stations(engine: Engine) -> list[str]:
@@ -116,32 +137,114 @@ def _filters(
     return conds
 
 
-def station_summary(engine: Engine) -> pd.DataFrame:
-    """One row per station: records, scored, rejected, defect rate, mean noise confidence, first and last record."""
-    ok = T.c.status == STATUS_OK
+COUNT_COLUMNS = [
+    "bucket", "station_id", "status", "verdict", "noise_type", "n", "conf_sum", "conf_n", "first", "last",
+]  # fmt: skip
+
+
+def station_counts(
+    engine: Engine,
+    bucket_seconds: int,
+    *,
+    stations: list[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pd.DataFrame:
+    """Records per time bucket, station, status, verdict and noise type, in one grouped scan.
+
+    The summary, the time series and the noise mix are all sums over these groups
+    (:func:`summary_from_counts`, :func:`timeseries_from_counts`, :func:`noise_mix_from_counts`), so a page
+    that shows all three reads the table once. A few thousand rows at most: about 200 buckets x stations x
+    (2 verdicts x 4 noise types + rejections).
+
+    Returns:
+        Columns :data:`COUNT_COLUMNS`: ``bucket`` (Unix seconds), the group keys (None where NULL), ``n``,
+        ``conf_sum`` and ``conf_n`` (sum and count of the known noise confidences), ``first`` and ``last``.
+    """
+    bucket = time_bucket(engine, T.c.created_at, bucket_seconds).label("bucket")
     stmt = (
         select(
+            bucket,
             T.c.station_id,
-            func.count().label("records"),
-            func.sum(case((ok, 1), else_=0)).label("scored"),
-            func.sum(case((ok, 0), else_=1)).label("rejected"),
-            func.sum(case((T.c.verdict == "defective", 1), else_=0)).label("defective"),
-            func.avg(T.c.noise_probability).label("mean_confidence"),
+            T.c.status,
+            T.c.verdict,
+            T.c.noise_type,
+            func.count().label("n"),
+            func.sum(T.c.noise_probability).label("conf_sum"),
+            func.count(T.c.noise_probability).label("conf_n"),
             func.min(T.c.created_at).label("first"),
             func.max(T.c.created_at).label("last"),
         )
-        .where(REAL_STATION)
-        .group_by(T.c.station_id)
-        .order_by(T.c.station_id)
+        .where(*_filters(stations, start, end))
+        .group_by(bucket, T.c.station_id, T.c.status, T.c.verdict, T.c.noise_type)
     )
     with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(stmt).mappings().all())
-    if frame.empty:
+        rows = conn.execute(stmt).all()
+    frame = pd.DataFrame(rows, columns=COUNT_COLUMNS)
+    frame["bucket"] = frame["bucket"].astype("int64")
+    frame["conf_sum"] = frame["conf_sum"].astype(float).fillna(0.0)
+    return frame
+
+
+def _tallies(counts: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Scored, rejected and defective records and mean confidence per ``keys``, as the SQL aggregates were."""
+    ok = counts["status"] == STATUS_OK
+    tally = counts[keys].assign(
+        records=counts["n"],
+        scored=counts["n"].where(ok, 0),
+        rejected=counts["n"].where(~ok, 0),
+        defective=counts["n"].where(counts["verdict"] == "defective", 0),
+        conf_sum=counts["conf_sum"],
+        conf_n=counts["conf_n"],
+    )
+    out = tally.groupby(keys, sort=True).sum().reset_index()
+    for col in ("records", "scored", "rejected", "defective", "conf_n"):
+        out[col] = out[col].astype("int64")
+    out["mean_confidence"] = out["conf_sum"] / out["conf_n"].where(out["conf_n"] > 0)
+    out["defect_rate"] = out["defective"] / out["scored"].where(out["scored"] > 0)
+    return out
+
+
+def summary_from_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    """:func:`station_summary` from :func:`station_counts` rows (any bucket width)."""
+    if counts.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    frame["defect_rate"] = frame["defective"] / frame["scored"].where(frame["scored"] > 0)
-    for col in ("first", "last"):
-        frame[col] = pd.to_datetime(frame[col].map(_utc), utc=True)
-    return frame[SUMMARY_COLUMNS]
+    frame = _tallies(counts, ["station_id"])
+    times = counts[["station_id"]].assign(
+        first=pd.to_datetime(counts["first"].map(_utc), utc=True),
+        last=pd.to_datetime(counts["last"].map(_utc), utc=True),
+    )
+    times = times.groupby("station_id").agg(first=("first", "min"), last=("last", "max"))
+    frame = frame.merge(times, left_on="station_id", right_index=True)
+    return frame[SUMMARY_COLUMNS].reset_index(drop=True)
+
+
+def station_summary(engine: Engine) -> pd.DataFrame:
+    """One row per station: records, scored, rejected, defect rate, mean noise confidence, first and last record."""
+    span = time_span(engine)
+    if span is None:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    return summary_from_counts(station_counts(engine, bucket_for(span)[0]))
+
+
+TIMESERIES_COLUMNS = [
+    "time",
+    "station_id",
+    "scored",
+    "rejected",
+    "defective",
+    "defect_rate",
+    "mean_confidence",
+]
+
+
+def timeseries_from_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    """:func:`station_timeseries` from :func:`station_counts` rows."""
+    if counts.empty:
+        return pd.DataFrame(columns=TIMESERIES_COLUMNS)
+    frame = _tallies(counts, ["bucket", "station_id"])
+    frame["time"] = pd.to_datetime(frame["bucket"], unit="s", utc=True)
+    return frame[TIMESERIES_COLUMNS]
 
 
 def station_timeseries(
@@ -156,29 +259,23 @@ def station_timeseries(
 
     Returns columns ``time (UTC), station_id, scored, rejected, defective, defect_rate, mean_confidence``.
     """
-    bucket = time_bucket(engine, T.c.created_at, bucket_seconds).label("bucket")
-    ok = T.c.status == STATUS_OK
-    stmt = (
-        select(
-            bucket,
-            T.c.station_id,
-            func.sum(case((ok, 1), else_=0)).label("scored"),
-            func.sum(case((ok, 0), else_=1)).label("rejected"),
-            func.sum(case((T.c.verdict == "defective", 1), else_=0)).label("defective"),
-            func.avg(T.c.noise_probability).label("mean_confidence"),
-        )
-        .where(*_filters(stations, start, end))
-        .group_by(bucket, T.c.station_id)
-        .order_by(bucket, T.c.station_id)
-    )
-    with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(stmt).mappings().all())
-    cols = ["time", "station_id", "scored", "rejected", "defective", "defect_rate", "mean_confidence"]
-    if frame.empty:
-        return pd.DataFrame(columns=cols)
-    frame["time"] = pd.to_datetime(frame["bucket"].astype("int64"), unit="s", utc=True)
-    frame["defect_rate"] = frame["defective"] / frame["scored"].where(frame["scored"] > 0)
-    return frame[cols]
+    counts = station_counts(engine, bucket_seconds, stations=stations, start=start, end=end)
+    return timeseries_from_counts(counts)
+
+
+MIX_COLUMNS = ["time", "station_id", "noise_type", "n", "share"]
+
+
+def noise_mix_from_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    """:func:`noise_mix_timeseries` from :func:`station_counts` rows."""
+    scored = counts[(counts["status"] == STATUS_OK) & counts["noise_type"].notna()]
+    if scored.empty:
+        return pd.DataFrame(columns=MIX_COLUMNS)
+    frame = scored.groupby(["bucket", "station_id", "noise_type"], sort=True)["n"].sum().reset_index()
+    frame["n"] = frame["n"].astype("int64")
+    frame["time"] = pd.to_datetime(frame["bucket"], unit="s", utc=True)
+    frame["share"] = frame["n"] / frame.groupby(["bucket", "station_id"])["n"].transform("sum")
+    return frame[MIX_COLUMNS]
 
 
 def noise_mix_timeseries(
@@ -193,21 +290,8 @@ def noise_mix_timeseries(
 
     Returns columns ``time (UTC), station_id, noise_type, n, share``.
     """
-    bucket = time_bucket(engine, T.c.created_at, bucket_seconds).label("bucket")
-    stmt = (
-        select(bucket, T.c.station_id, T.c.noise_type, func.count().label("n"))
-        .where(T.c.status == STATUS_OK, T.c.noise_type.is_not(None), *_filters(stations, start, end))
-        .group_by(bucket, T.c.station_id, T.c.noise_type)
-        .order_by(bucket, T.c.station_id, T.c.noise_type)
-    )
-    with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(stmt).mappings().all())
-    cols = ["time", "station_id", "noise_type", "n", "share"]
-    if frame.empty:
-        return pd.DataFrame(columns=cols)
-    frame["time"] = pd.to_datetime(frame["bucket"].astype("int64"), unit="s", utc=True)
-    frame["share"] = frame["n"] / frame.groupby(["bucket", "station_id"])["n"].transform("sum")
-    return frame[cols]
+    counts = station_counts(engine, bucket_seconds, stations=stations, start=start, end=end)
+    return noise_mix_from_counts(counts)
 
 
 OOD_COLUMNS = ["station_id", "ood_photos", "ood_flagged", "ood_share", "ood_warning"]
@@ -216,19 +300,28 @@ OOD_COLUMNS = ["station_id", "ood_photos", "ood_flagged", "ood_share", "ood_warn
 def models_card(models_dir: str | Path) -> dict[str, Any]:
     """The card (``card.json``) of the live bundle under ``models_dir``: what its models were trained on.
 
-    Empty when there is none to read (a models folder from before bundles, or no models here); the warnings then
-    name no training data.
+    Read as JSON, as the Models page reads cards (:mod:`inspection.dashboard.cards`): loading the bundle would
+    import torch, seconds of a page's first render, for one flag. Empty when there is none to read (a models
+    folder from before bundles, or no models here); the warnings then name no training data.
     """
-    from inspection.bundle import LIVE_FILE, PIPELINE_FILE, load_bundle
-    from inspection.models.checkpoint import CheckpointError
+    from inspection.dashboard.cards import BUNDLES_DIR, CARD_FILE, LIVE_FILE, PIPELINE_FILE
 
     root = Path(models_dir).expanduser()
-    if not ((root / PIPELINE_FILE).is_file() or (root / LIVE_FILE).is_file()):
-        return {}  # no bundle: an old models folder has no card (and loading it only to say so warns)
+    if (root / PIPELINE_FILE).is_file():
+        folder = root
+    else:
+        try:
+            live = (root / LIVE_FILE).read_text().strip()
+        except OSError:
+            return {}  # no bundle: an old models folder has no card
+        if not live or "/" in live or live.startswith("."):
+            return {}
+        folder = root / BUNDLES_DIR / live
     try:
-        return load_bundle(root).card
-    except (CheckpointError, OSError):  # BundleError is a CheckpointError
+        card = json.loads((folder / CARD_FILE).read_text())
+    except (OSError, ValueError):
         return {}
+    return card if isinstance(card, dict) else {}
 
 
 def station_ood(
@@ -421,12 +514,26 @@ def defect_control(
             return DefectControl({}, [])
         end = span.end
     cut, first = end - recent, end - recent - baseline
-    after_end = end + timedelta(microseconds=1)
-    refs = station_references(
-        station_defects(engine, start=first, before=cut),
-        station_defects(engine, start=first, before=after_end),
+    # One scan of both windows, split by a flag, rather than one query per window.
+    is_recent = case((T.c.created_at >= cut, 1), else_=0).label("recent")
+    stmt = (
+        select(
+            T.c.station_id,
+            is_recent,
+            func.count().label("scored"),
+            func.sum(case((T.c.verdict == "defective", 1), else_=0)).label("defective"),
+        )
+        .where(REAL_STATION, T.c.status == STATUS_OK, T.c.created_at >= first, T.c.created_at <= end)
+        .group_by(T.c.station_id, is_recent)
     )
-    return DefectControl(refs, check_stations(station_defects(engine, start=cut, before=after_end), refs))
+    with engine.connect() as conn:
+        rows = pd.DataFrame(conn.execute(stmt).all(), columns=["station_id", "recent", "scored", "defective"])
+    cols = ["station_id", "scored", "defective"]
+    before = rows.loc[rows["recent"] == 0, cols].reset_index(drop=True)
+    latest = rows.loc[rows["recent"] == 1, cols].reset_index(drop=True)
+    both = rows.groupby("station_id", sort=True)[["scored", "defective"]].sum().reset_index()[cols]
+    refs = station_references(before, both)
+    return DefectControl(refs, check_stations(latest, refs))
 
 
 def defect_warning(finding: DefectFinding) -> str:

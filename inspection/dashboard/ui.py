@@ -222,8 +222,17 @@ def _db_status(url: str) -> db.DbStatus:
 
 
 @st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def station_counts(url: str, bucket: int, start: datetime | None, end: datetime | None) -> pd.DataFrame:
+    """The one grouped scan behind the summary, the time series and the noise mix (shared through the cache)."""
+    return stations.station_counts(engine(url), bucket, start=start, end=end)
+
+
 def station_summary(url: str) -> pd.DataFrame:
-    return stations.station_summary(engine(url))
+    span = time_span(url)
+    if span is None:
+        return pd.DataFrame(columns=stations.SUMMARY_COLUMNS)
+    # The same bucket as the page's "All records" charts, so that all three read one cached scan.
+    return stations.summary_from_counts(station_counts(url, stations.bucket_for(span)[0], None, None))
 
 
 @st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
@@ -236,14 +245,12 @@ def list_stations(url: str) -> list[str]:
     return stations.list_stations(engine(url))
 
 
-@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
 def station_timeseries(url: str, bucket: int, start: datetime | None, end: datetime | None) -> pd.DataFrame:
-    return stations.station_timeseries(engine(url), bucket, start=start, end=end)
+    return stations.timeseries_from_counts(station_counts(url, bucket, start, end))
 
 
-@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
 def noise_mix(url: str, bucket: int, start: datetime | None, end: datetime | None) -> pd.DataFrame:
-    return stations.noise_mix_timeseries(engine(url), bucket, start=start, end=end)
+    return stations.noise_mix_from_counts(station_counts(url, bucket, start, end))
 
 
 @st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)

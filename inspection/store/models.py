@@ -136,7 +136,16 @@ class Inspection(Base):
         Index("ix_inspections_station_created", "station_id", "created_at"),
         Index("ix_inspections_part_id", "part_id"),
         Index("ix_inspections_created_at", "created_at"),
-        Index("ix_inspections_status", "status"),
+        # Covering for the dashboard's station counts (migration 0006); it also serves lookups by status.
+        Index(
+            "ix_inspections_status_stats",
+            "status",
+            "created_at",
+            "station_id",
+            "verdict",
+            "noise_type",
+            "noise_probability",
+        ),
         Index("ix_inspections_image_sha256", "image_sha256"),
     )
 

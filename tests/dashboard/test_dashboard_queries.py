@@ -188,3 +188,45 @@ def test_station_queries_on_postgres(pg_url: str) -> None:
         assert not versions.store_versions_frame(eng).empty
     finally:
         eng.dispose()
+
+
+def test_one_counts_scan_gives_summary_series_and_mix(engine: Engine) -> None:
+    span = stations.time_span(engine)
+    assert span is not None and span.records == N_RECORDS and span.stations == len(fixtures.STATIONS)
+    bucket, _ = stations.bucket_for(span)
+    counts = stations.station_counts(engine, bucket)
+    summary = stations.summary_from_counts(counts).set_index("station_id")
+    assert summary["records"].sum() == N_RECORDS
+    assert stations.timeseries_from_counts(counts)["scored"].sum() == summary["scored"].sum()
+    mix = stations.noise_mix_from_counts(counts)
+    assert np.allclose(mix.groupby(["time", "station_id"])["share"].sum(), 1.0)
+    # A window narrower than the span gets a bucket no wider than the whole span's.
+    assert stations.bucket_for(span, timedelta(hours=24))[0] <= bucket
+
+
+def test_station_counts_read_the_covering_index(engine: Engine) -> None:
+    """Migration 0006: the windowed counts search ix_inspections_status_stats and never read the table rows."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("query plans are checked on SQLite")
+    span = stations.time_span(engine)
+    assert span is not None
+    with engine.connect() as conn:
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT station_id, count(*) FROM inspections "
+            "WHERE status = 'ok' AND created_at >= ? GROUP BY station_id",
+            (str(span.end - timedelta(days=1)),),
+        ).all()
+    assert "COVERING INDEX ix_inspections_status_stats" in " ".join(str(row) for row in plan)
+
+
+def test_models_card_reads_the_live_card_without_loading_the_bundle(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundles" / "v1"
+    bundle.mkdir(parents=True)
+    (bundle / "pipeline.json").write_text("{}")
+    (bundle / "card.json").write_text('{"synthetic_only": true}')
+    (tmp_path / "LIVE").write_text("v1\n")
+    assert stations.models_card(tmp_path) == {"synthetic_only": True}
+    assert stations.models_card(bundle) == {"synthetic_only": True}
+    assert stations.models_card(tmp_path / "missing") == {}
+    (tmp_path / "LIVE").write_text("../elsewhere\n")
+    assert stations.models_card(tmp_path) == {}
