@@ -70,8 +70,11 @@ def page_data_functions(env: dict[str, str]) -> dict[str, list[tuple[str, Callab
     def stations_page() -> None:
         span = stations.time_span(engine)
         assert span is not None
-        stations.defect_control(engine, recent=timedelta(hours=24), baseline=timedelta(days=7))
-        stations.station_drift(engine, recent=timedelta(hours=24), baseline=timedelta(days=7))
+        windows = stations.window_counts(
+            engine, end=span.end, recent=timedelta(hours=24), baseline=timedelta(days=7)
+        )
+        stations.control_from_counts(windows)  # p-chart and drift share one scan of their windows
+        stations.drift_from_stats(stations.stats_from_counts(windows))
         stations.station_ood(engine, stations.models_card(models_dir))
         counts = stations.station_counts(engine, stations.bucket_for(span)[0])  # summary, series and mix
         stations.summary_from_counts(counts)

@@ -392,48 +392,61 @@ def drift_warning(finding: DriftFinding) -> str:
     return f"**{escape_markdown(finding.station_id)}** drifts from its baseline: {reasons}."
 
 
-def window_stats(
-    engine: Engine, *, end: datetime, recent: timedelta, baseline: timedelta
-) -> dict[str, tuple[WindowStats, WindowStats]]:
-    """Per station, the (baseline, recent) windows ending at ``end``: noise-type counts and mean confidence."""
+WINDOW_COLUMNS = ["station_id", "recent", "noise_type", "verdict", "n", "conf_sum", "conf_n"]
+
+
+def window_counts(engine: Engine, *, end: datetime, recent: timedelta, baseline: timedelta) -> pd.DataFrame:
+    """Scored records per station in the baseline and recent windows ending at ``end``, in one grouped scan.
+
+    The drift rule (:func:`window_stats`) and the p-chart (:func:`control_from_counts`) both read these rows.
+
+    Returns:
+        Columns :data:`WINDOW_COLUMNS`: ``recent`` (1 from ``end - recent`` on, 0 in the baseline window before
+        it), ``noise_type`` and ``verdict`` (None where NULL), ``n``, and the sum and count of known noise
+        confidences.
+    """
     cut = end - recent
-    first = cut - baseline
     is_recent = case((T.c.created_at >= cut, 1), else_=0).label("recent")
-    where = (
-        REAL_STATION,
-        T.c.status == STATUS_OK,
-        T.c.noise_type.is_not(None),
-        T.c.created_at >= first,
-        T.c.created_at <= end,
-    )
     stmt = (
         select(
             T.c.station_id,
             is_recent,
             T.c.noise_type,
+            T.c.verdict,
             func.count().label("n"),
             func.sum(T.c.noise_probability).label("conf_sum"),
+            func.count(T.c.noise_probability).label("conf_n"),
         )
-        .where(*where)
-        .group_by(T.c.station_id, is_recent, T.c.noise_type)
+        .where(REAL_STATION, T.c.status == STATUS_OK, T.c.created_at >= cut - baseline, T.c.created_at <= end)
+        .group_by(T.c.station_id, is_recent, T.c.noise_type, T.c.verdict)
     )
     with engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-    acc: dict[str, dict[int, tuple[dict[str, int], list[float]]]] = {}
-    for station, flag, noise_type, n, conf_sum in rows:
-        counts, conf = acc.setdefault(station, {0: ({}, [0.0, 0.0]), 1: ({}, [0.0, 0.0])})[int(flag)]
-        counts[noise_type] = int(n)
-        if conf_sum is not None:
-            conf[0] += float(conf_sum)
-            conf[1] += int(n)
+        frame = pd.DataFrame(conn.execute(stmt).all(), columns=WINDOW_COLUMNS)
+    frame["conf_sum"] = frame["conf_sum"].astype(float).fillna(0.0)
+    return frame
+
+
+def stats_from_counts(counts: pd.DataFrame) -> dict[str, tuple[WindowStats, WindowStats]]:
+    """Per station, the (baseline, recent) :class:`WindowStats` from :func:`window_counts` rows."""
+    typed = counts[counts["noise_type"].notna()]
     out = {}
-    for station, windows in acc.items():
-        stats = [
-            WindowStats(counts, (conf[0] / conf[1]) if conf[1] else None)
-            for counts, conf in (windows[0], windows[1])
-        ]
-        out[station] = (stats[0], stats[1])
+    for station, rows in typed.groupby("station_id", sort=True):
+        stats = []
+        for flag in (0, 1):
+            window = rows[rows["recent"] == flag]
+            by_type = window.groupby("noise_type")["n"].sum()
+            conf_n = int(window["conf_n"].sum())
+            mean = float(window["conf_sum"].sum()) / conf_n if conf_n else None
+            stats.append(WindowStats({str(k): int(v) for k, v in by_type.items()}, mean))
+        out[str(station)] = (stats[0], stats[1])
     return out
+
+
+def window_stats(
+    engine: Engine, *, end: datetime, recent: timedelta, baseline: timedelta
+) -> dict[str, tuple[WindowStats, WindowStats]]:
+    """Per station, the (baseline, recent) windows ending at ``end``: noise-type counts and mean confidence."""
+    return stats_from_counts(window_counts(engine, end=end, recent=recent, baseline=baseline))
 
 
 def station_drift(
@@ -456,6 +469,19 @@ def station_drift(
             return []
         end = span.end
     windows = window_stats(engine, end=end, recent=recent, baseline=baseline)
+    return drift_from_stats(
+        windows, tv_threshold=tv_threshold, confidence_drop=confidence_drop, min_records=min_records
+    )
+
+
+def drift_from_stats(
+    windows: dict[str, tuple[WindowStats, WindowStats]],
+    *,
+    tv_threshold: float = 0.15,
+    confidence_drop: float = 0.10,
+    min_records: int = 50,
+) -> list[DriftFinding]:
+    """:func:`station_drift` from :func:`stats_from_counts` windows (drifted stations first)."""
     findings = [
         detect_drift(
             s, b, r, tv_threshold=tv_threshold, confidence_drop=confidence_drop, min_records=min_records
@@ -513,25 +539,17 @@ def defect_control(
         if span is None:
             return DefectControl({}, [])
         end = span.end
-    cut, first = end - recent, end - recent - baseline
-    # One scan of both windows, split by a flag, rather than one query per window.
-    is_recent = case((T.c.created_at >= cut, 1), else_=0).label("recent")
-    stmt = (
-        select(
-            T.c.station_id,
-            is_recent,
-            func.count().label("scored"),
-            func.sum(case((T.c.verdict == "defective", 1), else_=0)).label("defective"),
-        )
-        .where(REAL_STATION, T.c.status == STATUS_OK, T.c.created_at >= first, T.c.created_at <= end)
-        .group_by(T.c.station_id, is_recent)
-    )
-    with engine.connect() as conn:
-        rows = pd.DataFrame(conn.execute(stmt).all(), columns=["station_id", "recent", "scored", "defective"])
+    return control_from_counts(window_counts(engine, end=end, recent=recent, baseline=baseline))
+
+
+def control_from_counts(counts: pd.DataFrame) -> DefectControl:
+    """:func:`defect_control` from :func:`window_counts` rows."""
     cols = ["station_id", "scored", "defective"]
-    before = rows.loc[rows["recent"] == 0, cols].reset_index(drop=True)
-    latest = rows.loc[rows["recent"] == 1, cols].reset_index(drop=True)
-    both = rows.groupby("station_id", sort=True)[["scored", "defective"]].sum().reset_index()[cols]
+    rows = counts.assign(scored=counts["n"], defective=counts["n"].where(counts["verdict"] == "defective", 0))
+    by_window = rows.groupby(["station_id", "recent"], sort=True)[["scored", "defective"]].sum().reset_index()
+    before = by_window.loc[by_window["recent"] == 0, cols].reset_index(drop=True)
+    latest = by_window.loc[by_window["recent"] == 1, cols].reset_index(drop=True)
+    both = by_window.groupby("station_id", sort=True)[["scored", "defective"]].sum().reset_index()[cols]
     refs = station_references(before, both)
     return DefectControl(refs, check_stations(latest, refs))
 

@@ -254,17 +254,24 @@ def noise_mix(url: str, bucket: int, start: datetime | None, end: datetime | Non
 
 
 @st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def window_counts(url: str, recent_h: float, baseline_d: float) -> pd.DataFrame | None:
+    """The one scan behind both the drift rule and the p-chart (shared through the cache); None without records."""
+    span = time_span(url)
+    if span is None:
+        return None
+    return stations.window_counts(
+        engine(url), end=span.end, recent=timedelta(hours=recent_h), baseline=timedelta(days=baseline_d)
+    )
+
+
 def station_drift(url: str, recent_h: float, baseline_d: float) -> list[DriftFinding]:
-    return stations.station_drift(
-        engine(url), recent=timedelta(hours=recent_h), baseline=timedelta(days=baseline_d)
-    )
+    counts = window_counts(url, recent_h, baseline_d)
+    return [] if counts is None else stations.drift_from_stats(stations.stats_from_counts(counts))
 
 
-@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
 def defect_control(url: str, recent_h: float, baseline_d: float) -> stations.DefectControl:
-    return stations.defect_control(
-        engine(url), recent=timedelta(hours=recent_h), baseline=timedelta(days=baseline_d)
-    )
+    counts = window_counts(url, recent_h, baseline_d)
+    return stations.DefectControl({}, []) if counts is None else stations.control_from_counts(counts)
 
 
 @st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
