@@ -265,6 +265,7 @@ def time_first_renders(env: dict[str, str], root: Path, timeout: float = 60.0) -
     with running_dashboard(env, root / "dashboard.log") as base:
         driver = _open_browser(browser, driver_path, profiles / PAGES[-1])  # its cache holds the frontend
         try:
+            driver.get(f"{base}/_stcore/health")  # the browser is up and has reached the server: no page yet
             for page in PAGES:
                 out["new tab"][page] = _time_render(driver, f"{base}/{MAIN_ELEMENTS[page][0]}", page, timeout)
         finally:

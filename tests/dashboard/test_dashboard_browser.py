@@ -1,7 +1,8 @@
 """End to end: ``inspection dashboard`` on fixture data, every page opened in headless Chromium.
 
-Screenshots go to a temporary folder; with ``INSPECTION_UPDATE_SCREENSHOTS=1`` they replace
-``docs/screenshots/*.png``.
+Screenshots go to a temporary folder: the pages' screenshots in docs/screenshots come from a real run
+(docs/screenshots/take_screenshots.py), not from these fixtures. ``screenshot_dir`` sends the OOD browser test's
+``stations-drift.png`` there with ``INSPECTION_UPDATE_SCREENSHOTS=1``.
 """
 
 from __future__ import annotations
@@ -192,7 +193,7 @@ def test_every_page_in_chromium(
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    out = screenshot_dir(tmp_path_factory)
+    out = tmp_path_factory.mktemp("screenshots")  # docs/screenshots holds a real run's (take_screenshots.py)
     part_id, record_id = periodic_part(data_env["INSPECTION_DB"])
     for i, (path, title, texts, selectors) in enumerate(PAGES, start=1):
         t0 = time.monotonic()

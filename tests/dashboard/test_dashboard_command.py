@@ -93,3 +93,18 @@ def test_cached_pipeline_loads_checkpoints_and_rebuilds_the_autoencoder_view(tmp
     assert view.image is not None and view.image.shape == gray.shape and "autoencoder" in view.note
     missing, reason = ui.pipeline.__wrapped__(str(tmp_path / "none"))  # type: ignore[attr-defined]
     assert missing is None and "could not be loaded" in reason
+
+
+def test_launch_hands_its_arguments_to_streamlit() -> None:
+    """``python -m inspection.dashboard.launch`` warms the imports, then runs Streamlit's own command line."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "inspection.dashboard.launch", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Streamlit, version")
