@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from helpers.store import columns
 from sqlalchemy import inspect, text
 
-from inspection.store import current_revision, head_revision, make_engine
+from inspection.store import current_revision, make_engine
 from inspection.store.database import downgrade, upgrade
 
 
@@ -26,7 +26,7 @@ def test_upgrade_keeps_old_records_unknown_and_downgrade_removes_only_0005(db_ur
         assert not {"ood", "ood_score"} & columns(engine, "inspections")
         indexes_before = {ix["name"] for ix in inspect(engine).get_indexes("inspections")}
 
-        assert upgrade(engine) == head_revision() == "0005"
+        assert upgrade(engine, "0005") == "0005"
         assert {"ood", "ood_score"} <= columns(engine, "inspections")
         # the station's newest records are read on the index 0001 made; 0005 adds none (and drops none)
         assert {ix["name"] for ix in inspect(engine).get_indexes("inspections")} == indexes_before
@@ -44,7 +44,7 @@ def test_upgrade_keeps_old_records_unknown_and_downgrade_removes_only_0005(db_ur
             row = conn.execute(text("SELECT part_id, verdict, review_reason FROM inspections")).one()
         assert tuple(row) == ("p1", "review", "ood")
 
-        assert upgrade(engine) == "0005"
-        assert current_revision(engine) == head_revision()
+        assert upgrade(engine, "0005") == "0005"
+        assert current_revision(engine) == "0005"
     finally:
         engine.dispose()
