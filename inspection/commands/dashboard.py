@@ -151,7 +151,7 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     ).is_dir():  # without an installed package the pages import it from the checkout
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(checkout), env.get("PYTHONPATH", "")) if p)
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(app),
+        sys.executable, "-m", "inspection.dashboard.launch", "run", str(app),
         "--server.headless", "true",
         "--server.address", args.host,
         "--server.port", str(args.port),

@@ -28,7 +28,7 @@ def test_command_builds_streamlit_run_with_sources(tmp_path: Path) -> None:
     )
     cmd, env = dashboard.build_command(args)
     assert (
-        cmd[1:4] == ["-m", "streamlit", "run"]
+        cmd[1:4] == ["-m", "inspection.dashboard.launch", "run"]
         and cmd[4].endswith("dashboards/app.py")
         and Path(cmd[4]).is_file()
     )
