@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,53 +54,25 @@ PAGES: list[tuple[str, str, list[str], dict[str, int]]] = [
 ]  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(data_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``inspection dashboard`` on a free loopback port; yields its base URL."""
-    port = free_port()
+    """``inspection dashboard`` on a free loopback port (the page bench's own launcher); yields its base URL."""
+    from inspection.dashboard.bench import running_dashboard
+
     log = tmp_path_factory.mktemp("dashboard-log") / "streamlit.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INSPECTION_")}
     # Loading models costs a torch import in the server; the pipeline path has its own tests.
-    env.update(
-        PYTHONPATH=str(REPO),
-        INSPECTION_MODELS=data_env["INSPECTION_MODELS"],
-        INSPECTION_DASHBOARD_NO_MODELS="1",
-    )
-    cmd = [sys.executable, "-m", "inspection.cli", "dashboard", "--reports", data_env["INSPECTION_REPORTS"],
-           "--db", data_env["INSPECTION_DB"], "--photos", data_env["INSPECTION_PHOTOS"],
-           "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"dashboard did not start (exit {proc.poll()}):\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        print(f"dashboard up in {time.monotonic() - deadline + 90:.1f} s")
+    env = {
+        **{
+            k: data_env[k]
+            for k in ("INSPECTION_REPORTS", "INSPECTION_DB", "INSPECTION_PHOTOS", "INSPECTION_MODELS")
+        },
+        "PYTHONPATH": str(REPO),
+        "INSPECTION_DASHBOARD_NO_MODELS": "1",
+    }
+    with running_dashboard(env, log) as base:
         yield base
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        text = log.read_text()
-        assert "Traceback" not in text, text[-3000:]
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
 
 
 @pytest.fixture(scope="module")
