@@ -210,3 +210,14 @@ def test_every_page_in_chromium(
     )
     browser.execute_script("arguments[0].click();", link)
     wait_rendered(browser, "Stations", ["periodic noise rose"], {})
+
+
+def test_a_deep_link_opens_only_the_linked_part(server: str, browser, data_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    part_id, record_id = periodic_part(data_env["INSPECTION_DB"])
+    browser.get(f"{server}/part-lookup?part={part_id}")
+    wait_rendered(browser, "Part lookup", [f"record #{record_id}", "1 matching record,"], {})
+    assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
+    box = browser.find_element(By.CSS_SELECTOR, '[data-testid="stTextInput"] input')
+    assert box.get_attribute("value") == part_id  # the link filled the part id in
