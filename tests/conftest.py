@@ -9,9 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from inspection.data import synth_casting, write_synthetic_dataset
 from inspection.bundle import BUNDLES_DIR, BundleError, load_bundle
+from inspection.data import synth_casting, write_synthetic_dataset
 from inspection.testing import write_tiny_bundle
+
+
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """Commands set torch's thread count for the whole process; each test leaves it as it found it."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/helpers, shared by the test packages
 CASTING = Path(__file__).resolve().parents[2] / "shared" / "data" / "casting"

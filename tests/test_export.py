@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from inspection import NOISE_TYPES
 from inspection.bench import judge_all, parity_report
@@ -39,13 +38,6 @@ def require(backend: str) -> None:
         pytest.skip(
             f"{module} is not installed (pip install 'inspection[{extra}]'); {backend} parity not checked"
         )
-
-
-@pytest.fixture(autouse=True)
-def keep_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -7,19 +7,11 @@ import csv
 from pathlib import Path
 
 import pytest
-import torch
 from sqlalchemy.exc import OperationalError
 
 from inspection.cli import main
 from inspection.loadtest import make_photos
 from inspection.store import RecordStore
-
-
-@pytest.fixture(autouse=True)
-def keep_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

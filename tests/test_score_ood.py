@@ -8,7 +8,6 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-import torch
 
 from inspection.bundle import load_bundle
 from inspection.cli import main
@@ -19,13 +18,6 @@ from inspection.results import InspectionResult
 from inspection.store import RecordStore
 
 N = WARN_MIN_PHOTOS + 2
-
-
-@pytest.fixture(autouse=True)
-def keep_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,10 @@ import threading
 from pathlib import Path
 
 import pytest
-import torch
 
 from inspection.cli import main
 from inspection.loadtest import make_photos
 from inspection.store import RecordStore
-
-
-@pytest.fixture(autouse=True)
-def keep_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_a_fifo_named_on_the_command_line_is_rejected_not_read(tmp_path: Path, tiny_models: Path) -> None:

@@ -6,20 +6,12 @@ import argparse
 from pathlib import Path
 
 import pytest
-import torch
 from sqlalchemy.exc import OperationalError
 
 from inspection.cli import build_parser, main
 from inspection.loadtest import make_photos
 from inspection.pipeline import InspectionPipeline
 from inspection.store import RecordStore
-
-
-@pytest.fixture(autouse=True)
-def keep_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)  # the command sets its own; leave the session as it was
 
 
 @pytest.fixture
