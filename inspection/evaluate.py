@@ -382,18 +382,30 @@ def _spectrum_png(gray: np.ndarray) -> np.ndarray:
 def write_gallery(
     ev: Evaluation, clean: np.ndarray, out: Path, seed: int, index: int
 ) -> list[dict[str, str]]:
-    """One example per noise type: noisy, routed-denoised, clean and the noisy photo's spectrum."""
+    """One example per noise type: noisy, routed-denoised, clean, the noisy photo's spectrum, and the defect
+    model's heat map (LayerCAM, :mod:`inspection.explain`) over the denoised photo it judged."""
+    from inspection.explain import Explainer, overlay  # torch hooks; only the gallery needs them
+
     out.mkdir(parents=True, exist_ok=True)
+    explainer = Explainer.from_checkpoint(ev.pipe.defect)
     entries = []
     for k, kind in enumerate(NOISE_TYPES):
         noisy = apply_spec(clean, sample_spec(kind, protocol_rng(seed, index, k)), protocol_rng(seed, index, 100 + k))
         probs = ev.pipe.classify_noise([noisy])
         denoised = ev.pipe.denoise([noisy], [ev.pipe.route(probs, [noisy])[0][1]])[0]
-        files = {"noisy": noisy, "denoised": denoised, "clean": clean, "spectrum": _spectrum_png(noisy)}
-        entry = {"noise_type": kind, "predicted": NOISE_TYPES[int(probs.argmax())]}
+        [heat] = explainer([denoised])
+        files = {
+            "noisy": noisy,
+            "denoised": denoised,
+            "clean": clean,
+            "spectrum": _spectrum_png(noisy),
+            "heat": cv2.cvtColor(overlay(denoised, heat.heat), cv2.COLOR_RGB2BGR),
+        }
+        entry: dict[str, Any] = {"noise_type": kind, "predicted": NOISE_TYPES[int(probs.argmax())]}
         for role, img in files.items():
             cv2.imwrite(str(out / f"{kind}_{role}.png"), img)
             entry[role] = f"gallery/{kind}_{role}.png"
+        entry["p_defective"] = round(heat.p_defective, 4)
         entries.append(entry)
     return entries
 

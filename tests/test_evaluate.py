@@ -1,4 +1,5 @@
 import json
+import cv2
 
 from inspection import NOISE_TYPES
 from inspection.evaluate import EvalConfig, evaluate, kind_summary
@@ -44,8 +45,12 @@ def test_report_has_documented_schema(synthetic_root, tiny_models, tmp_path):
     assert ("gaussian", "routed") in methods and ("gaussian", "none") in methods
     assert len(report["denoise"]["samples"]) == 3 * n * (3 + 2)
     for g in report["gallery"]:
-        for role in ("noisy", "denoised", "clean", "spectrum"):
+        for role in ("noisy", "denoised", "clean", "spectrum", "heat"):
             assert (folder / g[role]).is_file()
+        heat = cv2.imread(str(folder / g["heat"]), cv2.IMREAD_UNCHANGED)
+        denoised = cv2.imread(str(folder / g["denoised"]), cv2.IMREAD_GRAYSCALE)
+        assert heat.shape == (*denoised.shape, 3)  # the heat map in colour over the denoised photo
+        assert (heat[..., 0] != heat[..., 2]).any() and 0.0 <= g["p_defective"] <= 1.0
     assert set(report["realistic"]) == {
         "poisson_gaussian",
         "correlated",

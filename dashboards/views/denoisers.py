@@ -71,3 +71,4 @@ with ui.guard("the denoisers page"):
             st.caption(
                 "The crop starts on the most detailed area of the clean photo; move it to follow a defect."
             )
+            ui.gallery_heat_map(entry)

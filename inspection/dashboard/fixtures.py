@@ -196,6 +196,8 @@ def fixture_report(
                 "denoised": f"gallery/{t}_denoised.png",
                 "clean": f"gallery/{t}_clean.png",
                 "spectrum": f"gallery/{t}_spectrum.png",
+                "heat": f"gallery/{t}_heat.png",
+                "p_defective": 0.9,
             }  # fmt: skip
             for t in NOISE_TYPES
         ],
@@ -213,6 +215,18 @@ def write_gallery(folder: Path, *, seed: int = 0, size: int = 256) -> None:
         _write_png(folder / f"{t}_noisy.png", noisy)
         _write_png(folder / f"{t}_denoised.png", fixture_denoise(noisy, t))
         _write_png(folder / f"{t}_spectrum.png", spectrum_image(noisy))
+        _write_png(folder / f"{t}_heat.png", fixture_heat_map(fixture_denoise(noisy, t)))
+
+
+def fixture_heat_map(gray: np.ndarray) -> np.ndarray:
+    """A stand-in for a heat map (no model here): a jet-coloured blob on the photo's darkest spot, BGR."""
+    spot = np.unravel_index(int(np.argmin(cv2.GaussianBlur(gray, (0, 0), 4))), gray.shape)
+    rows, cols = np.indices(gray.shape)
+    heat = np.exp(-((rows - spot[0]) ** 2 + (cols - spot[1]) ** 2) / (2 * (gray.shape[0] / 10) ** 2))
+    colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET).astype(np.float32)
+    base = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR).astype(np.float32)
+    alpha = 0.45 * heat[..., None]
+    return np.clip(base * (1 - alpha) + colour * alpha, 0, 255).astype(np.uint8)
 
 
 def write_report_markdown(report: dict[str, Any], path: Path) -> None:

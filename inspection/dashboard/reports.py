@@ -63,6 +63,8 @@ class GalleryEntry:
     denoised: Path | None
     clean: Path | None
     spectrum: Path | None
+    heat: Path | None = None  # the defect model's heat map over the denoised photo (reports since 2026-11-27)
+    p_defective: float | None = None  # the defect model's P(defective) on the denoised photo
 
 
 def list_reports(root: str | Path) -> list[ReportRef]:
@@ -329,6 +331,14 @@ def denoise_samples_frame(report: dict[str, Any]) -> pd.DataFrame:
     return frame.astype({"psnr": float, "ssim": float})
 
 
+def _probability(value: Any) -> float | None:
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        return None
+    return p if 0.0 <= p <= 1.0 else None
+
+
 def gallery_entries(report: dict[str, Any], report_dir: str | Path) -> list[GalleryEntry]:
     """The report's example photos with absolute paths; files that do not exist come back as None."""
     report_dir = Path(report_dir)
@@ -353,6 +363,8 @@ def gallery_entries(report: dict[str, Any], report_dir: str | Path) -> list[Gall
                 denoised=resolve(item.get("denoised")),
                 clean=resolve(item.get("clean")),
                 spectrum=resolve(item.get("spectrum")),
+                heat=resolve(item.get("heat")),
+                p_defective=_probability(item.get("p_defective")),
             )
         )
     order = {t: i for i, t in enumerate(NOISE_TYPES)}

@@ -418,6 +418,20 @@ def image(path: Path | None, caption: str) -> np.ndarray | None:
     return gray
 
 
+def gallery_heat_map(entry: reports.GalleryEntry) -> None:
+    """The defect model's heat map over a report's denoised example photo, or a note for older reports."""
+    st.markdown("**Where the defect model looked** (on the denoised photo)")
+    if entry.heat is None:
+        st.caption("This report has no heat map (reports written before 2026-11-27 lack it).")
+        return
+    verdict = "" if entry.p_defective is None else f"; P(defective) {entry.p_defective:.2f}"
+    st.image(
+        str(entry.heat),
+        caption=f"LayerCAM of the defect model, red = most evidence for 'defective'{verdict}",
+        width=420,
+    )
+
+
 def percent(value: float | None) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{value:.1%}"
 

@@ -76,11 +76,14 @@ def test_denoisers(dashboard_env: dict[str, str]) -> None:
     assert len(row) == 1 and 25 < float(row["psnr"].iloc[0]) < 40
     assert len(charts(at)) == 2  # PSNR and SSIM box plots
     assert at.selectbox(key="gallery_type").value == "periodic"
-    assert len(elements(at, "Image")) == 6  # noisy / denoised / clean, each whole and zoomed
+    # noisy / denoised / clean, each whole and zoomed, and the defect model's heat map on the denoised photo
+    assert len(elements(at, "Image")) == 7
+    captions = [img.caption for e in elements(at, "Image") for img in e.proto.imgs]
+    assert any("LayerCAM" in c and "P(defective) 0.90" in c for c in captions), captions
     at.selectbox(key="gallery_type").set_value("salt_pepper")
     at.slider(key="crop_size").set_value(32)
     at.run()
-    assert not at.exception and len(elements(at, "Image")) == 6
+    assert not at.exception and len(elements(at, "Image")) == 7
 
 
 def test_stations(dashboard_env: dict[str, str]) -> None:

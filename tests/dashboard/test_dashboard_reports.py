@@ -123,4 +123,5 @@ def test_gallery_entries_resolve_inside_report_only(tmp_path: Path) -> None:
     entries = reports.gallery_entries(report, folder)
     assert [e.noise_type for e in entries[:4]] == ["clean", "gaussian", "salt_pepper", "periodic"]
     assert all(e.noisy is not None and e.noisy.is_file() for e in entries[:4])
+    assert all(e.heat is not None and e.heat.is_file() and e.p_defective == 0.9 for e in entries[:4])
     assert entries[-1].noisy is None
