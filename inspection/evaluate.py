@@ -36,7 +36,7 @@ from inspection.configs import EvalConfig
 from inspection.data import RejectedPhoto, Sample, dataset_fingerprint, list_split, read_photos
 from inspection.denoise import AutoencoderDenoiser
 from inspection.imageio import read_image
-from inspection.metrics import binary_scores, confusion, psnr, ssim
+from inspection.metrics import binary_scores, confusion, psnr, reliability, ssim
 from inspection.models import load_checkpoint
 from inspection.noise import (
     LEVEL_BINS,
@@ -111,6 +111,9 @@ class Evaluation:
         self.noise_true: list[int] = []
         self.noise_pred: list[int] = []
         self.noise_bins: list[str] = []
+        self.noise_confidence: list[float] = []  # the top noise probability, for the reliability diagram
+        self.p_defect: list[float] = []  # P(defective) on clean and routed noisy photos, and their labels
+        self.p_defect_labels: list[bool] = []
         self.samples: list[dict[str, Any]] = []
         self.timing: dict[tuple[str, str], list[float]] = defaultdict(list)
         self.realistic: dict[str, dict[str, Any]] = {}
@@ -145,9 +148,15 @@ class Evaluation:
     def verdicts(self, pipe: InspectionPipeline, grays: list[np.ndarray]) -> np.ndarray:
         return pipe.defect_probability(grays) >= pipe.threshold
 
-    def judge(self, pipe: InspectionPipeline, grays: list[np.ndarray]) -> tuple[np.ndarray, list[str]]:
-        """Verdicts, and what each photo was called: its kind (``defective`` without kinds) or ``ok``."""
+    def judge(
+        self, pipe: InspectionPipeline, grays: list[np.ndarray], labels: np.ndarray | None = None
+    ) -> tuple[np.ndarray, list[str]]:
+        """Verdicts, and what each photo was called: its kind (``defective`` without kinds) or ``ok``. With
+        ``labels``, P(defective) and the labels are kept for the calibration section."""
         p_defect, p_kinds = pipe.defect_outputs(grays)
+        if labels is not None:
+            self.p_defect.extend(float(p) for p in p_defect)
+            self.p_defect_labels.extend(bool(y) for y in labels)
         pred = p_defect >= pipe.threshold
         names = [
             ("ok" if not d else pipe.kinds[int(np.argmax(pk))] if pipe.kinds else "defective")
@@ -164,7 +173,7 @@ class Evaluation:
     ) -> None:
         pipe, seed = self.pipe, self.cfg.seed
         kinds = kinds if kinds is not None else [""] * len(clean)
-        clean_pred, clean_names = self.judge(pipe, clean)
+        clean_pred, clean_names = self.judge(pipe, clean, labels)
         self.record("clean", clean_pred, labels, "clean", ["none"] * len(clean))
         self.record_kinds("clean", kinds, clean_names)
         if self.aug is not None:
@@ -179,9 +188,10 @@ class Evaluation:
             probs = pipe.classify_noise(noisy)
             self.noise_true.extend([k] * len(noisy))
             self.noise_pred.extend(int(i) for i in probs.argmax(1))
+            self.noise_confidence.extend(float(c) for c in probs.max(1))
             self.noise_bins.extend(bins)
             routed = pipe.denoise(noisy, [d for _, d, _ in pipe.route(probs, noisy)])
-            routed_pred, routed_names = self.judge(pipe, routed)
+            routed_pred, routed_names = self.judge(pipe, routed, labels if kind != "clean" else None)
             if kind == "clean":
                 self.record("clean_routed", routed_pred, labels, kind, bins)
                 continue
@@ -268,6 +278,10 @@ class Evaluation:
                 for k, n in enumerate(NOISE_TYPES)
                 if n in LEVEL_RANGES
             },
+        }
+        report["calibration"] = {
+            "noise": reliability(np.array(self.noise_confidence), t == p),
+            "defect": reliability(np.array(self.p_defect), np.array(self.p_defect_labels)),
         }
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for s in self.samples:
@@ -390,7 +404,9 @@ def write_gallery(
     explainer = Explainer.from_checkpoint(ev.pipe.defect)
     entries = []
     for k, kind in enumerate(NOISE_TYPES):
-        noisy = apply_spec(clean, sample_spec(kind, protocol_rng(seed, index, k)), protocol_rng(seed, index, 100 + k))
+        noisy = apply_spec(
+            clean, sample_spec(kind, protocol_rng(seed, index, k)), protocol_rng(seed, index, 100 + k)
+        )
         probs = ev.pipe.classify_noise([noisy])
         denoised = ev.pipe.denoise([noisy], [ev.pipe.route(probs, [noisy])[0][1]])[0]
         [heat] = explainer([denoised])

@@ -7,6 +7,7 @@ and the threshold that minimises the expected cost of mistakes.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -76,6 +77,24 @@ def expected_calibration_error(prob: np.ndarray, labels: np.ndarray, bins: int =
         m = idx == b
         ece += m.mean() * abs(labels[m].mean() - prob[m].mean())
     return float(ece)
+
+
+def reliability(prob: np.ndarray, outcome: np.ndarray, bins: int = 10) -> dict[str, Any]:
+    """A reliability diagram and its ECE: per equal-width bin of ``prob``, how many photos fell in it, their
+    mean probability and how often ``outcome`` held (defective, or "the top class was right")."""
+    prob, outcome = np.asarray(prob, np.float64), np.asarray(outcome, np.float64)
+    idx = np.minimum((prob * bins).astype(int), bins - 1)
+    rows = [
+        {
+            "low": float(b / bins),
+            "high": float((b + 1) / bins),
+            "n": int((idx == b).sum()),
+            "mean_probability": float(prob[idx == b].mean()),
+            "observed": float(outcome[idx == b].mean()),
+        }
+        for b in np.unique(idx)
+    ]
+    return {"ece": expected_calibration_error(prob, outcome, bins), "n": int(len(prob)), "bins": rows}
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:

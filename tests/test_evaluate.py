@@ -1,4 +1,5 @@
 import json
+
 import cv2
 
 from inspection import NOISE_TYPES
@@ -40,6 +41,11 @@ def test_report_has_documented_schema(synthetic_root, tiny_models, tmp_path):
     assert conds["clean"]["n"] == n and conds["noisy_routed"]["n"] == 3 * n
     assert set(report["defect_accuracy"]["noisy_routed_per_type"]) == {"gaussian", "salt_pepper", "periodic"}
     assert 0 <= report["defect_erasure"] <= 1
+    calibration = report["calibration"]
+    assert (
+        calibration["noise"]["n"] == 4 * n and calibration["defect"]["n"] == 4 * n
+    )  # clean + 3 routed noisy
+    assert all(0 <= calibration[m]["ece"] <= 1 for m in ("noise", "defect"))
     methods = {(r["noise_type"], r["method"]) for r in report["denoise"]["summary"]}
     assert ("salt_pepper", "median") in methods and ("periodic", "notch") in methods
     assert ("gaussian", "routed") in methods and ("gaussian", "none") in methods

@@ -1,5 +1,6 @@
 """Overview: does the noise routing pay off? Headline defect metrics, the gain per noise type, how often
-denoising erases a defect, and how the routing copes with realistic noise it never trained on."""
+denoising erases a defect, how the routing copes with realistic noise it never trained on, and whether the
+models' probabilities are calibrated."""
 
 from typing import Any
 
@@ -7,6 +8,10 @@ import streamlit as st
 
 from inspection.dashboard import charts, reports, ui
 
+ECE_HELP = (
+    "Expected calibration error: over bins of predicted probability, the photo-weighted gap between the "
+    "probability and how often it came true (0 is perfect; 0.03 means off by 3 points on average)."
+)
 ERASURE_HELP = (
     "Share of defective parts that are called defective on the clean photo but ok after noise and routed "
     "denoising: defects the denoiser wiped out along with the noise."
@@ -42,6 +47,22 @@ def realistic_section(report: dict[str, Any]) -> None:
             "routes": "routed to",
         },
     )
+
+
+def calibration_section(report: dict[str, Any]) -> None:
+    st.subheader("Calibration: do the probabilities mean what they say?")
+    errors = reports.calibration_errors(report)
+    c1, c2, c3 = st.columns([1, 1, 2])
+    for col, (name, label) in zip(
+        (c1, c2), (("noise", "noise type"), ("defect", "P(defective)")), strict=True
+    ):
+        value = errors[name]
+        col.metric(f"ECE, {label}", "n/a" if value is None else f"{value:.3f}", border=True, help=ECE_HELP)
+    c3.caption(
+        ECE_HELP + " The router sends a photo down the safe path when its noise probability is low, and the "
+        "threshold on P(defective) sets the verdict, so both rely on these numbers."
+    )
+    st.altair_chart(charts.reliability_chart(reports.calibration_frame(report)), width="stretch")
 
 
 st.title("Overview")
@@ -107,6 +128,8 @@ with ui.guard("the overview"):
             erasure_section(latest)
         if latest.get("realistic"):
             realistic_section(latest)
+        if latest.get("calibration"):
+            calibration_section(latest)
 
         st.subheader("Compare with an earlier report")
         earlier_refs = refs[1:]

@@ -92,6 +92,34 @@ def gain_chart(comparison: pd.DataFrame) -> alt.Chart:
     )
 
 
+def reliability_chart(frame: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
+    """Reliability diagram: mean predicted probability against how often it came true, per bin and model,
+    dots sized by photos, beside the diagonal of perfect calibration."""
+    unit = alt.Scale(domain=[0.0, 1.0])
+    fmt = alt.Axis(format=AXIS_PERCENT)
+    diagonal = alt.Chart(pd.DataFrame({"p": [0.0, 1.0]})).mark_line(color="#888", strokeDash=[4, 4])
+    diagonal = diagonal.encode(x=alt.X("p:Q", scale=unit, axis=fmt), y=alt.Y("p:Q", scale=unit, axis=fmt))
+    dots = (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("mean_probability:Q", title="predicted probability (bin mean)", scale=unit, axis=fmt),
+            y=alt.Y("observed:Q", title="observed frequency", scale=unit, axis=fmt),
+            color=alt.Color("model:N", title=None, legend=alt.Legend(orient="bottom")),
+            size=alt.Size("n:Q", title="photos", legend=None),
+            tooltip=[
+                "model:N",
+                alt.Tooltip("low:Q", format=PERCENT, title="bin from"),
+                alt.Tooltip("high:Q", format=PERCENT, title="bin to"),
+                "n:Q",
+                alt.Tooltip("mean_probability:Q", format=PERCENT),
+                alt.Tooltip("observed:Q", format=PERCENT),
+            ],
+        )
+    )
+    return alt.layer(diagonal, dots).properties(height=300)
+
+
 def confusion_chart(confusion: pd.DataFrame) -> alt.LayerChart:
     """Heatmap of the noise classifier's confusion matrix, rows true, columns predicted, with counts."""
     order = list(dict.fromkeys(confusion["true"]))

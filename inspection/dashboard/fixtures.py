@@ -189,6 +189,7 @@ def fixture_report(
             "noisy_before": 0.946,
             "noisy_after": 0.970,
         },
+        "calibration": fixture_calibration(seed),
         "gallery": [
             {
                 "noise_type": t,
@@ -201,6 +202,19 @@ def fixture_report(
             }  # fmt: skip
             for t in NOISE_TYPES
         ],
+    }
+
+
+def fixture_calibration(seed: int, n: int = 480) -> dict[str, Any]:
+    """Reliability diagrams of well-calibrated seeded probabilities (each outcome drawn with its probability)."""
+    from inspection.metrics import reliability
+
+    rng = np.random.default_rng(seed + 7)
+    confidence = rng.beta(12, 1, n)
+    p_defective = np.concatenate([rng.beta(1, 12, n // 2), rng.beta(12, 1, n - n // 2)])
+    return {
+        "noise": reliability(confidence, rng.random(n) < confidence),
+        "defect": reliability(p_defective, rng.random(n) < p_defective),
     }
 
 

@@ -418,6 +418,34 @@ def realistic_frame(report: dict[str, Any]) -> pd.DataFrame:
     )
 
 
+CALIBRATED = {"noise": "noise type (top probability)", "defect": "P(defective)"}
+
+
+def calibration_frame(report: dict[str, Any]) -> pd.DataFrame:
+    """The report's reliability diagrams, one row per model and probability bin.
+
+    Returns columns ``model, low, high, n, mean_probability, observed`` (``observed``: how often the top noise
+    class was right, or the share of defective photos); empty when the report has no ``calibration`` block
+    (reports written before 2026-11-27).
+    """
+    cols = ["model", "low", "high", "n", "mean_probability", "observed"]
+    rows = [
+        {"model": CALIBRATED[name], **{c: b.get(c) for c in cols[1:]}}
+        for name, block in (report.get("calibration") or {}).items()
+        if name in CALIBRATED and isinstance(block, dict)
+        for b in block.get("bins") or []
+        if isinstance(b, dict)
+    ]
+    frame = pd.DataFrame(rows, columns=cols)
+    return frame.astype({c: float for c in cols[1:]}).astype({"n": int})
+
+
+def calibration_errors(report: dict[str, Any]) -> dict[str, float | None]:
+    """ECE per calibrated model (``noise``, ``defect``), None where the report lacks it."""
+    block = report.get("calibration") or {}
+    return {name: _metric(block.get(name), "ece") for name in CALIBRATED}
+
+
 def in_points(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """A copy with ``columns`` (differences of two fractions) in accuracy points: 0.265 becomes 26.5."""
     return frame.assign(**{c: frame[c] * 100 for c in columns})

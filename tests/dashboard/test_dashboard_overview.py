@@ -51,9 +51,10 @@ def real_report_env(dashboard_env: dict[str, str], tmp_path: Path, monkeypatch: 
 def test_overview_bars_from_zero_gains_in_points(dashboard_env: dict[str, str]) -> None:
     at = open_page("overview")
     report = latest_report(dashboard_env)
-    for spec in specs(at):
-        y = spec["spec"]["encoding"]["y"] if "spec" in spec else spec["encoding"]["y"]
-        assert y["scale"]["domain"] == [0.0, 1.0], y
+    for spec in specs(at):  # bars, and the reliability diagram's layers: every y axis from 0 to 100%
+        for view in spec.get("layer") or [spec.get("spec", spec)]:
+            y = view["encoding"]["y"]
+            assert y["scale"]["domain"] == [0.0, 1.0], y
     gains = at.dataframe[0].value.set_index("noise_type")
     per_type = report["defect"]["per_type"]
     expected = (

@@ -45,7 +45,10 @@ def test_overview(dashboard_env: dict[str, str]) -> None:
     gain = (conditions["noisy_routed"]["accuracy"] - conditions["noisy_none"]["accuracy"]) * 100
     assert metric(at, "Gain from denoising") == f"{gain:+.1f} pts"
     assert any("reference VGG16: +2.4 pts" in str(m.proto.delta) for m in at.metric)
-    assert len(charts(at)) == 2
+    assert len(charts(at)) == 3  # defect metrics, gain per type, reliability diagram
+    calibration = report["calibration"]
+    assert metric(at, "ECE, noise type") == f"{calibration['noise']['ece']:.3f}"
+    assert metric(at, "ECE, P(defective)") == f"{calibration['defect']['ece']:.3f}"
     gains = at.dataframe[0].value.set_index("noise_type")
     assert (
         gains.loc["periodic", "with_denoising"]

@@ -125,3 +125,17 @@ def test_gallery_entries_resolve_inside_report_only(tmp_path: Path) -> None:
     assert all(e.noisy is not None and e.noisy.is_file() for e in entries[:4])
     assert all(e.heat is not None and e.heat.is_file() and e.p_defective == 0.9 for e in entries[:4])
     assert entries[-1].noisy is None
+
+
+def test_calibration_frame_holds_each_models_bins_and_is_empty_for_older_reports() -> None:
+    report = fixtures.fixture_report("20261124T080000Z-synthetic", datetime(2026, 11, 24, tzinfo=UTC))
+    frame = reports.calibration_frame(report)
+    assert set(frame["model"]) == {"noise type (top probability)", "P(defective)"}
+    noise = frame[frame["model"] == "noise type (top probability)"]
+    assert noise["n"].sum() == report["calibration"]["noise"]["n"]
+    assert ((noise["low"] <= noise["mean_probability"]) & (noise["mean_probability"] <= noise["high"])).all()
+    errors = reports.calibration_errors(report)
+    assert errors["noise"] == report["calibration"]["noise"]["ece"] and 0 <= errors["defect"] < 0.2
+    del report["calibration"]
+    assert reports.calibration_frame(report).empty
+    assert reports.calibration_errors(report) == {"noise": None, "defect": None}
