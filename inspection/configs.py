@@ -75,6 +75,14 @@ class TrainConfig:
         new_share: with ``replay``, the share of each epoch's photos drawn from the new data (``data``), the rest
             from the replayed data, so a few new photos are not drowned by many old ones (0 = in proportion to
             their numbers; retrain defaults to 0.5).
+        patience: stop early once the validation score has not improved for this many epochs; the best epoch
+            is kept (0 = train every epoch of ``epochs``).
+        channels_last: train convolutional models in the channels-last memory layout, which is faster on CPUs
+            and GPUs alike (``--no-channels-last``: the default layout); the saved weights are the same either way.
+        noise_cache: for ``defect`` with ``noise_aug``, each training photo's noised (and, with ``denoiser``,
+            denoised) copy per noise type is drawn once, from a generator seeded by the photo, kept at the model
+            input size, and reused in a new rotation or flip whenever the photo draws that type again, so the
+            denoiser runs at most once per photo and type (``--no-noise-cache``: fresh noise at every draw).
     """
 
     task: str
@@ -112,6 +120,9 @@ class TrainConfig:
     init_from: str = ""
     replay: tuple[str, ...] = ()
     new_share: float = 0.0
+    patience: int = 0
+    channels_last: bool = True
+    noise_cache: bool = True
 
     def resolved(self) -> TrainConfig:
         if self.task not in TASK_DEFAULT_ARCH:

@@ -146,6 +146,28 @@ def train_noise(cfg: TrainConfig) -> TrainResult:
     return TrainResult(path, metrics, time.monotonic() - t0)
 
 
+PIXELWISE_NOISES = ("clean", "gaussian", "salt_pepper")
+"""Noises drawn for each pixel alone: on a crop they are what they are on the whole photo, cropped."""
+
+
+def noisy_crop(
+    photo: np.ndarray, kind: str, side: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random ``side`` x ``side`` crop of ``photo`` (rotated or flipped) under noise ``kind``, and its clean crop.
+
+    Pixelwise noise is drawn on the crop alone (5 to 10 times fewer draws on 300 px photos); the others (periodic
+    noise in cycles per photo, camera noise's blur and JPEG blocks) on the whole photo, then cropped.
+    """
+    clean = augment(photo, rng)
+    h, w = clean.shape
+    top, left = int(rng.integers(h - side + 1)), int(rng.integers(w - side + 1))
+    window = (slice(top, top + side), slice(left, left + side))
+    if kind in PIXELWISE_NOISES:
+        target = np.ascontiguousarray(clean[window])
+        return add_training_noise(target, kind, rng), target
+    return add_training_noise(clean, kind, rng)[window], clean[window]
+
+
 def train_denoiser(cfg: TrainConfig) -> TrainResult:
     """Train a denoising autoencoder on random crops of photos noised at full resolution."""
     t0 = time.monotonic()
@@ -164,13 +186,9 @@ def train_denoiser(cfg: TrainConfig) -> TrainResult:
     def pairs(idx: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ys = [], []
         for i in idx:
-            clean = augment(tr.images[i], rng)
-            noisy = add_training_noise(clean, c.noise_types[int(rng.integers(len(c.noise_types)))], rng)
-            h, w = clean.shape
-            s = crop
-            top, left = int(rng.integers(h - s + 1)), int(rng.integers(w - s + 1))
-            xs.append(noisy[top : top + s, left : left + s])
-            ys.append(clean[top : top + s, left : left + s])
+            x, y = noisy_crop(tr.images[i], c.noise_types[int(rng.integers(len(c.noise_types)))], crop, rng)
+            xs.append(x)
+            ys.append(y)
         to_t = lambda a: torch.from_numpy(np.stack(a)).float().div_(255.0)[:, None]  # noqa: E731
         return to_t(xs), to_t(ys)
 
@@ -403,30 +421,57 @@ def augmentation_noises(noise_types: Sequence[str]) -> tuple[str, ...]:
 Batches = Callable[[np.ndarray, np.random.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 
+def noised_view(photo: np.ndarray, kind: str, router: Router | None, rng: np.random.Generator) -> np.ndarray:
+    """``photo`` under training noise ``kind``, denoised by its route when there is a router."""
+    noisy = add_training_noise(photo, kind, rng)
+    return router.denoiser_for(routed_as(kind))(noisy) if router is not None else noisy
+
+
+class NoisedCopies:
+    """Each training photo's noised (and routed) copy per noise type, at the model input size, made on first use.
+
+    A copy is drawn from a generator seeded by (seed, photo, noise type) alone, so it is the same whichever epoch
+    first asks for it, in a resumed run too. Rotations and flips commute with fitting a photo to the input size,
+    so the batch rotates the stored copy (``TrainConfig.noise_cache``).
+    """
+
+    def __init__(self, tr: Trainer, transform: DefectTransform, router: Router | None) -> None:
+        self.tr, self.transform, self.router = tr, transform, router
+        self.copies: dict[tuple[int, str], np.ndarray] = {}
+
+    def get(self, i: int, kind: str) -> np.ndarray:
+        key = (int(i), kind)
+        if key not in self.copies:
+            k = TRAINING_NOISES.index(kind)
+            rng = np.random.default_rng([self.tr.cfg.seed, 3, int(i), k])
+            self.copies[key] = self.transform.fit(noised_view(self.tr.images[i], kind, self.router, rng))
+        return self.copies[key]
+
+
 def defect_batches(
     tr: Trainer, transform: DefectTransform, kinds: np.ndarray, router: Router | None
 ) -> Batches:
-    """``batch_fn(idx, rng)``: augmented (and, with ``noise_aug``, noised and routed) inputs, and ``(label, kind)``."""
+    """``batch_fn(idx, rng)``: augmented (and, with ``noise_aug``, noised and routed) inputs, and ``(label, kind)``.
+
+    Every photo is brought to the input size once (rotations and flips commute with that); with ``noise_cache``
+    its noised copies are too (:class:`NoisedCopies`), else they are drawn afresh from the full-size photo.
+    """
     c = tr.cfg
     kinds_drawn = augmentation_noises(c.noise_types)
-    # Without noise augmentation every photo can be brought to the input size once; rotations and flips commute.
-    fitted = [transform.fit(im) for im in tr.images] if not c.noise_aug else None
+    fitted = [transform.fit(im) for im in tr.images]
+    cache = NoisedCopies(tr, transform, router) if c.noise_cache else None
+
+    def one(i: int, rng: np.random.Generator) -> np.ndarray:
+        if not c.noise_aug or rng.random() >= c.noise_aug:
+            return augment(fitted[i], rng)
+        kind = kinds_drawn[int(rng.integers(len(kinds_drawn)))]
+        if cache is not None:
+            return augment(cache.get(i, kind), rng)
+        return noised_view(augment(tr.images[i], rng), kind, router, rng)
 
     def batch_fn(idx: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        imgs = []
-        for i in idx:
-            if fitted is not None:
-                imgs.append(augment(fitted[i], rng))
-                continue
-            im = augment(tr.images[i], rng)
-            if rng.random() < c.noise_aug:
-                kind = kinds_drawn[int(rng.integers(len(kinds_drawn)))]
-                im = add_training_noise(im, kind, rng)
-                if router is not None:
-                    im = router.denoiser_for(routed_as(kind))(im)
-            imgs.append(im)
         y = np.stack([tr.labels[idx], kinds[idx]], axis=1)
-        return transform(imgs), torch.from_numpy(y).float()
+        return transform([one(i, rng) for i in idx]), torch.from_numpy(y).float()
 
     return batch_fn
 
@@ -703,7 +748,8 @@ def _oracle_router(path: str, device: torch.device | str = "cpu") -> Router:
     denoisers = build_denoisers(ck.model, version=ck.version)
     ae = denoisers["autoencoder"]
     assert isinstance(ae, AutoencoderDenoiser)
-    ae.model, ae.device = ae.model.to(device), str(device)
+    # channels-last runs the autoencoder's convolutions about a quarter faster on a CPU, with the same outputs up to float rounding
+    ae.model, ae.device = ae.model.to(device, memory_format=torch.channels_last), str(device)
     return Router(denoisers)
 
 
