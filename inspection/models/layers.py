@@ -77,10 +77,12 @@ class SkipAutoencoder(nn.Module):
         widths: tuple[int, ...] = (16, 32, 64),
         residual: bool = True,
         unshuffle: int = 1,
+        add_skips: bool = False,
     ) -> None:
         super().__init__()
         self.residual = residual
         self.unshuffle = unshuffle
+        self.add_skips = add_skips
         self.stride = 2 ** (len(widths) - 1) * unshuffle
         chans = in_chans * unshuffle**2
         self.stem = nn.Sequential(nn.Conv2d(chans, widths[0], 3, 1, 1), nn.ReLU(inplace=True))
@@ -96,8 +98,9 @@ class SkipAutoencoder(nn.Module):
         self.up = nn.ModuleList(
             nn.ConvTranspose2d(widths[i + 1], widths[i], 2, 2) for i in reversed(range(len(widths) - 1))
         )
+        fuse_in = 1 if add_skips else 2
         self.fuse = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(2 * widths[i], widths[i], 3, 1, 1), nn.ReLU(inplace=True))
+            nn.Sequential(nn.Conv2d(fuse_in * widths[i], widths[i], 3, 1, 1), nn.ReLU(inplace=True))
             for i in reversed(range(len(widths) - 1))
         )
         self.out = nn.Conv2d(widths[0], chans, 3, 1, 1)
@@ -111,6 +114,9 @@ class SkipAutoencoder(nn.Module):
             skips.append(down(skips[-1]))
         y = skips.pop()
         for up, fuse in zip(self.up, self.fuse, strict=True):
+            if self.add_skips:
+                y = fuse(up(y) + skips.pop())
+                continue
             conv, act = cast(nn.Sequential, fuse)
             y = act(conv_of_concat(cast(nn.Conv2d, conv), up(y), skips.pop()))
         y = self.out(y)

@@ -72,6 +72,24 @@ def unet_ae_lite(*, in_chans: int = 1) -> nn.Module:
 
 
 @register_model("denoiser")
+def unet_ae_quarter(*, in_chans: int = 1) -> nn.Module:
+    """Residual skip autoencoder on 4x4-unshuffled input, additive skips: candidate successor of ``unet_ae_lite``.
+
+    Working at quarter resolution (16 channels in, 75x75 for a 300x300 photo) lets every layer be 48-96 channels
+    wide, which the CPU's convolutions run far more efficiently than ``unet_ae_lite``'s 16-channel half-resolution
+    layers: about the same multiply-adds (0.40 G per 300x300 photo against 0.42 G).
+    """
+    return SkipAutoencoder(in_chans=in_chans, widths=(48, 96), residual=True, unshuffle=4, add_skips=True)
+
+
+@register_model("denoiser")
+def unet_ae_quarter3(*, in_chans: int = 1) -> nn.Module:
+    """``unet_ae_quarter`` with a third, 128-channel level at 1/16 resolution: a wider receptive field for 1.5x the
+    multiply-adds (0.64 G per 300x300 photo)."""
+    return SkipAutoencoder(in_chans=in_chans, widths=(48, 96, 128), residual=True, unshuffle=4, add_skips=True)
+
+
+@register_model("denoiser")
 def test_unet_ae(*, in_chans: int = 1) -> nn.Module:
     """Tiny variant for tests."""
     return SkipAutoencoder(in_chans=in_chans, widths=(4, 8), residual=True)
