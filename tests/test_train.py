@@ -494,3 +494,64 @@ def test_noise_class_draw_adds_camera_noise_to_the_gaussian_class_only_when_aske
     assert 10 <= sum(draws) <= 30
     periodic = noise_class_draw(photo, "periodic", ("camera",), np.random.default_rng(4))
     assert np.array_equal(periodic, add_noise(photo, "periodic", rng=np.random.default_rng(4)))
+
+
+def test_noised_copies_are_seeded_by_photo_and_kind_made_once_and_fitted(synthetic_root, tmp_path):
+    from inspection.noise import add_training_noise
+    from inspection.train import NoisedCopies
+    from inspection.transforms import DefectTransform
+
+    tr = Trainer(tiny_train_config(synthetic_root, tmp_path, noise_aug=0.5, seed=3))
+    transform = DefectTransform(size=32)
+    cache = NoisedCopies(tr, transform, None)
+    first = cache.get(5, "periodic")
+    assert first.shape == (32, 32) and cache.get(5, "periodic") is first and len(cache.copies) == 1
+    # the same copy whichever order (or epoch, or resumed run) asks for it first
+    other = NoisedCopies(tr, transform, None)
+    other.get(2, "gaussian")
+    assert np.array_equal(other.get(5, "periodic"), first)
+    expected = add_training_noise(tr.images[5], "periodic", np.random.default_rng([3, 3, 5, 3]))
+    assert np.array_equal(first, transform.fit(expected))
+    assert not np.array_equal(cache.get(5, "gaussian"), first)
+
+
+def test_noised_copies_pass_through_the_route_of_their_noise(synthetic_root, tmp_path):
+    from inspection.denoise import MedianDenoiser, Router, build_denoisers
+    from inspection.noise import add_training_noise
+    from inspection.train import NoisedCopies
+    from inspection.transforms import DefectTransform
+
+    denoisers = {**build_denoisers(None), "autoencoder": MedianDenoiser()}
+    router = Router(denoisers)
+    tr = Trainer(tiny_train_config(synthetic_root, tmp_path, noise_aug=0.5))
+    transform = DefectTransform(size=32)
+    got = NoisedCopies(tr, transform, router).get(1, "salt_pepper")
+    noisy = add_training_noise(tr.images[1], "salt_pepper", np.random.default_rng([0, 3, 1, 2]))
+    assert np.array_equal(got, transform.fit(router.denoiser_for("salt_pepper")(noisy)))
+
+
+@pytest.mark.parametrize("noise_cache", [True, False])
+def test_defect_batches_with_and_without_the_noise_cache(noise_cache, synthetic_root, tmp_path):
+    from inspection.train import defect_batches
+    from inspection.transforms import DefectTransform
+
+    tr = Trainer(tiny_train_config(synthetic_root, tmp_path, noise_aug=1.0, noise_cache=noise_cache))
+    batch_fn = defect_batches(tr, DefectTransform(size=32), np.full(24, -1), None)
+    idx = tr.train_idx[:8]
+    x, y = batch_fn(idx, np.random.default_rng(0))
+    x2, _ = batch_fn(idx, np.random.default_rng(0))
+    assert x.shape == (8, 1, 32, 32) and torch.equal(x, x2)  # seeded: the same batch for the same generator
+    assert np.array_equal(y[:, 0].numpy(), tr.labels[idx])
+
+
+def test_noisy_crop_draws_pixelwise_noise_on_the_crop_and_periodic_on_the_photo():
+    from inspection.train import noisy_crop
+
+    photo = np.tile(np.linspace(20, 235, 80).astype(np.uint8), (60, 1))
+    for kind in ("clean", "gaussian", "salt_pepper", "periodic", "camera"):
+        noisy, clean = noisy_crop(photo, kind, 24, np.random.default_rng(1))
+        assert noisy.shape == clean.shape == (24, 24) and noisy.dtype == clean.dtype == np.uint8
+        assert np.array_equal(noisy, clean) == (kind == "clean")
+    a = noisy_crop(photo, "gaussian", 24, np.random.default_rng(7))
+    b = noisy_crop(photo, "gaussian", 24, np.random.default_rng(7))
+    assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))

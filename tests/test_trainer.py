@@ -311,3 +311,50 @@ def test_new_share_draws_that_share_of_each_epoch_from_the_new_data(tmp_path):
     assert len(order) == len(shared.train_idx) and abs(from_new.mean() - 0.5) < 0.02
     assert set(order[from_new]) == set(shared.train_idx[shared.source[shared.train_idx] == 0])
     assert not set(order) & set(shared.val_idx)  # validation photos are never trained on
+
+
+def test_should_stop_early_counts_epochs_since_the_best():
+    from inspection.trainer import should_stop_early
+
+    assert not should_stop_early(0, 9, 1)  # patience 0: never
+    assert not should_stop_early(2, 3, 2) and should_stop_early(2, 4, 2) and should_stop_early(1, 2, 1)
+
+
+def test_patience_stops_a_run_that_no_longer_improves(synthetic_root, tmp_path, caplog):
+    # learning rate 0: the weights never change, so no epoch after the first is better
+    cfg = tiny_config(synthetic_root, tmp_path, epochs=20, patience=2, lr=0.0)
+    with caplog.at_level(logging.INFO, logger="inspection.trainer"):
+        result = TRAINERS["defect"](cfg)
+    assert result.metrics["best_epoch"] == 1
+    epochs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("defect epoch")]
+    assert len(epochs) == 3  # epoch 1 (best), then 2 and 3 without a better score: stop
+    assert any("stopping early after epoch 3" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("task", sorted(TRAINERS))
+def test_channels_last_trains_the_same_model_and_saves_the_default_layout(task, synthetic_root, tmp_path):
+    paths = {}
+    for cl in (True, False):
+        cfg = tiny_config(synthetic_root, tmp_path / str(cl), task=task, epochs=1, channels_last=cl)
+        paths[cl] = TRAINERS[task](cfg).path
+    fast, plain = (load_file(str(paths[cl] / "weights.safetensors")) for cl in (True, False))
+    assert fast.keys() == plain.keys()
+    for name, tensor in fast.items():
+        assert tensor.is_contiguous()
+        torch.testing.assert_close(tensor, plain[name], rtol=1e-3, atol=1e-4)
+
+
+def test_threads_limit_numpy_blas_and_opencv_too():
+    import cv2
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from inspection.trainer import limit_threads
+
+    opencv = cv2.getNumThreads()
+    try:
+        with threadpool_limits(limits=None):  # puts the BLAS thread counts back on the way out
+            limit_threads(1)
+            assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+            assert cv2.getNumThreads() == 1 and torch.get_num_threads() == 1
+    finally:
+        cv2.setNumThreads(opencv)
