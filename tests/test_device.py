@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -163,14 +164,35 @@ def test_defect_training_runs_its_denoiser_on_the_training_device(tiny_root):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error for a machine without a CUDA GPU")
-@pytest.mark.parametrize("command", ["score", "watch"])
-def test_score_and_watch_refuse_cuda_without_a_gpu(command, tiny_models, casting_photo, tmp_path, capsys):
+@pytest.mark.parametrize("command", ["score", "watch", "serve"])
+def test_score_watch_and_serve_refuse_cuda_without_a_gpu(
+    command, tiny_models, casting_photo, tmp_path, capsys
+):
     from inspection.cli import main
 
+    db = f"sqlite:///{tmp_path / 'r.db'}"
     args = {
         "score": ["score", str(casting_photo), "--no-db", "--models", str(tiny_models)],
         "watch": ["watch", str(tmp_path), "--station", "line-1", "--once", "--models", str(tiny_models),
-                  "--db", f"sqlite:///{tmp_path / 'r.db'}"],
+                  "--db", db],
+        "serve": ["serve", "--models", str(tiny_models), "--db", db, "--photos", str(tmp_path / "photos"),
+                  "--port", "0"],
     }[command]  # fmt: skip
     assert main([*args, "--device", "cuda"]) == 2
     assert "sees no CUDA GPU" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(NO_CUDA, reason="needs a CUDA GPU")
+def test_a_scoring_process_of_the_service_runs_on_cuda_as_on_cpu(shipped_models):
+    from inspection.service.remote import ProcessPipeline
+
+    photos = [cv2.imencode(".png", p)[1].tobytes() for p in noisy_photos(2, (300, 300))]
+    results = {}
+    for device in ("cpu", "cuda"):
+        pipe = ProcessPipeline(str(shipped_models), torch_threads=1, device=device)
+        try:
+            results[device] = pipe.inspect_batch(photos)
+        finally:
+            pipe.close()
+    for cpu, gpu in zip(results["cpu"], results["cuda"], strict=True):
+        assert (cpu.noise_type, cpu.verdict) == (gpu.noise_type, gpu.verdict)

@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from inspection.commands._backend import add_backend_flag
+from inspection.commands._backend import add_backend_flag, add_device_flag
 from inspection.commands._config import add_dataclass_flags, config_from_args
 
 if TYPE_CHECKING:
@@ -62,6 +62,8 @@ class ServeConfig:
         access_log: log every request (uvicorn's access log).
         backend: what runs the models: torch, onnxruntime or openvino (the bundle's export from
             ``inspection export``); a newly promoted bundle must be exported for it too, or it is not picked up.
+        device: where the torch backend runs the models in each scoring process: cpu, or cuda (an error, not a
+            fall back to the CPU, when torch sees no CUDA GPU).
         api_keys: config file only: station = "sha256:<hex>" (or a plain key); $INSPECTION_API_KEYS adds
             station:key pairs.
         engineer_keys: config file only: name = "sha256:<hex>"; $INSPECTION_ENGINEER_KEYS adds name:key pairs.
@@ -87,6 +89,7 @@ class ServeConfig:
     threads: int = 1
     access_log: bool = False
     backend: str = "torch"
+    device: str = "cpu"
     api_keys: dict[str, str] = dataclasses.field(default_factory=dict)
     engineer_keys: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -107,8 +110,9 @@ class ServeConfig:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_dataclass_flags(parser, ServeConfig, skip=("api_keys", "engineer_keys", "backend"))
+    add_dataclass_flags(parser, ServeConfig, skip=("api_keys", "engineer_keys", "backend", "device"))
     add_backend_flag(parser)
+    add_device_flag(parser)
     parser.add_argument(
         "--hash-key",
         action="store_true",
@@ -127,7 +131,7 @@ def build_app(cfg: ServeConfig) -> Any:
     from inspection.commands._stores import open_stores, register_models
     from inspection.paths import data_dir
     from inspection.promotion import live_root
-    from inspection.runtimes import check_export
+    from inspection.runtimes import check_device, check_export
     from inspection.service import create_app
     from inspection.service.pickup import Pickup
     from inspection.service.remote import start_pipelines
@@ -144,10 +148,13 @@ def build_app(cfg: ServeConfig) -> Any:
     root = live_root(cfg.models or None) if cfg.pickup_s > 0 else None
     bundle = load_bundle(cfg.models or None)  # LIVE read once here, so every process loads the same bundle
     check_export(bundle, cfg.backend)  # here, as one clear line, rather than from inside a scoring process
+    check_device(cfg.device, cfg.backend)
 
     def load(b: Bundle) -> list[ProcessPipeline]:
         check_export(b, cfg.backend)
-        return start_pipelines(str(b.path), cfg.pipelines, torch_threads=cfg.threads, backend=cfg.backend)
+        return start_pipelines(
+            str(b.path), cfg.pipelines, torch_threads=cfg.threads, backend=cfg.backend, device=cfg.device
+        )
 
     pipelines = load(bundle)
     register_models(store, pipelines[0])

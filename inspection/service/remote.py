@@ -25,7 +25,9 @@ START_TIMEOUT_S = 300.0
 BATCH_TIMEOUT_S = 300.0  # a batch of 8 takes well under a second; a child silent this long is stuck
 
 
-def _serve(conn: Connection, models: str | None, torch_threads: int, backend: str = "torch") -> None:
+def _serve(
+    conn: Connection, models: str | None, torch_threads: int, backend: str = "torch", device: str = "cpu"
+) -> None:
     """The child: load the pipeline, describe it, then answer each batch until told to stop or orphaned."""
     import torch
 
@@ -35,7 +37,7 @@ def _serve(conn: Connection, models: str | None, torch_threads: int, backend: st
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
     bundle = load_bundle(models)
-    pipeline = InspectionPipeline.from_bundle(bundle, backend=backend)
+    pipeline = InspectionPipeline.from_bundle(bundle, backend=backend, device=device)
     tasks = {t: getattr(pipeline, t, None) for t in pipeline.model_versions}
     described = {t: (dict(ck.meta), str(ck.path)) for t, ck in tasks.items() if ck is not None}
     conn.send((dict(pipeline.model_versions), described, pipeline.bundle_version, dict(bundle.card)))
@@ -59,12 +61,21 @@ class ProcessPipeline:
             the bundle folder, so a child started again after a crash loads the same bundle.
         torch_threads: torch threads in the child (0: torch's default).
         backend: what runs the models in the child (:mod:`inspection.runtimes`).
+        device: where the torch backend runs them in the child: ``cpu`` or ``cuda``.
     """
 
-    def __init__(self, models: str | None = None, *, torch_threads: int = 1, backend: str = "torch") -> None:
+    def __init__(
+        self,
+        models: str | None = None,
+        *,
+        torch_threads: int = 1,
+        backend: str = "torch",
+        device: str = "cpu",
+    ) -> None:
         self.models = models
         self.torch_threads = torch_threads
         self.backend = backend
+        self.device = device
         self.model_versions: dict[str, str] = {}
         self.bundle_version = ""
         self.card: dict[str, Any] = {}  # the bundle's card.json (what it was trained on)
@@ -75,7 +86,7 @@ class ProcessPipeline:
         self._conn, child = ctx.Pipe()
         self._process = ctx.Process(
             target=_serve,
-            args=(child, self.models, self.torch_threads, self.backend),
+            args=(child, self.models, self.torch_threads, self.backend, self.device),
             name="inspection-scorer",
             daemon=True,
         )
@@ -125,7 +136,7 @@ class ProcessPipeline:
 
 
 def start_pipelines(
-    models: str, count: int, *, torch_threads: int = 1, backend: str = "torch"
+    models: str, count: int, *, torch_threads: int = 1, backend: str = "torch", device: str = "cpu"
 ) -> list[ProcessPipeline]:
     """``count`` scoring processes of one bundle; if one fails to start, those already started are stopped.
 
@@ -135,7 +146,9 @@ def start_pipelines(
     started: list[ProcessPipeline] = []
     try:
         for _ in range(count):
-            started.append(ProcessPipeline(models, torch_threads=torch_threads, backend=backend))
+            started.append(
+                ProcessPipeline(models, torch_threads=torch_threads, backend=backend, device=device)
+            )
     except BaseException:
         for p in started:
             p.close()
