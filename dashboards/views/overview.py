@@ -63,6 +63,11 @@ def calibration_section(report: dict[str, Any]) -> None:
         "threshold on P(defective) sets the verdict, so both rely on these numbers."
     )
     st.altair_chart(charts.reliability_chart(reports.calibration_frame(report)), width="stretch")
+    st.caption(
+        "A dot per bin of predicted probability, sized by its photos; on the dashed diagonal a probability comes "
+        "true as often as it says. Noise type: clean and noisy copies of every test photo; P(defective): the "
+        "clean photos and the routed noisy copies."
+    )
 
 
 st.title("Overview")

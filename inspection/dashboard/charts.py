@@ -99,25 +99,29 @@ def reliability_chart(frame: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
     fmt = alt.Axis(format=AXIS_PERCENT)
     diagonal = alt.Chart(pd.DataFrame({"p": [0.0, 1.0]})).mark_line(color="#888", strokeDash=[4, 4])
     diagonal = diagonal.encode(x=alt.X("p:Q", scale=unit, axis=fmt), y=alt.Y("p:Q", scale=unit, axis=fmt))
-    dots = (
-        alt.Chart(frame)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("mean_probability:Q", title="predicted probability (bin mean)", scale=unit, axis=fmt),
-            y=alt.Y("observed:Q", title="observed frequency", scale=unit, axis=fmt),
-            color=alt.Color("model:N", title=None, legend=alt.Legend(orient="bottom")),
-            size=alt.Size("n:Q", title="photos", legend=None),
-            tooltip=[
-                "model:N",
-                alt.Tooltip("low:Q", format=PERCENT, title="bin from"),
-                alt.Tooltip("high:Q", format=PERCENT, title="bin to"),
-                "n:Q",
-                alt.Tooltip("mean_probability:Q", format=PERCENT),
-                alt.Tooltip("observed:Q", format=PERCENT),
-            ],
-        )
+    base = alt.Chart(frame).encode(
+        x=alt.X("mean_probability:Q", title="predicted probability (bin mean)", scale=unit, axis=fmt),
+        y=alt.Y("observed:Q", title="observed frequency", scale=unit, axis=fmt),
+        color=alt.Color(
+            "model:N",
+            title=None,
+            scale=alt.Scale(range=["#1f77b4", "#ff7f0e"]),
+            legend=alt.Legend(orient="bottom"),
+        ),
     )
-    return alt.layer(diagonal, dots).properties(height=300)
+    lines = base.mark_line(strokeWidth=1.5)
+    dots = base.mark_circle(opacity=0.85).encode(
+        size=alt.Size("n:Q", title="photos", scale=alt.Scale(type="sqrt", range=[25, 500]), legend=None),
+        tooltip=[
+            "model:N",
+            alt.Tooltip("low:Q", format=PERCENT, title="bin from"),
+            alt.Tooltip("high:Q", format=PERCENT, title="bin to"),
+            alt.Tooltip("n:Q", title="photos"),
+            alt.Tooltip("mean_probability:Q", format=PERCENT),
+            alt.Tooltip("observed:Q", format=PERCENT),
+        ],
+    )
+    return alt.layer(diagonal, lines, dots).properties(height=300)
 
 
 def confusion_chart(confusion: pd.DataFrame) -> alt.LayerChart:
