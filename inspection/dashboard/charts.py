@@ -199,7 +199,8 @@ def station_series_chart(frame: pd.DataFrame, field: str, title: str, *, percent
         .mark_line(point=alt.OverlayMarkDef(size=40), interpolate="monotone")
         .encode(
             x=alt.X("time:T", title="time (UTC)", axis=TIME_AXIS),
-            y=alt.Y(f"{field}:Q", title=title, axis=axis, scale=alt.Scale(zero=True)),
+            # padding: a dot on the largest value (one bucket) stays inside the plot, not half cut off
+            y=alt.Y(f"{field}:Q", title=title, axis=axis, scale=alt.Scale(zero=True, padding=8)),
             color=alt.Color("station_id:N", title="station"),
             tooltip=[
                 "station_id:N",
@@ -228,7 +229,10 @@ def p_chart(frame: pd.DataFrame, width: int = 820) -> alt.FacetChart:
         alt.Chart()
         .mark_rect(color="#bbbbbb", opacity=0.35)
         .encode(
-            x=x, x2="time_end:T", y=alt.Y("fleet_lcl:Q", title="defect rate", axis=y_axis), y2="fleet_ucl:Q"
+            x=x,
+            x2="time_end:T",
+            y=alt.Y("fleet_lcl:Q", title="defect rate", axis=y_axis, scale=alt.Scale(zero=True, padding=8)),
+            y2="fleet_ucl:Q",
         )
     )
     fleet_rate = alt.Chart().mark_rule(color="#888888").encode(x=x, x2="time_end:T", y="fleet_rate:Q")
