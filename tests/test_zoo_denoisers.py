@@ -1,4 +1,4 @@
-"""The quarter-resolution denoisers (``unet_ae_quarter``, ``unet_ae_quarter3``) and the additive skips they use."""
+"""The denoisers with additive skips (``unet_ae_lite_wide*`` at half resolution, ``unet_ae_quarter*`` at quarter)."""
 
 import numpy as np
 import pytest
@@ -10,16 +10,16 @@ from inspection.models.inference import channels_last, for_inference
 from inspection.models.layers import SkipAutoencoder
 from inspection.models.registry import list_models, model_task
 
-QUARTER = ("unet_ae_quarter", "unet_ae_quarter3")
+NEW = {"unet_ae_lite_wide": 2, "unet_ae_lite_wide_deep": 2, "unet_ae_quarter": 4, "unet_ae_quarter3": 4}
 
 
-@pytest.mark.parametrize("name", QUARTER)
+@pytest.mark.parametrize("name", NEW)
 def test_registered_as_denoisers(name):
     assert name in list_models(task="denoiser")
     assert model_task(name) == "denoiser"
 
 
-@pytest.mark.parametrize("name", QUARTER)
+@pytest.mark.parametrize("name", NEW)
 @pytest.mark.parametrize("shape", [(2, 1, 96, 96), (1, 1, 37, 45), (1, 1, 300, 300)])
 def test_any_photo_size_comes_back_the_same_shape(name, shape):
     model = create_model(name).eval()
@@ -27,10 +27,11 @@ def test_any_photo_size_comes_back_the_same_shape(name, shape):
         assert model(torch.rand(shape)).shape == shape
 
 
-@pytest.mark.parametrize("name", QUARTER)
+@pytest.mark.parametrize("name", NEW)
 def test_predicts_the_noise_so_a_silent_output_layer_is_the_identity(name):
     model = create_model(name).eval()
-    assert isinstance(model, SkipAutoencoder) and model.residual and model.unshuffle == 4
+    assert isinstance(model, SkipAutoencoder) and model.residual and model.add_skips
+    assert model.unshuffle == NEW[name]
     torch.nn.init.zeros_(model.out.weight)
     torch.nn.init.zeros_(model.out.bias)
     x = torch.rand(2, 1, 41, 53)
@@ -47,7 +48,7 @@ def test_additive_skips_halve_the_fusion_convolutions():
     assert lite["fuse.0.0.weight"].shape == (32, 64, 3, 3) and not create_model("unet_ae_lite").add_skips
 
 
-@pytest.mark.parametrize("name", QUARTER)
+@pytest.mark.parametrize("name", NEW)
 def test_inference_copy_matches_and_runs_in_the_denoiser(name):
     torch.manual_seed(0)
     model = create_model(name).eval()
