@@ -58,3 +58,21 @@ def test_inference_copy_matches_and_runs_in_the_denoiser(name):
     photo = np.random.default_rng(0).integers(0, 256, (61, 77), dtype=np.uint8)
     out = AutoencoderDenoiser(model)(photo)
     assert out.shape == photo.shape and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("name", ["unet_ae_lite_wide", "unet_ae_lite_wide_deep"])
+def test_onnx_export_matches_torch_on_any_size(name, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from inspection.export import export_onnx
+    from inspection.models.checkpoint import Checkpoint
+
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    export_onnx("denoiser", Checkpoint(model=model, meta={}, path=tmp_path), tmp_path / "d.onnx")
+    session = ort.InferenceSession(str(tmp_path / "d.onnx"), providers=["CPUExecutionProvider"])
+    for shape in [(1, 1, 300, 300), (3, 1, 61, 77)]:
+        x = torch.rand(shape)
+        with torch.inference_mode():
+            expected = model(x).numpy()
+        (got,) = session.run(None, {"x": x.numpy()})
+        assert got.shape == shape and np.allclose(got, expected, atol=1e-4)
