@@ -137,15 +137,17 @@ def _form_login(path: Path) -> bool:
         st.rerun()  # drop the login form drawn in this run
     # With a re-login cookie, no rerun here: it would drop the component that stores the cookie. The browser
     # reruns the script once the cookie is stored, and that run no longer draws the form.
+    if status and st.session_state.get("sign_out"):
+        # "Sign out" was pressed: sign out before drawing anything, so that this run shows neither "Signed in as"
+        # nor the button, only the form again (in this run, so that the cookie's deletion reaches the browser).
+        authenticator.logout(location="unrendered")
+        authenticator.login(location="main", fields=LOGIN_FIELDS)
+        return False
     if status:
         name = st.session_state.get("name") or st.session_state.get("username")
         st.sidebar.caption(f"Signed in as {escape_markdown(name)}")
         authenticator.logout("Sign out", location="sidebar", key="sign_out")
-        if st.session_state.get("authentication_status"):
-            return True
-        # Signed out just now: the form again, in this run, so the cookie's deletion reaches the browser.
-        authenticator.login(location="main", fields=LOGIN_FIELDS)
-        return False
+        return True
     if status is False:
         st.error("Username or password is incorrect.", icon=":material/lock:")
     return False
@@ -171,8 +173,8 @@ def signed_in() -> bool:
     settings = config.auth_settings()
     if settings.header is not None:
         return auth.header_user(request_headers(), settings.header) is not None
-    if settings.config_path is not None:
-        return bool(st.session_state.get("authentication_status"))
+    if settings.config_path is not None:  # a run where "Sign out" was pressed is signed out already
+        return bool(st.session_state.get("authentication_status")) and not st.session_state.get("sign_out")
     return True
 
 
