@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -162,15 +162,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_dashboard(env: dict[str, str], log: Path) -> Iterator[str]:
+def running_dashboard(env: dict[str, str], log: Path, args: Sequence[str] = ()) -> Iterator[str]:
     """``inspection dashboard`` on a free loopback port, in its own process group; yields its base URL.
 
-    The whole group is stopped on the way out (SIGTERM, then SIGKILL after 15 s).
+    ``args`` go on the command line after the sources (``--auth-config users.yaml``, say). The whole group is
+    stopped on the way out (SIGTERM, then SIGKILL after 15 s).
     """
     port = free_port()
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("INSPECTION_")} | env
     cmd = [sys.executable, "-m", "inspection.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port),
-           "--reports", env["INSPECTION_REPORTS"], "--db", env["INSPECTION_DB"], "--photos", env["INSPECTION_PHOTOS"]]  # fmt: skip
+           "--reports", env["INSPECTION_REPORTS"], "--db", env["INSPECTION_DB"], "--photos", env["INSPECTION_PHOTOS"], *args]  # fmt: skip
     with open(log, "w") as out:
         proc = subprocess.Popen(
             cmd, env=child_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -54,25 +55,36 @@ PAGES: list[tuple[str, str, list[str], dict[str, int]]] = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def server(data_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``inspection dashboard`` on a free loopback port (the page bench's own launcher); yields its base URL."""
+@contextmanager
+def dashboard_server(
+    sources: dict[str, str], tmp_path_factory: pytest.TempPathFactory, args: Sequence[str] = ()
+) -> Iterator[str]:
+    """``inspection dashboard [args]`` on ``sources`` (INSPECTION_REPORTS, _DB, _PHOTOS, _MODELS) on a free
+    loopback port, through the page bench's own launcher, which stops its whole process group on the way out;
+    yields its base URL. The server's log must hold no traceback."""
     from inspection.dashboard.bench import running_dashboard
 
     log = tmp_path_factory.mktemp("dashboard-log") / "streamlit.log"
     # Loading models costs a torch import in the server; the pipeline path has its own tests.
     env = {
         **{
-            k: data_env[k]
+            k: sources[k]
             for k in ("INSPECTION_REPORTS", "INSPECTION_DB", "INSPECTION_PHOTOS", "INSPECTION_MODELS")
         },
         "PYTHONPATH": str(REPO),
         "INSPECTION_DASHBOARD_NO_MODELS": "1",
     }
-    with running_dashboard(env, log) as base:
+    with running_dashboard(env, log, args) as base:
         yield base
     text = log.read_text()
     assert "Traceback" not in text, text[-3000:]
+
+
+@pytest.fixture(scope="module")
+def server(data_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``inspection dashboard`` on the fixture data; yields its base URL."""
+    with dashboard_server(data_env, tmp_path_factory) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -106,18 +118,23 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def wait_rendered(
     driver, title: str, texts: list[str], selectors: dict[str, int], timeout: float = 60
 ) -> None:  # type: ignore[no-untyped-def]
-    """Wait until the page shows its title, every text and enough of each element, and Streamlit is idle."""
+    """Wait until the page shows its title, every text and enough of each element, and Streamlit is idle.
+
+    An element that a rerun replaces while it is read (stale) only means: not yet.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
     deadline = time.monotonic() + timeout
     missing: list[str] = []
     while time.monotonic() < deadline:
         body = driver.find_element(By.TAG_NAME, "body").text
-        missing = (
-            [f"title {title!r}"]
-            if title not in [h.text for h in driver.find_elements(By.TAG_NAME, "h1")]
-            else []
-        )
+        try:
+            titles = [h.text for h in driver.find_elements(By.TAG_NAME, "h1")]
+        except StaleElementReferenceException:
+            time.sleep(0.3)
+            continue
+        missing = [f"title {title!r}"] if title not in titles else []
         missing += [f"text {t!r}" for t in texts if t not in body]
         missing += [
             f"{n}x {sel}"
@@ -129,6 +146,42 @@ def wait_rendered(
             return
         time.sleep(0.3)
     raise AssertionError(f"page {title!r} is missing {missing}")
+
+
+ALERT_KINDS = ("Success", "Info", "Warning", "Error")
+
+
+def alerts(driver) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """The texts of the alerts on the page by kind (``success``, ``info``, ``warning``, ``error``), without the
+    icon's name (a Material icon is a ligature: its name is text in the page)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    for _ in range(20):  # an alert a rerun replaces while it is read: read them all again
+        try:
+            return {
+                kind.lower(): [
+                    a.text
+                    for a in driver.find_elements(
+                        By.CSS_SELECTOR,
+                        f'[data-testid="stAlertContent{kind}"] [data-testid="stMarkdownContainer"]',
+                    )
+                ]
+                for kind in ALERT_KINDS
+            }
+        except StaleElementReferenceException:
+            time.sleep(0.3)
+    raise AssertionError("the page's alerts kept changing while they were read")
+
+
+def assert_no_exception(driver, where: str) -> None:  # type: ignore[no-untyped-def]
+    """No traceback and no Streamlit exception box on the page."""
+    from selenium.webdriver.common.by import By
+
+    assert "Traceback" not in driver.find_element(By.TAG_NAME, "body").text, f"{where}: traceback shown"
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), (
+        f"{where}: exception shown"
+    )
 
 
 def full_page_screenshot(driver, path: Path) -> None:  # type: ignore[no-untyped-def]
