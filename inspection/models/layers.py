@@ -65,7 +65,9 @@ class SkipAutoencoder(nn.Module):
     Runs on any image size: the input is reflect-padded to a multiple of the total stride and the output
     cropped back. ``unshuffle=2`` first folds each 2x2 block into channels and works at half resolution,
     as FFDNet does, which cuts the cost of the full-resolution layers by four. With ``residual=True`` the network predicts the noise and subtracts it, which trains
-    faster and keeps fine detail (a defect edge) that a bottleneck would otherwise blur.
+    faster and keeps fine detail (a defect edge) that a bottleneck would otherwise blur. With ``add_skips=True``
+    the upsampled features are added to the skip instead of concatenated with it, which halves each fusion
+    convolution (the saving ``unet_ae_lite_wide`` spends on a wider top level).
 
     Paper: the reference design follows arXiv 2404.10664 (denoising autoencoder with skip connections).
     """
@@ -114,8 +116,8 @@ class SkipAutoencoder(nn.Module):
             skips.append(down(skips[-1]))
         y = skips.pop()
         for up, fuse in zip(self.up, self.fuse, strict=True):
-            if self.add_skips:
-                y = fuse(up(y) + skips.pop())
+            if self.add_skips:  # in place: the transposed convolution's backward does not need its output
+                y = fuse(up(y).add_(skips.pop()))
                 continue
             conv, act = cast(nn.Sequential, fuse)
             y = act(conv_of_concat(cast(nn.Conv2d, conv), up(y), skips.pop()))
