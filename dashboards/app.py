@@ -22,9 +22,10 @@ st.set_page_config(
 )
 
 PAGES = [
-    st.Page(
-        "views/overview.py", title="Overview", icon=":material/insights:", default=True, url_path="overview"
-    ),
+    # The default page is served at "/" whatever its url_path; the hidden second Overview makes /overview (a
+    # bookmark, a link) open it too, not "Page not found". Page identity is the url_path, so the two differ.
+    st.Page("views/overview.py", title="Overview", icon=":material/insights:", default=True, url_path="home"),
+    st.Page("views/overview.py", title="Overview", url_path="overview", visibility="hidden"),
     st.Page("views/noise.py", title="Noise", icon=":material/grain:", url_path="noise"),
     st.Page("views/denoisers.py", title="Denoisers", icon=":material/auto_fix_high:", url_path="denoisers"),
     st.Page("views/stations.py", title="Stations", icon=":material/factory:", url_path="stations"),

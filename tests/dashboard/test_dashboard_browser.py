@@ -253,6 +253,10 @@ def test_every_page_in_chromium(
         full_page_screenshot(browser, shot)
         assert shot.stat().st_size > 20_000
 
+    # /overview is the landing page's own path (it once opened "Page not found").
+    browser.get(f"{server}/overview")
+    wait_rendered(browser, "Overview", ["Gain from denoising"], {})
+    assert "Page not found" not in browser.find_element(By.TAG_NAME, "body").text
     # The sidebar navigation works too, not only direct URLs.
     browser.get(f"{server}/")
     wait_rendered(browser, "Overview", [], {})
