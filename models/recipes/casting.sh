@@ -14,7 +14,7 @@ time inspection train noise    "${COMMON[@]}" --out "$OUT" --version casting-v1 
   --epochs 6 --patience 2 --lr 0.003
 # The denoiser: unet_ae_lite_wide (24 channels at half resolution, additive skips), chosen (issue 11) as the best on
 # validation among candidates no slower than unet_ae_lite at batch 1: 30.81 dB against 30.25 dB at 8 epochs, same
-# seed, in the same time (1.00x at batch 1, about 1.0x at batch 32, 2 threads); 12 epochs add 0.26 dB on validation.
+# seed, at 0.95-1.00x the time at batch 1, 1.04-1.08x at batch 32 (2 threads); 12 epochs add 0.26 dB on validation.
 # Test split: 33.10 dB against unet_ae_lite's 32.12 dB (same evaluate command, same day).
 time inspection train denoiser "${COMMON[@]}" --out "$OUT" --version casting-v2 --arch unet_ae_lite_wide \
   --input-size 96 --epochs 12 --noise-types gaussian --lr 0.002
