@@ -101,7 +101,8 @@ def unet_ae_lite_wide(*, in_chans: int = 1) -> nn.Module:
     Adding the upsampled features to the skip instead of concatenating them halves each fusion convolution, which
     pays for the wider top level: about the multiply-adds of ``unet_ae_lite`` (0.42 G per 300x300 photo) and, on 2
     threads, its time at batch 1 (0.95-1.00x); 1.04-1.08x at batch 32, where the wider activations cost memory
-    traffic. Casting, 8 epochs (issue 11): validation PSNR 30.81 dB against 30.25 dB, test split 32.75 dB against 32.12 dB; 12 epochs (the casting recipe): 31.07 dB and 33.10 dB.
+    traffic. Casting, 8 epochs (issue 11): validation PSNR 30.81 dB against 30.25 dB, test split 32.75 dB against
+    32.12 dB; 12 epochs (the casting recipe): 31.07 dB and 33.10 dB.
     """
     return SkipAutoencoder(in_chans=in_chans, widths=(24, 32, 64), residual=True, unshuffle=2, add_skips=True)
 
