@@ -249,10 +249,10 @@ def time_first_renders(env: dict[str, str], root: Path, timeout: float = 60.0) -
     """Each page's first render (ms) in a new browser session, two ways, each page opened once, uncached:
 
     * ``running server``, the budgeted figure: one ``inspection dashboard`` that has served a session already
-      (:data:`WARM_UP_PAGE`, untimed); each page then opens in a new Chromium whose profile is a copy of the
-      warm-up's, so its cache holds Streamlit's frontend, as a browser that opened the dashboard before does.
-      Pages are opened after the query cache's time to live has run out since the last, so each one's queries
-      run anew;
+      (:data:`WARM_UP_PAGE`, untimed), and one Chromium that opened it, so its cache holds Streamlit's frontend
+      as the browser of anyone who opened the dashboard before does. Each page is then opened by navigating to
+      its URL, which starts a new Streamlit session, once the query cache's time to live has run out since the
+      last, so the page's queries run anew;
     * ``first visit``: a new Chromium with an empty profile per page, on a freshly started server, so the time
       also holds downloading and compiling Streamlit's frontend (on the 2-core development machine a one-line
       Streamlit app takes about 2 s so) and, for the first page, the server's first session.
@@ -263,22 +263,25 @@ def time_first_renders(env: dict[str, str], root: Path, timeout: float = 60.0) -
     out: dict[str, dict[str, float]] = {"running server": {}, "first visit": {}}
     profiles = Path(tempfile.mkdtemp(prefix="bench-chromium-", dir=root))
 
-    def render(base: str, page: str, profile: Path) -> float:
-        driver = _open_browser(browser, driver_path, profile)
-        try:
-            return _time_render(driver, f"{base}/{MAIN_ELEMENTS[page][0]}", page, timeout)
-        finally:
-            driver.quit()
+    def url(base: str, page: str) -> str:
+        return f"{base}/{MAIN_ELEMENTS[page][0]}"
 
     with running_dashboard(env, root / "dashboard.log") as base:
-        render(base, WARM_UP_PAGE, profiles / "warm")
-        for page in PAGES:
-            time.sleep(QUERY_TTL_S + 1)
-            shutil.copytree(profiles / "warm", profiles / page)
-            out["running server"][page] = render(base, page, profiles / page)
+        driver = _open_browser(browser, driver_path, profiles / "returning")
+        try:
+            _time_render(driver, url(base, WARM_UP_PAGE), WARM_UP_PAGE, timeout)
+            for page in PAGES:
+                time.sleep(QUERY_TTL_S + 1)
+                out["running server"][page] = _time_render(driver, url(base, page), page, timeout)
+        finally:
+            driver.quit()
     with running_dashboard(env, root / "dashboard.log") as base:
         for page in PAGES:
-            out["first visit"][page] = render(base, page, profiles / f"empty-{page}")
+            driver = _open_browser(browser, driver_path, profiles / page)
+            try:
+                out["first visit"][page] = _time_render(driver, url(base, page), page, timeout)
+            finally:
+                driver.quit()
     shutil.rmtree(profiles, ignore_errors=True)
     return out
 
