@@ -1,11 +1,12 @@
 """Condense an evaluation report and a bench run into the machine-readable results file (docs/results.json).
 
-Usage: ``python -m inspection.summary REPORT_DIR BENCH_JSON --out docs/results.json [--train-seconds FILE]
-[--sections NAME ...]``
+Usage: ``python -m inspection.summary REPORT_DIR [BENCH_JSON] --out docs/results.json [--train-seconds FILE]
+[--sections NAME ...]`` (without BENCH_JSON, every section but ``bench``).
 
 Several commands write ``docs/results.json``, each its own top-level sections (this one: the casting
 evaluation's; ``inspection router-check``: ``generalisation``). :func:`merge_sections` replaces only the
-sections a command wrote, so regenerating one keeps the others.
+sections a command wrote, so regenerating one keeps the others; ``provenance`` names, for each section this
+summary wrote, the report and commit it came from.
 """
 
 from __future__ import annotations
@@ -36,10 +37,28 @@ def bench_bounds(bench: dict[str, Any]) -> dict[str, Any]:
     return {k: bench[k] for k in ("peak_gflops", "stage_share") if k in bench}
 
 
+def bench_section(bench: dict[str, Any]) -> dict[str, Any]:
+    """The speed figures of an ``inspection bench --json`` run."""
+    return {
+        "ms_per_part_b32": bench["pipeline"]["b32"]["ms_per_part"],
+        "parts_per_s_b32": bench["pipeline"]["b32"]["parts_per_s"],
+        "ms_per_part_b1": bench["pipeline"]["b1"]["ms_per_part"],
+        "p99_ms_b1": bench["pipeline"]["b1"]["p99_ms"],
+        "reference_ms_per_part": bench["reference"]["ms_per_part"],
+        "speedup_vs_reference": bench["speedup_vs_reference"],
+        "peak_rss_mb": bench["peak_rss_mb_pipeline"],
+        "stage_ms_b32": bench["pipeline"]["b32"]["stage_ms"],
+        "threads": bench["threads"],
+        "workers": bench.get("workers", 1),
+        "omp_wait_policy": bench.get("omp_wait_policy", ""),
+        **bench_bounds(bench),
+    }
+
+
 def summarise(
-    report: dict[str, Any], bench: dict[str, Any], train_seconds: dict[str, float] | None = None
+    report: dict[str, Any], bench: dict[str, Any] | None, train_seconds: dict[str, float] | None = None
 ) -> dict:
-    """The keys tools check, plus the context that makes them traceable."""
+    """The keys tools check, plus the context that makes them traceable (no ``bench`` without a bench run)."""
     nc = report["noise_classifier"]
     by = {(r["noise_type"], r["method"]): r for r in report["denoise"]["summary"]}
     baselines = {
@@ -56,25 +75,18 @@ def summarise(
         "dataset": report["dataset"],
         "noise_classifier": {"accuracy": nc["accuracy"], "recall": {k: nc["recall"][k] for k in NOISE_TYPES}},
         "denoise_psnr": report["denoise_psnr"],
+        # the routed denoiser's time per photo, for each noise type (the method its route names)
+        "denoise_ms": {
+            kind: by[(kind, method)]["ms_per_image"]
+            for kind, method in (report.get("routes") or {}).items()
+            if (kind, method) in by
+        },
         "denoise_methods": baselines,
         "defect_accuracy": report["defect_accuracy"],
         "defect_conditions": report["defect"]["conditions"],
         "defect_erasure": report["defect_erasure"],
         "realistic": report.get("realistic", {}),
-        "bench": {
-            "ms_per_part_b32": bench["pipeline"]["b32"]["ms_per_part"],
-            "parts_per_s_b32": bench["pipeline"]["b32"]["parts_per_s"],
-            "ms_per_part_b1": bench["pipeline"]["b1"]["ms_per_part"],
-            "p99_ms_b1": bench["pipeline"]["b1"]["p99_ms"],
-            "reference_ms_per_part": bench["reference"]["ms_per_part"],
-            "speedup_vs_reference": bench["speedup_vs_reference"],
-            "peak_rss_mb": bench["peak_rss_mb_pipeline"],
-            "stage_ms_b32": bench["pipeline"]["b32"]["stage_ms"],
-            "threads": bench["threads"],
-            "workers": bench.get("workers", 1),
-            "omp_wait_policy": bench.get("omp_wait_policy", ""),
-            **bench_bounds(bench),
-        },
+        **({"bench": bench_section(bench)} if bench is not None else {}),
         "train_seconds": train_seconds or {},
     }
 
@@ -82,7 +94,12 @@ def summarise(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("report", type=Path, help="report folder (holding report.json)")
-    p.add_argument("bench", type=Path, help="JSON written by inspection bench --json")
+    p.add_argument(
+        "bench",
+        type=Path,
+        nargs="?",
+        help="JSON written by inspection bench --json (without it: no bench section)",
+    )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--train-seconds", type=Path, help="JSON {task: seconds}")
     p.add_argument(
@@ -93,13 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = p.parse_args(argv)
     report = json.loads((a.report / "report.json").read_text())
-    bench = json.loads(a.bench.read_text())
+    bench = json.loads(a.bench.read_text()) if a.bench else None
     seconds = json.loads(a.train_seconds.read_text()) if a.train_seconds else None
     sections = summarise(report, bench, seconds)
     unknown = sorted(set(a.sections or ()) - set(sections))
     if unknown:
         p.error(f"unknown sections {unknown}; this summary writes {sorted(sections)}")
-    merge_sections(a.out, {k: v for k, v in sections.items() if not a.sections or k in a.sections})
+    chosen = {k: v for k, v in sections.items() if not a.sections or k in a.sections}
+    source = {"report_id": report.get("id"), "commit": report.get("commit")}
+    old = json.loads(a.out.read_text()).get("provenance", {}) if a.out.exists() else {}
+    provenance = {**old, **{k: source for k in chosen if k not in ("commit", "report_id")}}
+    merge_sections(a.out, {**chosen, "provenance": provenance})
     return 0
 
 

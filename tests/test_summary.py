@@ -2,12 +2,12 @@ import json
 
 import pytest
 
-from inspection import summary
+from inspection import NOISE_TYPES, summary
 
 
 def test_summary_rewrites_only_the_sections_named(tmp_path, monkeypatch):
     (tmp_path / "report").mkdir()
-    (tmp_path / "report" / "report.json").write_text("{}")
+    (tmp_path / "report" / "report.json").write_text('{"id": "r2", "commit": "abc"}')
     (tmp_path / "bench.json").write_text("{}")
     out = tmp_path / "results.json"
     out.write_text(json.dumps({"generalisation": {"x": 1}, "bench": "old", "realistic": "old"}))
@@ -19,8 +19,47 @@ def test_summary_rewrites_only_the_sections_named(tmp_path, monkeypatch):
         "generalisation": {"x": 1},
         "bench": "old",
         "realistic": {"jpeg": 0.9},
+        "provenance": {"realistic": {"report_id": "r2", "commit": "abc"}},
     }
     assert summary.main(args) == 0
-    assert json.loads(out.read_text())["bench"] == "new"
+    written = json.loads(out.read_text())
+    assert written["bench"] == "new" and set(written["provenance"]) == {"bench", "realistic"}
     with pytest.raises(SystemExit):
         summary.main([*args, "--sections", "realistc"])
+
+
+def test_summary_without_a_bench_run_writes_the_routed_denoisers_time_and_no_bench():
+    report = {
+        "id": "r1",
+        "commit": "abc",
+        "dataset": {"name": "casting"},
+        "routes": {"clean": "identity", "gaussian": "autoencoder", "periodic": "notch"},
+        "noise_classifier": {"accuracy": 1.0, "recall": dict.fromkeys(NOISE_TYPES, 1.0)},
+        "denoise": {
+            "summary": [
+                {
+                    "noise_type": "gaussian",
+                    "method": "autoencoder",
+                    "psnr": 33.1,
+                    "ssim": 0.9,
+                    "ms_per_image": 14.0,
+                },
+                {
+                    "noise_type": "gaussian",
+                    "method": "nlmeans",
+                    "psnr": 31.4,
+                    "ssim": 0.87,
+                    "ms_per_image": 104.0,
+                },
+                {"noise_type": "periodic", "method": "notch", "psnr": 35.1, "ssim": 0.9, "ms_per_image": 6.6},
+            ]
+        },
+        "denoise_psnr": {"gaussian": 33.1, "periodic": 35.1},
+        "defect_accuracy": {},
+        "defect": {"conditions": {}},
+        "defect_erasure": 0.0,
+    }
+    sections = summary.summarise(report, None)
+    assert "bench" not in sections
+    assert sections["denoise_ms"] == {"gaussian": 14.0, "periodic": 6.6}
+    assert sections["denoise_methods"]["gaussian"]["nlmeans"]["ms_per_image"] == 104.0
