@@ -7,20 +7,17 @@ HOME/serve``). Starts ``inspection dashboard`` on them in its own process group 
 page in headless Chromium (Debian's chromium and chromium-driver) and writes the PNGs to OUT_DIR.
 """
 
-import os
-import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+
+from inspection.dashboard.bench import _chromium, running_dashboard
 
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)
@@ -35,33 +32,12 @@ defective = (
 )
 rid = defective[0]
 print("record", rid)
-port = 8599
-env = {k: v for k, v in os.environ.items() if not k.startswith("INSPECTION_")}
-log = open(home / "dashboard.log", "w")  # noqa: SIM115 (closed in the finally below)
-proc = subprocess.Popen(
-    [
-        sys.executable,
-        "-m",
-        "inspection.cli",
-        "dashboard",
-        "--reports",
-        str(home / "reports"),
-        "--db",
-        f"sqlite:///{db}",
-        "--photos",
-        str(home / "serve" / "photos"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ],
-    cwd=Path(__file__).resolve().parents[2],
-    env=env,
-    stdout=log,
-    stderr=subprocess.STDOUT,
-    start_new_session=True,
-)
-base = f"http://127.0.0.1:{port}"
+# The page bench's launcher: inspection dashboard in its own process group, stopped with it on the way out.
+env = {
+    "INSPECTION_REPORTS": str(home / "reports"),
+    "INSPECTION_DB": f"sqlite:///{db}",
+    "INSPECTION_PHOTOS": str(home / "serve" / "photos"),
+}
 
 
 def idle(d, title, timeout=120):
@@ -96,18 +72,10 @@ def shoot(d, path, full=True):
     print(path.name, "errors:", len(errs), "Traceback" in body)
 
 
-try:
-    t0 = time.time()
-    while True:
-        try:
-            if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-        if time.time() - t0 > 120:
-            raise RuntimeError("no server")
+with running_dashboard(env, home / "dashboard.log") as base:
+    chromium, chromedriver = _chromium()
     o = webdriver.ChromeOptions()
-    o.binary_location = shutil.which("chromium")
+    o.binary_location = chromium
     for a in (
         "--headless",
         "--no-sandbox",
@@ -120,7 +88,7 @@ try:
         f"--user-data-dir={tempfile.mkdtemp()}",
     ):
         o.add_argument(a)
-    d = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=o)
+    d = webdriver.Chrome(service=Service(chromedriver), options=o)
     d.set_page_load_timeout(120)
     try:
         for name, path, title in [
@@ -150,11 +118,4 @@ try:
                 shoot(d, out / "models_cards.png", full=False)
     finally:
         d.quit()
-finally:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
-    print("log tracebacks:", "Traceback" in (home / "dashboard.log").read_text())
+print("log tracebacks:", "Traceback" in (home / "dashboard.log").read_text())
