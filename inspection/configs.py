@@ -83,6 +83,9 @@ class TrainConfig:
             denoised) copy per noise type is drawn once, from a generator seeded by the photo, kept at the model
             input size, and reused in a new rotation or flip whenever the photo draws that type again, so the
             denoiser runs at most once per photo and type (``--no-noise-cache``: fresh noise at every draw).
+        edge_weight: for ``denoiser``, weight each pixel's error by ``1 + edge_weight * e``, ``e`` being the clean
+            crop's edge strength (Sobel) over its mean, so thin structures such as cracks count in the loss beside
+            the flat areas that dominate it, and are kept rather than smoothed away as noise (0 = plain L1).
     """
 
     task: str
@@ -123,6 +126,7 @@ class TrainConfig:
     patience: int = 0
     channels_last: bool = True
     noise_cache: bool = True
+    edge_weight: float = 0.0
 
     def resolved(self) -> TrainConfig:
         if self.task not in TASK_DEFAULT_ARCH:

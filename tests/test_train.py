@@ -23,7 +23,7 @@ from inspection.metrics import (
 )
 from inspection.models import load_checkpoint
 from inspection.testing import write_tiny_checkpoints
-from inspection.train import TRAINERS, best_threshold, denoiser_dir
+from inspection.train import TRAINERS, best_threshold, denoiser_dir, edge_weighted_l1
 from inspection.trainer import Trainer, split_indices
 
 
@@ -292,6 +292,24 @@ def test_noise_and_denoiser_train_on_mixed_sizes(task, tmp_path):
     data = write_photos(tmp_path / "data", {"ok": None, "def_front": "crack"}, n=4)
     cfg = replace(tiny_train_config(data, tmp_path / "m", epochs=1), task=task, arch=TINY_ARCH[task])
     assert load_checkpoint(TRAINERS[task](cfg).path).meta["training_data"]["n_images"] == 8
+
+
+def test_edge_weighted_loss_makes_an_erased_crack_cost_more_than_flat_error():
+    clean = torch.full((1, 1, 32, 32), 0.5)
+    clean[..., 16, 4:28] = 0.1  # a one-pixel dark crack
+    erased = torch.full_like(clean, 0.5)  # the crack smoothed away: 24 pixels off by 0.4
+    hazy = clean.clone()
+    hazy[..., 2:8, 2:18] += 0.1  # the same total error, spread over a flat area
+    assert edge_weighted_l1(erased, clean, 0.0) == pytest.approx(float((erased - clean).abs().mean()))
+    assert edge_weighted_l1(erased, clean, 0.0) == pytest.approx(float(edge_weighted_l1(hazy, clean, 0.0)))
+    assert edge_weighted_l1(erased, clean, 4.0) > 5 * edge_weighted_l1(hazy, clean, 4.0)
+
+
+def test_denoiser_trains_with_the_edge_weighted_loss(tmp_path):
+    data = write_photos(tmp_path / "data", {"ok": None, "def_front": "crack"}, n=4)
+    cfg = replace(tiny_train_config(data, tmp_path / "m", epochs=1), task="denoiser", arch=TINY_ARCH["denoiser"])
+    meta = load_checkpoint(TRAINERS["denoiser"](replace(cfg, edge_weight=4.0)).path).meta
+    assert meta["train_config"]["edge_weight"] == 4.0 and math.isfinite(meta["metrics"]["val_psnr"])
 
 
 def test_temperature_stays_finite_when_validation_is_separated():
