@@ -84,7 +84,7 @@ def test_router_check_from_the_cli(tiny_root, synthetic_root, tmp_path, capsys):
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"bench": {"ms_per_part_b32": 11.0}}))
     argv = ["router-check", "--models", str(tiny_root), "--data", str(synthetic_root), "--texture-n", "2"]
-    argv += ["--camera-shift"]
+    argv += ["--camera-shift", "--texture-sizes", "96", "64"]
     assert main([*argv, "--results", str(results), "--json", str(tmp_path / "rc.json")]) == 0
     printed = capsys.readouterr().out
     assert "accuracy" in printed and "clean textured parts called periodic" in printed
@@ -99,6 +99,9 @@ def test_router_check_from_the_cli(tiny_root, synthetic_root, tmp_path, capsys):
         "texture_false_periodic",
     ):
         assert 0 <= section[key] <= 1
+    assert section["texture"]["size"] == 96 and set(section["texture_by_size"]) == {"96", "64"}
+    assert section["texture_false_periodic"] == section["texture_by_size"]["96"]
+    assert "called periodic at 96 px" in printed and "called periodic at 64 px" in printed
     assert section["camera_shift"]["shifted"]["accuracy"] >= 0
     assert "camera shift: defect accuracy" in printed
     assert json.loads((tmp_path / "rc.json").read_text()) == section

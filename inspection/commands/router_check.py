@@ -36,6 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="clean generated parts per textured product for the false-periodic rate (0 = skip; default: 200)",
     )
     parser.add_argument(
+        "--texture-sizes",
+        type=int,
+        nargs="+",
+        default=[160],
+        metavar="PX",
+        help="sides of the clean textured parts; the first gives texture_false_periodic, every one is reported "
+        "under texture_by_size (the rate depends on the size: small parts are the hard case) (default: 160)",
+    )
+    parser.add_argument(
         "--camera-shift",
         action="store_true",
         help="also judge --data's photos camera-shifted (re-framed, brighter, uneven light, sharpened): defect "
@@ -99,14 +108,21 @@ def run(args: argparse.Namespace) -> int:
             f"distribution {before['ood_rate']:.1%} -> {after['ood_rate']:.1%}"
         )
     if args.texture_n:
-        texture = texture_false_periodic(pipe.classify_noise, args.texture_n)
+        by_size = {
+            size: texture_false_periodic(pipe.classify_noise, args.texture_n, size)
+            for size in args.texture_sizes
+        }
+        texture = by_size[args.texture_sizes[0]]
         out["texture"] = texture
         out["texture_false_periodic"] = texture["rate"]
-        print(
-            f"clean textured parts called periodic: {texture['rate']:.2%} ("
-            + ", ".join(f"{p} {r:.1%}" for p, r in texture["per_product"].items())
-            + f"; {args.texture_n} each)"
-        )
+        if len(by_size) > 1:
+            out["texture_by_size"] = {str(size): t["rate"] for size, t in by_size.items()}
+        for size, t in by_size.items():
+            print(
+                f"clean textured parts called periodic at {size} px: {t['rate']:.2%} ("
+                + ", ".join(f"{p} {r:.1%}" for p, r in t["per_product"].items())
+                + f"; {args.texture_n} each)"
+            )
     pipe.close()
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")
