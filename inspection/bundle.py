@@ -242,6 +242,12 @@ def read_live(root: str | Path) -> str | None:
     return version
 
 
+def is_live(bundle_dir: str | Path) -> bool:
+    """Whether ``bundle_dir`` is the bundle its models root's ``LIVE`` names (``<root>/bundles/<version>``)."""
+    bundle_dir = Path(bundle_dir).resolve()
+    return bundle_dir.parent.name == BUNDLES_DIR and read_live(bundle_dir.parent.parent) == bundle_dir.name
+
+
 def write_live(root: str | Path, version: str) -> None:
     """Point ``<root>/LIVE`` at ``version``, atomically: a reader sees the old name or the new, never half."""
     root = Path(root)

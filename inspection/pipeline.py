@@ -81,7 +81,7 @@ def load_ood(bundle: Bundle) -> OodModel | None:
     except Exception as e:  # noqa: BLE001 - safetensors raises its own error type for a damaged file
         raise BundleError(
             f"{bundle.ood_file} cannot be read ({type(e).__name__}: {e}); fit it again with "
-            f"`inspection models fit-ood {bundle.path} --data DIR`"
+            f"`inspection models fit-ood {bundle.path} --data DIR` (with --live-ok if it is the live bundle)"
         ) from e
 
 

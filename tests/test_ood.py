@@ -95,6 +95,17 @@ def test_fit_ood_on_a_missing_folder_is_a_clear_error(tiny_root, tmp_path, capsy
     assert not (bundle_dir / OOD_FILE).exists()
 
 
+def test_fit_ood_refuses_the_live_bundle_unless_told(tiny_root, synthetic_root, tmp_path, capsys):
+    root = tmp_path / "root"
+    shutil.copytree(tiny_root, root)
+    live = root / BUNDLES_DIR / "tiny-v1"
+    assert (root / "LIVE").read_text().strip() == "tiny-v1"
+    assert main(["models", "fit-ood", str(live), "--data", str(synthetic_root)]) == 2
+    assert "is the live bundle" in capsys.readouterr().err and not (live / OOD_FILE).exists()
+    assert main(["models", "fit-ood", str(live), "--data", str(synthetic_root), "--live-ok"]) == 0
+    assert (live / OOD_FILE).is_file()
+
+
 def test_an_unreadable_ood_file_is_a_clear_bundle_error(tiny_root, tmp_path):
     from inspection.bundle import BundleError
 

@@ -114,6 +114,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="also set the bundle's policy: flagged photos get the `review` verdict (default: leave the policy)",
     )
+    fit.add_argument(
+        "--live-ok",
+        action="store_true",
+        help="refit even the live bundle, whose stations then flag photos by the new check without a promotion "
+        "(default: refuse; make a new bundle with `inspection models create` and promote it)",
+    )
     fit.set_defaults(_models_run=run_fit_ood)
 
     rollback = sub.add_parser(
@@ -234,15 +240,22 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_fit_ood(args: argparse.Namespace) -> int:
+    from inspection.bundle import BundleError, is_live
     from inspection.data import DatasetError
     from inspection.models.checkpoint import CheckpointError
     from inspection.ood import fit_bundle_ood
 
     try:
+        if is_live(args.bundle) and not args.live_ok:
+            raise BundleError(
+                f"{args.bundle} is the live bundle: refitting its OOD check would change what every station "
+                "flags without the promotion gate; fit a new bundle (inspection models create) and promote it, "
+                "or pass --live-ok"
+            )
         model = fit_bundle_ood(
             args.bundle, args.data, max_images=args.max_images, seed=args.seed, review_ood=args.review_ood
         )
-    except (CheckpointError, DatasetError, OSError, ValueError) as e:
+    except (BundleError, CheckpointError, DatasetError, OSError, ValueError) as e:
         return _fail("fit-ood", e)
     meta = model.meta
     print(
