@@ -4,7 +4,13 @@ import torch
 import torch.nn.functional as F
 
 from inspection.noise import add_noise
-from inspection.spectrum import highpass_residual, log_spectrum, log_spectrum_full, noise_features
+from inspection.spectrum import (
+    _max_pool_to,
+    highpass_residual,
+    log_spectrum,
+    log_spectrum_full,
+    noise_features,
+)
 
 
 def photo(shape=(300, 300), seed=0):
@@ -21,6 +27,20 @@ def test_shapes_and_dtype(shape, size):
     assert f.shape == (2, size, size) and f.dtype == np.float32
     assert log_spectrum(photo(shape), size).shape == (size, size)
     assert noise_features(photo(shape), size, channels=1).shape == (1, size, size)
+
+
+@pytest.mark.parametrize(
+    "shape", [(300, 300), (301, 299), (120, 200), (65, 129), (1000, 733), (40, 40), (33, 70)]
+)
+@pytest.mark.parametrize("size", [32, 64])
+def test_max_pooling_is_torchs_adaptive_max_pool_exactly(shape, size):
+    # The models were trained on torch's pooling (small planes repeated up to the size first); the NumPy/OpenCV
+    # pooling must give the very same values, not close ones.
+    array = np.random.default_rng(sum(shape) + size).normal(size=shape).astype(np.float32)
+    t = torch.from_numpy(array)[None, None]
+    if min(shape) < size:
+        t = F.interpolate(t, size=(max(size, shape[0]), max(size, shape[1])), mode="nearest")
+    assert np.array_equal(_max_pool_to(array, size), F.adaptive_max_pool2d(t, size)[0, 0].numpy())
 
 
 def test_full_spectrum_is_standardised_and_centred():
