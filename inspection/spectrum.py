@@ -33,7 +33,7 @@ def log_spectrum_full(image: np.ndarray) -> np.ndarray:
     f = image.astype(np.float32)
     spec = cv2.dft(f - f.mean(), flags=cv2.DFT_COMPLEX_OUTPUT)
     logmag = np.fft.fftshift(log1p(cv2.magnitude(spec[..., 0], spec[..., 1])))
-    mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(logmag))  # one pass, in double; 4x NumPy's two
+    mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(logmag))  # one pass, in double precision
     return ((logmag - np.float32(mean)) * np.float32(1.0 / (std + 1e-6))).astype(np.float32, copy=False)
 
 

@@ -220,8 +220,8 @@ def edge_weighted_l1(out: torch.Tensor, clean: torch.Tensor, edge_weight: float)
 
     ``e`` is the clean image's Sobel gradient magnitude, taken as the largest in each pixel's 3x3 neighbourhood
     (the gradient vanishes on the centre line of a one-pixel crack, not beside it), over its mean in each image,
-    so a crack or an edge weighs many times a flat pixel whatever the photo's contrast. Normalised by the weights' sum: with ``edge_weight``
-    0 it is the plain mean absolute error.
+    so a crack or an edge weighs many times a flat pixel whatever the photo's contrast. Normalised by the
+    weights' sum: with ``edge_weight`` 0 it is the plain mean absolute error.
     """
     sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=clean.dtype)
     kernels = torch.stack([sobel, sobel.T])[:, None].to(clean.device)

@@ -307,7 +307,9 @@ def test_edge_weighted_loss_makes_an_erased_crack_cost_more_than_flat_error():
 
 def test_denoiser_trains_with_the_edge_weighted_loss(tmp_path):
     data = write_photos(tmp_path / "data", {"ok": None, "def_front": "crack"}, n=4)
-    cfg = replace(tiny_train_config(data, tmp_path / "m", epochs=1), task="denoiser", arch=TINY_ARCH["denoiser"])
+    cfg = replace(
+        tiny_train_config(data, tmp_path / "m", epochs=1), task="denoiser", arch=TINY_ARCH["denoiser"]
+    )
     meta = load_checkpoint(TRAINERS["denoiser"](replace(cfg, edge_weight=4.0)).path).meta
     assert meta["train_config"]["edge_weight"] == 4.0 and math.isfinite(meta["metrics"]["val_psnr"])
 
