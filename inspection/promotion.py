@@ -61,7 +61,7 @@ from inspection.bundle import (
     write_live,
 )
 from inspection.data import RejectedPhoto, Sample, dataset_fingerprint, list_split
-from inspection.fileio import write_text_atomic
+from inspection.fileio import exclusive_lock, write_text_atomic
 from inspection.imageio import read_image
 from inspection.noise import apply_spec, sample_spec
 from inspection.results import InspectionResult, Rejection
@@ -564,6 +564,29 @@ def promote(
         BundleError: the candidate or the live bundle cannot be read.
     """
     root = Path(root).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    with _live_lock(root):
+        return _promote(root, candidate, golden, seed=seed, force_first=force_first, progress=progress)
+
+
+PROMOTION_LOCK = "LIVE.lock"  # beside LIVE: held while a promotion or a rollback decides what goes live
+
+
+def _live_lock(root: Path) -> Any:
+    """One promotion or rollback of ``root`` at a time: a second waits, so its gate compares the candidate
+    with the bundle live when it decides, not with one a concurrent promotion has since replaced."""
+    return exclusive_lock(root / PROMOTION_LOCK, f"waiting for another promotion or rollback of {root}")
+
+
+def _promote(
+    root: Path,
+    candidate: str | Path,
+    golden: str | Path | None,
+    *,
+    seed: int,
+    force_first: bool,
+    progress: bool,
+) -> Promotion:
     previous = read_live(root)
     if force_first and previous is not None:
         raise PromotionError(
@@ -618,6 +641,15 @@ def rollback(
         BundleError: the bundle to go back to is missing or cannot be read.
     """
     root = Path(root).expanduser()
+    if read_live(root) is None:
+        raise PromotionError(
+            f"{root} has no {LIVE_FILE} file: no bundle is live, so there is nothing to roll back"
+        )
+    with _live_lock(root):
+        return _rollback(root, to, promotions)
+
+
+def _rollback(root: Path, to: str | None, promotions: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
     current = read_live(root)
     if current is None:
         raise PromotionError(

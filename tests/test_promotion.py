@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from inspection.bundle import BUNDLES_DIR, VerdictPolicy, load_bundle, read_live, write_bundle, write_live
+from inspection.fileio import exclusive_lock
 from inspection.imageio import read_image
 from inspection.noise import apply_spec, sample_spec
 from inspection.promotion import (
+    PROMOTION_LOCK,
     GoldenMetrics,
     LiveFollower,
+    Promotion,
     PromotionError,
     compare,
     evaluate_golden,
@@ -192,6 +196,24 @@ def test_an_equal_candidate_is_promoted_and_the_same_noisy_photos_judge_both(
     assert result.run.metrics["candidate"] == result.run.metrics["live"]  # same weights, same photos
     assert all(r.change == 0 for r in result.decision.rows)
     assert promote(root, root / BUNDLES_DIR / "v2", synthetic_root).action == "unchanged"
+
+
+def test_a_promotion_waits_while_another_holds_the_root_then_gates_against_the_bundle_live_then(
+    parts: Path, synthetic_root: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    promote(root, make_bundle(parts, tmp_path / "v1"), synthetic_root)
+    candidate = make_bundle(parts, tmp_path / "v3")
+    done: list[Promotion] = []
+    with exclusive_lock(root / PROMOTION_LOCK):  # as a concurrent promotion or rollback holds it
+        second = threading.Thread(target=lambda: done.append(promote(root, candidate, synthetic_root)))
+        second.start()
+        second.join(timeout=1.0)
+        assert second.is_alive() and not done and read_live(root) == "v1"  # waiting, nothing decided
+        write_live(root, install_candidate(make_bundle(parts, tmp_path / "v2"), root).version)  # the other's
+    second.join(timeout=60)
+    (result,) = done
+    assert result.action == "promote" and result.previous == "v2" and read_live(root) == "v3"
 
 
 def test_promote_needs_a_golden_set_unless_it_is_the_first_bundle(
