@@ -641,20 +641,22 @@ def rollback(
         BundleError: the bundle to go back to is missing or cannot be read.
     """
     root = Path(root).expanduser()
-    if read_live(root) is None:
-        raise PromotionError(
-            f"{root} has no {LIVE_FILE} file: no bundle is live, so there is nothing to roll back"
-        )
+    if not root.is_dir():  # no lock file can go there; and with no LIVE there is nothing to roll back
+        raise _nothing_live(root)
     with _live_lock(root):
         return _rollback(root, to, promotions)
+
+
+def _nothing_live(root: Path) -> PromotionError:
+    return PromotionError(
+        f"{root} has no {LIVE_FILE} file: no bundle is live, so there is nothing to roll back"
+    )
 
 
 def _rollback(root: Path, to: str | None, promotions: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
     current = read_live(root)
     if current is None:
-        raise PromotionError(
-            f"{root} has no {LIVE_FILE} file: no bundle is live, so there is nothing to roll back"
-        )
+        raise _nothing_live(root)
     target = to or previous_live(current, promotions)
     if target is None:
         try:

@@ -8,7 +8,6 @@ file lock (SQLite) or an advisory lock (PostgreSQL).
 
 from __future__ import annotations
 
-import fcntl
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,8 @@ from sqlalchemy import Engine, create_engine, event, text  # noqa: E402
 from sqlalchemy.engine import URL, make_url  # noqa: E402
 from sqlalchemy.exc import ArgumentError  # noqa: E402
 from sqlalchemy.pool import StaticPool  # noqa: E402
+
+from inspection.fileio import exclusive_lock  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +122,8 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     if path is None:
         yield
         return
-    lock_path = path.with_name(path.name + ".migrate.lock")
-    with open(lock_path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with exclusive_lock(path.with_name(path.name + ".migrate.lock")):
+        yield
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
