@@ -319,7 +319,11 @@ def run_bench(
         torch.set_num_threads(cfg.threads)
     photos = noisy_mix(cfg)
     pipe = InspectionPipeline.from_dir(
-        cfg.models or None, workers=cfg.workers, backend=backend, device=device
+        cfg.models or None,
+        workers=cfg.workers,
+        worker_processes=cfg.worker_processes,
+        backend=backend,
+        device=device,
     )
     inputs: Sequence[Any] = encode_png(photos) if encode else photos
     out: dict[str, Any] = {
@@ -329,7 +333,8 @@ def run_bench(
             "source": cfg.data or f"synthetic {cfg.size}px",
         },
         "threads": torch.get_num_threads(),
-        "workers": pipe.workers,
+        "workers": pipe.workers.n,
+        "worker_processes": pipe.workers.processes,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
         "models": pipe.model_versions,
         "backend": backend,
@@ -355,6 +360,8 @@ def run_bench(
         out["parity"]["models"] = model_parity(reference, pipe, photos)
         reference.close()
     pipe.close()
+    if pipe.workers.processes:  # joined by close(), so the OS has their peaks now
+        out["peak_rss_mb_worker_process"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     return out
 
 
@@ -362,7 +369,7 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"photos: {result['photos']['n']} x {result['photos']['shape']} ({result['photos']['source']}), "
         f"noisy mix of {', '.join(NOISE_TYPES)}; torch threads {result['threads']}, "
-        f"pipeline workers {result.get('workers', 1)}; backend {result.get('backend', 'torch')} on "
+        f"pipeline workers {result.get('workers', 1)}{' (processes)' if result.get('worker_processes') else ''}; backend {result.get('backend', 'torch')} on "
         f"{result.get('device_name', 'cpu')}; photos handed over as {result.get('photos_as', 'array')}",
         "",
         "| config | batch | ms/part | parts/s | p50 latency ms | p99 latency ms | decode | noise | denoise | defect |",
@@ -391,6 +398,12 @@ def render(result: dict[str, Any]) -> str:
         ]
     lines.append(
         f"peak RSS: {result['peak_rss_mb_pipeline']:.0f} MB (pipeline)"
+        + (
+            f", and up to {result['peak_rss_mb_worker_process']:.0f} MB in each of its {result['workers']} "
+            "worker processes"
+            if "peak_rss_mb_worker_process" in result
+            else ""
+        )
         + (
             f", {result['peak_rss_mb_with_reference']:.0f} MB after the reference run"
             if "peak_rss_mb_with_reference" in result

@@ -198,9 +198,9 @@ def _read_bundle(path: Path) -> Bundle:
     if policy.get("review_band") is not None:
         policy["review_band"] = tuple(policy["review_band"])
     routing = dict(spec.get("routing") or {})
-    from inspection.pipeline import PipelineConfig
+    from inspection.pipeline import MACHINE_SETTINGS, PipelineConfig
 
-    settable = {f.name for f in fields(PipelineConfig)} - {"workers"}
+    settable = {f.name for f in fields(PipelineConfig)} - MACHINE_SETTINGS
     unknown = sorted(set(routing) - settable)
     if unknown:
         raise BundleError(
@@ -329,8 +329,10 @@ def default_routing(defect_meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def routing_settings(config: Any) -> dict[str, Any]:
-    """The ``PipelineConfig`` fields a bundle stores (all but the machine-specific ``workers``)."""
-    return {k: v for k, v in asdict(config).items() if k != "workers"}
+    """The ``PipelineConfig`` fields a bundle stores (all but the machine's own: workers, worker processes)."""
+    from inspection.pipeline import MACHINE_SETTINGS
+
+    return {k: v for k, v in asdict(config).items() if k not in MACHINE_SETTINGS}
 
 
 def complete_card(card: dict[str, Any], version: str, metas: dict[str, dict[str, Any]]) -> dict[str, Any]:

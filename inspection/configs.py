@@ -195,6 +195,9 @@ class BenchConfig:
         reference_n: photos timed through the reference-equivalent configuration (0 skips it).
         threads: torch intra-op threads (0 = torch's default).
         workers: the pipeline's threads for per-photo work outside the models (0 = one per usable CPU, at most 8).
+        worker_processes: run the per-photo work outside the models in worker processes, not threads (0
+            workers = one per usable CPU): pays on machines with many cores, where threads queue on Python's
+            lock; the processes start once, in a few seconds.
         seed: seed of the noisy mix.
     """
 
@@ -206,4 +209,5 @@ class BenchConfig:
     reference_n: int = 32
     threads: int = 0
     workers: int = 0
+    worker_processes: bool = False
     seed: int = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from inspection.imageio import DecodedImage, ImageInput, to_gray
 from inspection.results import Rejection
 
 CHECK_SIDE = 64  # the frame is judged at this size: cheap, and it averages sensor noise away
@@ -42,3 +43,14 @@ def check_is_part(gray: np.ndarray, min_contrast: float) -> None:
             f"the frame shows no part: only {contrast:.0f} gray levels of structure once noise is smoothed "
             f"(a part needs {min_contrast:.0f}); check the camera, the lens cap and the part's placement",
         )
+
+
+def checked_gray(image: ImageInput, min_contrast: float) -> DecodedImage | Rejection:
+    """A photo (array, encoded bytes or path) as 8-bit gray that shows a part, or the reason it cannot be
+    judged; returned, not raised, so a batch's workers hand every photo's outcome back."""
+    try:
+        decoded = to_gray(image)
+        check_is_part(decoded.gray, min_contrast)
+    except Rejection as e:
+        return e
+    return decoded

@@ -45,6 +45,7 @@ MAX_PIXELS = _max_pixels_from_env()
 
 # The one rejection type (``inspection.results.Rejection``), under the name older callers import.
 ImageRejected = Rejection
+ImageInput = np.ndarray | bytes | str | Path  # what the pipeline and to_gray accept
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ def read_image(path: str | Path) -> DecodedImage:
     return decode_image(path.read_bytes())
 
 
-def to_gray(image: np.ndarray | bytes | str | Path) -> DecodedImage:
+def to_gray(image: ImageInput) -> DecodedImage:
     """Accept an array, encoded bytes or a path, and return validated 8-bit gray."""
     if isinstance(image, (bytes, bytearray, memoryview)):
         return decode_image(bytes(image))

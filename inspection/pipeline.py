@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import torch
@@ -24,20 +24,18 @@ from inspection.denoise import (
     build_denoisers,
     noise_profile,
 )
-from inspection.framecheck import check_is_part
-from inspection.imageio import to_gray
+from inspection.framecheck import checked_gray
+from inspection.imageio import ImageInput
 from inspection.models.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from inspection.models.inference import for_inference
 from inspection.ood import OodModel, ood_features
+from inspection.photoworkers import PhotoWorkers
 from inspection.results import InspectionResult, Rejection
 from inspection.runtimes import ModelRunners, Runner, TorchRunner, check_backend, check_device, load_runners
 from inspection.spectrum import noise_features, noise_features_batch
 from inspection.transforms import DefectTransform
 
-ImageInput = np.ndarray | bytes | str | Path
 TASKS = ("noise", "denoiser", "defect")
-T = TypeVar("T")
-R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 
@@ -59,8 +57,11 @@ class PipelineConfig:
             training photos (clipping trims it).
         min_part_contrast: frames with less structure than this, in gray levels once noise is smoothed
             (``framecheck.part_contrast``), are refused as ``not_a_part``; 0 = never.
-        workers: threads for the per-photo work outside the models (spectra, median, notch); OpenCV and
-            NumPy release the GIL there. 0 means one per CPU this process may use, at most 8.
+        workers: threads (or processes) for the per-photo work outside the models (decoding, the frame check,
+            spectra, median, notch); OpenCV and NumPy release the GIL there. 0 means one per CPU this process
+            may use, at most 8 threads (processes: one per CPU).
+        worker_processes: run that work in worker processes (:mod:`inspection.photoworkers`): pays on machines
+            with many cores, where threads queue on Python's lock; not inside a daemonic process (``serve``).
     """
 
     routes: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ROUTES))
@@ -70,6 +71,11 @@ class PipelineConfig:
     max_noise_sigma: float = 48.0
     min_part_contrast: float = 40.0
     workers: int = 0
+    worker_processes: bool = False
+
+
+# PipelineConfig fields that belong to the machine that runs it, never to a bundle's pipeline.json
+MACHINE_SETTINGS = frozenset({"workers", "worker_processes"})
 
 
 def load_ood(bundle: Bundle) -> OodModel | None:
@@ -139,8 +145,10 @@ class InspectionPipeline:
         self.config = config or PipelineConfig()
         self.noise_net = for_inference(noise.model)
         self.defect_net = for_inference(defect.model)
-        self.workers = self.config.workers or min(8, _usable_cpus())
-        self._pool: ThreadPoolExecutor | None = None
+        n_workers = self.config.workers or (
+            _usable_cpus() if self.config.worker_processes else min(8, _usable_cpus())
+        )
+        self.workers = PhotoWorkers(n_workers, processes=self.config.worker_processes)
         denoisers = build_denoisers(
             denoiser.model if denoiser else None, version=denoiser.version if denoiser else ""
         )
@@ -192,17 +200,20 @@ class InspectionPipeline:
         config: PipelineConfig | None = None,
         *,
         workers: int = 0,
+        worker_processes: bool = False,
         backend: str = "torch",
         device: str = "cpu",
     ) -> InspectionPipeline:
         """Load a bundle, or a models root's live bundle (:func:`inspection.bundle.load_bundle`).
 
         ``None`` means the default models. The bundle's ``pipeline.json`` gives the routing and the verdict
-        policy; ``config`` replaces the routing (evaluation studies use this), ``workers`` sets the threads,
-        ``backend`` what runs the models (:mod:`inspection.runtimes`), ``device`` where torch runs them.
+        policy; ``config`` replaces the routing (evaluation studies use this), ``workers`` sets the threads
+        (``worker_processes``: processes, see :class:`PipelineConfig`), ``backend`` what runs the models (:mod:`inspection.runtimes`), ``device`` where torch runs them.
         """
         bundle = load_bundle(models_dir)
-        return cls.from_bundle(bundle, config, workers=workers, backend=backend, device=device)
+        return cls.from_bundle(
+            bundle, config, workers=workers, worker_processes=worker_processes, backend=backend, device=device
+        )
 
     @classmethod
     def from_bundle(
@@ -211,6 +222,7 @@ class InspectionPipeline:
         config: PipelineConfig | None = None,
         *,
         workers: int = 0,
+        worker_processes: bool = False,
         with_ood: bool = True,
         backend: str = "torch",
         device: str = "cpu",
@@ -224,10 +236,13 @@ class InspectionPipeline:
         """
         check_device(device, backend)
         check_backend(backend)
-        if config is None:
-            config = PipelineConfig(**{**bundle.routing, "workers": workers})
-        elif workers:
-            config = replace(config, workers=workers)
+        config = config or PipelineConfig(**bundle.routing)
+        if workers or worker_processes:
+            config = replace(
+                config,
+                workers=workers or config.workers,
+                worker_processes=worker_processes or config.worker_processes,
+            )
         denoiser_dir = bundle.checkpoint_dir("denoiser")
         defect = load_checkpoint(bundle.required_dir("defect"))
         stored = DefectTransform.from_meta(defect.meta).to_meta()
@@ -274,7 +289,9 @@ class InspectionPipeline:
         in one ``torch.fft`` batch per photo size on the device."""
         if not self.batch_spectra or self.backend != "torch":
             return np.stack(
-                self._map(lambda g: noise_features(g, self.noise_size, self.noise_channels), grays)
+                self.workers.map(
+                    partial(noise_features, size=self.noise_size, channels=self.noise_channels), grays
+                )
             )
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, g in enumerate(grays):
@@ -303,7 +320,7 @@ class InspectionPipeline:
             i for i, (_, d, _) in enumerate(out) if isinstance(d, AutoencoderDenoiser) and d is not self.safe
         ]
         if to_check and (cfg.max_signal_dependence > 0 or cfg.max_noise_sigma > 0):
-            profiles = self._map(lambda i: noise_profile(grays[i]), to_check)
+            profiles = self.workers.map(noise_profile, [grays[i] for i in to_check])
             for i, prof in zip(to_check, profiles, strict=True):
                 too_strong = 0 < cfg.max_noise_sigma < prof.sigma
                 if too_strong or 0 < cfg.max_signal_dependence < prof.signal_dependence:
@@ -320,7 +337,8 @@ class InspectionPipeline:
             for i, y in zip(ae_idx, ae.denoise_batch([grays[i] for i in ae_idx]), strict=True):
                 out[i] = y
         rest = [i for i, d in enumerate(denoisers) if not isinstance(d, AutoencoderDenoiser)]
-        for i, y in zip(rest, self._map(lambda i: denoisers[i](grays[i]), rest), strict=True):
+        rest_out = self.workers.map(operator.call, [denoisers[i] for i in rest], [grays[i] for i in rest])
+        for i, y in zip(rest, rest_out, strict=True):
             out[i] = y
         return out
 
@@ -346,18 +364,8 @@ class InspectionPipeline:
         return self.defect_outputs(grays)[0]
 
     def close(self) -> None:
-        """Stop the worker threads (a later batch starts them again)."""
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-
-    def _map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """``fn`` over ``items``, on the worker threads when there are several."""
-        if self.workers < 2 or len(items) < 2:
-            return [fn(item) for item in items]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="inspection")
-        return list(self._pool.map(fn, items))
+        """Stop the worker threads or processes (a later batch starts them again)."""
+        self.workers.close()
 
     # --- the whole pipeline ----------------------------------------------------------------------------
 
@@ -377,13 +385,12 @@ class InspectionPipeline:
         t0 = time.perf_counter()
         decoded: list[tuple[int, np.ndarray, str]] = []
         results: list[InspectionResult | Rejection | None] = [None] * len(images)
-        for i, image in enumerate(images):
-            try:
-                d = to_gray(image)
-                check_is_part(d.gray, self.config.min_part_contrast)
+        check = partial(checked_gray, min_contrast=self.config.min_part_contrast)
+        for i, d in enumerate(self.workers.map(check, images)):
+            if isinstance(d, Rejection):
+                results[i] = d
+            else:
                 decoded.append((i, d.gray, d.conversion))
-            except Rejection as e:
-                results[i] = e
         decode_ms = (time.perf_counter() - t0) * 1e3 / max(1, len(decoded))
         judged: list[InspectionResult | Rejection] = []
         try:

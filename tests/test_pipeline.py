@@ -194,15 +194,23 @@ def test_big_endian_16bit_and_float_images(pipe, casting_photo):
     assert r.defect_probability == pytest.approx(pipe.inspect(casting_photo).defect_probability, abs=1e-3)
 
 
-def test_parallel_batch_matches_one_photo_at_a_time(shipped_models):
-    """Per-photo work runs on worker threads; verdicts must not depend on it."""
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+def test_parallel_batch_matches_one_photo_at_a_time(shipped_models, processes):
+    """Per-photo work (decoding too) runs on worker threads or processes; results must not depend on it, and
+    bad items are rejected in their place."""
     from inspection.data import synth_casting
 
-    parallel = InspectionPipeline.from_dir(shipped_models, PipelineConfig(workers=2))
+    config = PipelineConfig(workers=2, worker_processes=processes)
+    parallel = InspectionPipeline.from_dir(shipped_models, config)
     serial = InspectionPipeline.from_dir(shipped_models, PipelineConfig(workers=1))
     rng = np.random.default_rng(5)
     photos = [add_noise(synth_casting(rng, 160, None), NOISE_TYPES[i % 4], rng=rng) for i in range(8)]
-    batch = parallel.inspect_batch(photos)
+    items = [*photos[:4], b"not a photo", encode(photos[4]), *photos[5:], np.full((80, 80), 128, np.uint8)]
+    batch = parallel.inspect_batch(items)
+    parallel.close()
+    assert [r.reason for r in batch if isinstance(r, Rejection)] == ["not_an_image", "not_a_part"]
+    assert isinstance(batch[4], Rejection) and isinstance(batch[-1], Rejection)
+    batch = [r for r in batch if isinstance(r, InspectionResult)]
     single = [serial.inspect(p) for p in photos]
     assert [r.noise_type for r in batch] == [r.noise_type for r in single]
     assert [r.denoiser for r in batch] == [r.denoiser for r in single]

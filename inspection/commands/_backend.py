@@ -41,3 +41,14 @@ def add_device_flag(parser: argparse.ArgumentParser) -> None:
 def device_of(args: argparse.Namespace) -> str:
     """The device the command line asked for (cpu when it named none)."""
     return getattr(args, "device", None) or "cpu"
+
+
+def add_worker_processes_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--worker-processes``: the per-photo work outside the models in processes, not threads."""
+    parser.add_argument(
+        "--worker-processes",
+        action="store_true",
+        help="decode, check, denoise (median, notch) and, on the CPU, take spectra in worker processes, one "
+        "per usable CPU, instead of threads: pays on machines with many cores (a GPU machine), where threads "
+        "queue on Python's lock; the processes start once, in a few seconds",
+    )

@@ -18,7 +18,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from inspection.commands._backend import add_backend_flag, add_device_flag, backend_of, device_of
+from inspection.commands._backend import (
+    add_backend_flag,
+    add_device_flag,
+    add_worker_processes_flag,
+    backend_of,
+    device_of,
+)
 from inspection.results import InspectionResult, Rejection
 
 if (
@@ -84,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_backend_flag(parser)
     add_device_flag(parser)
+    add_worker_processes_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -285,14 +292,22 @@ def run(args: argparse.Namespace) -> int:
     try:
         ingestor = None if args.no_db else _open_ingestor(args)
         bundle = load_bundle(args.models)  # LIVE read once: the card is that of the models that score
-        pipe = InspectionPipeline.from_bundle(bundle, backend=backend_of(args), device=device_of(args))
+        pipe = InspectionPipeline.from_bundle(
+            bundle,
+            backend=backend_of(args),
+            device=device_of(args),
+            worker_processes=args.worker_processes,
+        )
         if ingestor is not None:
             register_models(ingestor.store, pipe)
     except (StoreOpenError, BackendError) as e:
         print(f"inspection score: {e}", file=sys.stderr)
         return EXIT_BAD_SETUP
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as fh:
-        counts = _write_rows(fh, files, args, pipe, ingestor)
+    try:
+        with open(args.out, "w", newline="") as fh:
+            counts = _write_rows(fh, files, args, pipe, ingestor)
+    finally:
+        pipe.close()
     url = ingestor.store.engine.url.render_as_string(hide_password=True) if ingestor else None
     return _report(counts, len(files), args, url, bundle.card)
