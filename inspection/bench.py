@@ -461,4 +461,5 @@ def render_parity(p: dict[str, Any], backend: str) -> str:
 def save(result: dict[str, Any], path: str | Path) -> None:
     import json
 
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(result, indent=1) + "\n")

@@ -1,7 +1,8 @@
 """Condense an evaluation report and a bench run into the machine-readable results file (docs/results.json).
 
 Usage: ``python -m inspection.summary REPORT_DIR [BENCH_JSON] --out docs/results.json [--train-seconds FILE]
-[--sections NAME ...]`` (without BENCH_JSON, every section but ``bench``).
+[--sections NAME ...]`` (without BENCH_JSON, every section but ``bench``); ``python -m inspection.summary --gpu
+DIR --out docs/results.json`` writes the ``gpu`` section from a ``docs/proofs/gpu_bench.sh`` run.
 
 Several commands write ``docs/results.json``, each its own top-level sections (this one: the casting
 evaluation's; ``inspection router-check``: ``generalisation``). :func:`merge_sections` replaces only the
@@ -55,6 +56,42 @@ def bench_section(bench: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+GPU_RUNS = ("cuda", "cuda_processes", "cpu")  # docs/proofs/gpu_bench.sh's bench runs, by file name
+
+
+def gpu_section(folder: Path) -> dict[str, Any]:
+    """The figures of a ``docs/proofs/gpu_bench.sh`` run folder: for each bench run in it (on the GPU with
+    worker threads, with worker processes, and on the same machine's CPU), parts/s and ms/part at batch 256
+    end to end, p99 at batch 1, stage times and the float32 peak; the cuda-against-cpu parity where the folder
+    has it."""
+    runs = {
+        n: json.loads((folder / f"{n}.json").read_text()) for n in GPU_RUNS if (folder / f"{n}.json").exists()
+    }
+    if "cuda" not in runs:
+        raise FileNotFoundError(f"{folder / 'cuda.json'} is missing: is this a gpu_bench.sh output folder?")
+    section: dict[str, Any] = {
+        "device": runs["cuda"]["device_name"],
+        "photos": runs["cuda"]["photos"],
+        "photos_as": runs["cuda"]["photos_as"],
+    }
+    for name, bench in runs.items():
+        largest = bench["pipeline"][f"b{max(int(k[1:]) for k in bench['pipeline'])}"]
+        section[name] = {
+            "batch": largest["batch"],
+            "parts_per_s": largest["parts_per_s"],
+            "ms_per_part": largest["ms_per_part"],
+            "stage_ms": largest["stage_ms"],
+            "p99_ms_b1": bench["pipeline"]["b1"]["p99_ms"] if "b1" in bench["pipeline"] else None,
+            "workers": bench["workers"],
+            "worker_processes": bench.get("worker_processes", False),
+            "threads": bench["threads"],
+            "peak_gflops": bench.get("peak_gflops"),
+        }
+    if (folder / "parity.json").exists():
+        section["parity"] = json.loads((folder / "parity.json").read_text())
+    return section
+
+
 def summarise(
     report: dict[str, Any], bench: dict[str, Any] | None, train_seconds: dict[str, float] | None = None
 ) -> dict:
@@ -91,9 +128,16 @@ def summarise(
     }
 
 
+def merge_gpu(out: Path, folder: Path) -> None:
+    """Merge :func:`gpu_section` of ``folder`` into ``out``, its provenance the folder."""
+    old = json.loads(out.read_text()).get("provenance", {}) if out.exists() else {}
+    provenance = {**old, "gpu": {"source": str(folder), "script": "docs/proofs/gpu_bench.sh"}}
+    merge_sections(out, {"gpu": gpu_section(folder), "provenance": provenance})
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("report", type=Path, help="report folder (holding report.json)")
+    p.add_argument("report", type=Path, nargs="?", help="report folder (holding report.json)")
     p.add_argument(
         "bench",
         type=Path,
@@ -108,7 +152,18 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help="write only these sections (default: all of this summary's)",
     )
+    p.add_argument(
+        "--gpu",
+        type=Path,
+        metavar="DIR",
+        help="write only the gpu section, from a docs/proofs/gpu_bench.sh output folder (no report needed)",
+    )
     a = p.parse_args(argv)
+    if a.gpu:
+        merge_gpu(a.out, a.gpu)
+        return 0
+    if a.report is None:
+        p.error("give a report folder, or --gpu DIR")
     report = json.loads((a.report / "report.json").read_text())
     bench = json.loads(a.bench.read_text()) if a.bench else None
     seconds = json.loads(a.train_seconds.read_text()) if a.train_seconds else None

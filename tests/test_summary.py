@@ -63,3 +63,29 @@ def test_summary_without_a_bench_run_writes_the_routed_denoisers_time_and_no_ben
     assert "bench" not in sections
     assert sections["denoise_ms"] == {"gaussian": 14.0, "periodic": 6.6}
     assert sections["denoise_methods"]["gaussian"]["nlmeans"]["ms_per_image"] == 104.0
+
+
+def test_gpu_section_comes_from_a_gpu_bench_folder_and_keeps_the_others(tiny_models, tmp_path):
+    from inspection.bench import run_bench, save
+    from inspection.configs import BenchConfig
+
+    run = run_bench(BenchConfig(models=str(tiny_models), n=8, size=64, batch_sizes=(1, 4), reference_n=0))
+    folder = tmp_path / "gpu_bench"
+    save(run, folder / "cuda.json")  # a CPU run stands in for the GPU one: the section only reads the files
+    save(run, folder / "cpu.json")
+    (folder / "parity.json").write_text(json.dumps({"n": 8, "routes_agree": 8, "verdicts_agree": 8}))
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"bench": "kept", "provenance": {"bench": {"commit": "abc"}}}))
+    assert summary.main(["--gpu", str(folder), "--out", str(out)]) == 0
+    written = json.loads(out.read_text())
+    gpu = written["gpu"]
+    assert written["bench"] == "kept" and set(written["provenance"]) == {"bench", "gpu"}
+    assert set(gpu) == {"device", "photos", "photos_as", "cuda", "cpu", "parity"}
+    assert gpu["cuda"]["batch"] == 4 and gpu["cuda"]["parts_per_s"] == run["pipeline"]["b4"]["parts_per_s"]
+    assert gpu["cuda"]["p99_ms_b1"] == run["pipeline"]["b1"]["p99_ms"]
+    assert gpu["parity"]["verdicts_agree"] == 8
+
+
+def test_gpu_section_needs_a_cuda_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="cuda.json"):
+        summary.gpu_section(tmp_path)

@@ -6,7 +6,7 @@
 # Synthesises its photos (300 px castings under the four noise types), hands them over as PNG files so
 # decoding is timed, and writes to ${OUT:-/tmp/gpu_bench}:
 #   env.txt                   Python, torch, GPU
-#   parity.txt                routes and verdicts on cuda against cpu, 256 photos (must agree on every photo;
+#   parity.txt, parity.json   routes and verdicts on cuda against cpu, 256 photos (must agree on every photo;
 #                             the benches still run when they do not, and the script then exits 1)
 #   cuda.json, cuda.md        bench --device cuda: parts/s at batch 256 end to end, p99 ms at batch 1,
 #                             float32 peak and each stage's share of its compute bound
@@ -15,6 +15,7 @@
 # About 2.5 minutes on an H100 machine with 16 cores; every step has its own time limit (4.5 minutes in all).
 #
 # Usage: bash docs/proofs/gpu_bench.sh
+# Then: python -m inspection.summary --gpu "$OUT" --out docs/results.json   (the gpu section)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/gpu_bench}
@@ -29,7 +30,10 @@ PY
 cat "$out/env.txt"
 
 parity=0
-timeout 45 python3 - >"$out/parity.txt" 2>&1 <<'PY' || parity=1
+timeout 45 python3 - "$out/parity.json" >"$out/parity.txt" 2>&1 <<'PY' || parity=1
+import json
+import sys
+
 import numpy as np
 from inspection import NOISE_TYPES
 from inspection.bench import parity_report, render_parity
@@ -44,6 +48,8 @@ cpu = InspectionPipeline.from_dir().inspect_batch(photos)
 gpu = InspectionPipeline.from_dir(device="cuda").inspect_batch(photos)
 report = parity_report(cpu, gpu)
 print(render_parity(report, "cuda").replace("against torch", "against cpu"))
+with open(sys.argv[1], "w") as fh:
+    json.dump(report, fh, indent=1)
 assert report["routes_agree"] == report["verdicts_agree"] == report["judged"], report
 PY
 cat "$out/parity.txt"
