@@ -39,6 +39,7 @@ from inspection.noise import add_noise
 from inspection.pipeline import InspectionPipeline
 from inspection.results import InspectionResult, Rejection
 from inspection.spectrum import log_spectrum
+from inspection.summary import largest_batch
 
 STAGES = ("decode", "noise", "denoise", "defect")
 
@@ -297,7 +298,7 @@ def stage_gflop(pipe: InspectionPipeline, shape: tuple[int, int], routes: dict[s
 def compute_bounds(pipe: InspectionPipeline, out: dict[str, Any], peak_gflops: float) -> None:
     """Add ``stage_gflop``, ``stage_bound_ms`` and ``stage_share`` (per batch size) to the bench result ``out``."""
     h, w = out["photos"]["shape"]
-    largest = out["pipeline"][f"b{max(int(k[1:]) for k in out['pipeline'])}"]
+    largest = largest_batch(out)
     gflop = stage_gflop(pipe, (h, w), largest["denoisers"])
     bound = {k: 1e3 * v / peak_gflops for k, v in gflop.items()}
     out["peak_gflops"] = peak_gflops
@@ -369,7 +370,8 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"photos: {result['photos']['n']} x {result['photos']['shape']} ({result['photos']['source']}), "
         f"noisy mix of {', '.join(NOISE_TYPES)}; torch threads {result['threads']}, "
-        f"pipeline workers {result.get('workers', 1)}{' (processes)' if result.get('worker_processes') else ''}; backend {result.get('backend', 'torch')} on "
+        f"pipeline workers {result.get('workers', 1)}{' (processes)' if result.get('worker_processes') else ''}; "
+        f"backend {result.get('backend', 'torch')} on "
         f"{result.get('device_name', 'cpu')}; photos handed over as {result.get('photos_as', 'array')}",
         "",
         "| config | batch | ms/part | parts/s | p50 latency ms | p99 latency ms | decode | noise | denoise | defect |",
@@ -399,8 +401,8 @@ def render(result: dict[str, Any]) -> str:
     lines.append(
         f"peak RSS: {result['peak_rss_mb_pipeline']:.0f} MB (pipeline)"
         + (
-            f", and up to {result['peak_rss_mb_worker_process']:.0f} MB in each of its {result['workers']} "
-            "worker processes"
+            f", and up to {result['peak_rss_mb_worker_process']:.0f} MB in the largest of its "
+            f"{result['workers']} worker processes"
             if "peak_rss_mb_worker_process" in result
             else ""
         )

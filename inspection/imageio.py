@@ -43,6 +43,10 @@ def _max_pixels_from_env() -> int:
 MAX_PIXELS = _max_pixels_from_env()
 
 
+# Pillow warns of large headers; they are refused with our own message (check_size). Filtered once here, not
+# with warnings.catch_warnings() around each decode: that is not thread-safe, and photos decode on threads.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module="PIL")
+
 # The one rejection type (``inspection.results.Rejection``), under the name older callers import.
 ImageRejected = Rejection
 ImageInput = np.ndarray | bytes | str | Path  # what the pipeline and to_gray accept
@@ -107,10 +111,8 @@ def _probe(data: bytes) -> tuple[int, int, str | None, bool]:
     """Width, height, format and whether it holds more than one frame, from the headers alone (no pixels
     decoded, and never a walk over every frame: a GIF can hold a million)."""
     try:
-        with warnings.catch_warnings():  # a large header is refused below with our own message
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as probe:
-                return probe.size[0], probe.size[1], probe.format, bool(getattr(probe, "is_animated", False))
+        with Image.open(io.BytesIO(data)) as probe:
+            return probe.size[0], probe.size[1], probe.format, bool(getattr(probe, "is_animated", False))
     except Image.DecompressionBombError as e:
         raise Rejection(
             "too_large", f"the image header declares too many pixels (decompression bomb?): {e}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import operator
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -91,13 +90,6 @@ def load_ood(bundle: Bundle) -> OodModel | None:
         ) from e
 
 
-def _usable_cpus() -> int:
-    """CPUs this process may run on (the affinity mask where the OS has one, else the CPU count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 class RuntimeAutoencoder(AutoencoderDenoiser):
     """The autoencoder route run by an exported model (:mod:`inspection.runtimes`): the same batching by photo
     size, scaling and rounding to 8 bits as the torch one, so routing treats both alike."""
@@ -145,10 +137,7 @@ class InspectionPipeline:
         self.config = config or PipelineConfig()
         self.noise_net = for_inference(noise.model)
         self.defect_net = for_inference(defect.model)
-        n_workers = self.config.workers or (
-            _usable_cpus() if self.config.worker_processes else min(8, _usable_cpus())
-        )
-        self.workers = PhotoWorkers(n_workers, processes=self.config.worker_processes)
+        self.workers = PhotoWorkers(self.config.workers, processes=self.config.worker_processes)
         denoisers = build_denoisers(
             denoiser.model if denoiser else None, version=denoiser.version if denoiser else ""
         )
@@ -208,7 +197,8 @@ class InspectionPipeline:
 
         ``None`` means the default models. The bundle's ``pipeline.json`` gives the routing and the verdict
         policy; ``config`` replaces the routing (evaluation studies use this), ``workers`` sets the threads
-        (``worker_processes``: processes, see :class:`PipelineConfig`), ``backend`` what runs the models (:mod:`inspection.runtimes`), ``device`` where torch runs them.
+        (``worker_processes``: processes, see :class:`PipelineConfig`), ``backend`` what runs the models
+        (:mod:`inspection.runtimes`), ``device`` where torch runs them.
         """
         bundle = load_bundle(models_dir)
         return cls.from_bundle(
@@ -382,6 +372,10 @@ class InspectionPipeline:
         A photo that decodes but then breaks a model stage (``internal_error``) is found by judging the
         batch's photos one by one, so it cannot take the others down with it.
         """
+        with self.workers.one_blas_thread():
+            return self._inspect_batch(images)
+
+    def _inspect_batch(self, images: Sequence[ImageInput]) -> list[InspectionResult | Rejection]:
         t0 = time.perf_counter()
         decoded: list[tuple[int, np.ndarray, str]] = []
         results: list[InspectionResult | Rejection | None] = [None] * len(images)

@@ -21,6 +21,11 @@ from inspection import NOISE_TYPES
 from inspection.fileio import write_text_atomic
 
 
+def largest_batch(result: dict[str, Any]) -> dict[str, Any]:
+    """A bench result's figures at its largest batch size."""
+    return result["pipeline"][f"b{max(int(k[1:]) for k in result['pipeline'])}"]
+
+
 def merge_sections(path: str | Path, sections: dict[str, Any]) -> dict[str, Any]:
     """Write ``sections`` into the JSON object at ``path`` (created if missing), keeping every other section."""
     path = Path(path)
@@ -75,7 +80,7 @@ def gpu_section(folder: Path) -> dict[str, Any]:
         "photos_as": runs["cuda"]["photos_as"],
     }
     for name, bench in runs.items():
-        largest = bench["pipeline"][f"b{max(int(k[1:]) for k in bench['pipeline'])}"]
+        largest = largest_batch(bench)
         section[name] = {
             "batch": largest["batch"],
             "parts_per_s": largest["parts_per_s"],
@@ -160,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = p.parse_args(argv)
     if a.gpu:
+        if a.report or a.bench or a.sections or a.train_seconds:
+            p.error(
+                "--gpu writes the gpu section alone: give no report, bench, --sections or --train-seconds"
+            )
         merge_gpu(a.out, a.gpu)
         return 0
     if a.report is None:
