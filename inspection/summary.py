@@ -2,7 +2,8 @@
 
 Usage: ``python -m inspection.summary REPORT_DIR [BENCH_JSON] --out docs/results.json [--train-seconds FILE]
 [--sections NAME ...]`` (without BENCH_JSON, every section but ``bench``); ``python -m inspection.summary --gpu
-DIR --out docs/results.json`` writes the ``gpu`` section from a ``docs/proofs/gpu_bench.sh`` run.
+DIR --out docs/results.json`` writes the ``gpu`` section alone, from a ``docs/proofs/gpu_bench.sh`` run, and
+``--train-seconds FILE`` without a report the ``train_seconds`` section alone.
 
 Several commands write ``docs/results.json``, each its own top-level sections (this one: the casting
 evaluation's; ``inspection router-check``: ``generalisation``). :func:`merge_sections` replaces only the
@@ -133,11 +134,10 @@ def summarise(
     }
 
 
-def merge_gpu(out: Path, folder: Path) -> None:
-    """Merge :func:`gpu_section` of ``folder`` into ``out``, its provenance the folder."""
+def merge_alone(out: Path, name: str, section: Any, source: dict[str, str]) -> None:
+    """Merge one section into ``out``, its provenance ``source`` (the files it came from)."""
     old = json.loads(out.read_text()).get("provenance", {}) if out.exists() else {}
-    provenance = {**old, "gpu": {"source": str(folder), "script": "docs/proofs/gpu_bench.sh"}}
-    merge_sections(out, {"gpu": gpu_section(folder), "provenance": provenance})
+    merge_sections(out, {name: section, "provenance": {**old, name: source}})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,10 +169,15 @@ def main(argv: list[str] | None = None) -> int:
             p.error(
                 "--gpu writes the gpu section alone: give no report, bench, --sections or --train-seconds"
             )
-        merge_gpu(a.out, a.gpu)
+        source = {"source": str(a.gpu), "script": "docs/proofs/gpu_bench.sh"}
+        merge_alone(a.out, "gpu", gpu_section(a.gpu), source)
         return 0
     if a.report is None:
-        p.error("give a report folder, or --gpu DIR")
+        if not a.train_seconds or a.bench or a.sections:
+            p.error("give a report folder; or --gpu DIR, or --train-seconds FILE alone")
+        seconds = json.loads(a.train_seconds.read_text())
+        merge_alone(a.out, "train_seconds", seconds, {"source": str(a.train_seconds)})
+        return 0
     report = json.loads((a.report / "report.json").read_text())
     bench = json.loads(a.bench.read_text()) if a.bench else None
     seconds = json.loads(a.train_seconds.read_text()) if a.train_seconds else None

@@ -89,3 +89,16 @@ def test_gpu_section_comes_from_a_gpu_bench_folder_and_keeps_the_others(tiny_mod
 def test_gpu_section_needs_a_cuda_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="cuda.json"):
         summary.gpu_section(tmp_path)
+
+
+def test_train_seconds_alone_needs_no_report_and_keeps_the_others(tmp_path):
+    seconds = tmp_path / "seconds.json"
+    seconds.write_text(json.dumps({"noise": 132.5, "denoiser": 309.6, "defect": 577.1}))
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"gpu": "kept"}))
+    assert summary.main(["--train-seconds", str(seconds), "--out", str(out)]) == 0
+    written = json.loads(out.read_text())
+    assert written["gpu"] == "kept" and written["train_seconds"]["defect"] == 577.1
+    assert written["provenance"] == {"train_seconds": {"source": str(seconds)}}
+    with pytest.raises(SystemExit):
+        summary.main(["--out", str(out)])  # neither a report nor a section to write alone
