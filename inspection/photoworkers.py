@@ -3,8 +3,8 @@ threads or in worker processes.
 
 Threads suit a few cores: OpenCV, NumPy and Pillow release Python's global lock for most of that work. On a
 machine with many cores the rest (Pillow's read loop, the notch filter's small NumPy steps, percentiles) holds
-the lock and the threads queue behind it: on a 16-core GPU machine, 8 threads judged 283 parts/s at batch 256
-and 16 processes 442. Worker processes share no lock. They are started with the workers (``spawn``, never
+the lock and the threads queue behind it: on a 16-core GPU machine, 8 threads judged 377 parts/s at batch 256
+and 16 processes 774. Worker processes share no lock. They are started with the workers (``spawn``, never
 ``fork`` of a process that holds torch and CUDA state), each runs OpenCV, torch and BLAS on one thread so the
 pool does not oversubscribe the CPU, and on Linux each ends when its parent does. The functions and arguments
 handed to a process pool must pickle: module-level functions, ``functools.partial`` of them and the classical
