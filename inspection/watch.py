@@ -549,9 +549,12 @@ class Watcher:
         current = str(getattr(self.pipeline, "bundle_version", ""))
         backend = str(getattr(self.pipeline, "backend", "torch"))  # a new bundle runs where the old one did
         device = str(getattr(self.pipeline, "device", "cpu"))
+        processes = bool(getattr(getattr(self.pipeline, "workers", None), "processes", False))
 
         def load(bundle: Bundle) -> BatchPipeline:
-            return InspectionPipeline.from_bundle(bundle, backend=backend, device=device)
+            return InspectionPipeline.from_bundle(
+                bundle, backend=backend, device=device, worker_processes=processes
+            )
 
         follower: LiveFollower[BatchPipeline] = LiveFollower(root, current, load, swap, interval_s=interval_s)
         return follower.start()

@@ -15,7 +15,13 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from inspection.commands._backend import add_backend_flag, add_device_flag, backend_of, device_of
+from inspection.commands._backend import (
+    add_backend_flag,
+    add_device_flag,
+    add_worker_processes_flag,
+    backend_of,
+    device_of,
+)
 from inspection.commands._config import add_threads_flag
 
 if TYPE_CHECKING:
@@ -72,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_backend_flag(parser)
     add_device_flag(parser)
+    add_worker_processes_flag(parser)
     parser.add_argument(
         "--once",
         action="store_true",
@@ -87,7 +94,6 @@ def run(args: argparse.Namespace) -> int:
     from inspection.models.checkpoint import CheckpointError
     from inspection.paths import data_dir
     from inspection.pipeline import InspectionPipeline
-    from inspection.promotion import live_root
     from inspection.runtimes import BackendError
     from inspection.watch import Watcher
 
@@ -102,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         store, photos = open_stores(args.db, args.photos or str(data_dir() / "photos"))
         pipeline = InspectionPipeline.from_dir(
-            args.models or None, backend=backend_of(args), device=device_of(args)
+            args.models or None,
+            backend=backend_of(args),
+            device=device_of(args),
+            worker_processes=args.worker_processes,
         )
         register_models(store, pipeline)
         watcher = Watcher(
@@ -123,8 +132,16 @@ def run(args: argparse.Namespace) -> int:
     ) as e:  # also a missing folder, or no bundle there
         print(f"inspection watch: {e}", file=sys.stderr)
         return EXIT_BAD_SETUP
-    if args.once:
-        return _run_once(watcher)
+    try:
+        return _run_once(watcher) if args.once else _run_until_stopped(watcher, args)
+    finally:
+        getattr(watcher.pipeline, "close", lambda: None)()  # worker threads or processes
+
+
+def _run_until_stopped(watcher: Watcher, args: argparse.Namespace) -> int:
+    """Score as photos land, picking up promoted bundles, until SIGTERM or Ctrl-C."""
+    from inspection.promotion import live_root
+
     root = live_root(args.models or None) if args.pickup > 0 else None
     follower = watcher.follow_live(root, interval_s=args.pickup) if root else None
     stop = threading.Event()

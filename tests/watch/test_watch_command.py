@@ -79,3 +79,24 @@ def test_once_exits_3_and_leaves_the_photos_when_the_database_refuses(
 def test_a_station_id_that_is_not_valid_is_refused(inbox: Path, capsys) -> None:
     assert main(["watch", str(inbox), "--station", "no spaces please", "--once"]) == 2
     assert "station id" in capsys.readouterr().err
+
+
+def test_worker_processes_score_and_are_closed_when_watch_ends(
+    tmp_path: Path, inbox: Path, tiny_models: Path, monkeypatch, capsys
+) -> None:
+    closed: list[bool] = []
+    real_close = InspectionPipeline.close
+
+    def recording_close(self):
+        closed.append(self.workers.processes)
+        real_close(self)
+
+    monkeypatch.setattr(InspectionPipeline, "close", recording_close)
+    db = f"sqlite:///{tmp_path / 'records.db'}"
+    args = ["watch", str(inbox), "--station", "s1", "--db", db, "--models", str(tiny_models)]
+    assert (
+        main([*args, "--photos", str(tmp_path / "photos"), "--settle", "0", "--once", "--worker-processes"])
+        == 0
+    )
+    assert capsys.readouterr().out.strip() == "2 scored, 0 rejected, 0 resumed"
+    assert closed == [True]
