@@ -3,7 +3,8 @@
 Usage: ``python -m inspection.summary REPORT_DIR [BENCH_JSON] --out docs/results.json [--train-seconds FILE]
 [--sections NAME ...]`` (without BENCH_JSON, every section but ``bench``); ``python -m inspection.summary --gpu
 DIR --out docs/results.json`` writes the ``gpu`` section alone, from a ``docs/proofs/gpu_bench.sh`` run, and
-``--train-seconds FILE`` without a report the ``train_seconds`` section alone.
+``--train-seconds FILE`` or ``--bench-json FILE`` without a report the ``train_seconds`` or ``bench`` section
+alone.
 
 Several commands write ``docs/results.json``, each its own top-level sections (this one: the casting
 evaluation's; ``inspection router-check``: ``generalisation``). :func:`merge_sections` replaces only the
@@ -39,9 +40,9 @@ def merge_sections(path: str | Path, sections: dict[str, Any]) -> dict[str, Any]
 
 
 def bench_bounds(bench: dict[str, Any]) -> dict[str, Any]:
-    """The float32 peak and each stage's share of its compute bound, when the bench run measured them (runs
-    before they were added have neither)."""
-    return {k: bench[k] for k in ("peak_gflops", "stage_share") if k in bench}
+    """The float32 peak, each stage's share of its compute bound and (another backend than torch) the parity
+    with torch, when the bench run measured them (runs before they were added have none)."""
+    return {k: bench[k] for k in ("peak_gflops", "stage_share", "parity") if k in bench}
 
 
 def bench_section(bench: dict[str, Any]) -> dict[str, Any]:
@@ -55,6 +56,7 @@ def bench_section(bench: dict[str, Any]) -> dict[str, Any]:
         "speedup_vs_reference": bench["speedup_vs_reference"],
         "peak_rss_mb": bench["peak_rss_mb_pipeline"],
         "stage_ms_b32": bench["pipeline"]["b32"]["stage_ms"],
+        "backend": bench.get("backend", "torch"),
         "threads": bench["threads"],
         "workers": bench.get("workers", 1),
         "omp_wait_policy": bench.get("omp_wait_policy", ""),
@@ -158,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         help="write only these sections (default: all of this summary's)",
     )
     p.add_argument(
+        "--bench-json",
+        type=Path,
+        metavar="FILE",
+        help="write only the bench section, from an inspection bench --json run (no report needed)",
+    )
+    p.add_argument(
         "--gpu",
         type=Path,
         metavar="DIR",
@@ -165,18 +173,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = p.parse_args(argv)
     if a.gpu:
-        if a.report or a.bench or a.sections or a.train_seconds:
+        if a.report or a.bench or a.sections or a.train_seconds or a.bench_json:
             p.error(
                 "--gpu writes the gpu section alone: give no report, bench, --sections or --train-seconds"
             )
         source = {"source": str(a.gpu), "script": "docs/proofs/gpu_bench.sh"}
         merge_alone(a.out, "gpu", gpu_section(a.gpu), source)
         return 0
+    if a.report and a.bench_json:
+        p.error(
+            "--bench-json writes the bench section alone; with a report folder, give the bench JSON after it"
+        )
     if a.report is None:
-        if not a.train_seconds or a.bench or a.sections:
-            p.error("give a report folder; or --gpu DIR, or --train-seconds FILE alone")
-        seconds = json.loads(a.train_seconds.read_text())
-        merge_alone(a.out, "train_seconds", seconds, {"source": str(a.train_seconds)})
+        alone = [x for x in (a.train_seconds, a.bench_json) if x]
+        if len(alone) != 1 or a.bench or a.sections:
+            p.error(
+                "give a report folder; or one of --gpu DIR, --train-seconds FILE, --bench-json FILE alone"
+            )
+        if a.bench_json:
+            bench = bench_section(json.loads(a.bench_json.read_text()))
+            merge_alone(a.out, "bench", bench, {"source": str(a.bench_json)})
+        else:
+            seconds = json.loads(a.train_seconds.read_text())
+            merge_alone(a.out, "train_seconds", seconds, {"source": str(a.train_seconds)})
         return 0
     report = json.loads((a.report / "report.json").read_text())
     bench = json.loads(a.bench.read_text()) if a.bench else None

@@ -102,3 +102,19 @@ def test_train_seconds_alone_needs_no_report_and_keeps_the_others(tmp_path):
     assert written["provenance"] == {"train_seconds": {"source": str(seconds)}}
     with pytest.raises(SystemExit):
         summary.main(["--out", str(out)])  # neither a report nor a section to write alone
+
+
+def test_bench_json_alone_writes_the_bench_section_with_its_backend(tiny_models, tmp_path):
+    from inspection.bench import run_bench, save
+    from inspection.configs import BenchConfig
+
+    run = run_bench(BenchConfig(models=str(tiny_models), n=8, size=64, batch_sizes=(1, 32), reference_n=2))
+    save(run, tmp_path / "bench.json")
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"gpu": "kept"}))
+    assert summary.main(["--bench-json", str(tmp_path / "bench.json"), "--out", str(out)]) == 0
+    written = json.loads(out.read_text())
+    assert written["gpu"] == "kept" and written["bench"]["backend"] == "torch"
+    assert written["bench"]["ms_per_part_b32"] == run["pipeline"]["b32"]["ms_per_part"]
+    assert set(written["bench"]["stage_share"]) == {"b1", "b32"}
+    assert written["provenance"] == {"bench": {"source": str(tmp_path / "bench.json")}}
