@@ -142,7 +142,7 @@ def merge_alone(out: Path, name: str, section: Any, source: dict[str, str]) -> N
     merge_sections(out, {name: section, "provenance": {**old, name: source}})
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("report", type=Path, nargs="?", help="report folder (holding report.json)")
     p.add_argument(
@@ -171,31 +171,33 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="write only the gpu section, from a docs/proofs/gpu_bench.sh output folder (no report needed)",
     )
-    a = p.parse_args(argv)
+    return p
+
+
+def write_one_section(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """``--gpu``, ``--bench-json`` or ``--train-seconds`` without a report: that section alone."""
+    given = [x for x in (a.gpu, a.bench_json, a.train_seconds) if x]
+    if a.report or a.bench or a.sections or len(given) != 1:
+        p.error(
+            "without a report folder, give exactly one of --gpu DIR, --bench-json FILE or --train-seconds "
+            "FILE (and no --sections)"
+        )
     if a.gpu:
-        if a.report or a.bench or a.sections or a.train_seconds or a.bench_json:
-            p.error(
-                "--gpu writes the gpu section alone: give no report, bench, --sections or --train-seconds"
-            )
         source = {"source": str(a.gpu), "script": "docs/proofs/gpu_bench.sh"}
         merge_alone(a.out, "gpu", gpu_section(a.gpu), source)
-        return 0
-    if a.report and a.bench_json:
-        p.error(
-            "--bench-json writes the bench section alone; with a report folder, give the bench JSON after it"
-        )
-    if a.report is None:
-        alone = [x for x in (a.train_seconds, a.bench_json) if x]
-        if len(alone) != 1 or a.bench or a.sections:
-            p.error(
-                "give a report folder; or one of --gpu DIR, --train-seconds FILE, --bench-json FILE alone"
-            )
-        if a.bench_json:
-            bench = bench_section(json.loads(a.bench_json.read_text()))
-            merge_alone(a.out, "bench", bench, {"source": str(a.bench_json)})
-        else:
-            seconds = json.loads(a.train_seconds.read_text())
-            merge_alone(a.out, "train_seconds", seconds, {"source": str(a.train_seconds)})
+    elif a.bench_json:
+        bench = bench_section(json.loads(a.bench_json.read_text()))
+        merge_alone(a.out, "bench", bench, {"source": str(a.bench_json)})
+    else:
+        seconds = json.loads(a.train_seconds.read_text())
+        merge_alone(a.out, "train_seconds", seconds, {"source": str(a.train_seconds)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    a = p.parse_args(argv)
+    if a.report is None or a.gpu or a.bench_json:
+        write_one_section(p, a)
         return 0
     report = json.loads((a.report / "report.json").read_text())
     bench = json.loads(a.bench.read_text()) if a.bench else None
