@@ -318,14 +318,19 @@ def default_routing(defect_meta: dict[str, Any]) -> dict[str, Any]:
     The guards send photos whose noise is stronger than sigma 48 or grows with brightness (sensor shot noise) down
     the safe path, undenoised, because a defect model that never saw what the autoencoder leaves of such noise
     judged those photos worse denoised than not. A defect model trained with ``--noise-types camera`` saw exactly
-    that, so for it the photos are denoised.
+    that, so for it the photos are denoised. A defect model trained with ``--min-denoise-sigma`` gets the same
+    gate in its pipeline.
     """
     from inspection.noise import CAMERA
     from inspection.pipeline import PipelineConfig
 
-    if CAMERA in defect_meta.get("train_config", {}).get("noise_types", ()):
-        return routing_settings(PipelineConfig(max_signal_dependence=0.0, max_noise_sigma=0.0))
-    return routing_settings(PipelineConfig())
+    train_config = defect_meta.get("train_config", {})
+    gate = float(train_config.get("min_denoise_sigma", 0.0))
+    if CAMERA in train_config.get("noise_types", ()):
+        return routing_settings(
+            PipelineConfig(max_signal_dependence=0.0, max_noise_sigma=0.0, min_denoise_sigma=gate)
+        )
+    return routing_settings(PipelineConfig(min_denoise_sigma=gate))
 
 
 def routing_settings(config: Any) -> dict[str, Any]:

@@ -247,10 +247,17 @@ DEFAULT_ROUTES: dict[str, str] = {
 
 @dataclass
 class Router:
-    """Maps a noise type to a denoiser through a routing table that config can change."""
+    """Maps a noise type to a denoiser through a routing table that config can change.
+
+    With ``min_denoise_sigma`` above 0, a photo routed to the autoencoder whose estimated noise sigma
+    (:func:`noise_profile`) is below it keeps its pixels: at that little noise the autoencoder erases more of a
+    thin defect than the noise hides, and a defect model trained on such photos undenoised judges them better.
+    Training (``inspection train defect --min-denoise-sigma``) and the pipeline route through this one rule.
+    """
 
     denoisers: Mapping[str, Denoiser]
     routes: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ROUTES))
+    min_denoise_sigma: float = 0.0
 
     def __post_init__(self) -> None:
         for noise_type, name in self.routes.items():
@@ -265,6 +272,19 @@ class Router:
 
     def denoiser_for(self, noise_type: str) -> Denoiser:
         return self.denoisers[self.routes.get(noise_type, "identity")]
+
+    def gated(self, denoiser: Denoiser, sigma: float) -> Denoiser:
+        """``denoiser``, or the identity for an autoencoder photo whose noise sigma is below ``min_denoise_sigma``."""
+        if isinstance(denoiser, AutoencoderDenoiser) and sigma < self.min_denoise_sigma:
+            return self.denoisers.get("identity") or IdentityDenoiser()
+        return denoiser
+
+    def denoiser_for_photo(self, noise_type: str, image: np.ndarray) -> Denoiser:
+        """:meth:`denoiser_for`, then :meth:`gated` by the photo's own noise (estimated only when it matters)."""
+        denoiser = self.denoiser_for(noise_type)
+        if self.min_denoise_sigma > 0 and isinstance(denoiser, AutoencoderDenoiser):
+            return self.gated(denoiser, noise_profile(image).sigma)
+        return denoiser
 
 
 @dataclass

@@ -196,7 +196,7 @@ class Evaluation:
                 self.record("clean_routed", routed_pred, labels, kind, bins)
                 continue
             self.record_kinds("noisy_routed", kinds, routed_names)
-            oracle = pipe.denoise(noisy, [pipe.router.denoiser_for(kind)] * len(noisy))
+            oracle = pipe.denoise(noisy, [pipe.router.denoiser_for_photo(kind, p) for p in noisy])
             self.record("noisy_none", self.verdicts(pipe, noisy), labels, kind, bins)
             self.record("noisy_routed", routed_pred, labels, kind, bins)
             self.record("noisy_oracle", self.verdicts(pipe, oracle), labels, kind, bins)

@@ -54,6 +54,9 @@ class PipelineConfig:
         max_noise_sigma: photos routed to the autoencoder whose estimated noise sigma is above this take the safe path
             (0 = never): the autoencoder learned sigma 10 to 50, which estimates at most 46.8 on 500 casting
             training photos (clipping trims it).
+        min_denoise_sigma: photos routed to the autoencoder whose estimated noise sigma is below this keep their
+            pixels (``denoise.Router``); 0 = never. Set from the defect model's training (``bundle.default_routing``),
+            which must have seen the same rule.
         min_part_contrast: frames with less structure than this, in gray levels once noise is smoothed
             (``framecheck.part_contrast``), are refused as ``not_a_part``; 0 = never.
         workers: threads (or processes) for the per-photo work outside the models (decoding, the frame check,
@@ -68,6 +71,7 @@ class PipelineConfig:
     safe_denoiser: str = "identity"
     max_signal_dependence: float = 1.25
     max_noise_sigma: float = 48.0
+    min_denoise_sigma: float = 0.0
     min_part_contrast: float = 40.0
     workers: int = 0
     worker_processes: bool = False
@@ -155,7 +159,7 @@ class InspectionPipeline:
         )
         if runners and runners.denoiser and denoiser:
             denoisers["autoencoder"] = RuntimeAutoencoder(runners.denoiser, version=denoiser.version)
-        self.router = Router(denoisers, self.config.routes)
+        self.router = Router(denoisers, self.config.routes, self.config.min_denoise_sigma)
         self.safe = denoisers[self.config.safe_denoiser]
         self.noise_classes = list(noise.meta["class_names"])
         if sorted(self.noise_classes) != sorted(NOISE_TYPES):
@@ -298,7 +302,8 @@ class InspectionPipeline:
         """For each photo: (noise type, denoiser, took the safe path).
 
         The safe path is taken when the noise type is unsure, and for photos routed to the autoencoder whose
-        noise is unlike what it was trained on: stronger, or growing with brightness (sensor shot noise).
+        noise is unlike what it was trained on: stronger, or growing with brightness (sensor shot noise). An
+        autoencoder photo with less noise than the router's ``min_denoise_sigma`` keeps its pixels (not unsure).
         """
         out = []
         for p in probs:
@@ -309,12 +314,16 @@ class InspectionPipeline:
         to_check = [
             i for i, (_, d, _) in enumerate(out) if isinstance(d, AutoencoderDenoiser) and d is not self.safe
         ]
-        if to_check and (cfg.max_signal_dependence > 0 or cfg.max_noise_sigma > 0):
+        if to_check and (
+            cfg.max_signal_dependence > 0 or cfg.max_noise_sigma > 0 or cfg.min_denoise_sigma > 0
+        ):
             profiles = self.workers.map(noise_profile, [grays[i] for i in to_check])
             for i, prof in zip(to_check, profiles, strict=True):
                 too_strong = 0 < cfg.max_noise_sigma < prof.sigma
                 if too_strong or 0 < cfg.max_signal_dependence < prof.signal_dependence:
                     out[i] = (out[i][0], self.safe, True)
+                else:
+                    out[i] = (out[i][0], self.router.gated(out[i][1], prof.sigma), False)
         return out
 
     def denoise(self, grays: Sequence[np.ndarray], denoisers: Sequence[Denoiser]) -> list[np.ndarray]:

@@ -441,7 +441,7 @@ Batches = Callable[[np.ndarray, np.random.Generator], tuple[torch.Tensor, torch.
 def noised_view(photo: np.ndarray, kind: str, router: Router | None, rng: np.random.Generator) -> np.ndarray:
     """``photo`` under training noise ``kind``, denoised by its route when there is a router."""
     noisy = add_training_noise(photo, kind, rng)
-    return router.denoiser_for(routed_as(kind))(noisy) if router is not None else noisy
+    return router.denoiser_for_photo(routed_as(kind), noisy)(noisy) if router is not None else noisy
 
 
 class NoisedCopies:
@@ -662,7 +662,7 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
     shift = log_pw if parent is None and not kinds_only else 0.0
 
     # the denoiser runs where training does: on a GPU, a CPU autoencoder would be the bottleneck of every batch
-    router = _oracle_router(c.denoiser, tr.device) if c.denoiser else None
+    router = _oracle_router(c.denoiser, tr.device, c.min_denoise_sigma) if c.denoiser else None
     batch_fn = defect_batches(tr, transform, y_kind, router)
     loss_fn = defect_loss(weights, kinds_only=kinds_only, n_kinds=len(kinds), logit_adjustment=adjustment)
     vx, vy, vk = validation_views(tr, transform, y_kind, router)
@@ -754,12 +754,16 @@ def validation_views(
         rng = np.random.default_rng(tr.cfg.seed + 2)
         for kind in augmentation_noises(tr.cfg.noise_types):
             noisy = [add_training_noise(p, kind, rng) for p in photos]
-            views += [router.denoiser_for(routed_as(kind))(p) for p in noisy] if router is not None else noisy
+            views += (
+                [router.denoiser_for_photo(routed_as(kind), p)(p) for p in noisy]
+                if router is not None
+                else noisy
+            )
     repeat = len(views) // len(photos)
     return transform(views), np.tile(tr.labels[tr.val_idx], repeat), np.tile(kinds[tr.val_idx], repeat)
 
 
-def _oracle_router(path: str, device: torch.device | str = "cpu") -> Router:
+def _oracle_router(path: str, device: torch.device | str = "cpu", min_denoise_sigma: float = 0.0) -> Router:
     """The pipeline's routes with the ``--denoiser`` autoencoder, which runs on ``device``."""
     ck = load_checkpoint(denoiser_dir(path))
     denoisers = build_denoisers(ck.model, version=ck.version)
@@ -767,7 +771,7 @@ def _oracle_router(path: str, device: torch.device | str = "cpu") -> Router:
     assert isinstance(ae, AutoencoderDenoiser)
     # channels-last runs the autoencoder's convolutions about a quarter faster on a CPU, with the same outputs up to float rounding
     ae.model, ae.device = ae.model.to(device, memory_format=torch.channels_last), str(device)
-    return Router(denoisers)
+    return Router(denoisers, min_denoise_sigma=min_denoise_sigma)
 
 
 TRAINERS: dict[str, Callable[[TrainConfig], TrainResult]] = {

@@ -162,3 +162,16 @@ def test_bundle_denoises_sensor_noise_only_for_a_defect_model_that_learned_camer
     camera = write_bundle(tmp_path / "v2", {t: parts / t for t in ("noise", "denoiser", "defect")})
     assert camera.routing["max_signal_dependence"] == 0 and camera.routing["max_noise_sigma"] == 0
     assert camera.routing["routes"] == plain.routing["routes"]
+    assert plain.routing["min_denoise_sigma"] == camera.routing["min_denoise_sigma"] == 0
+
+
+def test_bundle_gates_the_autoencoder_as_its_defect_model_was_trained(tmp_path):
+    parts = write_tiny_checkpoints(tmp_path / "parts")
+    meta_file = parts / "defect" / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(
+        json.dumps({**meta, "train_config": {"noise_types": ["camera"], "min_denoise_sigma": 25.0}})
+    )
+    bundle = write_bundle(tmp_path / "v1", {t: parts / t for t in ("noise", "denoiser", "defect")})
+    assert bundle.routing["min_denoise_sigma"] == 25.0
+    assert InspectionPipeline.from_dir(bundle.path).router.min_denoise_sigma == 25.0

@@ -106,6 +106,27 @@ def test_routing_table_default_and_configurable():
         Router(denoisers, {"speckle": "median"})
 
 
+def test_router_keeps_the_pixels_of_photos_with_too_little_noise_for_the_autoencoder(tiny_models, photos):
+    ae = AutoencoderDenoiser(load_checkpoint(tiny_models / "denoiser").model)
+    denoisers = {
+        "identity": IdentityDenoiser(),
+        "median": MedianDenoiser(),
+        "notch": NotchDenoiser(),
+        "autoencoder": ae,
+    }
+    gated = Router(denoisers, min_denoise_sigma=20.0)
+    mild, strong = (
+        add_noise(photos[0], "gaussian", 10.0, rng=0),
+        add_noise(photos[0], "gaussian", 35.0, rng=0),
+    )
+    assert gated.denoiser_for_photo("gaussian", mild).name == "identity"
+    assert gated.denoiser_for_photo("gaussian", strong) is ae
+    assert gated.gated(ae, 19.9).name == "identity" and gated.gated(ae, 20.0) is ae
+    speckled = add_noise(photos[0], "salt_pepper", 0.01, rng=0)
+    assert gated.denoiser_for_photo("salt_pepper", speckled).name == "median"  # only the autoencoder is gated
+    assert Router(denoisers).denoiser_for_photo("gaussian", mild) is ae  # 0: every Gaussian photo denoised
+
+
 def test_ring_medians_match_a_direct_computation():
     from inspection.denoise import _ring_medians, _rings
 

@@ -131,6 +131,22 @@ def test_low_confidence_takes_the_safe_path(tiny_models, casting_photo):
     assert r.safe_path and r.denoiser == "identity"
 
 
+def test_photos_with_little_noise_keep_their_pixels_under_the_gate(tiny_models, casting_photo):
+    gaussian = {t: "autoencoder" for t in NOISE_TYPES}  # whatever the tiny noise model says, the autoencoder
+    mild = add_noise(np.asarray(casting_photo), "gaussian", 8.0, rng=0)
+    strong = add_noise(np.asarray(casting_photo), "gaussian", 40.0, rng=0)
+    cfg = PipelineConfig(
+        routes=gaussian, max_noise_sigma=0.0, max_signal_dependence=0.0, min_denoise_sigma=20.0
+    )
+    gated = InspectionPipeline.from_dir(tiny_models, cfg)
+    kept, denoised = gated.inspect_batch([mild, strong])
+    assert (kept.denoiser, kept.safe_path) == ("identity", False)
+    assert denoised.denoiser == "autoencoder"
+    ungated = InspectionPipeline.from_dir(tiny_models, replace(cfg, min_denoise_sigma=0.0))
+    assert ungated.inspect(mild).denoiser == "autoencoder"
+    assert kept.defect_probability == pytest.approx(ungated.defect_outputs([mild])[0][0], abs=1e-6)
+
+
 def test_noise_probabilities_use_the_models_temperature(tiny_models, casting_photo):
     pipe = InspectionPipeline.from_dir(tiny_models)
     sharp = pipe.classify_noise([np.asarray(casting_photo)])[0]

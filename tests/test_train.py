@@ -550,6 +550,22 @@ def test_noised_copies_pass_through_the_route_of_their_noise(synthetic_root, tmp
     assert np.array_equal(got, transform.fit(router.denoiser_for("salt_pepper")(noisy)))
 
 
+def test_training_views_follow_the_routers_gate(synthetic_root, tiny_models, tmp_path):
+    from inspection.denoise import Router, build_denoisers
+    from inspection.models import load_checkpoint
+    from inspection.noise import add_training_noise
+    from inspection.train import noised_view
+
+    denoisers = build_denoisers(load_checkpoint(tiny_models / "denoiser").model)
+    tr = Trainer(tiny_train_config(synthetic_root, tmp_path, noise_aug=0.5))
+    noisy = add_training_noise(tr.images[1], "gaussian", np.random.default_rng(4))
+    for gate, expected in ((1000.0, noisy), (0.0, denoisers["autoencoder"](noisy))):
+        view = noised_view(
+            tr.images[1], "gaussian", Router(denoisers, min_denoise_sigma=gate), np.random.default_rng(4)
+        )
+        assert np.array_equal(view, expected)
+
+
 @pytest.mark.parametrize("noise_cache", [True, False])
 def test_defect_batches_with_and_without_the_noise_cache(noise_cache, synthetic_root, tmp_path):
     from inspection.train import defect_batches
