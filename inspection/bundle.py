@@ -171,8 +171,12 @@ def load_bundle(path: str | Path | None = None) -> Bundle:
         log.warning(message)
         defect = read_meta(resolve_checkpoint_dir(root / "defect"))
         threshold = defect["threshold"] if defect["threshold"] is not None else 0.5
-        return Bundle(
-            path=root, version=root.name, policy=VerdictPolicy(threshold=float(threshold)), legacy=True
+        return Bundle(  # routed as a bundle made from these checkpoints would be
+            path=root,
+            version=root.name,
+            routing=default_routing(defect),
+            policy=VerdictPolicy(threshold=float(threshold)),
+            legacy=True,
         )
     if (root / BUNDLES_DIR).is_dir():
         raise BundleError(

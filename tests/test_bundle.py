@@ -70,6 +70,17 @@ def test_pre_bundle_models_root_still_loads_with_a_deprecation_warning(tmp_path)
     with pytest.warns(FutureWarning, match="deprecated"):
         pipe = InspectionPipeline.from_dir(legacy)
     assert pipe.bundle_version == "legacy" and pipe.threshold == 0.5
+    assert pipe.router.min_denoise_sigma == 0 and pipe.config.max_noise_sigma > 0
+
+
+def test_pre_bundle_models_root_is_routed_as_its_defect_model_was_trained(tmp_path):
+    legacy = write_tiny_checkpoints(tmp_path / "legacy")
+    meta_file = legacy / "defect" / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "train_config": {"noise_types": ["gaussian"], "min_denoise_sigma": 25}}))
+    with pytest.warns(FutureWarning, match="deprecated"):
+        pipe = InspectionPipeline.from_dir(legacy)
+    assert pipe.router.min_denoise_sigma == 25 and pipe.config.max_noise_sigma > 0
 
 
 def test_bundle_policy_sets_threshold_and_review_band(tmp_path, tiny_models, casting_photo):
