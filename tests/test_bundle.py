@@ -77,7 +77,9 @@ def test_pre_bundle_models_root_is_routed_as_its_defect_model_was_trained(tmp_pa
     legacy = write_tiny_checkpoints(tmp_path / "legacy")
     meta_file = legacy / "defect" / "meta.json"
     meta = json.loads(meta_file.read_text())
-    meta_file.write_text(json.dumps({**meta, "train_config": {"noise_types": ["gaussian"], "min_denoise_sigma": 25}}))
+    meta_file.write_text(
+        json.dumps({**meta, "train_config": {"noise_types": ["gaussian"], "min_denoise_sigma": 25}})
+    )
     with pytest.warns(FutureWarning, match="deprecated"):
         pipe = InspectionPipeline.from_dir(legacy)
     assert pipe.router.min_denoise_sigma == 25 and pipe.config.max_noise_sigma > 0
