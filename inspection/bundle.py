@@ -338,10 +338,17 @@ def default_routing(defect_meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def routing_settings(config: Any) -> dict[str, Any]:
-    """The ``PipelineConfig`` fields a bundle stores (all but the machine's own: workers, worker processes)."""
+    """The ``PipelineConfig`` fields a bundle stores (all but the machine's own: workers, worker processes).
+
+    ``min_denoise_sigma`` is left out while it is 0, so a bundle without the Gaussian gate still loads in code
+    from before the gate (which refuses routing settings it does not know); a gated bundle needs newer code.
+    """
     from inspection.pipeline import MACHINE_SETTINGS
 
-    return {k: v for k, v in asdict(config).items() if k not in MACHINE_SETTINGS}
+    settings = {k: v for k, v in asdict(config).items() if k not in MACHINE_SETTINGS}
+    if not settings.get("min_denoise_sigma"):
+        settings.pop("min_denoise_sigma", None)
+    return settings
 
 
 def complete_card(card: dict[str, Any], version: str, metas: dict[str, dict[str, Any]]) -> dict[str, Any]:

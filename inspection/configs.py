@@ -138,6 +138,13 @@ class TrainConfig:
         arch = self.arch or TASK_DEFAULT_ARCH[self.task]
         size = self.input_size or TASK_DEFAULT_SIZE[self.task]
         version = self.version or f"{arch}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        if self.min_denoise_sigma < 0 or (
+            self.min_denoise_sigma and not (self.task == "defect" and self.denoiser)
+        ):
+            raise ValueError(
+                f"min_denoise_sigma {self.min_denoise_sigma}: a Gaussian gate is for defect models trained "
+                "through a denoiser (--denoiser), and at least 0"
+            )
         return TrainConfig(**{**asdict(self), "arch": arch, "input_size": size, "version": version})
 
     @classmethod

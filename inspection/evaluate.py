@@ -31,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from inspection import NOISE_TYPES
-from inspection.bundle import load_bundle, resolve_checkpoint_dir
+from inspection.bundle import load_bundle, resolve_checkpoint_dir, routing_settings
 from inspection.configs import EvalConfig
 from inspection.data import RejectedPhoto, Sample, dataset_fingerprint, list_split, read_photos
 from inspection.denoise import AutoencoderDenoiser
@@ -477,6 +477,7 @@ def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
             for task, ck in (("noise", ev.pipe.noise), ("defect", ev.pipe.defect))
         },
         "routes": dict(ev.pipe.config.routes),
+        "routing": routing_settings(ev.pipe.config),
         "config": json.loads(json.dumps(asdict(cfg))),
         **ev.summary(),
         "reference": REFERENCE,

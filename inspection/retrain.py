@@ -50,7 +50,9 @@ def recipe(parent: Bundle, explicit: dict[str, Any]) -> dict[str, Any]:
         if isinstance(inherited.get(name), list):
             inherited[name] = tuple(inherited[name])
     replay = FINE_TUNE_WITH_REPLAY if explicit.get("replay") else {}
-    return {**inherited, **FINE_TUNE, **replay, **explicit}
+    # the candidate keeps the parent's routing, so its defect model learns the parent's Gaussian gate
+    gate = float(parent.routing.get("min_denoise_sigma", 0.0))
+    return {**inherited, **FINE_TUNE, **replay, **explicit, **({"min_denoise_sigma": gate} if gate else {})}
 
 
 def retrain(
@@ -77,6 +79,7 @@ def retrain(
     work = out.with_name(f".{out.name}.training")
     settings = recipe(parent, explicit)
     denoiser = parent.checkpoint_dir("denoiser")
+    through = str(denoiser) if denoiser and settings.get("noise_aug") else ""
     cfg = TrainConfig(
         **{
             **settings,
@@ -85,7 +88,10 @@ def retrain(
             "out": str(work),
             "version": out.name,
             "init_from": str(parent.required_dir("defect")),
-            "denoiser": str(denoiser) if denoiser and settings.get("noise_aug") else "",
+            "denoiser": through,
+            "min_denoise_sigma": settings.get("min_denoise_sigma", 0.0)
+            if through
+            else 0.0,  # no noise, no gate
         }
     )
     log.info("retraining %s's defect model on %s (replay: %s) into %s", parent.version, data, cfg.replay, out)

@@ -53,3 +53,9 @@ def test_a_fine_tune_inherits_how_the_parent_trained_not_where_or_on_what(tmp_pa
     meta_path.write_text(json.dumps(meta))
     settings = recipe(load_bundle(parent), {"epochs": 2})
     assert settings == {"batch_size": 8, "noise_aug": 0.3, "miss_cost": 5.0, "epochs": 2, "lr": 1e-3}
+    spec_path = parent / "pipeline.json"
+    spec = json.loads(spec_path.read_text())
+    spec_path.write_text(json.dumps({**spec, "routing": {**spec["routing"], "min_denoise_sigma": 25.0}}))
+    assert (
+        recipe(load_bundle(parent), {"epochs": 2})["min_denoise_sigma"] == 25.0
+    )  # the gate its routing keeps

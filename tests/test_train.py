@@ -591,3 +591,16 @@ def test_noisy_crop_draws_pixelwise_noise_on_the_crop_and_periodic_on_the_photo(
     a = noisy_crop(photo, "gaussian", 24, np.random.default_rng(7))
     b = noisy_crop(photo, "gaussian", 24, np.random.default_rng(7))
     assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
+
+
+def test_a_gaussian_gate_needs_a_defect_model_trained_through_a_denoiser():
+    from inspection.configs import TrainConfig
+
+    assert TrainConfig("defect", "d", denoiser="ae", min_denoise_sigma=25).resolved().min_denoise_sigma == 25
+    for bad in (
+        TrainConfig("defect", "d", min_denoise_sigma=25),
+        TrainConfig("noise", "d", denoiser="ae", min_denoise_sigma=25),
+        TrainConfig("defect", "d", denoiser="ae", min_denoise_sigma=-1),
+    ):
+        with pytest.raises(ValueError, match="min_denoise_sigma"):
+            bad.resolved()

@@ -19,7 +19,7 @@ HELP = (
 # Flags retrain sets itself, or takes from the parent's weights (architecture, input size, resize mode).
 FIXED = (
     *("task", "data", "out", "version", "init_from", "denoiser", "arch", "input_size", "resize", "labels"),
-    "noise_types",
+    *("noise_types", "min_denoise_sigma"),
 )
 RECIPE_NOTE = (
     "Training flags not given take the parent's recipe (batch size, noise augmentation, costs ...), then "

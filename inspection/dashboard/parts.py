@@ -335,7 +335,15 @@ def denoised_view(gray: np.ndarray, record: dict[str, Any], pipeline: Any | None
     if not name:
         return DenoisedView(None, "the record names no denoiser (the photo was rejected before scoring)")
     if name == "identity":
-        why = "took the safe path" if record.get("safe_path") else "classified clean"
+        noise = record.get("noise_type")
+        why = (
+            "took the safe path"
+            if record.get("safe_path")
+            else "classified clean"
+            if noise in (None, "clean")
+            else f"classified {noise}, its noise too weak to denoise (below the bundle's min_denoise_sigma) "
+            "or its route set to identity"
+        )
         return DenoisedView(gray, f"{why}: the photo passed through untouched")
     denoiser = None
     router = getattr(pipeline, "router", None) if pipeline is not None else None

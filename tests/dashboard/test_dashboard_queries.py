@@ -116,6 +116,11 @@ def test_denoised_view_without_models() -> None:
     ae = parts.denoised_view(gray, {"denoiser": "autoencoder"})
     assert ae.image is None and "needs its model" in ae.note
     assert parts.denoised_view(gray, {"denoiser": None}).image is None
+    assert (
+        "classified clean" in parts.denoised_view(gray, {"denoiser": "identity", "noise_type": "clean"}).note
+    )
+    weak = parts.denoised_view(gray, {"denoiser": "identity", "noise_type": "gaussian", "safe_path": False})
+    assert weak.image is gray and "classified gaussian" in weak.note and "min_denoise_sigma" in weak.note
 
 
 def test_models_from_checkpoints_and_store(engine: Engine, data_env: dict[str, str]) -> None:
