@@ -73,12 +73,17 @@ def test_pre_bundle_models_root_still_loads_with_a_deprecation_warning(tmp_path)
     assert pipe.router.min_denoise_sigma == 0 and pipe.config.max_noise_sigma > 0
 
 
+def _checkpoints_trained_with(root: Path, train_config: dict) -> Path:
+    """Tiny checkpoints whose defect model's meta says it was trained with ``train_config``."""
+    parts = write_tiny_checkpoints(root)
+    meta_file = parts / "defect" / "meta.json"
+    meta_file.write_text(json.dumps({**json.loads(meta_file.read_text()), "train_config": train_config}))
+    return parts
+
+
 def test_pre_bundle_models_root_is_routed_as_its_defect_model_was_trained(tmp_path):
-    legacy = write_tiny_checkpoints(tmp_path / "legacy")
-    meta_file = legacy / "defect" / "meta.json"
-    meta = json.loads(meta_file.read_text())
-    meta_file.write_text(
-        json.dumps({**meta, "train_config": {"noise_types": ["gaussian"], "min_denoise_sigma": 25}})
+    legacy = _checkpoints_trained_with(
+        tmp_path / "legacy", {"noise_types": ["gaussian"], "min_denoise_sigma": 25}
     )
     with pytest.warns(FutureWarning, match="deprecated"):
         pipe = InspectionPipeline.from_dir(legacy)
@@ -181,11 +186,8 @@ def test_bundle_denoises_sensor_noise_only_for_a_defect_model_that_learned_camer
 
 
 def test_bundle_gates_the_autoencoder_as_its_defect_model_was_trained(tmp_path):
-    parts = write_tiny_checkpoints(tmp_path / "parts")
-    meta_file = parts / "defect" / "meta.json"
-    meta = json.loads(meta_file.read_text())
-    meta_file.write_text(
-        json.dumps({**meta, "train_config": {"noise_types": ["camera"], "min_denoise_sigma": 25.0}})
+    parts = _checkpoints_trained_with(
+        tmp_path / "parts", {"noise_types": ["camera"], "min_denoise_sigma": 25.0}
     )
     bundle = write_bundle(tmp_path / "v1", {t: parts / t for t in ("noise", "denoiser", "defect")})
     assert bundle.routing["min_denoise_sigma"] == 25.0
