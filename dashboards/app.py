@@ -37,4 +37,5 @@ PAGES = [
 # the pages are listed only to a signed-in session, and none runs before require_login() lets it.
 page = st.navigation(PAGES, position="sidebar" if ui.signed_in() else "hidden")
 if ui.require_login():
+    ui.start_counting(ui.sources().db_url)
     page.run()

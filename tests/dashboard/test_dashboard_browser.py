@@ -47,7 +47,7 @@ PAGES: list[tuple[str, str, list[str], dict[str, int]]] = [
     ("denoisers", "Denoisers", ["Before, denoised, clean", "PSNR (dB)", "notch"],
      {'[data-testid="stImage"] img': 6, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg': 1}),
     ("stations", "Stations", ["line-3 drifts from its baseline", "periodic noise rose", "Noise-type mix"],
-     {'[data-testid="stMetric"]': 4, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg': 4}),
+     {'[data-testid="stMetric"]': 4, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg': 2}),
     ("part-lookup", "Part lookup", ["Verdict", "Noise probabilities", "Judged by", "record #"],
      {'[data-testid="stImage"] img': 2, '[data-testid="stMetric"]': 4, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg': 1}),
     ("models", "Models", ["In use: noise", "noise-2026.10.1", "Metrics by version"],

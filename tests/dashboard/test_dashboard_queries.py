@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
@@ -235,3 +237,66 @@ def test_models_card_reads_the_live_card_without_loading_the_bundle(tmp_path: Pa
     assert stations.models_card(tmp_path / "missing") == {}
     (tmp_path / "LIVE").write_text("../elsewhere\n")
     assert stations.models_card(tmp_path) == {}
+
+
+def sorted_counts(frame):  # type: ignore[no-untyped-def]
+    return frame.sort_values(stations.COUNT_KEYS).reset_index(drop=True)
+
+
+def append_records(path: Path, source: Path) -> None:
+    """Append every record of the store at ``source`` to the store at ``path`` (new ids), as a station would."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("ATTACH DATABASE ? AS source", (str(source),))
+        cols = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(inspections)") if r[1] != "id")
+        conn.execute(f"INSERT INTO inspections ({cols}) SELECT {cols} FROM source.inspections ORDER BY id")
+
+
+def test_appended_counts_count_only_new_records_and_match_a_full_count(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'grow.db'}"
+    fixtures.fill_fixture_db(url, 600, seed=0)
+    eng = db.open_engine(url)
+    counts = stations.AppendedCounts(eng, 3600)
+    first = counts.read()
+    assert first["n"].sum() == 600 and counts.upto == 600
+    assert sorted_counts(first).equals(sorted_counts(stations.station_counts(eng, 3600)))
+    # More records: from a month before, and from a new station; only ids above 600 are counted again.
+    fixtures.fill_fixture_db(
+        f"sqlite:///{tmp_path / 'more.db'}", 400, seed=1, stations=("line-1", "line-9"),
+        end=fixtures.FIXTURE_END - timedelta(days=30),
+    )  # fmt: skip
+    append_records(tmp_path / "grow.db", tmp_path / "more.db")
+    later = counts.read()
+    assert counts.upto == 1000 and later["n"].sum() == 1000 and "line-9" in set(later["station_id"])
+    pd.testing.assert_frame_equal(sorted_counts(later), sorted_counts(stations.station_counts(eng, 3600)))
+    assert stations.station_counts(eng, 3600, ids=(600, 1000))["n"].sum() == 400
+    assert counts.read()["n"].sum() == 1000  # nothing new: nothing counted twice
+
+
+def test_appended_counts_start_over_when_the_store_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "swap.db"
+    fixtures.fill_fixture_db(f"sqlite:///{path}", 500, seed=0)
+    eng = db.open_engine(f"sqlite:///{path}")
+    counts = stations.AppendedCounts(eng, 3600)
+    assert counts.read()["n"].sum() == 500
+    eng.dispose()
+    path.unlink()
+    fixtures.fill_fixture_db(
+        f"sqlite:///{path}", 700, seed=5, stations=("line-7",)
+    )  # more records, other ones
+    again = counts.read()
+    assert again["n"].sum() == 700 and set(again["station_id"]) == {"line-7"}
+
+
+@pytest.mark.postgres
+def test_appended_counts_count_afresh_on_postgres(pg_url: str) -> None:
+    fixtures.fill_fixture_db(pg_url, 300)
+    eng = db.open_engine(pg_url)
+    try:
+        counts = stations.AppendedCounts(eng, 3600)
+        assert not counts.incremental and counts.read()["n"].sum() == 300
+        with eng.begin() as conn:  # one more record, as a station would add it
+            conn.execute(text("INSERT INTO inspections (station_id, status, source, created_at) "
+                              "SELECT station_id, status, source, created_at FROM inspections LIMIT 1"))  # fmt: skip
+        assert counts.read()["n"].sum() == 301
+    finally:
+        eng.dispose()

@@ -30,10 +30,13 @@ def finding(result: stations.DefectControl, station: str) -> spc.DefectFinding:
     return next(f for f in result.findings if f.station_id == station)
 
 
-def open_stations() -> AppTest:
+def open_stations(chart: str | None = None) -> AppTest:
+    """The Stations page; ``chart`` opens that tab below the p-chart, as the ``?chart=`` link does."""
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.switch_page("views/stations.py")
+    if chart is not None:
+        at.query_params["chart"] = chart
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -128,8 +131,10 @@ def test_single_bucket_store_draws_every_chart(batches_env: Callable[..., str]) 
     at = open_stations()
     assert [m.value for m in at.metric if m.label == "Records"] == ["224"]
     charts = at.get("vega_lite_chart")
-    assert len(charts) == 4  # p-chart, parts scored, mean confidence, noise mix
-    assert [len(chart_data(c)) for c in charts] == [4, 4, 4, 4]  # one bucket per station (all clean photos)
+    assert (
+        len(charts) == 2
+    )  # the p-chart and the open tab's chart, the noise mix; the other tabs are not built
+    assert [len(chart_data(c)) for c in charts] == [4, 4]  # one bucket per station (all clean photos)
     p_rows = chart_data(charts[0]).set_index("station_id")
     assert p_rows["time"].nunique() == 1
     fleet = 5 / 56  # the median of the other stations' rates
@@ -138,8 +143,12 @@ def test_single_bucket_store_draws_every_chart(batches_env: Callable[..., str]) 
         p_rows.loc["line-4", "state"] == "outside limits" and p_rows.loc["line-1", "state"] == "within limits"
     )
     specs = [json.dumps(json.loads(c.proto.spec)) for c in charts]
-    assert '"point"' in specs[1] and '"point"' in specs[2]  # a dot per bucket: one bucket still shows
-    assert '"x2"' in specs[0] and '"x2"' in specs[3]  # bars and bands one bucket wide
+    assert '"x2"' in specs[0] and '"x2"' in specs[1]  # bars and bands one bucket wide
+    for tab, field in (("Parts scored", "scored"), ("Mean noise confidence", "mean_confidence")):
+        tab_charts = open_stations(tab).get("vega_lite_chart")
+        assert len(tab_charts) == 2
+        assert len(chart_data(tab_charts[1])) == 4 and field in tab_charts[1].proto.spec
+        assert '"point"' in tab_charts[1].proto.spec  # a dot per bucket: one bucket still shows
     warnings = [w.value.replace("\\", "") for w in at.warning]  # as it reads, Markdown escapes dropped
     assert any(w.startswith("**line-4** is out of control: defect rate 100.0% of 56") for w in warnings)
     assert [m.value for m in at.metric if m.label == "Stations outside limits"] == ["1"]
