@@ -86,6 +86,10 @@ class TrainConfig:
         edge_weight: for ``denoiser``, weight each pixel's error by ``1 + edge_weight * e``, ``e`` being the clean
             crop's edge strength (Sobel) over its mean, so thin structures such as cracks count in the loss beside
             the flat areas that dominate it, and are kept rather than smoothed away as noise (0 = plain L1).
+        defect_weight: for ``denoiser``, weight each pixel's error by ``1 + defect_weight`` inside a training
+            photo's drawn defect (its mask, dilated by 2 px), so the autoencoder learns to keep defects rather than
+            smooth them away as noise. Needs the masks of a generated dataset (``inspection synth --masks``);
+            photos without a mask count as defect-free (0 = plain L1).
         min_denoise_sigma: for ``defect`` with ``denoiser``, Gaussian-routed training photos whose estimated noise
             sigma is below this are not denoised, and the bundle's pipeline routes such photos the same way
             (``PipelineConfig.min_denoise_sigma``; 0 = every Gaussian photo is denoised).
@@ -130,6 +134,7 @@ class TrainConfig:
     channels_last: bool = True
     noise_cache: bool = True
     edge_weight: float = 0.0
+    defect_weight: float = 0.0
     min_denoise_sigma: float = 0.0
 
     def resolved(self) -> TrainConfig:

@@ -53,6 +53,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -62,7 +63,7 @@ from torch import nn
 from inspection import NOISE_TYPES
 from inspection.camera import camera_jitter
 from inspection.configs import TrainConfig
-from inspection.data import NO_KIND_NAMES, DatasetError
+from inspection.data import MASKS_DIR, NO_KIND_NAMES, DatasetError, mask_path
 from inspection.denoise import AutoencoderDenoiser, Router, build_denoisers
 from inspection.metrics import (
     balanced_accuracy,
@@ -151,21 +152,51 @@ PIXELWISE_NOISES = ("clean", "gaussian", "salt_pepper")
 
 
 def noisy_crop(
-    photo: np.ndarray, kind: str, side: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """A random ``side`` x ``side`` crop of ``photo`` (rotated or flipped) under noise ``kind``, and its clean crop.
+    photo: np.ndarray, kind: str, side: int, rng: np.random.Generator, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A random ``side`` x ``side`` crop of ``photo`` (rotated or flipped) under noise ``kind``, its clean crop, and
+    the same crop of ``mask`` (None without one).
 
     Pixelwise noise is drawn on the crop alone (5 to 10 times fewer draws on 300 px photos); the others (periodic
-    noise in cycles per photo, camera noise's blur and JPEG blocks) on the whole photo, then cropped.
+    noise in cycles per photo, camera noise's blur and JPEG blocks) on the whole photo, then cropped. A mask takes
+    the photo's rotation, flip and window, and draws no random number, so the crop and noise are the same with it.
     """
-    clean = augment(photo, rng)
+    both = augment(photo if mask is None else np.dstack([photo, mask.astype(photo.dtype)]), rng)
+    clean = np.ascontiguousarray(both[..., 0]) if mask is not None else both
     h, w = clean.shape
     top, left = int(rng.integers(h - side + 1)), int(rng.integers(w - side + 1))
     window = (slice(top, top + side), slice(left, left + side))
+    mask_crop = np.ascontiguousarray(both[..., 1][window]) if mask is not None else None
     if kind in PIXELWISE_NOISES:
         target = np.ascontiguousarray(clean[window])
-        return add_training_noise(target, kind, rng), target
-    return add_training_noise(clean, kind, rng)[window], clean[window]
+        return add_training_noise(target, kind, rng), target, mask_crop
+    return add_training_noise(clean, kind, rng)[window], clean[window], mask_crop
+
+
+def defect_masks(tr: Trainer, dilate: int = 2) -> list[np.ndarray]:
+    """Each training photo's drawn-defect mask (uint8 0/1, dilated by ``dilate`` px), from its root's ``masks/``.
+
+    A photo without a mask file is defect-free (zeros). Raises DatasetError when no photo has one: the loss would
+    be plain L1, and the data was not generated with ``inspection synth --masks``.
+    """
+    roots = [tr.cfg.data, *tr.cfg.replay]
+    kernel = np.ones((2 * dilate + 1, 2 * dilate + 1), np.uint8)
+    masks, found = [], 0
+    for sample, source, image in zip(tr.samples, tr.source, tr.images, strict=True):
+        path = mask_path(roots[source], sample.path)
+        drawn = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path.is_file() else None
+        if drawn is None or drawn.shape != image.shape:
+            masks.append(np.zeros(image.shape, np.uint8))
+            continue
+        found += 1
+        masks.append(cv2.dilate((drawn > 0).astype(np.uint8), kernel))
+    if not found:
+        raise DatasetError(
+            f"--defect-weight needs defect masks beside the photos ({MASKS_DIR}/ in {', '.join(map(str, roots))});"
+            " generate the data with `inspection synth --masks`"
+        )
+    log.info("defect masks for %d of %d training photos", found, len(masks))
+    return masks
 
 
 def train_denoiser(cfg: TrainConfig) -> TrainResult:
@@ -183,16 +214,22 @@ def train_denoiser(cfg: TrainConfig) -> TrainResult:
     if crop < c.input_size:
         log.warning("training crops are %d px: the smallest photo is smaller than --input-size", crop)
 
+    masks = defect_masks(tr) if c.defect_weight else None
+
     def pairs(idx: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noisy crops and their targets: the clean crops, and with ``masks`` their masks as a second channel."""
         xs, ys = [], []
         for i in idx:
-            x, y = noisy_crop(tr.images[i], c.noise_types[int(rng.integers(len(c.noise_types)))], crop, rng)
+            kind = c.noise_types[int(rng.integers(len(c.noise_types)))]
+            x, y, m = noisy_crop(tr.images[i], kind, crop, rng, None if masks is None else masks[i])
             xs.append(x)
-            ys.append(y)
-        to_t = lambda a: torch.from_numpy(np.stack(a)).float().div_(255.0)[:, None]  # noqa: E731
-        return to_t(xs), to_t(ys)
+            ys.append(y if m is None else np.stack([y, m * 255]))
+        x_t = torch.from_numpy(np.stack(xs)).float().div_(255.0)[:, None]
+        y_t = torch.from_numpy(np.stack(ys)).float().div_(255.0)
+        return x_t, y_t[:, None] if masks is None else y_t
 
     vx, vy = pairs(tr.val_idx, np.random.default_rng(c.seed + 1))
+    vy = vy[:, :1]  # validation scores the clean target alone
 
     @torch.inference_mode()
     def validate(model: nn.Module) -> dict[str, float]:
@@ -204,7 +241,11 @@ def train_denoiser(cfg: TrainConfig) -> TrainResult:
         )
         return {"val_psnr": float((10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean())}
 
-    loss = F.l1_loss if not c.edge_weight else lambda out, clean: edge_weighted_l1(out, clean, c.edge_weight)
+    def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        clean = target[:, :1]
+        weight = 1.0 + c.defect_weight * target[:, 1:] if masks is not None else None
+        return edge_weighted_l1(out, clean, c.edge_weight, weight)
+
     model, metrics, epoch = tr.fit(model, pairs, loss, validate, "val_psnr")
     path = tr.save(
         model,
@@ -215,19 +256,27 @@ def train_denoiser(cfg: TrainConfig) -> TrainResult:
     return TrainResult(path, metrics, time.monotonic() - t0)
 
 
-def edge_weighted_l1(out: torch.Tensor, clean: torch.Tensor, edge_weight: float) -> torch.Tensor:
+def edge_weighted_l1(
+    out: torch.Tensor, clean: torch.Tensor, edge_weight: float, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """L1 between ``out`` and ``clean`` (``(n, 1, h, w)``), each pixel weighted by ``1 + edge_weight * e``.
 
     ``e`` is the clean image's Sobel gradient magnitude, taken as the largest in each pixel's 3x3 neighbourhood
     (the gradient vanishes on the centre line of a one-pixel crack, not beside it), over its mean in each image,
-    so a crack or an edge weighs many times a flat pixel whatever the photo's contrast. Normalised by the
-    weights' sum: with ``edge_weight`` 0 it is the plain mean absolute error.
+    so a crack or an edge weighs many times a flat pixel whatever the photo's contrast. ``weight`` (same shape,
+    say ``1 + w`` on a defect's mask) multiplies that. Normalised by the weights' sum: with ``edge_weight`` 0 and
+    no ``weight`` it is the plain mean absolute error.
     """
+    if not edge_weight:
+        return (
+            F.l1_loss(out, clean) if weight is None else ((out - clean).abs() * weight).sum() / weight.sum()
+        )
     sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=clean.dtype)
     kernels = torch.stack([sobel, sobel.T])[:, None].to(clean.device)
     grad = F.conv2d(F.pad(clean, (1, 1, 1, 1), mode="replicate"), kernels)
     edge = F.max_pool2d(grad.pow(2).sum(1, keepdim=True).sqrt(), 3, stride=1, padding=1)
-    weight = 1.0 + edge_weight * edge / (edge.mean(dim=(1, 2, 3), keepdim=True) + 1e-6)
+    edges = 1.0 + edge_weight * edge / (edge.mean(dim=(1, 2, 3), keepdim=True) + 1e-6)
+    weight = edges if weight is None else edges * weight
     return ((out - clean).abs() * weight).sum() / weight.sum()
 
 

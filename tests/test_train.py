@@ -314,6 +314,52 @@ def test_denoiser_trains_with_the_edge_weighted_loss(tmp_path):
     assert meta["train_config"]["edge_weight"] == 4.0 and math.isfinite(meta["metrics"]["val_psnr"])
 
 
+def test_defect_weight_makes_an_erased_defect_cost_more_than_the_same_error_elsewhere():
+    clean = torch.full((1, 1, 32, 32), 0.5)
+    clean[..., 16, 4:28] = 0.1
+    mask = torch.zeros_like(clean)
+    mask[..., 15:18, 2:30] = 1.0  # the crack's drawn mask, dilated
+    erased = torch.full_like(clean, 0.5)
+    hazy = clean.clone()
+    hazy[..., 2:8, 2:18] += 0.1
+    weight = 1.0 + 9.0 * mask
+    assert edge_weighted_l1(erased, clean, 0.0, weight) > 5 * edge_weighted_l1(hazy, clean, 0.0, weight)
+    assert edge_weighted_l1(hazy, clean, 0.0, torch.ones_like(clean)) == pytest.approx(
+        float(edge_weighted_l1(hazy, clean, 0.0))
+    )
+
+
+def test_noisy_crop_takes_the_mask_through_the_same_rotation_and_window():
+    from inspection.train import noisy_crop
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 200, (40, 50), dtype=np.uint8)
+    mask = np.zeros(photo.shape, np.uint8)
+    mask[10:30, 20:24] = 1
+    photo[mask == 1] = 255  # the "defect": every masked pixel, and only those, is 255
+    for seed in range(8):
+        noisy, clean, crop = noisy_crop(photo, "clean", 16, np.random.default_rng(seed), mask)
+        assert np.array_equal(crop == 1, clean == 255)
+        plain = noisy_crop(photo, "gaussian", 16, np.random.default_rng(seed))
+        masked = noisy_crop(photo, "gaussian", 16, np.random.default_rng(seed), mask)
+        assert np.array_equal(plain[0], masked[0]) and np.array_equal(plain[1], masked[1])  # same draws
+
+
+def test_denoiser_trains_with_the_defect_weighted_loss_on_generated_masks(tmp_path):
+    from inspection.data import write_synthetic_dataset
+
+    data = tmp_path / "data"
+    write_synthetic_dataset(data, n_train=16, n_test=0, size=64, seed=0, masks=True)
+    cfg = replace(
+        tiny_train_config(data, tmp_path / "m", epochs=1), task="denoiser", arch=TINY_ARCH["denoiser"]
+    )
+    meta = load_checkpoint(TRAINERS["denoiser"](replace(cfg, defect_weight=9.0)).path).meta
+    assert meta["train_config"]["defect_weight"] == 9.0 and math.isfinite(meta["metrics"]["val_psnr"])
+    without = write_photos(tmp_path / "plain", {"ok": None, "def_front": "crack"}, n=4)
+    with pytest.raises(DatasetError, match="inspection synth --masks"):
+        TRAINERS["denoiser"](replace(cfg, data=str(without), defect_weight=9.0))
+
+
 def test_temperature_stays_finite_when_validation_is_separated():
     logits = np.array([-6.0, -5.0, -4.0, 4.0, 5.0, 7.0])
     labels = np.array([0, 0, 0, 1, 1, 1])
@@ -585,7 +631,7 @@ def test_noisy_crop_draws_pixelwise_noise_on_the_crop_and_periodic_on_the_photo(
 
     photo = np.tile(np.linspace(20, 235, 80).astype(np.uint8), (60, 1))
     for kind in ("clean", "gaussian", "salt_pepper", "periodic", "camera"):
-        noisy, clean = noisy_crop(photo, kind, 24, np.random.default_rng(1))
+        noisy, clean, _ = noisy_crop(photo, kind, 24, np.random.default_rng(1))
         assert noisy.shape == clean.shape == (24, 24) and noisy.dtype == clean.dtype == np.uint8
         assert np.array_equal(noisy, clean) == (kind == "clean")
     a = noisy_crop(photo, "gaussian", 24, np.random.default_rng(7))
