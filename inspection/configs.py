@@ -150,6 +150,10 @@ class TrainConfig:
                 f"min_denoise_sigma {self.min_denoise_sigma}: a Gaussian gate is for defect models trained "
                 "through a denoiser (--denoiser), and at least 0"
             )
+        for name in ("edge_weight", "defect_weight"):
+            value = getattr(self, name)
+            if value < 0 or (value and self.task != "denoiser"):
+                raise ValueError(f"{name} {value}: a loss weight of the denoiser's training, and at least 0")
         return TrainConfig(**{**asdict(self), "arch": arch, "input_size": size, "version": version})
 
     @classmethod

@@ -329,6 +329,15 @@ def test_defect_weight_makes_an_erased_defect_cost_more_than_the_same_error_else
     )
 
 
+def test_loss_weights_are_refused_outside_the_denoiser_or_below_zero():
+    from inspection.configs import TrainConfig
+
+    assert TrainConfig("denoiser", "d", defect_weight=9).resolved().defect_weight == 9
+    for bad in (TrainConfig("defect", "d", defect_weight=9), TrainConfig("denoiser", "d", edge_weight=-1)):
+        with pytest.raises(ValueError, match="a loss weight of the denoiser"):
+            bad.resolved()
+
+
 def test_noisy_crop_takes_the_mask_through_the_same_rotation_and_window():
     from inspection.train import noisy_crop
 
