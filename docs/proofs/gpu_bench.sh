@@ -5,8 +5,8 @@
 # safetensors; `inspection bench` imports nothing else (tests/test_device.py blocks the rest and runs it).
 # Synthesises its photos (300 px castings under the four noise types), hands them over as PNG files so
 # decoding is timed, and writes to ${OUT:-/tmp/gpu_bench}:
-#   env.txt                   Python, torch, GPU
-#   parity.txt, parity.json   routes and verdicts on cuda against cpu, 256 photos (must agree on every photo;
+#   parity.txt, parity.json   Python, torch and GPU (first lines of parity.txt); routes and verdicts on cuda
+#                             against cpu, 256 photos (must agree on every photo;
 #                             the benches still run when they do not, and the script then exits 1)
 #   cuda.json, cuda.md        bench --device cuda: parts/s at batch 256 end to end, p99 ms at batch 1,
 #                             float32 peak and each stage's share of its compute bound
@@ -22,15 +22,16 @@ out=${OUT:-/tmp/gpu_bench}
 mkdir -p "$out"
 export PYTHONPATH=. OMP_WAIT_POLICY=PASSIVE
 
-python3 - >"$out/env.txt" <<'PY'
+# Eight files in all: a lent GPU machine's tool brings back at most eight.
+python3 - >"$out/parity.txt" <<'PY'
 import sys, torch
 print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda)
 print("gpu", torch.cuda.get_device_name() if torch.cuda.is_available() else "none", "threads", torch.get_num_threads())
 PY
-cat "$out/env.txt"
+cat "$out/parity.txt"
 
 parity=0
-timeout 45 python3 - "$out/parity.json" >"$out/parity.txt" 2>&1 <<'PY' || parity=1
+timeout 45 python3 - "$out/parity.json" >>"$out/parity.txt" 2>&1 <<'PY' || parity=1
 import json
 import sys
 
@@ -52,7 +53,7 @@ with open(sys.argv[1], "w") as fh:
     json.dump(report, fh, indent=1)
 assert report["routes_agree"] == report["verdicts_agree"] == report["judged"], report
 PY
-cat "$out/parity.txt"
+tail -n +3 "$out/parity.txt"
 
 bench=(python3 -m inspection.cli bench --batch-sizes 1 256 --size 300 --reference-n 0 --png)
 timeout 80 "${bench[@]}" --device cuda --n 1024 --json "$out/cuda.json" | tee "$out/cuda.md"
