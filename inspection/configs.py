@@ -152,7 +152,7 @@ class TrainConfig:
             )
         for name in ("edge_weight", "defect_weight"):
             value = getattr(self, name)
-            if value < 0 or (value and self.task != "denoiser"):
+            if not value >= 0 or (value and self.task != "denoiser"):  # NaN too
                 raise ValueError(f"{name} {value}: a loss weight of the denoiser's training, and at least 0")
         return TrainConfig(**{**asdict(self), "arch": arch, "input_size": size, "version": version})
 

@@ -183,11 +183,16 @@ def defect_masks(tr: Trainer, dilate: int = 2) -> list[np.ndarray]:
     kernel = np.ones((2 * dilate + 1, 2 * dilate + 1), np.uint8)
     masks, found = [], 0
     for sample, source, image in zip(tr.samples, tr.source, tr.images, strict=True):
-        path = mask_path(roots[source], sample.path)
-        drawn = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path.is_file() else None
-        if drawn is None or drawn.shape != image.shape:
+        try:
+            path = mask_path(roots[source], sample.path)
+        except ValueError:  # a photo outside its root (a labels CSV's): no mask of the generator's
+            path = None
+        drawn = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path is not None and path.is_file() else None
+        if drawn is None:
             masks.append(np.zeros(image.shape, np.uint8))
             continue
+        if drawn.shape != image.shape:  # the photo was scaled on loading (--load-size): scale its mask alike
+            drawn = cv2.resize(drawn, image.shape[::-1], interpolation=cv2.INTER_NEAREST)
         found += 1
         masks.append(cv2.dilate((drawn > 0).astype(np.uint8), kernel))
     if not found:

@@ -23,7 +23,7 @@ from inspection.metrics import (
 )
 from inspection.models import load_checkpoint
 from inspection.testing import write_tiny_checkpoints
-from inspection.train import TRAINERS, best_threshold, denoiser_dir, edge_weighted_l1
+from inspection.train import TRAINERS, best_threshold, defect_masks, denoiser_dir, edge_weighted_l1
 from inspection.trainer import Trainer, split_indices
 
 
@@ -333,7 +333,12 @@ def test_loss_weights_are_refused_outside_the_denoiser_or_below_zero():
     from inspection.configs import TrainConfig
 
     assert TrainConfig("denoiser", "d", defect_weight=9).resolved().defect_weight == 9
-    for bad in (TrainConfig("defect", "d", defect_weight=9), TrainConfig("denoiser", "d", edge_weight=-1)):
+    bad_configs = (
+        TrainConfig("defect", "d", defect_weight=9),
+        TrainConfig("denoiser", "d", edge_weight=-1),
+        TrainConfig("denoiser", "d", defect_weight=float("nan")),
+    )
+    for bad in bad_configs:
         with pytest.raises(ValueError, match="a loss weight of the denoiser"):
             bad.resolved()
 
@@ -364,6 +369,12 @@ def test_denoiser_trains_with_the_defect_weighted_loss_on_generated_masks(tmp_pa
     )
     meta = load_checkpoint(TRAINERS["denoiser"](replace(cfg, defect_weight=9.0)).path).meta
     assert meta["train_config"]["defect_weight"] == 9.0 and math.isfinite(meta["metrics"]["val_psnr"])
+    # Every defective photo's mask is found, at the photo's size also when photos are scaled on loading.
+    for load_size in (0, 48):
+        tr = Trainer(replace(cfg, defect_weight=9.0, load_size=load_size).resolved())
+        masks = defect_masks(tr)
+        assert [bool(m.any()) for m in masks] == [bool(label) for label in tr.labels]
+        assert all(m.shape == im.shape for m, im in zip(masks, tr.images, strict=True))
     without = write_photos(tmp_path / "plain", {"ok": None, "def_front": "crack"}, n=4)
     with pytest.raises(DatasetError, match="inspection synth --masks"):
         TRAINERS["denoiser"](replace(cfg, data=str(without), defect_weight=9.0))

@@ -14,6 +14,7 @@ Attempts the service refused for a missing or wrong API key are stored under the
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -212,30 +213,49 @@ class AppendedCounts:
     records up to id ``n`` stay right, and a refresh counts ``id > n`` alone: one indexed range, however many
     records came before. That holds on SQLite, whose single writer commits ids in order. Not on PostgreSQL,
     where a transaction holding a lower id can commit after a higher one was read: there :meth:`read` counts
-    everything, every time. A store replaced under the server (record ``n`` gone or another) is counted anew.
+    everything, every time. A SQLite file replaced under the server (another file at the path, or record ``n``
+    gone or another) is counted anew, through new connections.
     """
 
     def __init__(self, engine: Engine, bucket_seconds: int) -> None:
         self.engine, self.bucket_seconds = engine, bucket_seconds
         self.incremental = engine.dialect.name == "sqlite"
         self.counts = pd.DataFrame(columns=COUNT_COLUMNS)
-        self.upto, self.mark = 0, None  # the newest record counted, and its created_at
+        self.upto, self.mark, self.file = 0, None, self._file_identity()
         self.lock = threading.Lock()
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        path = self.engine.url.database if self.incremental else None
+        try:
+            st = os.stat(path) if path and path != ":memory:" else None
+        except OSError:
+            return None
+        return None if st is None else (st.st_dev, st.st_ino)
+
+    def _reset(self) -> None:
+        self.counts, self.upto, self.mark = pd.DataFrame(columns=COUNT_COLUMNS), 0, None
+
+    def _created_at(self, conn: Any, record: int) -> Any:
+        return conn.execute(select(T.c.created_at).where(T.c.id == record)).scalar()
 
     def read(self) -> pd.DataFrame:
         if not self.incremental:
             return station_counts(self.engine, self.bucket_seconds)
         with self.lock:
+            file = self._file_identity()
+            if file != self.file:  # another file at the path: pooled connections still read the old one
+                self.engine.dispose()
+                self.file = file
+                self._reset()
             with self.engine.connect() as conn:
                 newest = conn.execute(select(func.max(T.c.id))).scalar() or 0
-                mark = conn.execute(select(T.c.created_at).where(T.c.id == self.upto)).scalar()
-            if mark != self.mark or newest < self.upto:
-                self.counts, self.upto, self.mark = pd.DataFrame(columns=COUNT_COLUMNS), 0, None
+                if self._created_at(conn, self.upto) != self.mark or newest < self.upto:
+                    self._reset()
             if newest > self.upto:
                 new = station_counts(self.engine, self.bucket_seconds, ids=(self.upto, newest))
                 with self.engine.connect() as conn:
-                    self.mark = conn.execute(select(T.c.created_at).where(T.c.id == newest)).scalar()
-                self.counts, self.upto = merge_counts(self.counts, new), newest
+                    self.counts, self.upto = merge_counts(self.counts, new), newest
+                    self.mark = self._created_at(conn, newest)
             return self.counts.copy()
 
 

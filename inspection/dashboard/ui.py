@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -229,20 +228,40 @@ def _db_status(url: str) -> db.DbStatus:
 def station_counts(url: str, bucket: int, start: datetime | None, end: datetime | None) -> pd.DataFrame:
     """The one grouped scan behind the summary, the time series and the noise mix (shared through the cache).
 
-    Over all records it is kept for the server's life and brought up to date with the records added since
-    (:class:`stations.AppendedCounts`), so a page shows every record at once and counts each only once.
+    Over all records the counts are kept for the server's life and brought up to date with the records added
+    since (:class:`stations.AppendedCounts`); like every query result they are read again after 30 s, so the
+    figures of one page agree with each other.
     """
-    if start is None and end is None:
-        return _all_counts(url, bucket).read()
-    return _window_station_counts(url, bucket, start, end)
+    return (
+        _all_station_counts(url, bucket)
+        if start is None and end is None
+        else _range_counts(url, bucket, start, end)
+    )
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def _all_station_counts(url: str, bucket: int) -> pd.DataFrame:
+    return all_counts(url, bucket).read()
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def _range_counts(url: str, bucket: int, start: datetime | None, end: datetime | None) -> pd.DataFrame:
+    return stations.station_counts(engine(url), bucket, start=start, end=end)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _all_counts(url: str, bucket: int) -> stations.AppendedCounts:
+def all_counts(url: str, bucket: int) -> stations.AppendedCounts:
     return stations.AppendedCounts(engine(url), bucket)
 
 
+def all_records_bucket(url: str) -> int | None:
+    """The bucket width (s) of the "All records" range, which the summary counts use too; None without records."""
+    span = time_span(url)
+    return None if span is None else stations.bucket_for(span)[0]
+
+
 _COUNTING: set[str] = set()  # databases whose all-records counts this server has started to build
+_COUNTING_LOCK = threading.Lock()
 
 
 def start_counting(url: str) -> None:
@@ -250,39 +269,47 @@ def start_counting(url: str) -> None:
 
     The Stations page then finds the counts built (one full scan, about 0.2 s per 100,000 records here) and
     adds only the records appended since (:class:`stations.AppendedCounts`). Nothing is done for a store
-    that is not there yet, nor on PostgreSQL, which counts afresh each time.
+    that is not there yet, nor on PostgreSQL, which counts afresh.
     """
-    if url in _COUNTING:
-        return
-    _COUNTING.add(url)
-    ctx = get_script_run_ctx()
+    with _COUNTING_LOCK:
+        if url in _COUNTING:
+            return
+        _COUNTING.add(url)
 
     def build() -> None:
+        if engine(url).dialect.name == "sqlite" and _db_status(url).ok:
+            bucket = all_records_bucket(url)
+            if bucket is not None:
+                all_counts(url, bucket).read()
+
+    in_session_thread(build, name="station-counts")
+
+
+def in_session_thread(call: Callable[[], object], name: str) -> threading.Thread:
+    """Start ``call`` in a daemon thread carrying this session's script context (Streamlit's caches ask for it).
+
+    An exception is logged, not raised: the page makes the same calls itself and shows any error there.
+    """
+    ctx = get_script_run_ctx()
+
+    def run() -> None:
         add_script_run_ctx(threading.current_thread(), ctx)
         try:
-            if engine(url).dialect.name == "sqlite" and _db_status(url).ok:
-                span = time_span(url)
-                if span is not None:
-                    _all_counts(url, stations.bucket_for(span)[0]).read()
-        except Exception:  # noqa: BLE001  (the page counts, and shows any error, itself)
-            log.debug("background station counts failed", exc_info=True)
+            call()
+        except Exception:  # noqa: BLE001  (raised again, and shown, by the page's own call)
+            log.debug("%s failed", name, exc_info=True)
 
-    threading.Thread(target=build, name="station-counts", daemon=True).start()
-
-
-@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
-def _window_station_counts(
-    url: str, bucket: int, start: datetime | None, end: datetime | None
-) -> pd.DataFrame:
-    return stations.station_counts(engine(url), bucket, start=start, end=end)
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def station_summary(url: str) -> pd.DataFrame:
-    span = time_span(url)
-    if span is None:
+    bucket = all_records_bucket(url)
+    if bucket is None:
         return pd.DataFrame(columns=stations.SUMMARY_COLUMNS)
     # The same bucket as the page's "All records" charts, so that all three read one cached scan.
-    return stations.summary_from_counts(station_counts(url, stations.bucket_for(span)[0], None, None))
+    return stations.summary_from_counts(station_counts(url, bucket, None, None))
 
 
 @st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
@@ -317,31 +344,21 @@ def window_counts(url: str, recent_h: float, baseline_d: float) -> pd.DataFrame 
 def prefetch(*calls: Callable[[], object]) -> None:
     """Run cached queries side by side and wait, so the page's own calls find their results in the cache.
 
-    Each runs in a thread that carries this session's script context (as Streamlit asks of threads that use
-    its caches). A database driver waits for the database without holding the GIL, so independent scans
-    overlap. A call that fails is left alone: the page's own call runs it again and shows its error.
+    A database driver waits for the database without holding the GIL, so independent scans overlap. A call
+    that fails is left alone: the page's own call runs it again and shows its error.
     """
-    ctx = get_script_run_ctx()
-
-    def run(call: Callable[[], object]) -> None:
-        add_script_run_ctx(threading.current_thread(), ctx)
-        try:
-            call()
-        except Exception:  # noqa: BLE001  (raised again, and shown, by the page's own call)
-            log.debug("prefetch failed", exc_info=True)
-
-    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="prefetch") as pool:
-        list(pool.map(run, calls))
+    for thread in [in_session_thread(call, name="prefetch") for call in calls]:
+        thread.join()
 
 
 def prefetch_stations(url: str, recent_h: float, baseline_d: float, models_dir: str) -> None:
     """The Stations page's three scans at once: its windows, its OOD shares and its all-records counts."""
-    span = time_span(url)
-    if span is not None:
+    bucket = all_records_bucket(url)
+    if bucket is not None:
         prefetch(
             lambda: window_counts(url, recent_h, baseline_d),
             lambda: station_ood(url, models_dir),
-            lambda: station_counts(url, stations.bucket_for(span)[0], None, None),
+            lambda: station_counts(url, bucket, None, None),
         )
 
 

@@ -251,25 +251,43 @@ def append_records(path: Path, source: Path) -> None:
         conn.execute(f"INSERT INTO inspections ({cols}) SELECT {cols} FROM source.inspections ORDER BY id")
 
 
-def test_appended_counts_count_only_new_records_and_match_a_full_count(tmp_path: Path) -> None:
+def test_appended_counts_count_only_new_records_and_match_a_full_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path / 'grow.db'}"
     fixtures.fill_fixture_db(url, 600, seed=0)
     eng = db.open_engine(url)
+    counted: list[tuple[int, int] | None] = []
+    full_count = stations.station_counts
+
+    def spy(*args, ids=None, **kwargs):  # type: ignore[no-untyped-def]
+        counted.append(ids)
+        return full_count(*args, ids=ids, **kwargs)
+
+    monkeypatch.setattr(stations, "station_counts", spy)
     counts = stations.AppendedCounts(eng, 3600)
     first = counts.read()
-    assert first["n"].sum() == 600 and counts.upto == 600
-    assert sorted_counts(first).equals(sorted_counts(stations.station_counts(eng, 3600)))
-    # More records: from a month before, and from a new station; only ids above 600 are counted again.
+    assert counted == [(0, 600)] and first["n"].sum() == 600
+    assert sorted_counts(first).equals(sorted_counts(full_count(eng, 3600)))
+    # More records in the same buckets, stations, verdicts and noise types (the same draws: every group grows,
+    # the NULL-keyed rejections too), then some a month older from a new station.
+    fixtures.fill_fixture_db(f"sqlite:///{tmp_path / 'same.db'}", 600, seed=0)
+    with sqlite3.connect(tmp_path / "same.db") as conn:
+        conn.execute("UPDATE inspections SET dedup_key = 'again-' || dedup_key")
+    append_records(tmp_path / "grow.db", tmp_path / "same.db")
     fixtures.fill_fixture_db(
-        f"sqlite:///{tmp_path / 'more.db'}", 400, seed=1, stations=("line-1", "line-9"),
+        f"sqlite:///{tmp_path / 'old.db'}", 200, seed=1, stations=("line-9",),
         end=fixtures.FIXTURE_END - timedelta(days=30),
     )  # fmt: skip
-    append_records(tmp_path / "grow.db", tmp_path / "more.db")
+    append_records(tmp_path / "grow.db", tmp_path / "old.db")
     later = counts.read()
-    assert counts.upto == 1000 and later["n"].sum() == 1000 and "line-9" in set(later["station_id"])
-    pd.testing.assert_frame_equal(sorted_counts(later), sorted_counts(stations.station_counts(eng, 3600)))
-    assert stations.station_counts(eng, 3600, ids=(600, 1000))["n"].sum() == 400
-    assert counts.read()["n"].sum() == 1000  # nothing new: nothing counted twice
+    assert counted[1:] == [(600, 1400)]  # the 800 new records alone
+    full = full_count(eng, 3600)
+    pd.testing.assert_frame_equal(sorted_counts(later), sorted_counts(full))
+    doubled = sorted_counts(first).assign(n=lambda f: 2 * f["n"])
+    grown = sorted_counts(later[later["station_id"] != "line-9"])
+    assert grown["n"].equals(doubled["n"]) and grown["verdict"].isna().sum() == first["verdict"].isna().sum()
+    assert counts.read()["n"].sum() == 1400 and len(counted) == 2  # nothing new: nothing counted
 
 
 def test_appended_counts_start_over_when_the_store_is_replaced(tmp_path: Path) -> None:
@@ -277,8 +295,7 @@ def test_appended_counts_start_over_when_the_store_is_replaced(tmp_path: Path) -
     fixtures.fill_fixture_db(f"sqlite:///{path}", 500, seed=0)
     eng = db.open_engine(f"sqlite:///{path}")
     counts = stations.AppendedCounts(eng, 3600)
-    assert counts.read()["n"].sum() == 500
-    eng.dispose()
+    assert counts.read()["n"].sum() == 500  # the engine's pool keeps a connection to this file open
     path.unlink()
     fixtures.fill_fixture_db(
         f"sqlite:///{path}", 700, seed=5, stations=("line-7",)
