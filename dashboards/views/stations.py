@@ -4,16 +4,62 @@ its recent photos lie beyond the range of the models' training photos."""
 
 from datetime import timedelta
 
+import pandas as pd
 import streamlit as st
 
 from inspection.dashboard import charts, spc, stations, ui
+from inspection.dashboard.drift import DriftFinding
 from inspection.ood import WARN_SHARE, WARN_WINDOW
 
-CHART_TABS = {
+TABS = {
+    "Per station": "Each station's records, defect rate, control and drift verdicts and out-of-range share.",
     "Noise-type mix": "The share of each noise type the router named, per station: a move is noise-mix drift.",
     "Parts scored": "Parts scored per station: the denominators of the p-chart above.",
     "Mean noise confidence": "The router's mean confidence per station: a fall is confidence drift.",
 }
+
+
+def station_table(
+    summary: pd.DataFrame, control: stations.DefectControl, findings: list[DriftFinding], ood: pd.DataFrame
+) -> None:
+    """One row per station: its counts, p-chart and drift verdicts, and its share of photos out of range."""
+    ood_share = f"OOD, last {WARN_WINDOW}"
+    ood_cols = ood[["station_id", "ood_share", "ood_photos"]].rename(
+        columns={"ood_share": ood_share, "ood_photos": "checked"}
+    )
+    table = summary.merge(stations.control_frame(control), on="station_id", how="left")
+    table = table.merge(stations.drift_frame(findings), on="station_id", how="left")
+    order = [
+        "station_id", "records", "scored", "rejected", "defective", "defect_rate", "control", "held to",
+        ood_share, "mean_confidence", "drift", "mix moved", "confidence change", "first", "last", "checked",
+    ]  # fmt: skip
+    st.dataframe(
+        table.merge(ood_cols, on="station_id", how="left"),
+        hide_index=True,
+        column_order=order,
+        column_config={
+            "defect_rate": st.column_config.NumberColumn("defect rate", format="percent"),
+            "mean_confidence": st.column_config.NumberColumn("mean confidence", format="%.3f"),
+            "mix moved": st.column_config.NumberColumn(format="percent"),
+            "confidence change": st.column_config.NumberColumn(format="%+.3f"),
+            "held to": st.column_config.TextColumn(
+                help="The references the p-chart holds the station to: its own baseline window, the rest of "
+                "the fleet, or both"
+            ),
+            ood_share: st.column_config.NumberColumn(
+                format="percent",
+                help=f"Out of distribution: the share of the station's last {WARN_WINDOW} photos that lie "
+                "beyond the range of the models' training photos",
+            ),
+            "checked": st.column_config.NumberColumn(
+                help="Photos the share is over: the newest with an out-of-distribution check "
+                "(scored by a bundle with an OOD model)"
+            ),
+            "first": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "last": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        },
+    )
+
 
 st.title("Stations")
 st.caption("From the records database. Times are UTC.")
@@ -109,65 +155,31 @@ with ui.guard("the stations page"):
             "baseline window (none yet for a new station). Limits widen where a bucket holds few parts; a red "
             "dot lies outside either."
         )
-        st.altair_chart(charts.p_chart(spc.p_chart_frame(series, control.references, bucket)))
+        st.vega_lite_chart(spec=charts.p_chart(spc.p_chart_frame(series, control.references, bucket)))
 
-        # One of these three at a time: a tab's chart is built and drawn only while it is open (a page with all
-        # four Vega-Lite charts took 0.5-0.7 s longer to first render in the browser). The open tab is in the URL
-        # (?chart=...), so a link opens the same view.
-        mix_tab, scored_tab, confidence_tab = st.tabs(
-            list(CHART_TABS), key="chart", on_change="rerun", bind="query-params"
+        # One tab at a time, the table first: a tab's chart is built and drawn only while it is open (each
+        # Vega-Lite chart cost the browser 0.2-0.5 s of the first render). The open tab is in the URL (?view=...),
+        # so a link opens the same view.
+        table_tab, mix_tab, scored_tab, confidence_tab = st.tabs(
+            list(TABS), key="view", on_change="rerun", bind="query-params"
         )
+        if table_tab.open:
+            with table_tab:
+                st.caption(TABS["Per station"])
+                station_table(summary, control, findings, ood)
         if mix_tab.open:
             with mix_tab:
-                st.caption(CHART_TABS["Noise-type mix"])
+                st.caption(TABS["Noise-type mix"])
                 st.altair_chart(charts.noise_mix_chart(ui.noise_mix(url, bucket, start, None), bucket))
         if scored_tab.open:
             with scored_tab:
-                st.caption(CHART_TABS["Parts scored"])
+                st.caption(TABS["Parts scored"])
                 st.altair_chart(
                     charts.station_series_chart(series, "scored", f"parts per {bucket_name}"), width="stretch"
                 )
         if confidence_tab.open:
             with confidence_tab:
-                st.caption(CHART_TABS["Mean noise confidence"])
+                st.caption(TABS["Mean noise confidence"])
                 st.altair_chart(
                     charts.station_series_chart(series, "mean_confidence", "mean confidence"), width="stretch"
                 )
-
-        st.subheader("Per station")
-        ood_share = f"OOD, last {WARN_WINDOW}"
-        ood_cols = ood[["station_id", "ood_share", "ood_photos"]].rename(
-            columns={"ood_share": ood_share, "ood_photos": "checked"}
-        )
-        table = summary.merge(stations.control_frame(control), on="station_id", how="left")
-        table = table.merge(stations.drift_frame(findings), on="station_id", how="left")
-        order = [
-            "station_id", "records", "scored", "rejected", "defective", "defect_rate", "control", "held to",
-            ood_share, "mean_confidence", "drift", "mix moved", "confidence change", "first", "last", "checked",
-        ]  # fmt: skip
-        st.dataframe(
-            table.merge(ood_cols, on="station_id", how="left"),
-            hide_index=True,
-            column_order=order,
-            column_config={
-                "defect_rate": st.column_config.NumberColumn("defect rate", format="percent"),
-                "mean_confidence": st.column_config.NumberColumn("mean confidence", format="%.3f"),
-                "mix moved": st.column_config.NumberColumn(format="percent"),
-                "confidence change": st.column_config.NumberColumn(format="%+.3f"),
-                "held to": st.column_config.TextColumn(
-                    help="The references the p-chart holds the station to: its own baseline window, the rest of "
-                    "the fleet, or both"
-                ),
-                ood_share: st.column_config.NumberColumn(
-                    format="percent",
-                    help=f"Out of distribution: the share of the station's last {WARN_WINDOW} photos that lie "
-                    "beyond the range of the models' training photos",
-                ),
-                "checked": st.column_config.NumberColumn(
-                    help="Photos the share is over: the newest with an out-of-distribution check "
-                    "(scored by a bundle with an OOD model)"
-                ),
-                "first": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-                "last": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-            },
-        )

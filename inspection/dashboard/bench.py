@@ -45,7 +45,7 @@ MAIN_ELEMENTS: dict[str, tuple[str, str, str, int]] = {
     "overview": ("overview", "Overview", '[data-testid="stMetric"]', 4),
     "noise": ("noise", "Noise", '[data-testid="stImage"] img', 8),
     "denoisers": ("denoisers", "Denoisers", '[data-testid="stImage"] img', 6),
-    "stations": ("stations", "Stations", CHART, 2),
+    "stations": ("stations", "Stations", f'{CHART}, [data-testid="stDataFrame"]', 2),  # p-chart and table
     "part_lookup": ("part-lookup", "Part lookup", '[data-testid="stImage"] img', 2),
     "models": ("models", "Models", CHART, 1),
 }

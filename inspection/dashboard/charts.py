@@ -6,6 +6,11 @@ throughout, so "periodic" looks the same on every page.
 
 from __future__ import annotations
 
+import copy
+import functools
+import hashlib
+from typing import Any
+
 import altair as alt
 import pandas as pd
 
@@ -213,16 +218,33 @@ def station_series_chart(frame: pd.DataFrame, field: str, title: str, *, percent
     )
 
 
-def p_chart(frame: pd.DataFrame, width: int = 820) -> alt.FacetChart:
-    """Each station's defect rate per bucket against its control limits, one row per station.
+P_CHART_DATA = "p_chart"
+
+
+def p_chart(frame: pd.DataFrame, width: int = 820) -> dict[str, Any]:
+    """Each station's defect rate per bucket against its control limits, one row per station, as a Vega-Lite
+    spec for ``st.vega_lite_chart`` carrying its rows as a named dataset.
 
     The grey band is the fleet's limits, the dashed lines the station's own (absent for a new station); a red
-    dot lies outside either. Takes :func:`inspection.dashboard.spc.p_chart_frame` rows.
+    dot lies outside either. Takes :func:`inspection.dashboard.spc.p_chart_frame` rows. The spec is built
+    through Altair once (:func:`p_chart_spec`): building and converting this layered facet chart took
+    0.1-0.15 s of every render of the Stations page.
     """
     data = frame.assign(
         mid=frame["time"] + (frame["time_end"] - frame["time"]) / 2,
         state=frame["outside"].map(lambda s: "outside limits" if s else "within limits"),
     )
+    digest = hashlib.sha256(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes()).hexdigest()
+    name = f"{P_CHART_DATA}-{digest[:16]}"  # by content, as Streamlit names an Altair chart's data
+    spec = copy.deepcopy(p_chart_spec(width))
+    spec["data"] = {"name": name}
+    spec["datasets"] = {name: data}
+    return spec
+
+
+@functools.cache
+def p_chart_spec(width: int) -> dict[str, Any]:
+    """The p-chart's Vega-Lite spec, reading the dataset named :data:`P_CHART_DATA`."""
     # Channels as objects, not "field:type" strings: Altair turns each string through a from_dict that costs
     # ~15 ms here, which made this chart take a third of a second to build.
     x = alt.X("time:T", title="time (UTC)", axis=TIME_AXIS)
@@ -270,11 +292,14 @@ def p_chart(frame: pd.DataFrame, width: int = 820) -> alt.FacetChart:
             ],
         )
     )
-    return (
-        alt.layer(band, fleet_rate, *own, line, dots, data=data)
+    spec = (
+        alt.layer(band, fleet_rate, *own, line, dots, data=alt.NamedData(P_CHART_DATA))
         .properties(height=110, width=width)
         .facet(row=alt.Row("station_id:N", title=None))
+        .to_dict()
     )
+    spec.pop("config", None)  # Altair's default theme (a 300 px view); the chart configures nothing itself
+    return spec
 
 
 def noise_mix_chart(frame: pd.DataFrame, bucket_seconds: int, width: int = 820) -> alt.FacetChart:

@@ -69,8 +69,8 @@ class DefectFinding:
         return self.defective / self.scored if self.scored else None
 
 
-def control_limits(rate: float, n: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``rate ± 3·sqrt(rate(1−rate)/n)``, clipped to 0..1 (``n`` may be an array of bucket sizes)."""
+def control_limits(rate: float | np.ndarray, n: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rate ± 3·sqrt(rate(1−rate)/n)``, clipped to 0..1 (``rate`` and ``n`` may be arrays, NaN stays NaN)."""
     n = np.asarray(n, dtype=float)
     sigma = np.sqrt(rate * (1.0 - rate) / np.where(n > 0, n, np.nan))
     return np.clip(rate - SIGMAS * sigma, 0.0, 1.0), np.clip(rate + SIGMAS * sigma, 0.0, 1.0)
@@ -172,17 +172,12 @@ def p_chart_frame(
     frame["time_end"] = frame["time"] + pd.Timedelta(seconds=bucket_seconds)
     frame["p"] = frame["defective"] / frame["scored"]
     frame["outside"] = ""
-    for source in SOURCES:
-        for col in ("rate", "lcl", "ucl"):
-            frame[f"{source}_{col}"] = np.nan
-        for station, rows in frame.groupby("station_id"):
-            ref = dict(zip(SOURCES, refs.get(str(station), (None, None)), strict=True))[source]
-            if ref is None:
-                continue
-            lcl, ucl = ref.limits(rows["scored"].to_numpy())
-            frame.loc[rows.index, [f"{source}_rate", f"{source}_lcl", f"{source}_ucl"]] = np.column_stack(
-                [np.full(len(rows), ref.rate), lcl, ucl]
-            )
+    station = frame["station_id"].astype(str)
+    for i, source in enumerate(SOURCES):
+        rates = {s: ref[i].rate for s, ref in refs.items() if ref[i] is not None}
+        rate = station.map(rates).astype(float).to_numpy()  # NaN where the station has no such reference
+        lcl, ucl = control_limits(rate, frame["scored"].to_numpy())
+        frame[f"{source}_rate"], frame[f"{source}_lcl"], frame[f"{source}_ucl"] = rate, lcl, ucl
         out = frame["p"] > frame[f"{source}_ucl"]
         if source == "own":
             out |= frame["p"] < frame[f"{source}_lcl"]

@@ -79,18 +79,16 @@ def _utc(value: datetime | str | None) -> datetime | None:
 def time_span(engine: Engine) -> TimeSpan | None:
     """The time range the stations' records cover, or None when there are none.
 
-    One pass over the ``(station_id, created_at)`` index, which also counts the records and stations.
+    The first and last times are two lookups in the ``created_at`` index; the records and stations are counted
+    in one pass over the ``(station_id, created_at)`` index.
     """
-    stmt = select(
-        func.min(T.c.created_at),
-        func.max(T.c.created_at),
-        func.count(),
-        func.count(T.c.station_id.distinct()),
-    ).where(REAL_STATION)
+    first = select(func.min(T.c.created_at)).where(REAL_STATION).scalar_subquery()
+    last = select(func.max(T.c.created_at)).where(REAL_STATION).scalar_subquery()
+    per_station = select(func.count()).where(REAL_STATION).group_by(T.c.station_id)
     with engine.connect() as conn:
-        row = conn.execute(stmt).one()
-    start, end = _utc(row[0]), _utc(row[1])
-    return None if start is None or end is None else TimeSpan(start, end, int(row[2]), int(row[3]))
+        start, end = (_utc(v) for v in conn.execute(select(first, last)).one())
+        records = conn.execute(per_station).scalars().all()
+    return None if start is None or end is None else TimeSpan(start, end, sum(records), len(records))
 
 
 def choose_bucket(
@@ -284,8 +282,8 @@ def summary_from_counts(counts: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     frame = _tallies(counts, ["station_id"])
     times = counts[["station_id"]].assign(
-        first=pd.to_datetime(counts["first"].map(_utc), utc=True),
-        last=pd.to_datetime(counts["last"].map(_utc), utc=True),
+        first=pd.to_datetime(counts["first"], utc=True),  # naive times are UTC
+        last=pd.to_datetime(counts["last"], utc=True),
     )
     times = times.groupby("station_id").agg(first=("first", "min"), last=("last", "max"))
     frame = frame.merge(times, left_on="station_id", right_index=True)

@@ -30,13 +30,13 @@ def finding(result: stations.DefectControl, station: str) -> spc.DefectFinding:
     return next(f for f in result.findings if f.station_id == station)
 
 
-def open_stations(chart: str | None = None) -> AppTest:
-    """The Stations page; ``chart`` opens that tab below the p-chart, as the ``?chart=`` link does."""
+def open_stations(view: str | None = None) -> AppTest:
+    """The Stations page; ``view`` opens that tab below the p-chart, as the ``?view=`` link does."""
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.switch_page("views/stations.py")
-    if chart is not None:
-        at.query_params["chart"] = chart
+    if view is not None:
+        at.query_params["view"] = view
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -130,20 +130,19 @@ def test_single_bucket_store_draws_every_chart(batches_env: Callable[..., str]) 
     batches_env([(f"line-{k}", END, 56, 56 if k == 4 else 5) for k in range(1, 5)])
     at = open_stations()
     assert [m.value for m in at.metric if m.label == "Records"] == ["224"]
-    charts = at.get("vega_lite_chart")
-    assert (
-        len(charts) == 2
-    )  # the p-chart and the open tab's chart, the noise mix; the other tabs are not built
-    assert [len(chart_data(c)) for c in charts] == [4, 4]  # one bucket per station (all clean photos)
-    p_rows = chart_data(charts[0]).set_index("station_id")
+    (p_chart,) = at.get("vega_lite_chart")  # the other charts are built when their tabs are opened
+    assert len(chart_data(p_chart)) == 4  # one bucket per station
+    p_rows = chart_data(p_chart).set_index("station_id")
     assert p_rows["time"].nunique() == 1
     fleet = 5 / 56  # the median of the other stations' rates
     assert p_rows.loc["line-4", "fleet_ucl"] == pytest.approx(fleet + 3 * np.sqrt(fleet * (1 - fleet) / 56))
     assert (
         p_rows.loc["line-4", "state"] == "outside limits" and p_rows.loc["line-1", "state"] == "within limits"
     )
-    specs = [json.dumps(json.loads(c.proto.spec)) for c in charts]
-    assert '"x2"' in specs[0] and '"x2"' in specs[1]  # bars and bands one bucket wide
+    assert '"x2"' in json.dumps(json.loads(p_chart.proto.spec))  # bands one bucket wide
+    mix = open_stations("Noise-type mix").get("vega_lite_chart")
+    assert len(mix) == 2 and len(chart_data(mix[1])) == 4  # all clean photos: one bar per station
+    assert '"x2"' in json.dumps(json.loads(mix[1].proto.spec))  # bars one bucket wide
     for tab, field in (("Parts scored", "scored"), ("Mean noise confidence", "mean_confidence")):
         tab_charts = open_stations(tab).get("vega_lite_chart")
         assert len(tab_charts) == 2
