@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, Table, case, func, inspect, select
+from sqlalchemy import ColumnElement, Engine, Table, and_, case, func, inspect, or_, select
 
 from inspection.dashboard.db import time_bucket
 from inspection.dashboard.drift import DriftFinding, WindowStats, detect_drift
@@ -204,6 +204,20 @@ def merge_counts(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     return merged.reset_index()[COUNT_COLUMNS]
 
 
+@dataclass(frozen=True)
+class KeptCounts:
+    """:func:`station_counts` rows over every record, whole from bucket ``complete_from`` on (None: all)."""
+
+    counts: pd.DataFrame
+    bucket_seconds: int
+    complete_from: int | None = None
+
+
+def bucket_of(time: datetime, seconds: int) -> int:
+    """The ``seconds``-wide bucket (Unix seconds of its start) that ``time`` falls in, as the SQL buckets."""
+    return int(time.timestamp() // seconds) * seconds
+
+
 class AppendedCounts:
     """:func:`station_counts` over every record, brought up to date by counting only the records added since.
 
@@ -213,13 +227,16 @@ class AppendedCounts:
     where a transaction holding a lower id can commit after a higher one was read: there :meth:`read` counts
     everything, every time. A SQLite file replaced under the server (another file at the path, or record ``n``
     gone or another) is counted anew, through new connections.
+
+    With ``keep``, buckets older than ``keep`` before the newest record are dropped, so that the counts of a
+    long history stay small; :meth:`kept` says from which bucket on they are whole.
     """
 
-    def __init__(self, engine: Engine, bucket_seconds: int) -> None:
-        self.engine, self.bucket_seconds = engine, bucket_seconds
+    def __init__(self, engine: Engine, bucket_seconds: int, keep: timedelta | None = None) -> None:
+        self.engine, self.bucket_seconds, self.keep = engine, bucket_seconds, keep
         self.incremental = engine.dialect.name == "sqlite"
-        self.counts = pd.DataFrame(columns=COUNT_COLUMNS)
-        self.upto, self.mark, self.file = 0, None, self._file_identity()
+        self.file = self._file_identity()
+        self._reset()
         self.lock = threading.Lock()
 
     def _file_identity(self) -> tuple[int, int] | None:
@@ -232,13 +249,17 @@ class AppendedCounts:
 
     def _reset(self) -> None:
         self.counts, self.upto, self.mark = pd.DataFrame(columns=COUNT_COLUMNS), 0, None
+        self.complete_from: int | None = None
 
     def _created_at(self, conn: Any, record: int) -> Any:
         return conn.execute(select(T.c.created_at).where(T.c.id == record)).scalar()
 
     def read(self) -> pd.DataFrame:
+        return self.kept().counts
+
+    def kept(self) -> KeptCounts:
         if not self.incremental:
-            return station_counts(self.engine, self.bucket_seconds)
+            return KeptCounts(station_counts(self.engine, self.bucket_seconds), self.bucket_seconds)
         with self.lock:
             file = self._file_identity()
             if file != self.file:  # another file at the path: pooled connections still read the old one
@@ -254,7 +275,15 @@ class AppendedCounts:
                 with self.engine.connect() as conn:
                     self.counts, self.upto = merge_counts(self.counts, new), newest
                     self.mark = self._created_at(conn, newest)
-            return self.counts.copy()
+                self._drop_old()
+            return KeptCounts(self.counts.copy(), self.bucket_seconds, self.complete_from)
+
+    def _drop_old(self) -> None:
+        if self.keep is None or self.mark is None:
+            return
+        horizon = bucket_of(_utc(self.mark) - self.keep, self.bucket_seconds)  # type: ignore[operator]
+        self.complete_from = max(horizon, self.complete_from or horizon)
+        self.counts = self.counts[self.counts["bucket"] >= self.complete_from].reset_index(drop=True)
 
 
 def _tallies(counts: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -466,18 +495,57 @@ def drift_warning(finding: DriftFinding) -> str:
 WINDOW_COLUMNS = ["station_id", "recent", "noise_type", "verdict", "n", "conf_sum", "conf_n"]
 
 
-def window_counts(engine: Engine, *, end: datetime, recent: timedelta, baseline: timedelta) -> pd.DataFrame:
-    """Scored records per station in the baseline and recent windows ending at ``end``, in one grouped scan.
+WINDOW_BUCKET_S = 3600  # the whole buckets :func:`window_counts` sums, when it is given them
+WINDOW_KEEP = timedelta(
+    days=35
+)  # the longest windows the Stations page offers (30 days + 72 hours), and more
+WINDOW_KEYS = ["station_id", "recent", "noise_type", "verdict"]
+
+
+def window_counts(
+    engine: Engine, *, end: datetime, recent: timedelta, baseline: timedelta, base: KeptCounts | None = None
+) -> pd.DataFrame:
+    """Scored records per station in the baseline and recent windows ending at ``end``.
 
     The drift rule (:func:`window_stats`) and the p-chart (:func:`control_from_counts`) both read these rows.
+    With ``base`` (counts per bucket over every record, kept by the server: :class:`AppendedCounts`) only the
+    buckets that a window's edge cuts (at its start, at ``end - recent`` and at ``end``) are counted from the
+    records; the whole buckets between are summed from ``base``.
 
     Returns:
         Columns :data:`WINDOW_COLUMNS`: ``recent`` (1 from ``end - recent`` on, 0 in the baseline window before
-        it), ``noise_type`` and ``verdict`` (None where NULL), ``n``, and the sum and count of known noise
+        it), ``noise_type`` and ``verdict`` (missing where NULL), ``n``, and the sum and count of known noise
         confidences.
     """
     cut = end - recent
+    start = cut - baseline
+    if base is None or (
+        base.complete_from is not None and bucket_of(start, base.bucket_seconds) < base.complete_from
+    ):
+        return _window_scan(engine, start, cut, end)
+    edges = sorted({bucket_of(t, base.bucket_seconds) for t in (start, cut, end)})
+    spans = [
+        (datetime.fromtimestamp(b, UTC), datetime.fromtimestamp(b + base.bucket_seconds, UTC)) for b in edges
+    ]
+    counts, bucket = base.counts, base.counts["bucket"]
+    whole = counts[
+        (bucket > edges[0]) & (bucket < edges[-1]) & ~bucket.isin(edges) & (counts["status"] == STATUS_OK)
+    ]
+    whole = whole.assign(recent=(whole["bucket"] >= cut.timestamp()).astype(int))[WINDOW_COLUMNS]
+    edge = _window_scan(engine, start, cut, end, spans)
+    both = pd.concat([edge, whole], ignore_index=True)
+    frame = (
+        both.groupby(WINDOW_KEYS, dropna=False, sort=False)[["n", "conf_sum", "conf_n"]].sum().reset_index()
+    )
+    return frame.astype({"recent": "int64", "n": "int64", "conf_sum": "float64", "conf_n": "int64"})
+
+
+def _window_scan(
+    engine: Engine, start: datetime, cut: datetime, end: datetime, spans: list[tuple[datetime, datetime]] = ()
+) -> pd.DataFrame:
+    """:func:`window_counts` from the records between ``start`` and ``end`` (only those in ``spans``, if any)."""
     is_recent = case((T.c.created_at >= cut, 1), else_=0).label("recent")
+    within = [and_(T.c.created_at >= lo, T.c.created_at < hi) for lo, hi in spans]
     stmt = (
         select(
             T.c.station_id,
@@ -488,7 +556,8 @@ def window_counts(engine: Engine, *, end: datetime, recent: timedelta, baseline:
             func.sum(T.c.noise_probability).label("conf_sum"),
             func.count(T.c.noise_probability).label("conf_n"),
         )
-        .where(REAL_STATION, T.c.status == STATUS_OK, T.c.created_at >= cut - baseline, T.c.created_at <= end)
+        .where(REAL_STATION, T.c.status == STATUS_OK, T.c.created_at >= start, T.c.created_at <= end)
+        .where(*([or_(*within)] if within else []))
         .group_by(T.c.station_id, is_recent, T.c.noise_type, T.c.verdict)
     )
     with engine.connect() as conn:

@@ -250,8 +250,15 @@ def _range_counts(url: str, bucket: int, start: datetime | None, end: datetime |
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def all_counts(url: str, bucket: int) -> stations.AppendedCounts:
-    return stations.AppendedCounts(engine(url), bucket)
+def all_counts(url: str, bucket: int, keep_s: float | None = None) -> stations.AppendedCounts:
+    return stations.AppendedCounts(engine(url), bucket, None if keep_s is None else timedelta(seconds=keep_s))
+
+
+@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
+def _window_base(url: str) -> stations.KeptCounts | None:
+    """The hourly counts the drift and p-chart windows are summed from, on SQLite (see :func:`window_counts`)."""
+    counts = all_counts(url, stations.WINDOW_BUCKET_S, stations.WINDOW_KEEP.total_seconds())
+    return counts.kept() if counts.incremental else None
 
 
 def all_records_bucket(url: str) -> int | None:
@@ -267,8 +274,9 @@ _COUNTING_LOCK = threading.Lock()
 def start_counting(url: str) -> None:
     """From the server's first session on a SQLite store, count all its records in the background, once.
 
-    The Stations page then finds the counts built (one full scan, about 0.2 s per 100,000 records here) and
-    adds only the records appended since (:class:`stations.AppendedCounts`). Nothing is done for a store
+    The Stations page then finds its all-records counts and the hourly counts of its windows built (a full
+    scan each, about 0.2 s per 100,000 records here) and adds only the records appended since
+    (:class:`stations.AppendedCounts`). Nothing is done for a store
     that is not there yet, nor on PostgreSQL, which counts afresh.
     """
     with _COUNTING_LOCK:
@@ -281,6 +289,7 @@ def start_counting(url: str) -> None:
             bucket = all_records_bucket(url)
             if bucket is not None:
                 all_counts(url, bucket).read()
+                _window_base(url)
 
     in_session_thread(build, name="station-counts")
 
@@ -332,12 +341,21 @@ def noise_mix(url: str, bucket: int, start: datetime | None, end: datetime | Non
 
 @st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
 def window_counts(url: str, recent_h: float, baseline_d: float) -> pd.DataFrame | None:
-    """The one scan behind both the drift rule and the p-chart (shared through the cache); None without records."""
+    """The counts behind both the drift rule and the p-chart (shared through the cache); None without records.
+
+    On SQLite they are summed from the server's hourly counts, kept for the last five weeks and brought up to
+    date like the all-records counts, and only the three hours the windows' edges cut are counted from the
+    records: about 0.1 s less per page at 100,000 records than counting the windows' records anew.
+    """
     span = time_span(url)
     if span is None:
         return None
     return stations.window_counts(
-        engine(url), end=span.end, recent=timedelta(hours=recent_h), baseline=timedelta(days=baseline_d)
+        engine(url),
+        end=span.end,
+        recent=timedelta(hours=recent_h),
+        baseline=timedelta(days=baseline_d),
+        base=_window_base(url),
     )
 
 

@@ -6,7 +6,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -317,3 +317,75 @@ def test_appended_counts_count_afresh_on_postgres(pg_url: str) -> None:
         assert counts.read()["n"].sum() == 301
     finally:
         eng.dispose()
+
+
+def sorted_windows(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = frame[stations.WINDOW_KEYS].astype(str)  # None sorts as "None"
+    return frame.loc[keys.sort_values(stations.WINDOW_KEYS).index].reset_index(drop=True)
+
+
+def add_records_at(eng: Engine, times: list[datetime]) -> None:
+    """Copies of the first scored record at exactly these times (a window's edges, a bucket's start)."""
+    table = Inspection.__table__
+    with eng.begin() as conn:
+        row = dict(conn.execute(select(table).where(table.c.status == "ok").limit(1)).mappings().one())
+        del row["id"]
+        conn.execute(
+            table.insert(), [row | {"created_at": t, "dedup_key": f"edge-{i}"} for i, t in enumerate(times)]
+        )
+
+
+def test_windows_summed_from_hourly_counts_match_a_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'windows.db'}"
+    fixtures.fill_fixture_db(url, 1500, seed=3)
+    eng = db.open_engine(url)
+    end = fixtures.FIXTURE_END - timedelta(hours=5, minutes=17, seconds=3)  # cuts an hour
+    recent, baseline = timedelta(hours=24), timedelta(days=3)
+    edges = [end, end - recent, end - recent - baseline]
+    add_records_at(eng, [*edges, *(t + timedelta(microseconds=1) for t in edges),
+                         *(t - timedelta(microseconds=1) for t in edges), end.replace(minute=0, second=0)])  # fmt: skip
+    base = stations.AppendedCounts(eng, stations.WINDOW_BUCKET_S, stations.WINDOW_KEEP).kept()
+    scanned: list[int] = []
+    scan = stations._window_scan
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        frame = scan(*args, **kwargs)
+        scanned.append(int(frame["n"].sum()))
+        return frame
+
+    monkeypatch.setattr(stations, "_window_scan", spy)
+    for end_at, hours, days in (
+        (end, 24, 3),
+        (fixtures.FIXTURE_END, 6, 1),
+        (end.replace(minute=0, second=0), 72, 7),
+    ):
+        kwargs = {"end": end_at, "recent": timedelta(hours=hours), "baseline": timedelta(days=days)}
+        scanned.clear()
+        summed = stations.window_counts(eng, **kwargs, base=base)
+        assert len(scanned) == 1 and scanned[0] < summed["n"].sum() / 4  # only the edges' hours were read
+        direct = stations.window_counts(eng, **kwargs)
+        assert direct["recent"].nunique() == 2 and direct["verdict"].isna().sum() == 0
+        pd.testing.assert_frame_equal(sorted_windows(summed), sorted_windows(direct))
+    # Hourly counts that no longer reach back to the window's start: the window is counted from the records.
+    late = stations.KeptCounts(base.counts, base.bucket_seconds, stations.bucket_of(end, 3600))
+    scanned.clear()
+    pd.testing.assert_frame_equal(
+        sorted_windows(stations.window_counts(eng, end=end, recent=recent, baseline=baseline, base=late)),
+        sorted_windows(stations.window_counts(eng, end=end, recent=recent, baseline=baseline)),
+    )
+
+
+def test_appended_counts_keep_only_recent_buckets(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'keep.db'}"
+    fixtures.fill_fixture_db(url, 800, seed=4)  # over the fixture's two weeks
+    eng = db.open_engine(url)
+    kept = stations.AppendedCounts(eng, 3600, keep=timedelta(days=2)).kept()
+    assert kept.complete_from is not None
+    full = stations.station_counts(eng, 3600)
+    recent = full[full["bucket"] >= kept.complete_from]
+    assert 0 < len(recent) < len(full) and kept.counts["bucket"].min() >= kept.complete_from
+    pd.testing.assert_frame_equal(sorted_counts(kept.counts), sorted_counts(recent))
+    newest = stations.time_span(eng).end  # type: ignore[union-attr]
+    assert kept.complete_from == stations.bucket_of(newest - timedelta(days=2), 3600)
