@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -239,6 +240,20 @@ def test_models_card_reads_the_live_card_without_loading_the_bundle(tmp_path: Pa
     assert stations.models_card(tmp_path) == {}
 
 
+def spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[tuple[Any, ...], dict[str, Any], Any]]:
+    """Record every call of ``stations.<name>`` (arguments, keyword arguments, result) and let it run."""
+    calls: list[tuple[tuple[Any, ...], dict[str, Any], Any]] = []
+    real = getattr(stations, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        calls.append((args, kwargs, result))
+        return result
+
+    monkeypatch.setattr(stations, name, wrapper)
+    return calls
+
+
 def sorted_counts(frame):  # type: ignore[no-untyped-def]
     return frame.sort_values(stations.COUNT_KEYS).reset_index(drop=True)
 
@@ -257,16 +272,11 @@ def test_appended_counts_count_only_new_records_and_match_a_full_count(
     url = f"sqlite:///{tmp_path / 'grow.db'}"
     fixtures.fill_fixture_db(url, 600, seed=0)
     eng = db.open_engine(url)
-    counted: list[tuple[int, int] | None] = []
     full_count = stations.station_counts
-
-    def spy(*args, ids=None, **kwargs):  # type: ignore[no-untyped-def]
-        counted.append(ids)
-        return full_count(*args, ids=ids, **kwargs)
-
-    monkeypatch.setattr(stations, "station_counts", spy)
+    calls = spy(monkeypatch, "station_counts")
     counts = stations.AppendedCounts(eng, 3600)
     first = counts.read()
+    counted = [kwargs.get("ids") for _, kwargs, _ in calls]
     assert counted == [(0, 600)] and first["n"].sum() == 600
     assert sorted_counts(first).equals(sorted_counts(full_count(eng, 3600)))
     # More records in the same buckets, stations, verdicts and noise types (the same draws: every group grows,
@@ -281,13 +291,13 @@ def test_appended_counts_count_only_new_records_and_match_a_full_count(
     )  # fmt: skip
     append_records(tmp_path / "grow.db", tmp_path / "old.db")
     later = counts.read()
-    assert counted[1:] == [(600, 1400)]  # the 800 new records alone
+    assert [kwargs.get("ids") for _, kwargs, _ in calls[1:]] == [(600, 1400)]  # the 800 new records alone
     full = full_count(eng, 3600)
     pd.testing.assert_frame_equal(sorted_counts(later), sorted_counts(full))
     doubled = sorted_counts(first).assign(n=lambda f: 2 * f["n"])
     grown = sorted_counts(later[later["station_id"] != "line-9"])
     assert grown["n"].equals(doubled["n"]) and grown["verdict"].isna().sum() == first["verdict"].isna().sum()
-    assert counts.read()["n"].sum() == 1400 and len(counted) == 2  # nothing new: nothing counted
+    assert counts.read()["n"].sum() == 1400 and len(calls) == 2  # nothing new: nothing counted
 
 
 def test_appended_counts_start_over_when_the_store_is_replaced(tmp_path: Path) -> None:
@@ -347,34 +357,28 @@ def test_windows_summed_from_hourly_counts_match_a_scan(
     add_records_at(eng, [*edges, *(t + timedelta(microseconds=1) for t in edges),
                          *(t - timedelta(microseconds=1) for t in edges), end.replace(minute=0, second=0)])  # fmt: skip
     base = stations.AppendedCounts(eng, stations.WINDOW_BUCKET_S, stations.WINDOW_KEEP).kept()
-    scanned: list[int] = []
-    scan = stations._window_scan
-
-    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
-        frame = scan(*args, **kwargs)
-        scanned.append(int(frame["n"].sum()))
-        return frame
-
-    monkeypatch.setattr(stations, "_window_scan", spy)
+    calls = spy(monkeypatch, "_window_scan")
     for end_at, hours, days in (
         (end, 24, 3),
         (fixtures.FIXTURE_END, 6, 1),
         (end.replace(minute=0, second=0), 72, 7),
     ):
         kwargs = {"end": end_at, "recent": timedelta(hours=hours), "baseline": timedelta(days=days)}
-        scanned.clear()
+        calls.clear()
         summed = stations.window_counts(eng, **kwargs, base=base)
-        assert len(scanned) == 1 and scanned[0] < summed["n"].sum() / 4  # only the edges' hours were read
+        (scanned,) = [result["n"].sum() for _, _, result in calls]
+        assert scanned < summed["n"].sum() / 4  # only the hours the windows' edges cut were read
         direct = stations.window_counts(eng, **kwargs)
         assert direct["recent"].nunique() == 2 and direct["verdict"].isna().sum() == 0
         pd.testing.assert_frame_equal(sorted_windows(summed), sorted_windows(direct))
     # Hourly counts that no longer reach back to the window's start: the window is counted from the records.
     late = stations.KeptCounts(base.counts, base.bucket_seconds, stations.bucket_of(end, 3600))
-    scanned.clear()
+    calls.clear()
     pd.testing.assert_frame_equal(
         sorted_windows(stations.window_counts(eng, end=end, recent=recent, baseline=baseline, base=late)),
         sorted_windows(stations.window_counts(eng, end=end, recent=recent, baseline=baseline)),
     )
+    assert [len(args) for args, _, _ in calls] == [4, 4]  # both scans over the whole windows, no edge spans
 
 
 def test_appended_counts_keep_only_recent_buckets(tmp_path: Path) -> None:
