@@ -271,27 +271,34 @@ _COUNTING: set[str] = set()  # databases whose all-records counts this server ha
 _COUNTING_LOCK = threading.Lock()
 
 
-def start_counting(url: str) -> None:
+def start_counting(url: str) -> threading.Thread | None:
     """From the server's first session on a SQLite store, count all its records in the background, once.
 
     The Stations page then finds its all-records counts and the hourly counts of its windows built (a full
     scan each, about 0.2 s per 100,000 records here) and adds only the records appended since
-    (:class:`stations.AppendedCounts`). Nothing is done for a store
-    that is not there yet, nor on PostgreSQL, which counts afresh.
+    (:class:`stations.AppendedCounts`). Nothing is done on PostgreSQL, which counts afresh; a store that is not
+    there yet, holds no records or cannot be read is tried again by a later session.
     """
     with _COUNTING_LOCK:
         if url in _COUNTING:
-            return
+            return None
         _COUNTING.add(url)
 
     def build() -> None:
-        if engine(url).dialect.name == "sqlite" and _db_status(url).ok:
-            bucket = all_records_bucket(url)
-            if bucket is not None:
+        done = False
+        try:
+            if engine(url).dialect.name != "sqlite":
+                done = True
+            elif _db_status(url).ok and (bucket := all_records_bucket(url)) is not None:
                 all_counts(url, bucket).read()
                 _window_base(url)
+                done = True
+        finally:
+            if not done:  # no store, no records or an error: a later session tries again
+                with _COUNTING_LOCK:
+                    _COUNTING.discard(url)
 
-    in_session_thread(build, name="station-counts")
+    return in_session_thread(build, name="station-counts")
 
 
 def in_session_thread(call: Callable[[], object], name: str) -> threading.Thread:

@@ -393,3 +393,24 @@ def test_appended_counts_keep_only_recent_buckets(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(sorted_counts(kept.counts), sorted_counts(recent))
     newest = stations.time_span(eng).end  # type: ignore[union-attr]
     assert kept.complete_from == stations.bucket_of(newest - timedelta(days=2), 3600)
+
+
+def test_background_counting_waits_for_a_store_with_records(tmp_path: Path) -> None:
+    import streamlit as st
+
+    from inspection.dashboard import ui
+
+    url = f"sqlite:///{tmp_path / 'late.db'}"
+    first = ui.start_counting(url)  # no store yet: nothing built, and a later session tries again
+    assert first is not None
+    first.join()
+    assert url not in ui._COUNTING
+    fixtures.fill_fixture_db(url, 300, seed=2)
+    st.cache_data.clear()  # the 30-s query cache still says "no store"
+    again = ui.start_counting(url)
+    assert again is not None
+    again.join()
+    assert url in ui._COUNTING and ui.start_counting(url) is None  # once per server
+    bucket = ui.all_records_bucket(url)
+    assert bucket is not None and ui.all_counts(url, bucket).upto == 300
+    assert ui.all_counts(url, stations.WINDOW_BUCKET_S, stations.WINDOW_KEEP.total_seconds()).upto == 300
