@@ -160,8 +160,13 @@ with ui.guard("the stations page"):
         # One tab at a time, the table first: a tab's chart is built and drawn only while it is open (each
         # Vega-Lite chart cost the browser 0.2-0.5 s of the first render). The open tab is in the URL (?view=...),
         # so a link opens the same view.
+        old_link = st.query_params.get("chart")  # ?chart=..., links from before the table became a tab
         table_tab, mix_tab, scored_tab, confidence_tab = st.tabs(
-            list(TABS), key="view", on_change="rerun", bind="query-params"
+            list(TABS),
+            default=old_link if old_link in TABS else None,
+            key="view",
+            on_change="rerun",
+            bind="query-params",
         )
         if table_tab.open:
             with table_tab:

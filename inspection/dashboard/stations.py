@@ -215,7 +215,12 @@ class KeptCounts:
 
 def bucket_of(time: datetime, seconds: int) -> int:
     """The ``seconds``-wide bucket (Unix seconds of its start) that ``time`` falls in, as the SQL buckets."""
-    return int(time.timestamp() // seconds) * seconds
+    return int(unix_seconds(time) // seconds) * seconds
+
+
+def unix_seconds(time: datetime) -> float:
+    """Seconds since the epoch, a naive time taken as UTC (as the store keeps times)."""
+    return (time if time.tzinfo else time.replace(tzinfo=UTC)).timestamp()
 
 
 class AppendedCounts:
@@ -249,6 +254,7 @@ class AppendedCounts:
 
     def _reset(self) -> None:
         self.counts, self.upto, self.mark = pd.DataFrame(columns=COUNT_COLUMNS), 0, None
+        self.latest: pd.Timestamp | None = None  # the newest record time counted (with keep)
         self.complete_from: int | None = None
 
     def _created_at(self, conn: Any, record: int) -> Any:
@@ -275,13 +281,16 @@ class AppendedCounts:
                 with self.engine.connect() as conn:
                     self.counts, self.upto = merge_counts(self.counts, new), newest
                     self.mark = self._created_at(conn, newest)
-                self._drop_old()
+                self._drop_old(new)
             return KeptCounts(self.counts.copy(), self.bucket_seconds, self.complete_from)
 
-    def _drop_old(self) -> None:
-        if self.keep is None or self.mark is None:
+    def _drop_old(self, new: pd.DataFrame) -> None:
+        """With ``keep``: drop the buckets older than ``keep`` before the newest record time counted so far."""
+        if self.keep is None or new.empty:
             return
-        horizon = bucket_of(_utc(self.mark) - self.keep, self.bucket_seconds)  # type: ignore[operator]
+        latest = pd.to_datetime(new["last"], utc=True).max()
+        self.latest = latest if self.latest is None else max(self.latest, latest)
+        horizon = bucket_of(self.latest - self.keep, self.bucket_seconds)
         self.complete_from = max(horizon, self.complete_from or horizon)
         self.counts = self.counts[self.counts["bucket"] >= self.complete_from].reset_index(drop=True)
 
@@ -531,7 +540,7 @@ def window_counts(
     whole = counts[
         (bucket > edges[0]) & (bucket < edges[-1]) & ~bucket.isin(edges) & (counts["status"] == STATUS_OK)
     ]
-    whole = whole.assign(recent=(whole["bucket"] >= cut.timestamp()).astype(int))[WINDOW_COLUMNS]
+    whole = whole.assign(recent=(whole["bucket"] >= unix_seconds(cut)).astype(int))[WINDOW_COLUMNS]
     edge = _window_scan(engine, start, cut, end, spans)
     both = pd.concat([edge, whole], ignore_index=True)
     frame = (

@@ -254,9 +254,12 @@ def all_counts(url: str, bucket: int, keep_s: float | None = None) -> stations.A
     return stations.AppendedCounts(engine(url), bucket, None if keep_s is None else timedelta(seconds=keep_s))
 
 
-@st.cache_data(ttl=QUERY_TTL_S, show_spinner=False)
 def _window_base(url: str) -> stations.KeptCounts | None:
-    """The hourly counts the drift and p-chart windows are summed from, on SQLite (see :func:`window_counts`)."""
+    """The hourly counts the drift and p-chart windows are summed from, on SQLite (see :func:`window_counts`).
+
+    Read at each (cached) window count, not cached apart: counts older than the time span's newest record would
+    miss the records between them in the buckets they sum.
+    """
     counts = all_counts(url, stations.WINDOW_BUCKET_S, stations.WINDOW_KEEP.total_seconds())
     return counts.kept() if counts.incremental else None
 

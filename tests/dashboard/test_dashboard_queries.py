@@ -334,14 +334,15 @@ def sorted_windows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[keys.sort_values(stations.WINDOW_KEYS).index].reset_index(drop=True)
 
 
-def add_records_at(eng: Engine, times: list[datetime]) -> None:
+def add_records_at(eng: Engine, times: list[datetime], **changes: Any) -> None:
     """Copies of the first scored record at exactly these times (a window's edges, a bucket's start)."""
     table = Inspection.__table__
     with eng.begin() as conn:
         row = dict(conn.execute(select(table).where(table.c.status == "ok").limit(1)).mappings().one())
         del row["id"]
         conn.execute(
-            table.insert(), [row | {"created_at": t, "dedup_key": f"edge-{i}"} for i, t in enumerate(times)]
+            table.insert(),
+            [row | changes | {"created_at": t, "dedup_key": f"{uuid.uuid4()}"} for t in times],
         )
 
 
@@ -356,6 +357,8 @@ def test_windows_summed_from_hourly_counts_match_a_scan(
     edges = [end, end - recent, end - recent - baseline]
     add_records_at(eng, [*edges, *(t + timedelta(microseconds=1) for t in edges),
                          *(t - timedelta(microseconds=1) for t in edges), end.replace(minute=0, second=0)])  # fmt: skip
+    # Scored records without a noise type or verdict (NULL keys) in an edge hour and in whole hours.
+    add_records_at(eng, [end - timedelta(hours=h) for h in (0, 2, 30, 50)], noise_type=None, verdict=None)
     base = stations.AppendedCounts(eng, stations.WINDOW_BUCKET_S, stations.WINDOW_KEEP).kept()
     calls = spy(monkeypatch, "_window_scan")
     for end_at, hours, days in (
@@ -369,7 +372,7 @@ def test_windows_summed_from_hourly_counts_match_a_scan(
         (scanned,) = [result["n"].sum() for _, _, result in calls]
         assert scanned < summed["n"].sum() / 4  # only the hours the windows' edges cut were read
         direct = stations.window_counts(eng, **kwargs)
-        assert direct["recent"].nunique() == 2 and direct["verdict"].isna().sum() == 0
+        assert direct["recent"].nunique() == 2 and direct["verdict"].isna().any()
         pd.testing.assert_frame_equal(sorted_windows(summed), sorted_windows(direct))
     # Hourly counts that no longer reach back to the window's start: the window is counted from the records.
     late = stations.KeptCounts(base.counts, base.bucket_seconds, stations.bucket_of(end, 3600))
@@ -385,14 +388,43 @@ def test_appended_counts_keep_only_recent_buckets(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'keep.db'}"
     fixtures.fill_fixture_db(url, 800, seed=4)  # over the fixture's two weeks
     eng = db.open_engine(url)
-    kept = stations.AppendedCounts(eng, 3600, keep=timedelta(days=2)).kept()
-    assert kept.complete_from is not None
-    full = stations.station_counts(eng, 3600)
-    recent = full[full["bucket"] >= kept.complete_from]
-    assert 0 < len(recent) < len(full) and kept.counts["bucket"].min() >= kept.complete_from
-    pd.testing.assert_frame_equal(sorted_counts(kept.counts), sorted_counts(recent))
+    counts = stations.AppendedCounts(eng, 3600, keep=timedelta(days=2))
+
+    def check() -> int:
+        kept = counts.kept()
+        assert kept.complete_from is not None and kept.counts["bucket"].min() >= kept.complete_from
+        full = stations.station_counts(eng, 3600)
+        recent = full[full["bucket"] >= kept.complete_from]
+        assert 0 < len(recent) < len(full)
+        pd.testing.assert_frame_equal(sorted_counts(kept.counts), sorted_counts(recent))
+        return kept.complete_from
+
+    first = check()
     newest = stations.time_span(eng).end  # type: ignore[union-attr]
-    assert kept.complete_from == stations.bucket_of(newest - timedelta(days=2), 3600)
+    assert first == stations.bucket_of(newest - timedelta(days=2), 3600)
+    # A day later, and records with old times (into buckets already dropped): the kept hours move on a day.
+    add_records_at(eng, [newest + timedelta(days=1)])
+    add_records_at(eng, [newest - timedelta(days=5, minutes=m) for m in range(3)])
+    assert check() == first + 86400
+
+
+def test_windows_read_counts_as_new_as_the_time_span(tmp_path: Path) -> None:
+    """The windows end at the time span's newest record: the hourly counts they sum are never older."""
+    from inspection.dashboard import ui
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    fixtures.fill_fixture_db(url, 600, seed=6)
+    eng = db.open_engine(url)
+    assert ui.window_counts(url, 24.0, 3.0) is not None  # the hourly counts are built
+    newest = stations.time_span(eng).end  # type: ignore[union-attr]
+    add_records_at(eng, [newest + timedelta(minutes=20 * k) for k in range(1, 10)])  # three more hours
+    ui.time_span.clear()
+    ui.window_counts.clear()  # the two query caches expire; nothing else is cleared
+    span = ui.time_span(url)
+    assert span is not None and span.end == newest + timedelta(minutes=180)
+    summed = ui.window_counts(url, 24.0, 3.0)
+    direct = stations.window_counts(eng, end=span.end, recent=timedelta(hours=24), baseline=timedelta(days=3))
+    pd.testing.assert_frame_equal(sorted_windows(summed), sorted_windows(direct))
 
 
 def test_background_counting_waits_for_a_store_with_records(tmp_path: Path) -> None:

@@ -30,13 +30,14 @@ def finding(result: stations.DefectControl, station: str) -> spc.DefectFinding:
     return next(f for f in result.findings if f.station_id == station)
 
 
-def open_stations(view: str | None = None) -> AppTest:
-    """The Stations page; ``view`` opens that tab below the p-chart, as the ``?view=`` link does."""
+def open_stations(view: str | None = None, param: str = "view") -> AppTest:
+    """The Stations page; ``view`` opens that tab below the p-chart, as the ``?view=`` link does (``?chart=``
+    in links from before the per-station table became a tab)."""
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.switch_page("views/stations.py")
     if view is not None:
-        at.query_params["view"] = view
+        at.query_params[param] = view
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -148,6 +149,8 @@ def test_single_bucket_store_draws_every_chart(batches_env: Callable[..., str]) 
         assert len(tab_charts) == 2
         assert len(chart_data(tab_charts[1])) == 4 and field in tab_charts[1].proto.spec
         assert '"point"' in tab_charts[1].proto.spec  # a dot per bucket: one bucket still shows
+    old_link = open_stations("Parts scored", param="chart")
+    assert len(old_link.get("vega_lite_chart")) == 2 and not old_link.dataframe
     warnings = [w.value.replace("\\", "") for w in at.warning]  # as it reads, Markdown escapes dropped
     assert any(w.startswith("**line-4** is out of control: defect rate 100.0% of 56") for w in warnings)
     assert [m.value for m in at.metric if m.label == "Stations outside limits"] == ["1"]
