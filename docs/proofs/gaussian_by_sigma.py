@@ -4,10 +4,14 @@ Each photo of ``DATA/test`` is noised once at each sigma (seeded by the sigma) a
 defect model twice: after the bundle's autoencoder, and undenoised. Used to place the Gaussian route's
 ``min_denoise_sigma`` gate (docs/results.md, "Weak Gaussian noise is left in").
 
-Usage: python docs/proofs/gaussian_by_sigma.py MODELS_ROOT_OR_BUNDLE DATA
+Usage: python docs/proofs/gaussian_by_sigma.py MODELS_ROOT_OR_BUNDLE DATA [NLM_H ...]
+
+Each ``NLM_H`` (say 0.9) also judges the photos after OpenCV's non-local means with ``h = NLM_H * sigma`` in the
+autoencoder's place, with its time per photo (docs/results.md, "Keeping the cracks").
 """
 
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -16,7 +20,7 @@ import numpy as np
 from inspection.pipeline import InspectionPipeline
 
 
-def main(models: str, data: str) -> None:
+def main(models: str, data: str, *nlm_h: str) -> None:
     pipe = InspectionPipeline.from_dir(models)
     files = sorted(Path(data, "test").rglob("*.png"))
     labels = np.array([0 if f.parent.name.startswith("ok") else 1 for f in files])
@@ -36,7 +40,15 @@ def main(models: str, data: str) -> None:
         noisy = [np.clip(np.rint(c + rng.normal(0, sigma, c.shape)), 0, 255).astype(np.uint8) for c in clean]
         report(f"sigma {sigma}, autoencoder", pipe.denoise(noisy, [autoencoder] * len(noisy)))
         report(f"sigma {sigma}, as it is", noisy)
+        for h in map(float, nlm_h):
+            t = time.perf_counter()
+            means = [
+                cv2.fastNlMeansDenoising(n, None, h=h * sigma, templateWindowSize=7, searchWindowSize=21)
+                for n in noisy
+            ]
+            ms = (time.perf_counter() - t) * 1000 / len(noisy)
+            report(f"sigma {sigma}, NLM h={h:g}s {ms:.0f} ms", means)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:])
