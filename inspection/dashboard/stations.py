@@ -505,9 +505,8 @@ WINDOW_COLUMNS = ["station_id", "recent", "noise_type", "verdict", "n", "conf_su
 
 
 WINDOW_BUCKET_S = 3600  # the whole buckets :func:`window_counts` sums, when it is given them
-WINDOW_KEEP = timedelta(
-    days=35
-)  # the longest windows the Stations page offers (30 days + 72 hours), and more
+# The hours kept for the windows: the longest the Stations page offers (30 days + 72 hours), and more.
+WINDOW_KEEP = timedelta(days=35)
 WINDOW_KEYS = ["station_id", "recent", "noise_type", "verdict"]
 
 
