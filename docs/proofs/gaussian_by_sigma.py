@@ -6,6 +6,8 @@ defect model twice: after the bundle's autoencoder, and undenoised. Used to plac
 
 Usage: python docs/proofs/gaussian_by_sigma.py MODELS_ROOT_OR_BUNDLE DATA [NLM_H ...]
 
+With defect kinds in folders (``inspection synth --kind-folders``) it also prints the share right in each folder.
+
 Each ``NLM_H`` (say 0.9) also judges the photos after OpenCV's non-local means with ``h = NLM_H * sigma`` in the
 autoencoder's place, with its time per photo (docs/results.md, "Keeping the cracks").
 """
@@ -24,14 +26,19 @@ def main(models: str, data: str, *nlm_h: str) -> None:
     pipe = InspectionPipeline.from_dir(models)
     files = sorted(Path(data, "test").rglob("*.png"))
     labels = np.array([0 if f.parent.name.startswith("ok") else 1 for f in files])
+    folders = np.array([f.parent.name for f in files])
     clean = [cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files]
     autoencoder = pipe.router.denoisers["autoencoder"]
 
     def report(name: str, photos: list[np.ndarray]) -> None:
         pred = (pipe.defect_probability(photos) >= pipe.threshold).astype(int)
         sens, spec = np.mean(pred[labels == 1] == 1), np.mean(pred[labels == 0] == 0)
+        by_folder = "".join(
+            f"  {d} {np.mean(pred[folders == d] == labels[folders == d]):.3f}" for d in sorted(set(folders))
+        )
         print(
             f"{name:<28} accuracy {np.mean(pred == labels):.3f}  sensitivity {sens:.3f}  specificity {spec:.3f}"
+            + (by_folder if len(set(folders)) > 2 else "")
         )
 
     report("clean", clean)
