@@ -209,10 +209,17 @@ def main() -> int:
         post_and_label(server, parts({NEW_KIND: 50, "ok": 50}, seed=303), "train")
         run([*export_cmd, "--quiet"])
         result["export"] = json.loads((export / "dataset.json").read_text())["counts"]
-        # v1's recipe (the same photos), in a folder per kind: the generator knows each photo's kind, so the
-        # fine-tune learns the kinds and validation measures every old kind's recall (val_recall_<kind>).
+        # The live defect model's training photos again (its card names the generator's settings), in a folder
+        # per kind: the generator knows each photo's kind, so the fine-tune learns the kinds and validation
+        # measures every old kind's recall (val_recall_<kind>).
+        made = v1.card["models"]["defect"]["training_data"]["dataset"]
         old = write_synthetic_dataset(
-            work / "old", n_train=1600, n_test=0, size=160, seed=0, kind_folders=True
+            work / "old",
+            n_train=made["n_train"],
+            n_test=0,
+            size=made["size"],
+            seed=made["seed"],
+            kind_folders=True,
         )
         candidate = work / "candidates" / f"{v1.version}-scratch"  # v2: v1 that learned scratch
         t0 = time.monotonic()

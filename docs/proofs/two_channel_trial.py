@@ -25,6 +25,8 @@ from inspection.models import create_model
 from inspection.models.checkpoint import load_checkpoint
 
 torch.set_num_threads(1)
+if len(sys.argv) != 6 or sys.argv[4] not in ("1", "2"):
+    sys.exit(__doc__.strip().splitlines()[-1])
 DENOISER, TRAIN, VAL, CH, OUT = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 EPOCHS = 16
 MEAN, STD, SIZE, GATE = 0.386, 0.191, 128, 25.0
@@ -129,4 +131,5 @@ def main():
     Path(OUT).write_text(json.dumps(result, indent=1))
 
 
-main()
+if __name__ == "__main__":
+    main()
