@@ -69,7 +69,8 @@ class TrainConfig:
         defect_rate: for ``defect``, the share of defective parts on the line, used for the expected cost (0 = the
             share in the validation photos).
         init_from: for ``defect``, a defect checkpoint, bundle or models root to fine-tune from: its weights,
-            architecture, preprocessing and kinds (new kinds are added after them).
+            architecture, preprocessing and kinds (new kinds are added after them). For ``denoiser``, a denoiser
+            checkpoint, bundle or models root whose weights and architecture training starts from.
         replay: extra dataset roots whose train split is mixed into training and validation (e.g. the data
             the init_from model learned), so old defect kinds are not forgotten.
         new_share: with ``replay``, the share of each epoch's photos drawn from the new data (``data``), the rest
@@ -93,6 +94,11 @@ class TrainConfig:
         min_denoise_sigma: for ``defect`` with ``denoiser``, Gaussian-routed training photos whose estimated noise
             sigma is below this are not denoised, and the bundle's pipeline routes such photos the same way
             (``PipelineConfig.min_denoise_sigma``; 0 = every Gaussian photo is denoised).
+        task_model: for ``denoiser``, a defect checkpoint, bundle or models root whose judgement of the denoised
+            photos joins the loss (``inspection.task_loss``): the denoiser then trains on whole photos (all one
+            square size) of good and defective parts, and learns to keep what tells them apart.
+        task_weight: with ``task_model``, the weight of the defect model's cross-entropy beside the pixel error
+            (L1 on the 0..1 scale, about 0.03 at the protocol's noise; 0 = none).
     """
 
     task: str
@@ -136,6 +142,8 @@ class TrainConfig:
     edge_weight: float = 0.0
     defect_weight: float = 0.0
     min_denoise_sigma: float = 0.0
+    task_model: str = ""
+    task_weight: float = 0.0
 
     def resolved(self) -> TrainConfig:
         if self.task not in TASK_DEFAULT_ARCH:
@@ -150,10 +158,17 @@ class TrainConfig:
                 f"min_denoise_sigma {self.min_denoise_sigma}: a Gaussian gate is for defect models trained "
                 "through a denoiser (--denoiser), and at least 0"
             )
-        for name in ("edge_weight", "defect_weight"):
+        for name in ("edge_weight", "defect_weight", "task_weight"):
             value = getattr(self, name)
             if not value >= 0 or (value and self.task != "denoiser"):  # NaN too
                 raise ValueError(f"{name} {value}: a loss weight of the denoiser's training, and at least 0")
+        if bool(self.task_model) != bool(self.task_weight):
+            raise ValueError(
+                f"task_model {self.task_model!r} and task_weight {self.task_weight}: give both (a defect model and "
+                "a weight above 0) or neither"
+            )
+        if self.init_from and self.task not in ("defect", "denoiser"):
+            raise ValueError(f"init_from {self.init_from!r}: fine-tuning is for defect models and denoisers")
         return TrainConfig(**{**asdict(self), "arch": arch, "input_size": size, "version": version})
 
     @classmethod

@@ -81,6 +81,7 @@ from inspection.models.checkpoint import Checkpoint, CheckpointError
 from inspection.models.zoo import defect_head, load_grown
 from inspection.noise import CAMERA, TRAINING_NOISES, add_noise, add_training_noise, camera_noise, routed_as
 from inspection.spectrum import noise_features
+from inspection.task_loss import TaskLoss
 from inspection.trainer import Trainer, TrainResult, augment
 from inspection.transforms import RESIZE_MODES, DefectTransform, pixel_statistics
 
@@ -204,61 +205,134 @@ def defect_masks(tr: Trainer, dilate: int = 2) -> list[np.ndarray]:
     return masks
 
 
+def denoiser_start(cfg: TrainConfig) -> tuple[TrainConfig, nn.Module, dict[str, Any] | None]:
+    """The config (with the ``init_from`` checkpoint's architecture), the model to train and its parent's record."""
+    if not cfg.init_from:
+        return cfg, create_model(cfg.resolved().arch), None
+    parent = load_checkpoint(denoiser_dir(cfg.init_from))
+    arch = str(parent.meta["architecture"])
+    if cfg.arch and cfg.arch != arch:
+        raise ValueError(f"--arch {cfg.arch} differs from the --init-from model's {arch}; leave --arch out")
+    record = {
+        "version": parent.version,
+        "weights_sha256": parent.meta["weights_sha256"],
+        "path": str(parent.path),
+    }
+    return replace(cfg, arch=arch), parent.model.train(), record
+
+
+def task_loss_for(tr: Trainer) -> tuple[TaskLoss, int]:
+    """The ``task_model``'s loss, and the side of the whole photos the denoiser then trains on.
+
+    The defect model judges whole photos, so crops will not do: every training photo must be one square size.
+    """
+    c = tr.cfg
+    sizes = {im.shape for im in tr.images}
+    if len(sizes) != 1 or len({*next(iter(sizes))}) != 1:
+        raise DatasetError(
+            f"--task-model trains the denoiser on whole photos, which must all be one square size; found "
+            f"{sorted(sizes)[:3]} (scale them with --load-size, or leave --task-model out)"
+        )
+    labels = tr.labels[tr.train_idx]
+    n_def, n_ok = int(labels.sum()), int((labels == 0).sum())
+    if not n_def or not n_ok:
+        raise DatasetError(
+            "--task-model needs good and defective training photos to judge the denoised ones by"
+        )
+    return TaskLoss(load_parent(c.task_model, flag="--task-model"), n_ok / n_def), int(tr.images[0].shape[0])
+
+
 def train_denoiser(cfg: TrainConfig) -> TrainResult:
-    """Train a denoising autoencoder on random crops of photos noised at full resolution."""
+    """Train a denoising autoencoder on random crops of photos noised at full resolution.
+
+    With ``init_from`` it starts from that denoiser's weights; with ``task_model`` it trains on whole photos and
+    its loss adds that defect model's judgement of them (``inspection.task_loss``).
+    """
     t0 = time.monotonic()
+    cfg, model, parent = denoiser_start(cfg)
     tr = Trainer(cfg)
     c = tr.cfg
-    model = create_model(c.arch)
     for kind in c.noise_types:
         if kind not in TRAINING_NOISES:
             raise ValueError(f"unknown noise type {kind!r}; expected some of {TRAINING_NOISES}")
-
+    task, side = task_loss_for(tr) if c.task_model else (None, 0)
     # One crop side for every photo, so a batch of photos of different sizes stacks.
-    crop = min(c.input_size, *(min(im.shape) for im in tr.images))
-    if crop < c.input_size:
+    crop = side or min(c.input_size, *(min(im.shape) for im in tr.images))
+    if crop < c.input_size and not side:
         log.warning("training crops are %d px: the smallest photo is smaller than --input-size", crop)
-
-    masks = defect_masks(tr) if c.defect_weight else None
-
-    def pairs(idx: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noisy crops and their targets: the clean crops, and with ``masks`` their masks as a second channel."""
-        xs, ys = [], []
-        for i in idx:
-            kind = c.noise_types[int(rng.integers(len(c.noise_types)))]
-            x, y, m = noisy_crop(tr.images[i], kind, crop, rng, None if masks is None else masks[i])
-            xs.append(x)
-            ys.append(y if m is None else np.stack([y, m * 255]))
-        x_t = torch.from_numpy(np.stack(xs)).float().div_(255.0)[:, None]
-        y_t = torch.from_numpy(np.stack(ys)).float().div_(255.0)
-        return x_t, y_t[:, None] if masks is None else y_t
-
+    pairs = denoiser_pairs(tr, crop, defect_masks(tr) if c.defect_weight else None, task is not None)
     vx, vy = pairs(tr.val_idx, np.random.default_rng(c.seed + 1))
-    vy = vy[:, :1]  # validation scores the clean target alone
-
-    @torch.inference_mode()
-    def validate(model: nn.Module) -> dict[str, float]:
-        mse = torch.cat(
-            [
-                ((model(vx[i : i + 64]).clamp(0, 1) - vy[i : i + 64]) ** 2).mean((1, 2, 3))
-                for i in range(0, len(vx), 64)
-            ]
-        )
-        return {"val_psnr": float((10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean())}
 
     def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         clean = target[:, :1]
-        weight = 1.0 + c.defect_weight * target[:, 1:] if masks is not None else None
-        return edge_weighted_l1(out, clean, c.edge_weight, weight)
+        weight = 1.0 + c.defect_weight * target[:, 1:2] if c.defect_weight else None
+        pixels = edge_weighted_l1(out, clean, c.edge_weight, weight)
+        return pixels if task is None else pixels + c.task_weight * task(out.clamp(0, 1), target[:, -1, 0, 0])
 
-    model, metrics, epoch = tr.fit(model, pairs, loss, validate, "val_psnr")
+    validate = denoiser_validation(vx, vy, task, c.task_weight)
+    score = "val_objective" if task is not None else "val_psnr"
+    model, metrics, epoch = tr.fit(model, pairs, loss, validate, score)
+    extra = {"init_from": parent, "task_model": task.provenance() if task is not None else None}
     path = tr.save(
         model,
         {**metrics, "best_epoch": epoch, "noise_types": list(c.noise_types)},
         input_size=None,
         class_names=[],
+        extra={k: v for k, v in extra.items() if v is not None},
     )
     return TrainResult(path, metrics, time.monotonic() - t0)
+
+
+def denoiser_pairs(tr: Trainer, crop: int, masks: list[np.ndarray] | None, with_labels: bool) -> Batches:
+    """``pairs(idx, rng)``: noisy crops, and their targets: the clean crop, then its mask (with ``masks``), then
+    a plane holding the photo's label (``with_labels``, for the task loss)."""
+    c = tr.cfg
+
+    def pairs(idx: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = [], []
+        for i in idx:
+            kind = c.noise_types[int(rng.integers(len(c.noise_types)))]
+            x, y, m = noisy_crop(tr.images[i], kind, crop, rng, None if masks is None else masks[i])
+            planes = (
+                [y]
+                + ([m * 255] if m is not None else [])
+                + ([np.full_like(y, tr.labels[i] * 255)] if with_labels else [])
+            )
+            xs.append(x)
+            ys.append(np.stack(planes))
+        x_t = torch.from_numpy(np.stack(xs)).float().div_(255.0)[:, None]
+        return x_t, torch.from_numpy(np.stack(ys)).float().div_(255.0)
+
+    return pairs
+
+
+def denoiser_validation(
+    vx: torch.Tensor, vy: torch.Tensor, task: TaskLoss | None, task_weight: float
+) -> Callable[[nn.Module], dict[str, float]]:
+    """``validate(model)``: PSNR against the clean targets; with ``task``, also the task loss, the defect model's
+    accuracy at its threshold, and ``val_objective``, minus the training loss (L1 plus weighted task loss)."""
+
+    @torch.inference_mode()
+    def validate(model: nn.Module) -> dict[str, float]:
+        outs = torch.cat([model(vx[i : i + 64]).clamp(0, 1) for i in range(0, len(vx), 64)])
+        mse = ((outs - vy[:, :1]) ** 2).mean((1, 2, 3))
+        metrics = {"val_psnr": float((10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean())}
+        if task is None:
+            return metrics
+        labels = vy[:, -1, 0, 0]
+        logits = torch.cat([task.logits(outs[i : i + 64]) for i in range(0, len(outs), 64)])
+        bce = float(F.binary_cross_entropy_with_logits(logits, labels, pos_weight=task.pos_weight))
+        l1 = float((outs - vy[:, :1]).abs().mean())
+        threshold = float(task.meta.get("threshold", 0.5))
+        right = ((torch.sigmoid(logits) >= threshold).float() == labels).float().mean()
+        return {
+            **metrics,
+            "val_task_loss": bce,
+            "val_task_accuracy": float(right),
+            "val_objective": -(l1 + task_weight * bce),
+        }
+
+    return validate
 
 
 def edge_weighted_l1(
@@ -356,8 +430,8 @@ def defect_metrics(
     return out
 
 
-def load_parent(path: str | Path) -> Checkpoint:
-    """The defect checkpoint to fine-tune from: a checkpoint folder, a bundle, or a models root (its live bundle)."""
+def load_parent(path: str | Path, flag: str = "--init-from") -> Checkpoint:
+    """The defect checkpoint ``flag`` names: a checkpoint folder, a bundle, or a models root (its live bundle)."""
     folder = Path(path)
     if not (folder / "meta.json").is_file():
         from inspection.bundle import load_bundle
@@ -367,9 +441,7 @@ def load_parent(path: str | Path) -> Checkpoint:
         folder = found
     ck = load_checkpoint(folder)
     if ck.meta["task"] != "defect":
-        raise CheckpointError(
-            f"--init-from {path}: {folder} holds a {ck.meta['task']} model, not a defect model"
-        )
+        raise CheckpointError(f"{flag} {path}: {folder} holds a {ck.meta['task']} model, not a defect model")
     return ck
 
 

@@ -1,0 +1,100 @@
+"""The defect model's judgement as a loss for the denoiser: task-driven denoising (``--task-model``).
+
+An autoencoder trained on pixel error alone is rewarded for flat output, and a one-pixel crack is a few dozen
+pixels of a photo, so it is smoothed away with the noise (docs/results.md, "Where the Gaussian gap is"). Weighting
+the pixel error by edges or by the drawn defect kept more of each defect, but noise with it, which the defect
+model then took for defects. Here the denoiser's loss adds the frozen defect model's cross-entropy on the
+denoised whole photo, so it learns to keep what tells a defective part from a good one, and to leave nothing
+that looks like a defect on a good one.
+
+Paper: Liu et al. 2018, "When Image Denoising Meets High-Level Vision Tasks" (arXiv 1706.04284).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from inspection.models import Checkpoint
+from inspection.transforms import DefectTransform
+
+
+def area_weights(n_in: int, n_out: int) -> torch.Tensor:
+    """``(n_out, n_in)``: each output pixel's share of each input pixel when shrinking by area, as OpenCV's
+    ``INTER_AREA`` weighs them (fractional overlaps; rows sum to 1)."""
+    edges = torch.arange(n_out + 1, dtype=torch.float64) * (n_in / n_out)
+    left, right = edges[:-1, None], edges[1:, None]
+    pixel = torch.arange(n_in, dtype=torch.float64)[None]
+    overlap = (torch.minimum(right, pixel + 1) - torch.maximum(left, pixel)).clamp_min(0)
+    return (overlap / overlap.sum(1, keepdim=True)).float()
+
+
+def resize_tensor(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``x`` ``(n, c, h, w)`` resized: by area when shrinking, as OpenCV's ``INTER_AREA`` does; bilinearly when
+    enlarging (an approximation there: OpenCV then differs by method)."""
+    h, w = x.shape[-2:]
+    if height > h or width > w:
+        return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
+    rows, cols = area_weights(h, height).to(x.device), area_weights(w, width).to(x.device)
+    return rows @ x @ cols.T
+
+
+def fit_tensor(transform: DefectTransform, x: torch.Tensor) -> torch.Tensor:
+    """:class:`DefectTransform`'s input for ``x``, photos ``(n, 1, h, w)`` on the 0..1 scale, differentiably.
+
+    The same resize and pad as the pipeline's for photos larger than the input, without its rounding to whole gray
+    levels after resizing.
+    """
+    s, (h, w) = transform.size, x.shape[-2:]
+    if (h, w) != (s, s):
+        if transform.resize == "stretch" or h == w:
+            scale_h, scale_w = s / h, s / w
+        else:
+            scale_h = scale_w = (max if transform.resize == "crop" else min)(s / h, s / w)
+        nh, nw = max(1, round(h * scale_h)), max(1, round(w * scale_w))
+        x = resize_tensor(x, nh, nw)
+        top, left = (nh - s) // 2, (nw - s) // 2
+        if nh >= s and nw >= s:
+            x = x[..., top : top + s, left : left + s]
+        else:
+            top, left = (s - nh) // 2, (s - nw) // 2
+            x = F.pad(x, (left, s - nw - left, top, s - nh - top), mode="replicate")
+    return (x - transform.mean) / transform.std
+
+
+class TaskLoss:
+    """Weighted binary cross-entropy of a frozen defect checkpoint's calibrated logit on denoised photos.
+
+    ``pos_weight`` (good over defective photos of the training split) makes a missed defect weigh as much as all
+    the false alarms, as in the defect model's own training.
+    """
+
+    def __init__(self, checkpoint: Checkpoint, pos_weight: float) -> None:
+        self.model = checkpoint.model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.meta = checkpoint.meta
+        self.transform = DefectTransform.from_meta(checkpoint.meta)
+        self.temperature = float(checkpoint.meta.get("calibration", {}).get("temperature", 1.0))
+        self.pos_weight = torch.tensor(pos_weight, dtype=torch.float32)
+
+    def logits(self, denoised: torch.Tensor) -> torch.Tensor:
+        """The calibrated defect logit of each denoised photo ``(n, 1, h, w)``, 0..1."""
+        self.model.to(denoised.device)
+        return self.model(fit_tensor(self.transform, denoised))[:, 0] / self.temperature
+
+    def __call__(self, denoised: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(
+            self.logits(denoised), labels, pos_weight=self.pos_weight.to(denoised.device)
+        )
+
+    def provenance(self) -> dict[str, Any]:
+        """What ``meta["task_model"]`` records: which defect model the denoiser learned to serve."""
+        return {
+            "version": self.meta.get("version"),
+            "architecture": self.meta["architecture"],
+            "weights_sha256": self.meta["weights_sha256"],
+            "pos_weight": float(self.pos_weight),
+        }
