@@ -21,8 +21,8 @@ class TrainConfig:
         data: dataset root holding ``train/<class>/`` folders.
         out: models root; the run writes ``<out>/<task>/<version>/``.
         arch: registered model name (default per task).
-        input_size: model input (noise, defect) or training crop (denoiser) side in pixels (default: 64 for noise,
-            96 for denoiser, 128 for defect).
+        input_size: model input (noise, defect) or training crop (denoiser; with ``task_model``, the whole photo)
+            side in pixels (default: 64 for noise, 96 for denoiser, 128 for defect).
         epochs: upper bound on epochs.
         time_budget_s: stop after this many seconds (0 = no limit); the best epoch so far is kept.
         batch_size: photos per optimiser step.
@@ -70,7 +70,7 @@ class TrainConfig:
             share in the validation photos).
         init_from: for ``defect``, a defect checkpoint, bundle or models root to fine-tune from: its weights,
             architecture, preprocessing and kinds (new kinds are added after them). For ``denoiser``, a denoiser
-            checkpoint, bundle or models root whose weights and architecture training starts from.
+            checkpoint, bundle or models root to fine-tune from (its weights and architecture; leave ``arch`` out).
         replay: extra dataset roots whose train split is mixed into training and validation (e.g. the data
             the init_from model learned), so old defect kinds are not forgotten.
         new_share: with ``replay``, the share of each epoch's photos drawn from the new data (``data``), the rest
@@ -95,10 +95,12 @@ class TrainConfig:
             sigma is below this are not denoised, and the bundle's pipeline routes such photos the same way
             (``PipelineConfig.min_denoise_sigma``; 0 = every Gaussian photo is denoised).
         task_model: for ``denoiser``, a defect checkpoint, bundle or models root whose judgement of the denoised
-            photos joins the loss (``inspection.task_loss``): the denoiser then trains on whole photos (all one
-            square size) of good and defective parts, and learns to keep what tells them apart.
-        task_weight: with ``task_model``, the weight of the defect model's cross-entropy beside the pixel error
-            (L1 on the 0..1 scale, about 0.03 at the protocol's noise; 0 = none).
+            photos joins the loss (``inspection.task_loss``), so the denoiser is paid for keeping what tells a
+            defective part from a good one. It then trains on whole photos instead of crops (``input_size`` is not
+            used), which must be square and all one size, of good and defective parts.
+        task_weight: with ``task_model`` (and only with it), above 0: the weight of the defect model's
+            cross-entropy beside the pixel error, an L1 of about 0.03 on the 0..1 scale for noisy castings
+            (0.05 and 0.3 were tried: docs/results.md).
     """
 
     task: str
@@ -158,6 +160,8 @@ class TrainConfig:
                 f"min_denoise_sigma {self.min_denoise_sigma}: a Gaussian gate is for defect models trained "
                 "through a denoiser (--denoiser), and at least 0"
             )
+        if self.task_model and self.task != "denoiser":
+            raise ValueError(f"task_model {self.task_model!r}: a defect model to train a denoiser against")
         for name in ("edge_weight", "defect_weight", "task_weight"):
             value = getattr(self, name)
             if not value >= 0 or (value and self.task != "denoiser"):  # NaN too

@@ -4,14 +4,16 @@ An autoencoder trained on pixel error alone is rewarded for flat output, and a o
 pixels of a photo, so it is smoothed away with the noise (docs/results.md, "Where the Gaussian gap is"). Weighting
 the pixel error by edges or by the drawn defect kept more of each defect, but noise with it, which the defect
 model then took for defects. Here the denoiser's loss adds the frozen defect model's cross-entropy on the
-denoised whole photo, so it learns to keep what tells a defective part from a good one, and to leave nothing
-that looks like a defect on a good one.
+denoised whole photo, so it is paid for keeping what tells a defective part from a good one, and for leaving
+nothing that looks like a defect on a good one (what that bought on generated castings: docs/results.md, "The
+defect model's judgement as the denoiser's loss").
 
 Paper: Liu et al. 2018, "When Image Denoising Meets High-Level Vision Tasks" (arXiv 1706.04284).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -44,8 +46,8 @@ def resize_tensor(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
 def fit_tensor(transform: DefectTransform, x: torch.Tensor) -> torch.Tensor:
     """:class:`DefectTransform`'s input for ``x``, photos ``(n, 1, h, w)`` on the 0..1 scale, differentiably.
 
-    The same resize and pad as the pipeline's for photos larger than the input, without its rounding to whole gray
-    levels after resizing.
+    The same resize and pad as the pipeline's, without its rounding to whole gray levels after resizing, when the
+    photo is shrunk on both sides; enlarged on either side, both sides are interpolated bilinearly instead.
     """
     s, (h, w) = transform.size, x.shape[-2:]
     if (h, w) != (s, s):
@@ -65,30 +67,38 @@ def fit_tensor(transform: DefectTransform, x: torch.Tensor) -> torch.Tensor:
 
 
 class TaskLoss:
-    """Weighted binary cross-entropy of a frozen defect checkpoint's calibrated logit on denoised photos.
+    """The defect model's training loss, frozen, on denoised photos: weighted binary cross-entropy of its logit.
 
-    ``pos_weight`` (good over defective photos of the training split) makes a missed defect weigh as much as all
-    the false alarms, as in the defect model's own training.
+    The saved model's output 0 has the ``log(pos_weight)`` shift of its class weighting taken out, and its
+    calibrated logit is that over the temperature; as in a fine-tune of it (``logit_adjustment`` in
+    :mod:`inspection.train`), the shift is added back inside the loss, so the loss is least where the denoised
+    photo gets the probability the defect model would give it, not one pulled towards "defective". ``pos_weight``
+    (good over defective training photos) makes the defective photos weigh as much as the good ones.
     """
 
-    def __init__(self, checkpoint: Checkpoint, pos_weight: float) -> None:
-        self.model = checkpoint.model.eval()
+    def __init__(self, checkpoint: Checkpoint, pos_weight: float, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = checkpoint.model.eval().to(self.device)
         for p in self.model.parameters():
             p.requires_grad_(False)
-        self.meta = checkpoint.meta
+        self.meta, self.path = checkpoint.meta, checkpoint.path.resolve()
         self.transform = DefectTransform.from_meta(checkpoint.meta)
         self.temperature = float(checkpoint.meta.get("calibration", {}).get("temperature", 1.0))
-        self.pos_weight = torch.tensor(pos_weight, dtype=torch.float32)
+        self.pos_weight = float(pos_weight)
 
     def logits(self, denoised: torch.Tensor) -> torch.Tensor:
-        """The calibrated defect logit of each denoised photo ``(n, 1, h, w)``, 0..1."""
-        self.model.to(denoised.device)
+        """The calibrated defect logit of each denoised photo ``(n, 1, h, w)``, 0..1, on :attr:`device`."""
         return self.model(fit_tensor(self.transform, denoised))[:, 0] / self.temperature
 
-    def __call__(self, denoised: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def loss_of_logits(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The weighted cross-entropy of calibrated ``logits`` against ``labels`` (1 = defective)."""
+        weight = torch.tensor(self.pos_weight, dtype=logits.dtype, device=logits.device)
         return F.binary_cross_entropy_with_logits(
-            self.logits(denoised), labels, pos_weight=self.pos_weight.to(denoised.device)
+            logits + math.log(self.pos_weight), labels, pos_weight=weight
         )
+
+    def __call__(self, denoised: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.loss_of_logits(self.logits(denoised), labels)
 
     def provenance(self) -> dict[str, Any]:
         """What ``meta["task_model"]`` records: which defect model the denoiser learned to serve."""
@@ -96,5 +106,6 @@ class TaskLoss:
             "version": self.meta.get("version"),
             "architecture": self.meta["architecture"],
             "weights_sha256": self.meta["weights_sha256"],
-            "pos_weight": float(self.pos_weight),
+            "path": str(self.path),
+            "pos_weight": self.pos_weight,
         }

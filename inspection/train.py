@@ -62,7 +62,7 @@ from torch import nn
 
 from inspection import NOISE_TYPES
 from inspection.camera import camera_jitter
-from inspection.configs import TrainConfig
+from inspection.configs import TASK_DEFAULT_SIZE, TrainConfig
 from inspection.data import MASKS_DIR, NO_KIND_NAMES, DatasetError, mask_path
 from inspection.denoise import AutoencoderDenoiser, Router, build_denoisers
 from inspection.metrics import (
@@ -205,20 +205,19 @@ def defect_masks(tr: Trainer, dilate: int = 2) -> list[np.ndarray]:
     return masks
 
 
-def denoiser_start(cfg: TrainConfig) -> tuple[TrainConfig, nn.Module, dict[str, Any] | None]:
-    """The config (with the ``init_from`` checkpoint's architecture), the model to train and its parent's record."""
+def denoiser_parent(cfg: TrainConfig) -> tuple[TrainConfig, Checkpoint | None]:
+    """The ``init_from`` denoiser checkpoint, and the config with its architecture (None, ``cfg``: none given)."""
     if not cfg.init_from:
-        return cfg, create_model(cfg.resolved().arch), None
-    parent = load_checkpoint(denoiser_dir(cfg.init_from))
+        return cfg, None
+    parent = load_checkpoint(denoiser_dir(cfg.init_from, flag="--init-from"))
+    if parent.meta["task"] != "denoiser":
+        raise CheckpointError(
+            f"--init-from {cfg.init_from}: {parent.path} holds a {parent.meta['task']} model, not a denoiser"
+        )
     arch = str(parent.meta["architecture"])
     if cfg.arch and cfg.arch != arch:
         raise ValueError(f"--arch {cfg.arch} differs from the --init-from model's {arch}; leave --arch out")
-    record = {
-        "version": parent.version,
-        "weights_sha256": parent.meta["weights_sha256"],
-        "path": str(parent.path),
-    }
-    return replace(cfg, arch=arch), parent.model.train(), record
+    return replace(cfg, arch=arch), parent
 
 
 def task_loss_for(tr: Trainer) -> tuple[TaskLoss, int]:
@@ -227,11 +226,20 @@ def task_loss_for(tr: Trainer) -> tuple[TaskLoss, int]:
     The defect model judges whole photos, so crops will not do: every training photo must be one square size.
     """
     c = tr.cfg
-    sizes = {im.shape for im in tr.images}
-    if len(sizes) != 1 or len({*next(iter(sizes))}) != 1:
+    sizes = sorted({im.shape for im in tr.images})
+    if len(sizes) != 1:
         raise DatasetError(
-            f"--task-model trains the denoiser on whole photos, which must all be one square size; found "
-            f"{sorted(sizes)[:3]} (scale them with --load-size, or leave --task-model out)"
+            f"--task-model trains the denoiser on whole photos, which must all be one size; found {sizes[:3]} "
+            "and more: bring them to one square size first, or leave --task-model out"
+        )
+    if sizes[0][0] != sizes[0][1]:
+        raise DatasetError(
+            f"--task-model trains the denoiser on whole photos, which must be square (rotated by 90 degrees as "
+            f"they are augmented); they are {sizes[0][1]}x{sizes[0][0]}: crop or pad them to squares first"
+        )
+    if c.input_size != TASK_DEFAULT_SIZE["denoiser"]:
+        log.warning(
+            "--input-size %d is not used: with --task-model the crop is the whole photo", c.input_size
         )
     labels = tr.labels[tr.train_idx]
     n_def, n_ok = int(labels.sum()), int((labels == 0).sum())
@@ -239,7 +247,14 @@ def task_loss_for(tr: Trainer) -> tuple[TaskLoss, int]:
         raise DatasetError(
             "--task-model needs good and defective training photos to judge the denoised ones by"
         )
-    return TaskLoss(load_parent(c.task_model, flag="--task-model"), n_ok / n_def), int(tr.images[0].shape[0])
+    judge = load_parent(c.task_model, flag="--task-model")
+    if judge.meta.get("kinds_only"):
+        raise ValueError(
+            f"--task-model {c.task_model}: a kinds-only defect model judges every part defective, so it cannot "
+            "tell the denoiser what a defect looks like; name a model trained on good and defective parts"
+        )
+    task = TaskLoss(judge, n_ok / n_def, tr.device)
+    return task, int(sizes[0][0])
 
 
 def train_denoiser(cfg: TrainConfig) -> TrainResult:
@@ -249,9 +264,10 @@ def train_denoiser(cfg: TrainConfig) -> TrainResult:
     its loss adds that defect model's judgement of them (``inspection.task_loss``).
     """
     t0 = time.monotonic()
-    cfg, model, parent = denoiser_start(cfg)
-    tr = Trainer(cfg)
+    cfg, parent = denoiser_parent(cfg)
+    tr = Trainer(cfg)  # seeds torch: a model built after it starts from the seed's weights
     c = tr.cfg
+    model = parent.model.train() if parent is not None else create_model(c.arch)
     for kind in c.noise_types:
         if kind not in TRAINING_NOISES:
             raise ValueError(f"unknown noise type {kind!r}; expected some of {TRAINING_NOISES}")
@@ -272,12 +288,22 @@ def train_denoiser(cfg: TrainConfig) -> TrainResult:
     validate = denoiser_validation(vx, vy, task, c.task_weight)
     score = "val_objective" if task is not None else "val_psnr"
     model, metrics, epoch = tr.fit(model, pairs, loss, validate, score)
-    extra = {"init_from": parent, "task_model": task.provenance() if task is not None else None}
+    extra = {
+        "init_from": None
+        if parent is None
+        else {
+            "version": parent.version,
+            "weights_sha256": parent.meta["weights_sha256"],
+            "path": str(parent.path.resolve()),
+        },
+        "task_model": None if task is None else task.provenance(),
+    }
     path = tr.save(
         model,
         {**metrics, "best_epoch": epoch, "noise_types": list(c.noise_types)},
         input_size=None,
         class_names=[],
+        model_kwargs=parent.meta.get("model_kwargs", {}) if parent is not None else {},
         extra={k: v for k, v in extra.items() if v is not None},
     )
     return TrainResult(path, metrics, time.monotonic() - t0)
@@ -310,7 +336,8 @@ def denoiser_validation(
     vx: torch.Tensor, vy: torch.Tensor, task: TaskLoss | None, task_weight: float
 ) -> Callable[[nn.Module], dict[str, float]]:
     """``validate(model)``: PSNR against the clean targets; with ``task``, also the task loss, the defect model's
-    accuracy at its threshold, and ``val_objective``, minus the training loss (L1 plus weighted task loss)."""
+    accuracy at its threshold, and ``val_objective``: minus (plain L1 + ``task_weight`` x task loss), the training
+    loss less any edge or defect weighting of the L1."""
 
     @torch.inference_mode()
     def validate(model: nn.Module) -> dict[str, float]:
@@ -320,8 +347,10 @@ def denoiser_validation(
         if task is None:
             return metrics
         labels = vy[:, -1, 0, 0]
-        logits = torch.cat([task.logits(outs[i : i + 64]) for i in range(0, len(outs), 64)])
-        bce = float(F.binary_cross_entropy_with_logits(logits, labels, pos_weight=task.pos_weight))
+        logits = torch.cat(
+            [task.logits(outs[i : i + 64].to(task.device)).float().cpu() for i in range(0, len(outs), 64)]
+        )
+        bce = float(task.loss_of_logits(logits, labels))
         l1 = float((outs - vy[:, :1]).abs().mean())
         threshold = float(task.meta.get("threshold", 0.5))
         right = ((torch.sigmoid(logits) >= threshold).float() == labels).float().mean()
@@ -838,8 +867,8 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
     return TrainResult(path, metrics, time.monotonic() - t0)
 
 
-def denoiser_dir(path: str | Path) -> Path:
-    """The denoiser checkpoint that ``--denoiser`` names.
+def denoiser_dir(path: str | Path, flag: str = "--denoiser") -> Path:
+    """The denoiser checkpoint that ``flag`` names.
 
     ``path`` may be a checkpoint folder, a pre-bundle task folder (``CURRENT`` or version subfolders), a
     pre-bundle models root (its ``denoiser/``), a bundle, or a models root (its live bundle).
@@ -858,7 +887,7 @@ def denoiser_dir(path: str | Path) -> Path:
         found = bundle.checkpoint_dir("denoiser")
         if found is None:
             raise CheckpointError(
-                f"--denoiser {path}: bundle {bundle.path} has no denoiser; name a bundle or checkpoint that has one"
+                f"{flag} {path}: bundle {bundle.path} has no denoiser; name a bundle or checkpoint that has one"
             )
         return found
     return resolve_checkpoint_dir(root / "denoiser" if (root / "denoiser").is_dir() else root)
