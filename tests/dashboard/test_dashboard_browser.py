@@ -275,7 +275,9 @@ def test_a_deep_link_opens_only_the_linked_part(server: str, browser, data_env: 
 
     part_id, record_id = periodic_part(data_env["INSPECTION_DB"])
     browser.get(f"{server}/part-lookup?part={part_id}")
-    wait_rendered(browser, "Part lookup", [f"record #{record_id}", "1 matching record,"], {})
+    search_box = '[data-testid="stTextInput"] input'
+    # the box too: on a busy machine the records' text can render before the search box does
+    wait_rendered(browser, "Part lookup", [f"record #{record_id}", "1 matching record,"], {search_box: 1})
     assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
-    box = browser.find_element(By.CSS_SELECTOR, '[data-testid="stTextInput"] input')
+    box = browser.find_element(By.CSS_SELECTOR, search_box)
     assert box.get_attribute("value") == part_id  # the link filled the part id in
