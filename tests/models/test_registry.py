@@ -22,6 +22,7 @@ def test_registry_lists_every_family():
         "defect_vgg16",
         "defect_inception_v3",
         "defect_cnn_small",
+        "defect_cnn_medium",
         *TINY,
     ]:
         assert required in names
