@@ -1,10 +1,10 @@
 """Defect accuracy at fixed Gaussian noise levels, one view against the mean logit over flips and turns.
 
-Each photo of ``DATA/test`` is noised once at each sigma (seeded by the sigma), routed as the bundle's Gaussian
-route routes it (kept as it is below the bundle's ``min_denoise_sigma``, else through its autoencoder; the true
-sigma stands in for the estimate), and judged by the bundle's defect model on the photo alone, on the mean
-calibrated logit over 4 flips, and over all 8 flips and quarter turns, at the bundle's threshold. A trial of
-test-time augmentation (docs/results.md, "A bigger defect model, and test-time flips").
+Each photo of ``DATA/test`` is noised once at each sigma (seeded by the sigma), routed as the bundle routes a
+Gaussian photo (``Router.gated``: kept as it is below ``min_denoise_sigma``, else its route's denoiser; the
+true sigma stands in for the estimate), and judged by the bundle's defect model on the photo alone, on the
+mean calibrated logit over 4 flips, and over 8 views (the flips and the quarter turns), at the bundle's
+threshold. A trial of test-time augmentation (docs/results.md, "A bigger defect model, and test-time flips").
 
 Usage: python docs/proofs/flip_average.py MODELS_ROOT_OR_BUNDLE DATA
 """
@@ -34,23 +34,24 @@ def main(models: str, data: str) -> None:
     files = sorted(Path(data, "test").rglob("*.png"))
     labels = np.array([0 if f.parent.name.startswith("ok") else 1 for f in files])
     clean = [cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files]
-    autoencoder = pipe.router.denoisers["autoencoder"]
+    route = pipe.router.denoiser_for("gaussian")
+    cut = np.log(pipe.threshold / (1 - pipe.threshold))  # P(defective) >= threshold, as a logit
 
     def logits(photos: list[np.ndarray]) -> np.ndarray:
         return pipe.defect_runner(pipe.transform(photos).numpy())[0][:, 0] / pipe.temperature
 
     def accuracy(z: np.ndarray) -> float:
-        return float(np.mean((1 / (1 + np.exp(-z)) >= pipe.threshold) == labels))
+        return float(np.mean((z >= cut) == labels))
 
     for sigma in (0, 10, 20, 30, 40, 50):
         rng = np.random.default_rng(sigma)
         noisy = [np.clip(np.rint(c + rng.normal(0, sigma, c.shape)), 0, 255).astype(np.uint8) for c in clean]
-        gated = sigma < pipe.config.min_denoise_sigma
-        photos = noisy if gated else pipe.denoise(noisy, [autoencoder] * len(noisy))
+        denoiser = pipe.router.gated(route, sigma)
+        photos = pipe.denoise(noisy, [denoiser] * len(noisy))
         z = np.stack([logits([np.ascontiguousarray(view(p)) for p in photos]) for view in VIEWS])
         print(
-            f"sigma {sigma:>2} ({'as it is' if gated else 'autoencoder'}): one view {accuracy(z[0]):.3f}"
-            f"  4 flips {accuracy(z[:4].mean(0)):.3f}  8 flips and turns {accuracy(z.mean(0)):.3f}"
+            f"sigma {sigma:>2} ({denoiser.name}): one view {accuracy(z[0]):.3f}"
+            f"  4 flips {accuracy(z[:4].mean(0)):.3f}  8 views {accuracy(z.mean(0)):.3f}"
         )
 
 

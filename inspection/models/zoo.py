@@ -154,7 +154,7 @@ def defect_cnn_small(*, in_chans: int = 1, num_kinds: int = 0) -> nn.Module:
 
 @register_model("defect")
 def defect_cnn_medium(*, in_chans: int = 1, num_kinds: int = 0) -> nn.Module:
-    """``defect_cnn_small`` with two convolutions per stage (about 3.4x its compute)."""
+    """``defect_cnn_small`` with two convolutions per stage (about 3.3x its multiply-adds)."""
     return CompactVGG(
         in_chans=in_chans, num_classes=1 + num_kinds, widths=(16, 32, 64, 96, 128), convs_per_stage=2
     )
