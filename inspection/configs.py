@@ -40,7 +40,9 @@ class TrainConfig:
         camera_aug: for ``noise``, the probability of each camera change (rescale, tone, blur or sharpening,
             JPEG) applied to a clean photo before its noise, so the model learns the noise and not the camera
             (``inspection.camera``; 0 = none).
-        noise_aug: for ``defect``, the share of training photos given random routed-type noise.
+        noise_aug: for ``defect``, the share of training photos given random noise of a routed type
+            (``gaussian``, ``salt_pepper`` or ``periodic``, every one whatever ``noise_types`` says, and ``camera``
+            when it names it), left as it is without ``denoiser``.
         denoiser: for ``defect``, a denoiser checkpoint (or models root): noised training photos are then
             denoised by their type's route, so the classifier learns what the pipeline will show it.
         load_size: photos are scaled when loaded so their longer side is this many pixels, keeping the aspect
