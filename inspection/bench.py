@@ -66,20 +66,30 @@ def encode_png(photos: Sequence[np.ndarray]) -> list[bytes]:
     return [cv2.imencode(".png", p)[1].tobytes() for p in photos]
 
 
-def time_pipeline(pipe: InspectionPipeline, photos: Sequence[Any], batch: int) -> dict[str, Any]:
+def time_pipeline(
+    pipe: InspectionPipeline, photos: Sequence[Any], batch: int, *, stream: bool = False
+) -> dict[str, Any]:
     """Throughput over all photos, and latency: a part waits for its whole batch, so that is its latency.
 
-    ``photos`` are arrays or encoded files; ``denoisers`` counts the routes the judged photos took.
+    ``photos`` are arrays or encoded files; ``denoisers`` counts the routes the judged photos took. ``stream``
+    judges them with ``pipe.inspect_stream`` (the next batch decoding while this one is judged), where a
+    batch's latency runs from its hand-over to its results.
     """
     pipe.inspect_batch(list(photos[: min(batch, 4)]))  # warm-up: allocator, oneDNN primitives, CUDA kernels
     latencies, stages = [], dict.fromkeys(STAGES, 0.0)
     routes: Counter[str] = Counter()
+    chunks = [list(photos[i : i + batch]) for i in range(0, len(photos), batch)]
+    handed_over: list[float] = []
+
+    def hand_over() -> Any:
+        for chunk in chunks:
+            handed_over.append(time.perf_counter())
+            yield chunk
+
     t_all = time.perf_counter()
-    for i in range(0, len(photos), batch):
-        chunk = photos[i : i + batch]
-        t0 = time.perf_counter()
-        results = pipe.inspect_batch(list(chunk))
-        latencies += [(time.perf_counter() - t0) * 1e3] * len(chunk)
+    judged = pipe.inspect_stream(hand_over()) if stream else map(pipe.inspect_batch, hand_over())
+    for k, results in enumerate(judged):
+        latencies += [(time.perf_counter() - handed_over[k]) * 1e3] * len(chunks[k])
         for r in results:
             if isinstance(r, InspectionResult):
                 routes[r.denoiser] += 1
@@ -342,10 +352,11 @@ def run_bench(
         "device": device,
         "device_name": torch.cuda.get_device_name() if device == "cuda" else "cpu",
         "photos_as": "png" if encode else "array",
+        "stream": cfg.stream,
         "pipeline": {},
     }
     for b in cfg.batch_sizes:
-        out["pipeline"][f"b{b}"] = time_pipeline(pipe, inputs, b)
+        out["pipeline"][f"b{b}"] = time_pipeline(pipe, inputs, b, stream=cfg.stream)
     out["peak_rss_mb_pipeline"] = peak_rss_mb()
     compute_bounds(pipe, out, measure_peak_gflops(device))
     if cfg.reference_n:
@@ -372,7 +383,8 @@ def render(result: dict[str, Any]) -> str:
         f"noisy mix of {', '.join(NOISE_TYPES)}; torch threads {result['threads']}, "
         f"pipeline workers {result.get('workers', 1)}{' (processes)' if result.get('worker_processes') else ''}; "
         f"backend {result.get('backend', 'torch')} on "
-        f"{result.get('device_name', 'cpu')}; photos handed over as {result.get('photos_as', 'array')}",
+        f"{result.get('device_name', 'cpu')}; photos handed over as {result.get('photos_as', 'array')}"
+        + (", streamed (the next batch decoding while one is judged)" if result.get("stream") else ""),
         "",
         "| config | batch | ms/part | parts/s | p50 latency ms | p99 latency ms | decode | noise | denoise | defect |",
         "|---|---|---|---|---|---|---|---|---|---|",

@@ -240,6 +240,8 @@ class BenchConfig:
             workers = one per usable CPU): pays on machines with many cores, where threads queue on Python's
             lock; the processes start once, in a few seconds.
         seed: seed of the noisy mix.
+        stream: decode each next batch on the workers while the pipeline judges this one
+            (``InspectionPipeline.inspect_stream``); latency is then from a batch's hand-over to its results.
     """
 
     models: str = ""
@@ -252,3 +254,4 @@ class BenchConfig:
     workers: int = 0
     worker_processes: bool = False
     seed: int = 0
+    stream: bool = False

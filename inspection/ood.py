@@ -192,16 +192,18 @@ def input_statistics(x: torch.Tensor) -> np.ndarray:
     import torch
 
     flat = x[:, 0].reshape(len(x), -1).float()
-    quantiles = torch.quantile(flat, torch.tensor(INPUT_QUANTILES), dim=1).T
+    quantiles = torch.quantile(flat, torch.tensor(INPUT_QUANTILES, device=x.device), dim=1).T
     edges = (x[:, :, 1:, :] - x[:, :, :-1, :]).abs().float().mean((1, 2, 3))
-    return torch.cat(
-        [flat.mean(1, keepdim=True), flat.std(1, keepdim=True), quantiles, edges[:, None]], 1
-    ).numpy()
+    return (
+        torch.cat([flat.mean(1, keepdim=True), flat.std(1, keepdim=True), quantiles, edges[:, None]], 1)
+        .cpu()
+        .numpy()
+    )
 
 
 def ood_features(penultimate_features: torch.Tensor, x: torch.Tensor) -> np.ndarray:
     """What the OOD check measures of one batch: the defect model's features, then its input's statistics."""
-    return np.concatenate([penultimate_features.float().cpu().numpy(), input_statistics(x.cpu())], 1)
+    return np.concatenate([penultimate_features.float().cpu().numpy(), input_statistics(x)], 1)
 
 
 def features_of(model: nn.Module, batches: Sequence[torch.Tensor]) -> np.ndarray:

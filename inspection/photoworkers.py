@@ -96,24 +96,41 @@ class PhotoWorkers:
         """``fn`` over ``items`` (zipped, as the builtin ``map``, of equal lengths), in order; in the caller's
         thread when there is one worker or one item. A pool that broke (a worker killed) is dropped, so the
         next call starts a fresh one, and the error is raised."""
+        return self.map_async(fn, *items)()
+
+    def map_async(self, fn: Callable[..., Any], *items: Iterable[Any]) -> Callable[[], list[Any]]:
+        """:meth:`map`, started now on the workers: the caller goes on and calls what this returns for the
+        results (with one worker or one item the work runs then, in the caller's thread)."""
         columns = [list(column) for column in items]
         if len({len(c) for c in columns}) > 1:
             raise ValueError(f"map over columns of unequal lengths {[len(c) for c in columns]}")
         count = len(columns[0]) if columns else 0
         if self.n < 2 or count < 2:
-            return [fn(*args) for args in zip(*columns, strict=True)]
+            return lambda: [fn(*args) for args in zip(*columns, strict=True)]
         with self._start_lock:
             pool = self._pool = self._pool or self._start()
         # a process pool ships its work in chunks: one round trip per few photos, not per photo
         chunk = max(1, count // (self.n * 4)) if self.processes else 1
         try:
-            return list(pool.map(fn, *columns, chunksize=chunk))
+            running = pool.map(fn, *columns, chunksize=chunk)
         except BrokenExecutor:
-            with self._start_lock:
-                if self._pool is pool:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    self._pool = None
+            self._drop(pool)
             raise
+
+        def results() -> list[Any]:
+            try:
+                return list(running)
+            except BrokenExecutor:
+                self._drop(pool)
+                raise
+
+        return results
+
+    def _drop(self, pool: Executor) -> None:
+        with self._start_lock:
+            if self._pool is pool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
 
     def _start(self) -> Executor:
         if not self.processes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import operator
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inspection import NOISE_TYPES
+from inspection import NOISE_TYPES, ondevice
 from inspection.bundle import Bundle, BundleError, VerdictPolicy, load_bundle
 from inspection.denoise import (
     DEFAULT_ROUTES,
     AutoencoderDenoiser,
     Denoiser,
+    NoiseProfile,
     Router,
     build_denoisers,
     noise_profile,
@@ -127,9 +128,11 @@ class InspectionPipeline:
     ) -> None:
         check_device(device, runners.backend if runners else "torch")
         self.device = device
-        # Spectra in one torch.fft batch on the device: on a GPU only; on 2 CPU cores the batch took 8.8 ms a
-        # 300 px photo against 1.7 ms for NumPy and OpenCV (the tests switch it on to check both agree).
-        self.batch_spectra = device != "cpu"
+        # The per-photo work outside the models as batches on the device (spectra with torch.fft, the noise
+        # profile, median, notch, the defect model's resizing, the OOD statistics: inspection.ondevice): on a GPU
+        # only; on 2 CPU cores the spectra's batch took 8.8 ms a 300 px photo against 1.7 ms for NumPy and OpenCV
+        # (the tests switch it on to check both agree).
+        self.batch_on_device = device != "cpu"
         if device != "cpu":
             # float32 as on the CPU, where thresholds and calibration were fitted: no TF32 convolutions (cuDNN's
             # default), which round inputs to 10-bit mantissas
@@ -279,21 +282,18 @@ class InspectionPipeline:
         return probs[:, order]
 
     def _noise_features(self, grays: Sequence[np.ndarray]) -> np.ndarray | torch.Tensor:
-        """The noise model's inputs: per photo with NumPy and OpenCV on the worker threads, or (``batch_spectra``)
+        """The noise model's inputs: per photo with NumPy and OpenCV on the worker threads, or (``batch_on_device``)
         in one ``torch.fft`` batch per photo size on the device."""
-        if not self.batch_spectra or self.backend != "torch":
+        if not self._on_device():
             return np.stack(
                 self.workers.map(
                     partial(noise_features, size=self.noise_size, channels=self.noise_channels), grays
                 )
             )
-        by_shape: dict[tuple[int, ...], list[int]] = {}
-        for i, g in enumerate(grays):
-            by_shape.setdefault(g.shape, []).append(i)
         out = torch.empty(
             (len(grays), self.noise_channels, self.noise_size, self.noise_size), device=self.device
         )
-        for idx in by_shape.values():
+        for idx in ondevice.group_indices([g.shape for g in grays]):
             batch = [grays[i] for i in idx]
             out[idx] = noise_features_batch(batch, self.noise_size, self.noise_channels, self.device)
         return out
@@ -317,7 +317,7 @@ class InspectionPipeline:
         if to_check and (
             cfg.max_signal_dependence > 0 or cfg.max_noise_sigma > 0 or cfg.min_denoise_sigma > 0
         ):
-            profiles = self.workers.map(noise_profile, [grays[i] for i in to_check])
+            profiles = self._noise_profiles([grays[i] for i in to_check])
             for i, prof in zip(to_check, profiles, strict=True):
                 too_strong = 0 < cfg.max_noise_sigma < prof.sigma
                 if too_strong or 0 < cfg.max_signal_dependence < prof.signal_dependence:
@@ -326,8 +326,22 @@ class InspectionPipeline:
                     out[i] = (out[i][0], self.router.gated(out[i][1], prof.sigma), False)
         return out
 
+    def _on_device(self) -> bool:
+        return self.batch_on_device and self.backend == "torch"
+
+    def _noise_profiles(self, grays: Sequence[np.ndarray]) -> list[NoiseProfile]:
+        if not self._on_device():
+            return self.workers.map(noise_profile, grays)
+        out: list[NoiseProfile | None] = [None] * len(grays)
+        for idx in ondevice.group_indices([g.shape for g in grays]):
+            profiles = ondevice.noise_profiles(ondevice.upload([grays[i] for i in idx], self.device))
+            for i, prof in zip(idx, profiles, strict=True):
+                out[i] = prof
+        return [p for p in out if p is not None]
+
     def denoise(self, grays: Sequence[np.ndarray], denoisers: Sequence[Denoiser]) -> list[np.ndarray]:
-        """Apply each photo's denoiser; autoencoder photos run as one batch."""
+        """Apply each photo's denoiser; autoencoder photos run as one batch, and on a device the median and notch
+        photos too, a batch per denoiser and photo size."""
         out: list[np.ndarray] = list(grays)
         ae_idx = [i for i, d in enumerate(denoisers) if isinstance(d, AutoencoderDenoiser)]
         if ae_idx:
@@ -335,7 +349,20 @@ class InspectionPipeline:
             assert isinstance(ae, AutoencoderDenoiser)
             for i, y in zip(ae_idx, ae.denoise_batch([grays[i] for i in ae_idx]), strict=True):
                 out[i] = y
-        rest = [i for i, d in enumerate(denoisers) if not isinstance(d, AutoencoderDenoiser)]
+        batched = [
+            i
+            for i, d in enumerate(denoisers)
+            if self._on_device() and ondevice.supports(d) and ondevice.fits_blur(grays[i].shape)
+        ]
+        for idx in ondevice.group_indices([(id(denoisers[i]), grays[i].shape) for i in batched]):
+            rows = [batched[j] for j in idx]
+            run = ondevice.batch_denoiser(denoisers[rows[0]])  # type: ignore[arg-type]
+            cleaned = run(ondevice.upload([grays[i] for i in rows], self.device)).cpu().numpy()
+            for i, y in zip(rows, cleaned, strict=True):
+                out[i] = y
+        rest = [
+            i for i, d in enumerate(denoisers) if not isinstance(d, AutoencoderDenoiser) and i not in batched
+        ]
         rest_out = self.workers.map(operator.call, [denoisers[i] for i in rest], [grays[i] for i in rest])
         for i, y in zip(rest, rest_out, strict=True):
             out[i] = y
@@ -349,8 +376,12 @@ class InspectionPipeline:
     @torch.inference_mode()
     def defect_and_ood(self, grays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """:meth:`defect_outputs`, and each photo's OOD score from the same pass (None without an OOD model)."""
-        x = self.transform(grays)
-        outputs = self.defect_runner(x.numpy())
+        x = (
+            ondevice.defect_input(self.transform, grays, self.device)
+            if self._on_device()
+            else self.transform(grays)
+        )
+        outputs = self.defect_runner(x if self._on_device() else x.numpy())
         logits, scores = torch.from_numpy(outputs[0]), None
         if self.ood is not None:
             scores = self.ood.score(ood_features(torch.from_numpy(outputs[1]), x))
@@ -381,15 +412,37 @@ class InspectionPipeline:
         A photo that decodes but then breaks a model stage (``internal_error``) is found by judging the
         batch's photos one by one, so it cannot take the others down with it.
         """
-        with self.workers.one_blas_thread():
-            return self._inspect_batch(images)
+        return self._finish_batch(self._start_decoding(images))
 
-    def _inspect_batch(self, images: Sequence[ImageInput]) -> list[InspectionResult | Rejection]:
+    def inspect_stream(
+        self, batches: Iterable[Sequence[ImageInput]]
+    ) -> Iterator[list[InspectionResult | Rejection]]:
+        """:meth:`inspect_batch` of each batch in turn, decoding the next batch on the workers while this one is
+        judged: on a GPU the two overlap (the stage timings' ``decode`` is then the wait for decoded photos)."""
+        pending = None
+        for images in batches:
+            decoding = self._start_decoding(images)
+            if pending is not None:
+                yield self._finish_batch(pending)
+            pending = decoding
+        if pending is not None:
+            yield self._finish_batch(pending)
+
+    def _start_decoding(self, images: Sequence[ImageInput]) -> tuple[int, Callable[[], list]]:
+        check = partial(checked_gray, min_contrast=self.config.min_part_contrast)
+        return len(images), self.workers.map_async(check, images)
+
+    def _finish_batch(self, decoding: tuple[int, Callable[[], list]]) -> list[InspectionResult | Rejection]:
+        with self.workers.one_blas_thread():
+            return self._judge_decoded(*decoding)
+
+    def _judge_decoded(
+        self, n_images: int, decoding: Callable[[], list]
+    ) -> list[InspectionResult | Rejection]:
         t0 = time.perf_counter()
         decoded: list[tuple[int, np.ndarray, str]] = []
-        results: list[InspectionResult | Rejection | None] = [None] * len(images)
-        check = partial(checked_gray, min_contrast=self.config.min_part_contrast)
-        for i, d in enumerate(self.workers.map(check, images)):
+        results: list[InspectionResult | Rejection | None] = [None] * n_images
+        for i, d in enumerate(decoding()):
             if isinstance(d, Rejection):
                 results[i] = d
             else:

@@ -64,12 +64,13 @@ def bench_section(bench: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-GPU_RUNS = ("cuda", "cuda_processes", "cpu")  # docs/proofs/gpu_bench.sh's bench runs, by file name
+# docs/proofs/gpu_bench.sh's bench runs, by file name (cpu: the same machine's CPU, in runs before the stream)
+GPU_RUNS = ("cuda", "cuda_processes", "cuda_processes_stream", "cpu")
 
 
 def gpu_section(folder: Path) -> dict[str, Any]:
     """The figures of a ``docs/proofs/gpu_bench.sh`` run folder: for each bench run in it (on the GPU with
-    worker threads, with worker processes, and on the same machine's CPU), parts/s and ms/part at batch 256
+    worker threads, with worker processes, streamed, and on the same machine's CPU), parts/s and ms/part at batch 256
     end to end, p99 at batch 1, stage times and the float32 peak; the cuda-against-cpu parity where the folder
     has it."""
     runs = {
@@ -92,6 +93,7 @@ def gpu_section(folder: Path) -> dict[str, Any]:
             "p99_ms_b1": bench["pipeline"]["b1"]["p99_ms"] if "b1" in bench["pipeline"] else None,
             "workers": bench["workers"],
             "worker_processes": bench.get("worker_processes", False),
+            "stream": bench.get("stream", False),
             "threads": bench["threads"],
             "peak_gflops": bench.get("peak_gflops"),
         }

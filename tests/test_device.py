@@ -57,7 +57,7 @@ def test_batched_spectra_route_photos_as_the_numpy_path(shipped_models):
     pipe = InspectionPipeline.from_dir(shipped_models, workers=1)
     photos = noisy_photos(4, (200, 200), seed=1) + noisy_photos(2, (150, 220), seed=2)
     numpy_probs = pipe.classify_noise(photos)
-    pipe.batch_spectra = True
+    pipe.batch_on_device = True
     torch_probs = pipe.classify_noise(photos)
     assert np.abs(numpy_probs - torch_probs).max() < 1e-3
     assert [NOISE_TYPES[i] for i in numpy_probs.argmax(1)] == [NOISE_TYPES[i] for i in torch_probs.argmax(1)]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The pipeline on a CUDA GPU against the same machine's CPU, from a bare checkout: no pip, no network.
+# The pipeline on a CUDA GPU, from a bare checkout: no pip, no network.
 #
 # Needs Python 3.12 with torch (CUDA build), numpy, opencv, scipy, scikit-image, scikit-learn, timm and
 # safetensors; `inspection bench` imports nothing else (tests/test_device.py blocks the rest and runs it).
@@ -8,11 +8,13 @@
 #   parity.txt, parity.json   Python, torch and GPU (first lines of parity.txt); routes and verdicts on cuda
 #                             against cpu, 256 photos (must agree on every photo;
 #                             the benches still run when they do not, and the script then exits 1)
-#   cuda.json, cuda.md        bench --device cuda: parts/s at batch 256 end to end, p99 ms at batch 1,
-#                             float32 peak and each stage's share of its compute bound
-#   cuda_processes.json, .md  the same with --worker-processes (the per-photo CPU work in processes)
-#   cpu.json, cpu.md          the same bench on the CPU of the same machine (the baseline)
-# About 2.5 minutes on an H100 machine with 16 cores; every step has its own time limit (4.5 minutes in all).
+#   cuda_processes_stream.*   bench --device cuda --worker-processes --stream, 2,048 photos: parts/s at batch
+#                             256 end to end (the next batch decoding while one is judged), float32 peak and
+#                             each stage's share of its compute bound
+#   cuda_processes.json, .md  1,024 photos, each batch decoded, then judged; batch 256 and p99 ms at batch 1
+#   cuda.json, cuda.md        the same with worker threads, not processes
+# The same machine's CPU alone was measured by earlier runs (docs/proofs/gpu_runs/); a lent GPU machine's tool
+# brings back at most eight files. About 4 minutes; every step has its own time limit (5 minutes in all).
 #
 # Usage: bash docs/proofs/gpu_bench.sh
 # Then: python -m inspection.summary --gpu "$OUT" --out docs/results.json   (the gpu section)
@@ -22,7 +24,6 @@ out=${OUT:-/tmp/gpu_bench}
 mkdir -p "$out"
 export PYTHONPATH=. OMP_WAIT_POLICY=PASSIVE
 
-# Eight files in all: a lent GPU machine's tool brings back at most eight.
 python3 - >"$out/parity.txt" <<'PY'
 import sys, torch
 print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda)
@@ -55,9 +56,10 @@ assert report["routes_agree"] == report["verdicts_agree"] == report["judged"], r
 PY
 tail -n +3 "$out/parity.txt"
 
-bench=(python3 -m inspection.cli bench --batch-sizes 1 256 --size 300 --reference-n 0 --png)
-timeout 80 "${bench[@]}" --device cuda --n 1024 --json "$out/cuda.json" | tee "$out/cuda.md"
-timeout 80 "${bench[@]}" --device cuda --n 1024 --worker-processes --json "$out/cuda_processes.json" |
+bench=(python3 -m inspection.cli bench --size 300 --reference-n 0 --png --device cuda)
+timeout 100 "${bench[@]}" --batch-sizes 256 --n 2048 --worker-processes --stream \
+  --json "$out/cuda_processes_stream.json" | tee "$out/cuda_processes_stream.md"
+timeout 75 "${bench[@]}" --batch-sizes 1 256 --n 1024 --worker-processes --json "$out/cuda_processes.json" |
   tee "$out/cuda_processes.md"
-timeout 65 "${bench[@]}" --device cpu --n 512 --json "$out/cpu.json" | tee "$out/cpu.md"
+timeout 75 "${bench[@]}" --batch-sizes 1 256 --n 1024 --json "$out/cuda.json" | tee "$out/cuda.md"
 [ "$parity" = 0 ] || { echo "cuda and cpu disagree: see $out/parity.txt" >&2; exit 1; }

@@ -1,0 +1,252 @@
+"""The per-photo work outside the models as torch batches on the pipeline's device.
+
+On a GPU machine the pipeline's CPU work (the median and notch filters, the noise profile that gates the
+autoencoder, the defect model's resizing and the OOD check's input statistics) was the limit, not the GPU
+(``docs/deployment.md``, "Measured on a GPU"). Each function here takes a batch of photos of one size and does
+what its per-photo NumPy/OpenCV counterpart in :mod:`inspection.denoise`, :mod:`inspection.transforms` or
+:mod:`inspection.ood` does, to float32 rounding (``tests/test_ondevice.py`` checks each against it on the CPU):
+a pixel may differ by one gray level where a value sits on a rounding edge.
+
+Photos are ``(n, H, W)`` uint8 tensors on the device. On 2 CPU cores the per-photo path is faster, so the
+pipeline uses these on a GPU only (:attr:`inspection.pipeline.InspectionPipeline.batch_on_device`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Hashable, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from inspection.denoise import _NOISE_KERNEL, MedianDenoiser, NoiseProfile, NotchDenoiser, _rings
+from inspection.transforms import DefectTransform
+
+REFILL_SIGMAS = (0.8, 1.5, 3.0, 6.0)  # as inspection.denoise._refill
+
+
+@functools.lru_cache(maxsize=32)
+def _gaussian_kernel(sigma: float) -> torch.Tensor:
+    """``cv2.GaussianBlur``'s 1-D kernel for a float image and ``ksize=(0, 0)``."""
+    ksize = int(round(sigma * 4 * 2 + 1)) | 1
+    return torch.from_numpy(cv2.getGaussianKernel(ksize, sigma, cv2.CV_32F)[:, 0].copy())
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``cv2.GaussianBlur(x, (0, 0), sigma)`` of a float batch ``(n, H, W)`` (border reflected without its edge
+    pixel, OpenCV's default); each side must be longer than half the kernel."""
+    k = _gaussian_kernel(sigma).to(x.device)
+    r = len(k) // 2
+    y = F.pad(x[:, None], (r, r, r, r), mode="reflect")
+    y = F.conv2d(y, k.view(1, 1, 1, -1))
+    return F.conv2d(y, k.view(1, 1, -1, 1))[:, 0]
+
+
+def fits_blur(shape: tuple[int, ...]) -> bool:
+    """Whether photos of this shape are large enough for the widest blur here (reflection needs the room)."""
+    r = len(_gaussian_kernel(max(REFILL_SIGMAS))) // 2
+    return min(shape[-2:]) > r
+
+
+def refill_impulses(gray: torch.Tensor) -> torch.Tensor:
+    """:class:`inspection.denoise.MedianDenoiser` (switching, its default) on a batch: pixels stuck at 0 or 255
+    refilled from their valid neighbours by normalised convolution, widening until each has support."""
+    out = gray.float()
+    holes = (gray == 0) | (gray == 255)
+    valid = (~holes).float()
+    todo = holes.clone()
+    for sigma in REFILL_SIGMAS:
+        if not bool(todo.any()):
+            break
+        num, den = gaussian_blur(torch.cat([out * valid, valid]), sigma).chunk(2)
+        fill = todo & (den > 0.05)
+        out = torch.where(fill, num / den.clamp_min(1e-12), out)
+        valid = torch.where(fill, 1.0, valid)
+        todo &= ~fill
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def noise_profiles(gray: torch.Tensor) -> list[NoiseProfile]:
+    """:func:`inspection.denoise.noise_profile` of each photo of a batch."""
+    f = gray.float()[:, None]
+    kernel = torch.from_numpy(_NOISE_KERNEL).to(f.device).view(1, 1, 3, 3)
+    noise = (
+        F.conv2d(F.pad(f, (1, 1, 1, 1), mode="replicate"), kernel).abs()[:, 0].flatten(1)
+    )  # BORDER_REFLECT
+    brightness = F.avg_pool2d(F.pad(f, (3, 3, 3, 3), mode="reflect"), 7, stride=1)[:, 0].flatten(1)
+    low, high = quantiles(brightness, (1 / 3, 2 / 3)).unbind(1)
+    dark_mask, bright_mask = brightness <= low[:, None], brightness >= high[:, None]
+    dark = (noise * dark_mask).sum(1) / dark_mask.sum(1)
+    bright = (noise * bright_mask).sum(1) / bright_mask.sum(1)
+    sigma = noise.mean(1)
+    ratio = bright / dark.clamp_min(1e-3)
+    return [NoiseProfile(float(s), float(r)) for s, r in zip(sigma.tolist(), ratio.tolist(), strict=True)]
+
+
+def quantiles(x: torch.Tensor, q: tuple[float, ...]) -> torch.Tensor:
+    """``np.percentile(row, 100 * q)`` (linear interpolation) of each row of ``x (n, m)``: ``(n, len(q))``, in
+    ``x``'s dtype; by sorting, since ``torch.quantile`` refuses inputs over 2**24 values."""
+    ordered = torch.sort(x, dim=1).values
+    pos = torch.tensor(q, dtype=torch.float64) * (x.shape[1] - 1)
+    lo = pos.floor().long()
+    hi = torch.clamp(lo + 1, max=x.shape[1] - 1)
+    frac = (pos - lo).to(x.dtype).to(x.device)
+    below, above = ordered[:, lo.to(x.device)], ordered[:, hi.to(x.device)]
+    return below + (above - below) * frac
+
+
+def area_resize(gray: torch.Tensor, size: int) -> torch.Tensor:
+    """``cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)`` of a uint8 batch, as two products with
+    OpenCV's own weights (resizing is linear in each direction), rounded back to uint8."""
+    h, w = gray.shape[1:]
+    rows = _area_weights(h, size).to(gray.device)
+    cols = _area_weights(w, size).to(gray.device)
+    y = rows.T @ gray.float() @ cols
+    # OpenCV halves with integer sums, rounding halves up (its (a + b + c + d + 2) >> 2); elsewhere to even
+    y = (y + 0.5).floor_() if (h, w) == (2 * size, 2 * size) else y.round_()
+    return y.clamp_(0, 255).to(torch.uint8)
+
+
+@functools.lru_cache(maxsize=16)
+def _area_weights(n: int, size: int) -> torch.Tensor:
+    """``(n, size)``: how much each of ``n`` input pixels gives each of ``size`` output pixels under
+    ``INTER_AREA`` (OpenCV resizing the identity)."""
+    eye = np.eye(n, dtype=np.float32)
+    return torch.from_numpy(cv2.resize(eye, (size, n), interpolation=cv2.INTER_AREA))
+
+
+class BatchNotch:
+    """:class:`inspection.denoise.NotchDenoiser` on a batch: the same peaks, refinement and exact sinusoid fits,
+    each step for every photo at once (a photo whose search has ended waits for the others)."""
+
+    def __init__(self, notch: NotchDenoiser) -> None:
+        self.notch = notch
+
+    def __call__(self, gray: torch.Tensor) -> torch.Tensor:
+        cfg = self.notch
+        n, h, w = gray.shape
+        dev = gray.device
+        f = gray.float()
+        mean = f.mean((1, 2), keepdim=True)
+        f = f - mean
+        radius, ring = (torch.tensor(a, device=dev) for a in _rings(h, w))
+        magnitude = torch.fft.rfft2(f).abs()
+        background = _ring_medians(torch.log1p(magnitude), ring)[:, ring]
+        eligible = (radius >= cfg.min_radius).expand(n, -1, -1).clone()
+        floor = 0.2 * cfg.min_amplitude * h * w
+        removed = torch.zeros(n, dtype=torch.long, device=dev)
+        active = torch.ones(n, dtype=torch.bool, device=dev)
+        for _ in range(2 * cfg.max_peaks):
+            excess = torch.where(
+                eligible & (magnitude > floor), torch.log1p(magnitude) - background, -torch.inf
+            ).flatten(1)
+            best, where = excess.max(1)
+            active &= (best >= cfg.threshold) & (removed < cfg.max_peaks)
+            idx = active.nonzero()[:, 0]
+            if not len(idx):
+                break
+            iy, ix = where[idx] // magnitude.shape[2], where[idx] % magnitude.shape[2]
+            ky = torch.where(iy <= h // 2, iy, iy - h)
+            fy, fx = _refine_frequencies(f[idx], ky / h, ix / w)
+            ey, ex = _phasors(fy, h), _phasors(fx, w)  # (m, h), (m, w)
+            coef = 2.0 * _dtft(f[idx], ey, ex) / (h * w)
+            weak = coef.abs() < cfg.min_amplitude
+            eligible[idx[weak], iy[weak], ix[weak]] = False
+            fit, coef, ey, ex = idx[~weak], coef[~weak], ey[~weak], ex[~weak]
+            if not len(fit):
+                continue
+            py = coef[:, None] * ey.conj()
+            f[fit] -= py.real[:, :, None] * ex.real[:, None, :] + py.imag[:, :, None] * ex.imag[:, None, :]
+            magnitude[fit] = torch.fft.rfft2(f[fit]).abs()
+            removed[fit] += 1
+        cleaned = (f + mean).round_().clamp_(0, 255).to(torch.uint8)
+        return torch.where((removed > 0)[:, None, None], cleaned, gray)
+
+
+def _ring_medians(values: torch.Tensor, ring: torch.Tensor) -> torch.Tensor:
+    """``inspection.denoise._ring_medians`` of each photo: ``(n, rings)``, from one sort of (ring, value) keys."""
+    flat = values.flatten(1).double()
+    low = flat.min(1, keepdim=True).values
+    span = flat.max(1, keepdim=True).values - low + 1.0
+    keys = torch.sort(ring.flatten()[None] * span + (flat - low), dim=1).values
+    counts = torch.bincount(ring.flatten())
+    starts = torch.cumsum(counts, 0) - counts
+    middle = torch.clamp(starts + counts // 2, max=keys.shape[1] - 1)
+    rings = torch.arange(len(counts), device=values.device)
+    return (keys[:, middle] - rings[None] * span + low).float()
+
+
+def _phasors(freq: torch.Tensor, n: int) -> torch.Tensor:
+    """``exp(-2j pi f k)`` for k < n, one row per frequency (cycles per pixel), phases in float64."""
+    phase = (
+        -2.0 * torch.pi * freq.double()[..., None] * torch.arange(n, device=freq.device, dtype=torch.float64)
+    )
+    return torch.polar(torch.ones_like(phase), phase).to(torch.complex64)
+
+
+def _dtft(f: torch.Tensor, ey: torch.Tensor, ex: torch.Tensor) -> torch.Tensor:
+    """``ey @ f @ ex`` for photos ``(m, h, w)`` and phasors ``ey (m, [k,] h)``, ``ex (m, [k,] w)``:
+    ``(m, [k, k])``."""
+    grid = ey.dim() == 3
+    ey_ = ey if grid else ey[:, None]
+    ex_ = (ex if grid else ex[:, None]).transpose(1, 2)
+    inner = torch.complex(f @ ex_.real, f @ ex_.imag)  # (m, h, k)
+    out = ey_ @ inner
+    return out if grid else out[:, 0, 0]
+
+
+def _refine_frequencies(
+    f: torch.Tensor, fy: torch.Tensor, fx: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``inspection.denoise._refine_frequency`` for each photo: nested grid searches of the DTFT magnitude."""
+    h, w = f.shape[1:]
+    fy, fx = fy.double(), fx.double()
+    for span, steps in ((0.55, 12), (0.06, 9), (0.01, 5)):
+        offsets = torch.linspace(-span, span, steps, dtype=torch.float64, device=f.device)
+        fys, fxs = fy[:, None] + offsets / h, fx[:, None] + offsets / w
+        power = _dtft(f, _phasors(fys, h), _phasors(fxs, w)).abs().flatten(1)
+        best = power.argmax(1)
+        rows = torch.arange(len(f), device=f.device)
+        fy, fx = fys[rows, best // steps], fxs[rows, best % steps]
+    return fy, fx
+
+
+def supports(denoiser: object) -> bool:
+    """Whether a classical denoiser has a batch counterpart here."""
+    if isinstance(denoiser, MedianDenoiser):
+        return denoiser.switching
+    return isinstance(denoiser, NotchDenoiser)
+
+
+def batch_denoiser(denoiser: MedianDenoiser | NotchDenoiser):  # noqa: ANN201 - a callable on uint8 batches
+    """The batch counterpart of a classical denoiser (see :func:`supports`)."""
+    return BatchNotch(denoiser) if isinstance(denoiser, NotchDenoiser) else refill_impulses
+
+
+def group_indices(keys: Sequence[Hashable]) -> list[list[int]]:
+    """Indices of equal keys (photo shapes, say), a group per key in order of first appearance."""
+    groups: dict[Hashable, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+def upload(grays: Sequence[np.ndarray], device: str) -> torch.Tensor:
+    """Photos of one size as a ``(n, H, W)`` uint8 tensor on ``device``."""
+    return torch.from_numpy(np.stack(grays)).to(device, non_blocking=True)
+
+
+def defect_input(transform: DefectTransform, grays: Sequence[np.ndarray], device: str) -> torch.Tensor:
+    """``transform(grays)`` built on ``device``: square photos at least the model's size are resized there
+    (:func:`area_resize`), the rest by ``transform.fit`` on the CPU, then all normalised there."""
+    s = transform.size
+    fitted = torch.empty((len(grays), s, s), dtype=torch.uint8, device=device)
+    for idx in group_indices([g.shape for g in grays]):
+        h, w = grays[idx[0]].shape
+        if h == w >= s:
+            fitted[idx] = area_resize(upload([grays[i] for i in idx], device), s)
+        else:
+            fitted[idx] = upload([transform.fit(grays[i]) for i in idx], device)
+    return fitted.float().div_(255.0).sub_(transform.mean).div_(transform.std)[:, None]
