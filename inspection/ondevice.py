@@ -138,29 +138,29 @@ class BatchNotch:
         floor = 0.2 * cfg.min_amplitude * h * w
         removed = torch.zeros(n, dtype=torch.long, device=dev)
         active = torch.ones(n, dtype=torch.bool, device=dev)
-        for _ in range(2 * cfg.max_peaks):
+        for _ in range(2 * cfg.max_peaks):  # every photo every step, masked: no per-photo indexing or syncs
             excess = torch.where(
                 eligible & (magnitude > floor), torch.log1p(magnitude) - background, -torch.inf
             ).flatten(1)
             best, where = excess.max(1)
             active &= (best >= cfg.threshold) & (removed < cfg.max_peaks)
-            idx = active.nonzero()[:, 0]
-            if not len(idx):
+            if not bool(active.any()):
                 break
-            iy, ix = where[idx] // magnitude.shape[2], where[idx] % magnitude.shape[2]
+            iy, ix = where // magnitude.shape[2], where % magnitude.shape[2]
             ky = torch.where(iy <= h // 2, iy, iy - h)
-            fy, fx = _refine_frequencies(f[idx], ky / h, ix / w)
-            ey, ex = _phasors(fy, h), _phasors(fx, w)  # (m, h), (m, w)
-            coef = 2.0 * _dtft(f[idx], ey, ex) / (h * w)
-            weak = coef.abs() < cfg.min_amplitude
-            eligible[idx[weak], iy[weak], ix[weak]] = False
-            fit, coef, ey, ex = idx[~weak], coef[~weak], ey[~weak], ex[~weak]
-            if not len(fit):
-                continue
-            py = coef[:, None] * ey.conj()
-            f[fit] -= py.real[:, :, None] * ex.real[:, None, :] + py.imag[:, :, None] * ex.imag[:, None, :]
-            magnitude[fit] = torch.fft.rfft2(f[fit]).abs()
-            removed[fit] += 1
+            fy, fx = _refine_frequencies(f, ky / h, ix / w)
+            ey, ex = _phasors(fy, h), _phasors(fx, w)  # (n, h), (n, w)
+            coef = 2.0 * _dtft(f, ey, ex) / (h * w)
+            weak = active & (
+                coef.abs() < cfg.min_amplitude
+            )  # not a sinusoid after all: never look there again
+            flat = eligible.view(n, -1)
+            flat.scatter_(1, where[:, None], flat.gather(1, where[:, None]) & ~weak[:, None])
+            fit = active & ~weak
+            py = torch.where(fit[:, None], coef[:, None] * ey.conj(), 0)  # others subtract exactly zero
+            f -= py.real[:, :, None] * ex.real[:, None, :] + py.imag[:, :, None] * ex.imag[:, None, :]
+            magnitude = torch.where(fit[:, None, None], torch.fft.rfft2(f).abs(), magnitude)
+            removed += fit
         cleaned = (f + mean).round_().clamp_(0, 255).to(torch.uint8)
         return torch.where((removed > 0)[:, None, None], cleaned, gray)
 

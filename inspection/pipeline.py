@@ -29,7 +29,7 @@ from inspection.imageio import ImageInput
 from inspection.models.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from inspection.models.inference import for_inference
 from inspection.ood import OodModel, ood_features
-from inspection.photoworkers import PhotoWorkers
+from inspection.photoworkers import PhotoWorkers, usable_cpus
 from inspection.results import InspectionResult, Rejection
 from inspection.runtimes import ModelRunners, Runner, TorchRunner, check_backend, check_device, load_runners
 from inspection.spectrum import noise_features, noise_features_batch
@@ -144,7 +144,10 @@ class InspectionPipeline:
         self.config = config or PipelineConfig()
         self.noise_net = for_inference(noise.model)
         self.defect_net = for_inference(defect.model)
-        self.workers = PhotoWorkers(self.config.workers, processes=self.config.worker_processes)
+        workers = self.config.workers
+        if not workers and device != "cpu" and self.config.worker_processes:
+            workers = max(1, usable_cpus() - 1)  # a core left to the thread that feeds the GPU
+        self.workers = PhotoWorkers(workers, processes=self.config.worker_processes)
         denoisers = build_denoisers(
             denoiser.model if denoiser else None, version=denoiser.version if denoiser else ""
         )
