@@ -1,0 +1,147 @@
+"""The per-photo work as torch batches (inspection/ondevice.py) against the per-photo NumPy/OpenCV path it
+replaces on a GPU, run here on the CPU: each to float32 rounding (a pixel one gray level off where a value sits
+on a rounding edge), and the whole pipeline routing and judging alike either way; the streamed pipeline gives
+inspect_batch's answers."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from inspection import NOISE_TYPES, ondevice
+from inspection.bench import parity_report
+from inspection.data import synth_casting
+from inspection.denoise import MedianDenoiser, NotchDenoiser, noise_profile
+from inspection.noise import add_noise, camera_noise
+from inspection.pipeline import InspectionPipeline
+from inspection.transforms import DefectTransform
+
+NO_CUDA = not torch.cuda.is_available()
+
+
+def photos(kind: str, n: int, size: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [
+        add_noise(synth_casting(rng, size, "blowhole" if i % 2 else None), kind, rng=rng) for i in range(n)
+    ]
+
+
+def off_by(expected: list[np.ndarray], got: torch.Tensor) -> np.ndarray:
+    """Per photo, how many pixels differ; asserts none differs by more than one gray level."""
+    diff = np.abs(np.stack(expected).astype(int) - got.numpy().astype(int))
+    assert diff.max() <= 1
+    return (diff > 0).sum((1, 2))
+
+
+@pytest.mark.parametrize("size", [300, 173])
+def test_refill_matches_the_median_denoiser(size):
+    noisy = photos("salt_pepper", 6, size)
+    changed = off_by(
+        [MedianDenoiser()(p) for p in noisy], ondevice.refill_impulses(torch.from_numpy(np.stack(noisy)))
+    )
+    assert changed.max() <= 10  # of 30,000 to 90,000 pixels, most refilled
+
+
+@pytest.mark.parametrize("size", [300, 173])
+def test_batch_notch_matches_the_notch_denoiser(size):
+    noisy = photos("periodic", 8, size) + photos("clean", 2, size)
+    batch = torch.from_numpy(np.stack(noisy))
+    expected = [NotchDenoiser()(p) for p in noisy]
+    assert any(not np.array_equal(e, p) for e, p in zip(expected, noisy, strict=True))  # it removed something
+    changed = off_by(expected, ondevice.BatchNotch(NotchDenoiser())(batch))
+    assert changed.max() <= 20
+    # clean photos have no peaks: returned as they came
+    assert np.array_equal(ondevice.BatchNotch(NotchDenoiser())(batch[-2:]).numpy(), np.stack(noisy[-2:]))
+
+
+def test_notch_search_without_early_exit_and_padded_with_blanks_is_the_same():
+    noisy = torch.from_numpy(np.stack(photos("periodic", 6, 120, seed=4)))
+    notch = ondevice.BatchNotch(NotchDenoiser())
+    eager = notch.search(noisy)
+    assert torch.equal(notch.search(noisy, early_exit=False), eager)
+    padded = torch.cat([noisy, torch.zeros_like(noisy)])
+    out = notch.search(padded, early_exit=False)
+    assert torch.equal(out[:6], eager) and int(out[6:].max()) == 0
+
+
+def test_noise_profiles_match():
+    noisy = (
+        photos("gaussian", 4, 200)
+        + [camera_noise(p, rng=i) for i, p in enumerate(photos("clean", 2, 200))]
+        + photos("clean", 2, 200)
+    )
+    for expected, got in zip(
+        [noise_profile(p) for p in noisy],
+        ondevice.noise_profiles(torch.from_numpy(np.stack(noisy))),
+        strict=True,
+    ):
+        assert got.sigma == pytest.approx(expected.sigma, abs=1e-4)
+        assert got.signal_dependence == pytest.approx(expected.signal_dependence, abs=1e-3)
+
+
+def test_quantiles_match_numpy():
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(3, 1001)).astype(np.float32))
+    q = (0.01, 1 / 3, 0.5, 0.99)
+    expected = np.percentile(x.numpy(), [100 * v for v in q], axis=1).T
+    assert np.allclose(ondevice.quantiles(x, q).numpy(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("side", [128, 160, 256, 300, 384, 512])
+def test_area_resize_is_opencvs_inter_area(side):
+    gray = np.stack(photos("gaussian", 3, side))
+    expected = np.stack([cv2.resize(g, (128, 128), interpolation=cv2.INTER_AREA) for g in gray])
+    assert np.array_equal(ondevice.area_resize(torch.from_numpy(gray), 128).numpy(), expected)
+
+
+def test_defect_input_is_the_transforms():
+    transform = DefectTransform(size=64, mean=0.4, std=0.2, resize="pad")
+    grays = photos("clean", 2, 150) + [p[:, :100] for p in photos("clean", 2, 150)] + photos("clean", 1, 40)
+    expected = transform(grays)
+    assert torch.allclose(ondevice.defect_input(transform, grays, "cpu"), expected, atol=1e-6)
+
+
+def test_group_indices_keep_first_appearance_order():
+    assert ondevice.group_indices([(2, 2), (3, 3), (2, 2), (1, 1)]) == [[0, 2], [1], [3]]
+
+
+def test_pipeline_on_device_batches_routes_and_judges_as_per_photo(shipped_models):
+    rng = np.random.default_rng(3)
+    noisy = [
+        add_noise(synth_casting(rng, 300, "blowhole" if i % 2 else None), NOISE_TYPES[i % 4], rng=rng)
+        for i in range(24)
+    ] + photos("periodic", 2, 180, seed=9)  # a second size, batched apart
+    per_photo = InspectionPipeline.from_dir(shipped_models, workers=1)
+    batched = InspectionPipeline.from_dir(shipped_models, workers=1)
+    batched.batch_on_device = True
+    report = parity_report(per_photo.inspect_batch(noisy), batched.inspect_batch(noisy))
+    assert report["routes_agree"] == report["verdicts_agree"] == report["judged"] == len(noisy)
+    assert report["max_delta_noise_p"] < 1e-4 and report["max_delta_defect_p"] < 1e-3
+    assert {r.denoiser for r in per_photo.inspect_batch(noisy)} >= {"median", "notch", "identity"}
+
+
+def test_stream_gives_inspect_batchs_answers_in_order(shipped_models, tmp_path):
+    rng = np.random.default_rng(1)
+    good = [cv2.imencode(".png", synth_casting(rng, 96, None))[1].tobytes() for _ in range(5)]
+    batches = [good[:2], [b"not a photo", good[2]], good[3:]]
+    pipe = InspectionPipeline.from_dir(shipped_models, workers=2)
+    try:
+        streamed = list(pipe.inspect_stream(iter(batches)))
+        one_by_one = [pipe.inspect_batch(b) for b in batches]
+    finally:
+        pipe.close()
+    assert [len(r) for r in streamed] == [2, 2, 2]
+    assert streamed[1][0].reason == "not_an_image"  # a bad photo keeps its place in its batch
+    for got, expected in zip(streamed, one_by_one, strict=True):
+        assert [type(r).__name__ for r in got] == [type(r).__name__ for r in expected]
+        assert [getattr(r, "verdict", None) for r in got] == [getattr(r, "verdict", None) for r in expected]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(NO_CUDA, reason="needs a CUDA device")
+def test_notch_graph_on_cuda_is_the_eager_search():
+    noisy = torch.from_numpy(np.stack(photos("periodic", 40, 300))).cuda()
+    notch = ondevice.BatchNotch(NotchDenoiser())
+    assert torch.equal(notch(noisy), notch.search(noisy))
+    assert notch._graphs[(64, 300, 300, noisy.device.index or 0)] is not None  # captured, not the fallback
