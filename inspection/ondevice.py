@@ -14,7 +14,6 @@ pipeline uses these on a GPU only (:attr:`inspection.pipeline.InspectionPipeline
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Hashable, Sequence
 
 import cv2
@@ -25,7 +24,6 @@ import torch.nn.functional as F
 from inspection.denoise import _NOISE_KERNEL, MedianDenoiser, NoiseProfile, NotchDenoiser, _rings
 from inspection.transforms import DefectTransform
 
-log = logging.getLogger(__name__)
 REFILL_SIGMAS = (0.8, 1.5, 3.0, 6.0)  # as inspection.denoise._refill
 
 
@@ -120,60 +118,13 @@ def _area_weights(n: int, size: int, device: torch.device) -> torch.Tensor:
 
 class BatchNotch:
     """:class:`inspection.denoise.NotchDenoiser` on a batch: the same peaks, refinement and exact sinusoid fits,
-    each step for every photo at once, masked (a photo whose search has ended waits for the others).
-
-    On a CUDA device the whole search is one CUDA graph per batch size (rounded up to ``GRAPH_BATCH`` photos,
-    padded with blank ones that find no peak) and photo size, captured on first use: eagerly, launching its
-    few thousand small kernels took 28 ms for 64 photos on an H200, most of it Python and launch overhead.
-    """
-
-    GRAPH_BATCH = 32
+    each step for every photo at once, masked, so no step indexes photos or waits on the device but the one
+    that asks whether any photo still searches (a photo whose search has ended waits for the others)."""
 
     def __init__(self, notch: NotchDenoiser) -> None:
         self.notch = notch
-        self._graphs: dict[
-            tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor] | None
-        ] = {}
 
     def __call__(self, gray: torch.Tensor) -> torch.Tensor:
-        if gray.device.type != "cuda":
-            return self.search(gray)
-        n = len(gray)
-        key = (-(-n // self.GRAPH_BATCH) * self.GRAPH_BATCH, *gray.shape[1:], gray.device.index or 0)
-        if key not in self._graphs:
-            self._graphs[key] = self._capture(key[:3], gray.device)
-        captured = self._graphs[key]
-        if captured is None:
-            return self.search(gray)
-        graph, static_in, static_out = captured
-        static_in[:n].copy_(gray)
-        static_in[n:].zero_()
-        graph.replay()
-        return static_out[:n].clone()
-
-    def _capture(
-        self, shape: tuple[int, ...], device: torch.device
-    ) -> tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor] | None:
-        static_in = torch.zeros(shape, dtype=torch.uint8, device=device)
-        try:
-            side = torch.cuda.Stream(device)
-            side.wait_stream(torch.cuda.current_stream(device))
-            with torch.cuda.stream(side):  # warm-up off the capture: FFT plans, BLAS handles, ring tables
-                self.search(static_in, early_exit=False)
-            torch.cuda.current_stream(device).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                static_out = self.search(static_in, early_exit=False)
-        except (
-            RuntimeError
-        ) as e:  # a driver or build without graph support: the same search, launched eagerly
-            log.warning("the notch filter runs without a CUDA graph for batches of %s: %s", shape, e)
-            return None
-        return graph, static_in, static_out
-
-    def search(self, gray: torch.Tensor, *, early_exit: bool = True) -> torch.Tensor:
-        """The filter, op by op; ``early_exit=False`` runs every step without asking the device whether any
-        photo still searches (a step after the end changes nothing), so a CUDA graph can hold it."""
         cfg = self.notch
         n, h, w = gray.shape
         f = gray.float()
@@ -192,7 +143,7 @@ class BatchNotch:
             ).flatten(1)
             best, where = excess.max(1)
             active &= (best >= cfg.threshold) & (removed < cfg.max_peaks)
-            if early_exit and not bool(active.any()):
+            if not bool(active.any()):
                 break
             iy, ix = where // magnitude.shape[2], where % magnitude.shape[2]
             ky = torch.where(iy <= h // 2, iy, iy - h)

@@ -18,8 +18,6 @@ from inspection.noise import add_noise, camera_noise
 from inspection.pipeline import InspectionPipeline
 from inspection.transforms import DefectTransform
 
-NO_CUDA = not torch.cuda.is_available()
-
 
 def photos(kind: str, n: int, size: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -56,14 +54,11 @@ def test_batch_notch_matches_the_notch_denoiser(size):
     assert np.array_equal(ondevice.BatchNotch(NotchDenoiser())(batch[-2:]).numpy(), np.stack(noisy[-2:]))
 
 
-def test_notch_search_without_early_exit_and_padded_with_blanks_is_the_same():
+def test_batch_notch_ignores_blank_photos_beside_it():
     noisy = torch.from_numpy(np.stack(photos("periodic", 6, 120, seed=4)))
     notch = ondevice.BatchNotch(NotchDenoiser())
-    eager = notch.search(noisy)
-    assert torch.equal(notch.search(noisy, early_exit=False), eager)
-    padded = torch.cat([noisy, torch.zeros_like(noisy)])
-    out = notch.search(padded, early_exit=False)
-    assert torch.equal(out[:6], eager) and int(out[6:].max()) == 0
+    out = notch(torch.cat([noisy, torch.zeros_like(noisy)]))
+    assert torch.equal(out[:6], notch(noisy)) and int(out[6:].max()) == 0
 
 
 def test_noise_profiles_match():
@@ -136,12 +131,3 @@ def test_stream_gives_inspect_batchs_answers_in_order(shipped_models, tmp_path):
     for got, expected in zip(streamed, one_by_one, strict=True):
         assert [type(r).__name__ for r in got] == [type(r).__name__ for r in expected]
         assert [getattr(r, "verdict", None) for r in got] == [getattr(r, "verdict", None) for r in expected]
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(NO_CUDA, reason="needs a CUDA device")
-def test_notch_graph_on_cuda_is_the_eager_search():
-    noisy = torch.from_numpy(np.stack(photos("periodic", 40, 300))).cuda()
-    notch = ondevice.BatchNotch(NotchDenoiser())
-    assert torch.equal(notch(noisy), notch.search(noisy))
-    assert notch._graphs[(64, 300, 300, noisy.device.index or 0)] is not None  # captured, not the fallback
