@@ -86,6 +86,7 @@ def gpu_section(folder: Path) -> dict[str, Any]:
     for name, bench in runs.items():
         largest = largest_batch(bench)
         section[name] = {
+            "photos": bench["photos"]["n"],
             "batch": largest["batch"],
             "parts_per_s": largest["parts_per_s"],
             "ms_per_part": largest["ms_per_part"],

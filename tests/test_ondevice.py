@@ -15,7 +15,7 @@ from inspection.bench import parity_report
 from inspection.data import synth_casting
 from inspection.denoise import MedianDenoiser, NotchDenoiser, noise_profile
 from inspection.noise import add_noise, camera_noise
-from inspection.pipeline import InspectionPipeline
+from inspection.pipeline import DEVICE_MIN_PHOTOS, InspectionPipeline
 from inspection.transforms import DefectTransform
 
 
@@ -105,8 +105,8 @@ def test_pipeline_on_device_batches_routes_and_judges_as_per_photo(shipped_model
     rng = np.random.default_rng(3)
     noisy = [
         add_noise(synth_casting(rng, 300, "blowhole" if i % 2 else None), NOISE_TYPES[i % 4], rng=rng)
-        for i in range(24)
-    ] + photos("periodic", 2, 180, seed=9)  # a second size, batched apart
+        for i in range(40)
+    ] + photos("periodic", 2, 180, seed=9)  # a second size, too few to batch
     per_photo = InspectionPipeline.from_dir(shipped_models, workers=1)
     batched = InspectionPipeline.from_dir(shipped_models, workers=1)
     batched.batch_on_device = True
@@ -131,3 +131,15 @@ def test_stream_gives_inspect_batchs_answers_in_order(shipped_models, tmp_path):
     for got, expected in zip(streamed, one_by_one, strict=True):
         assert [type(r).__name__ for r in got] == [type(r).__name__ for r in expected]
         assert [getattr(r, "verdict", None) for r in got] == [getattr(r, "verdict", None) for r in expected]
+
+
+def test_only_groups_of_enough_photos_are_denoised_on_the_device(shipped_models):
+    pipe = InspectionPipeline.from_dir(shipped_models, workers=1)
+    notch, median = pipe.router.denoisers["notch"], pipe.router.denoisers["median"]
+    big, small = np.zeros((120, 120), np.uint8), np.zeros((90, 120), np.uint8)
+    grays = [big] * DEVICE_MIN_PHOTOS + [small] * (DEVICE_MIN_PHOTOS - 1) + [big] * DEVICE_MIN_PHOTOS
+    denoisers = [notch] * (2 * DEVICE_MIN_PHOTOS - 1) + [median] * DEVICE_MIN_PHOTOS
+    assert pipe._device_batches(grays, denoisers) == []  # on the CPU, nothing
+    pipe.batch_on_device = True
+    n = DEVICE_MIN_PHOTOS
+    assert pipe._device_batches(grays, denoisers) == [list(range(n)), list(range(2 * n - 1, 3 * n - 1))]
