@@ -88,8 +88,8 @@ def time_pipeline(
 
     t_all = time.perf_counter()
     judged = pipe.inspect_stream(hand_over()) if stream else map(pipe.inspect_batch, hand_over())
-    for k, results in enumerate(judged):
-        latencies += [(time.perf_counter() - handed_over[k]) * 1e3] * len(chunks[k])
+    for n_batch, results in enumerate(judged):
+        latencies += [(time.perf_counter() - handed_over[n_batch]) * 1e3] * len(chunks[n_batch])
         for r in results:
             if isinstance(r, InspectionResult):
                 routes[r.denoiser] += 1

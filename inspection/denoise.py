@@ -67,11 +67,14 @@ class MedianDenoiser:
         return out
 
 
+REFILL_SIGMAS = (0.8, 1.5, 3.0, 6.0)  # the impulse refill's blurs, narrowest first
+
+
 def _refill(image: np.ndarray, holes: np.ndarray) -> np.ndarray:
     out = image.astype(np.float32)
     valid = (~holes).astype(np.float32)
     todo = holes.copy()
-    for sigma in (0.8, 1.5, 3.0, 6.0):
+    for sigma in REFILL_SIGMAS:
         if not todo.any():
             break
         num = cv2.GaussianBlur(out * valid, (0, 0), sigma)
@@ -215,6 +218,9 @@ _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32) * np
 )
 
 
+BRIGHTNESS_THIRDS = (100 / 3, 200 / 3)  # percentiles: the darkest and brightest thirds of a photo
+
+
 class NoiseProfile(NamedTuple):
     sigma: float
     """Noise standard deviation in gray levels (Immerkaer 1996, "Fast noise variance estimation")."""
@@ -232,7 +238,7 @@ def noise_profile(image: np.ndarray) -> NoiseProfile:
     f = image.astype(np.float32)
     noise = np.abs(cv2.filter2D(f, -1, _NOISE_KERNEL, borderType=cv2.BORDER_REFLECT))
     brightness = cv2.blur(f, (7, 7))
-    low, high = np.percentile(brightness, [100 / 3, 200 / 3])
+    low, high = np.percentile(brightness, BRIGHTNESS_THIRDS)
     dark, bright = noise[brightness <= low].mean(), noise[brightness >= high].mean()
     return NoiseProfile(float(noise.mean()), float(bright / max(float(dark), 1e-3)))
 

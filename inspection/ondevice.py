@@ -21,10 +21,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inspection.denoise import _NOISE_KERNEL, MedianDenoiser, NoiseProfile, NotchDenoiser, _rings
+from inspection.denoise import (
+    _NOISE_KERNEL,
+    BRIGHTNESS_THIRDS,
+    REFILL_SIGMAS,
+    MedianDenoiser,
+    NoiseProfile,
+    NotchDenoiser,
+    _rings,
+)
 from inspection.transforms import DefectTransform
-
-REFILL_SIGMAS = (0.8, 1.5, 3.0, 6.0)  # as inspection.denoise._refill
 
 
 @functools.lru_cache(maxsize=32)
@@ -76,8 +82,8 @@ def noise_profiles(gray: torch.Tensor) -> list[NoiseProfile]:
         F.conv2d(F.pad(f, (1, 1, 1, 1), mode="replicate"), kernel).abs()[:, 0].flatten(1)
     )  # BORDER_REFLECT
     brightness = F.avg_pool2d(F.pad(f, (3, 3, 3, 3), mode="reflect"), 7, stride=1)[:, 0].flatten(1)
-    low, high = quantiles(brightness, (1 / 3, 2 / 3)).unbind(1)
-    dark_mask, bright_mask = brightness <= low[:, None], brightness >= high[:, None]
+    low, high = percentiles(brightness, BRIGHTNESS_THIRDS).unbind(1)
+    dark_mask, bright_mask = brightness.double() <= low[:, None], brightness.double() >= high[:, None]
     dark = (noise * dark_mask).sum(1) / dark_mask.sum(1)
     bright = (noise * bright_mask).sum(1) / bright_mask.sum(1)
     sigma = noise.mean(1)
@@ -85,16 +91,23 @@ def noise_profiles(gray: torch.Tensor) -> list[NoiseProfile]:
     return [NoiseProfile(float(s), float(r)) for s, r in zip(sigma.tolist(), ratio.tolist(), strict=True)]
 
 
-def quantiles(x: torch.Tensor, q: tuple[float, ...]) -> torch.Tensor:
-    """``np.percentile(row, 100 * q)`` (linear interpolation) of each row of ``x (n, m)``: ``(n, len(q))``, in
-    ``x``'s dtype; by sorting, since ``torch.quantile`` refuses inputs over 2**24 values."""
+def percentiles(x: torch.Tensor, percents: Sequence[float]) -> torch.Tensor:
+    """``np.percentile(row, percents)`` of each row of ``x (n, m)``, float64 ``(n, len(percents))``: NumPy's
+    linear method step for step (its virtual index, its float32 differences, its interpolation from the nearer
+    end), so thresholds on a value that sits exactly at a quantile cut where NumPy's do; by sorting, since
+    ``torch.quantile`` refuses inputs over 2**24 values."""
+    m = x.shape[1]
+    q = np.true_divide(np.asarray(percents, np.float64), 100)
+    virtual = m * q + (1 + q * (1 - 1 - 1)) - 1  # NumPy's _compute_virtual_index with alpha = beta = 1
+    below_i = np.clip(np.floor(virtual), 0, m - 1).astype(np.int64)
+    above_i = np.clip(below_i + 1, 0, m - 1)
+    gamma = torch.tensor(virtual - below_i, dtype=torch.float64, device=x.device)
     ordered = torch.sort(x, dim=1).values
-    pos = torch.tensor(q, dtype=torch.float64) * (x.shape[1] - 1)
-    lo = pos.floor().long()
-    hi = torch.clamp(lo + 1, max=x.shape[1] - 1)
-    frac = (pos - lo).to(x.dtype).to(x.device)
-    below, above = ordered[:, lo.to(x.device)], ordered[:, hi.to(x.device)]
-    return below + (above - below) * frac
+    below = ordered[:, torch.tensor(below_i, device=x.device)]
+    above = ordered[:, torch.tensor(above_i, device=x.device)]
+    diff = (above - below).double()
+    below, above = below.double(), above.double()
+    return torch.where(gamma >= 0.5, above - diff * (1 - gamma), below + diff * gamma)
 
 
 def area_resize(gray: torch.Tensor, size: int) -> torch.Tensor:
@@ -103,7 +116,9 @@ def area_resize(gray: torch.Tensor, size: int) -> torch.Tensor:
     h, w = gray.shape[1:]
     rows, cols = _area_weights(h, size, gray.device), _area_weights(w, size, gray.device)
     y = rows.T @ gray.float() @ cols
-    # OpenCV halves with integer sums, rounding halves up (its (a + b + c + d + 2) >> 2); elsewhere to even
+    # OpenCV halves with integer sums, rounding halves up (its (a + b + c + d + 2) >> 2); elsewhere it rounds to
+    # even, but at whole scales whose pixel area is not a power of two (6x: 36) it multiplies by an inexact
+    # 1/area, so a pixel can come out one level off there
     y = (y + 0.5).floor_() if (h, w) == (2 * size, 2 * size) else y.round_()
     return y.clamp_(0, 255).to(torch.uint8)
 

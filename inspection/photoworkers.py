@@ -100,7 +100,8 @@ class PhotoWorkers:
 
     def map_async(self, fn: Callable[..., Any], *items: Iterable[Any]) -> Callable[[], list[Any]]:
         """:meth:`map`, started now on the workers: the caller goes on and calls what this returns for the
-        results (with one worker or one item the work runs then, in the caller's thread)."""
+        results (with one worker or one item the work runs then, in the caller's thread). A broken pool's error
+        comes from that call too."""
         columns = [list(column) for column in items]
         if len({len(c) for c in columns}) > 1:
             raise ValueError(f"map over columns of unequal lengths {[len(c) for c in columns]}")
@@ -113,9 +114,14 @@ class PhotoWorkers:
         chunk = max(1, count // (self.n * 4)) if self.processes else 1
         try:
             running = pool.map(fn, *columns, chunksize=chunk)
-        except BrokenExecutor:
+        except BrokenExecutor as e:
             self._drop(pool)
-            raise
+            broken = e
+
+            def failed() -> list[Any]:
+                raise broken
+
+            return failed
 
         def results() -> list[Any]:
             try:

@@ -6,6 +6,7 @@ import logging
 import operator
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -19,13 +20,14 @@ from inspection.denoise import (
     DEFAULT_ROUTES,
     AutoencoderDenoiser,
     Denoiser,
+    IdentityDenoiser,
     NoiseProfile,
     Router,
     build_denoisers,
     noise_profile,
 )
 from inspection.framecheck import checked_gray
-from inspection.imageio import ImageInput
+from inspection.imageio import DecodedImage, ImageInput
 from inspection.models.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from inspection.models.inference import for_inference
 from inspection.ood import OodModel, ood_features
@@ -65,7 +67,7 @@ class PipelineConfig:
             (``framecheck.part_contrast``), are refused as ``not_a_part``; 0 = never.
         workers: threads (or processes) for the per-photo work outside the models (decoding, the frame check,
             spectra, median, notch); OpenCV and NumPy release the GIL there. 0 means one per CPU this process
-            may use, at most 8 threads (processes: one per CPU).
+            may use, at most 8 threads (processes: one per CPU, less one on a GPU, for the thread that feeds it).
         worker_processes: run that work in worker processes (:mod:`inspection.photoworkers`): pays on machines
             with many cores, where threads queue on Python's lock; not inside a daemonic process (``serve``).
     """
@@ -377,7 +379,7 @@ class InspectionPipeline:
         rest = [
             i
             for i, d in enumerate(denoisers)
-            if not isinstance(d, AutoencoderDenoiser) and i not in on_device
+            if not isinstance(d, AutoencoderDenoiser | IdentityDenoiser) and i not in on_device
         ]
         rest_out = self.workers.map(operator.call, [denoisers[i] for i in rest], [grays[i] for i in rest])
         for i, y in zip(rest, rest_out, strict=True):
@@ -433,10 +435,23 @@ class InspectionPipeline:
     def inspect_stream(
         self, batches: Iterable[Sequence[ImageInput]]
     ) -> Iterator[list[InspectionResult | Rejection]]:
-        """:meth:`inspect_batch` of each batch in turn, decoding the next batch on the workers while this one is
-        judged: on a GPU the two overlap (the stage timings' ``decode`` is then the wait for decoded photos)."""
+        """:meth:`inspect_batch` of each batch in turn, with the next batch already decoding on the workers while
+        this one is judged (the stage timings' ``decode`` is then the wait for decoded photos). It pays on a GPU,
+        where judging leaves the workers idle; on the CPU judging's own work queues behind that decoding.
+
+        A batch is yielded before an error from ``batches`` itself is raised, and a worker that dies while
+        decoding costs no batch (:meth:`_decoded`)."""
+        batches = iter(batches)
         pending = None
-        for images in batches:
+        while True:
+            try:
+                images = next(batches)
+            except StopIteration:
+                break
+            except Exception:
+                if pending is not None:
+                    yield self._finish_batch(pending)
+                raise
             decoding = self._start_decoding(images)
             if pending is not None:
                 yield self._finish_batch(pending)
@@ -444,21 +459,44 @@ class InspectionPipeline:
         if pending is not None:
             yield self._finish_batch(pending)
 
-    def _start_decoding(self, images: Sequence[ImageInput]) -> tuple[int, Callable[[], list]]:
+    def _start_decoding(
+        self, images: Sequence[ImageInput]
+    ) -> tuple[Sequence[ImageInput], Callable[[], list]]:
         check = partial(checked_gray, min_contrast=self.config.min_part_contrast)
-        return len(images), self.workers.map_async(check, images)
+        return images, self.workers.map_async(check, images)
 
-    def _finish_batch(self, decoding: tuple[int, Callable[[], list]]) -> list[InspectionResult | Rejection]:
+    def _decoded(
+        self, images: Sequence[ImageInput], decoding: Callable[[], list]
+    ) -> list[DecodedImage | Rejection]:
+        """The decoded photos of a batch. When a worker process died (a photo that crashes the decoder, the
+        out-of-memory killer), each photo is decoded again alone, and one that fails becomes an
+        ``internal_error`` in its place."""
+        try:
+            return decoding()
+        except BrokenExecutor:
+            log.exception("a worker died decoding a batch of %d; decoding its photos one by one", len(images))
+        return [self._decode_alone(image) for image in images]
+
+    def _decode_alone(self, image: ImageInput) -> DecodedImage | Rejection:
+        try:
+            return checked_gray(image, min_contrast=self.config.min_part_contrast)
+        except Exception as e:  # noqa: BLE001 - one photo's failure must not stop the line
+            log.exception("decoding a photo failed")
+            return Rejection("internal_error", f"decoding this photo failed: {type(e).__name__}: {e}")
+
+    def _finish_batch(
+        self, decoding: tuple[Sequence[ImageInput], Callable[[], list]]
+    ) -> list[InspectionResult | Rejection]:
         with self.workers.one_blas_thread():
             return self._judge_decoded(*decoding)
 
     def _judge_decoded(
-        self, n_images: int, decoding: Callable[[], list]
+        self, images: Sequence[ImageInput], decoding: Callable[[], list]
     ) -> list[InspectionResult | Rejection]:
         t0 = time.perf_counter()
         decoded: list[tuple[int, np.ndarray, str]] = []
-        results: list[InspectionResult | Rejection | None] = [None] * n_images
-        for i, d in enumerate(decoding()):
+        results: list[InspectionResult | Rejection | None] = [None] * len(images)
+        for i, d in enumerate(self._decoded(images, decoding)):
             if isinstance(d, Rejection):
                 results[i] = d
             else:

@@ -107,6 +107,11 @@ def test_a_broken_process_pool_is_replaced(noisy):
     try:
         with pytest.raises(BrokenExecutor):
             workers.map(die, range(4))
+        profiles = workers.map_async(noise_profile, noisy)  # runs while the caller goes on
+        assert profiles() == [noise_profile(photo) for photo in noisy]
+        dying = workers.map_async(die, range(4))
+        with pytest.raises(BrokenExecutor):  # reported when the results are asked for
+            dying()
         assert workers.map(noise_profile, noisy) == [noise_profile(photo) for photo in noisy]
     finally:
         workers.close()
