@@ -88,8 +88,10 @@ def time_pipeline(
 
     t_all = time.perf_counter()
     judged = pipe.inspect_stream(hand_over()) if stream else map(pipe.inspect_batch, hand_over())
+    batch_ms = []
     for n_batch, results in enumerate(judged):
-        latencies += [(time.perf_counter() - handed_over[n_batch]) * 1e3] * len(chunks[n_batch])
+        batch_ms.append((time.perf_counter() - handed_over[n_batch]) * 1e3)
+        latencies += [batch_ms[-1]] * len(chunks[n_batch])
         for r in results:
             if isinstance(r, InspectionResult):
                 routes[r.denoiser] += 1
@@ -106,7 +108,32 @@ def time_pipeline(
         "p99_ms": float(np.percentile(lat, 99)),
         "stage_ms": {k: v / len(photos) for k, v in stages.items()},
         "denoisers": dict(routes),
+        "batch_ms": [round(t, 1) for t in batch_ms],
     }
+
+
+def time_denoisers(
+    pipe: InspectionPipeline, photos: Sequence[np.ndarray], repeats: int = 3
+) -> dict[str, Any]:
+    """Each denoiser alone on the photos the pipeline routes to it among ``photos`` (arrays): ms a photo, best of
+    ``repeats`` after a warm-up, as the pipeline runs it (batched on a GPU, on the workers otherwise)."""
+    routes = pipe.route(pipe.classify_noise(photos), photos)
+    groups: dict[str, list[int]] = {}
+    for i, (_, denoiser, _) in enumerate(routes):
+        if denoiser.name != "identity":
+            groups.setdefault(denoiser.name, []).append(i)
+    out = {}
+    for name, idx in groups.items():
+        grays, denoisers = [photos[i] for i in idx], [routes[i][1] for i in idx]
+        best = math.inf
+        for _ in range(repeats + 1):
+            _synchronise(pipe.device)
+            t0 = time.perf_counter()
+            pipe.denoise(grays, denoisers)
+            _synchronise(pipe.device)
+            best = min(best, time.perf_counter() - t0)
+        out[name] = {"photos": len(idx), "ms_per_photo": 1e3 * best / len(idx)}
+    return out
 
 
 def _synchronise(device: str) -> None:
@@ -357,6 +384,8 @@ def run_bench(
     }
     for b in cfg.batch_sizes:
         out["pipeline"][f"b{b}"] = time_pipeline(pipe, inputs, b, stream=cfg.stream)
+    with pipe.workers.one_blas_thread():
+        out["denoiser_ms"] = time_denoisers(pipe, photos[: max(cfg.batch_sizes)])
     out["peak_rss_mb_pipeline"] = peak_rss_mb()
     compute_bounds(pipe, out, measure_peak_gflops(device))
     if cfg.reference_n:
@@ -424,11 +453,32 @@ def render(result: dict[str, Any]) -> str:
             else ""
         )
     )
+    lines += render_diagnostics(result)
     if "stage_share" in result:
         lines += ["", render_bounds(result)]
     if "parity" in result:
         lines += ["", render_parity(result["parity"], result["backend"])]
     return "\n".join(lines)
+
+
+def render_diagnostics(result: dict[str, Any]) -> list[str]:
+    """Where a batch's time goes beyond the stage averages: the first batch against the rest (allocations, FFT
+    plans, kernels chosen on first use), and each denoiser alone on its photos."""
+    lines = []
+    largest = largest_batch(result)
+    times = largest.get("batch_ms", [])
+    if len(times) >= 3:
+        lines.append(
+            f"batch {largest['batch']}: the first took {times[0]:.1f} ms, the others {np.median(times[1:]):.1f} ms "
+            f"(median of {len(times) - 1})"
+        )
+    if result.get("denoiser_ms"):
+        alone = ", ".join(
+            f"{name} {d['ms_per_photo']:.2f} ({d['photos']} photos)"
+            for name, d in result["denoiser_ms"].items()
+        )
+        lines.append(f"each denoiser alone, ms a photo on the photos routed to it, best of 3: {alone}")
+    return [""] + lines if lines else []
 
 
 def render_bounds(result: dict[str, Any]) -> str:

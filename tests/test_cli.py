@@ -174,6 +174,22 @@ def test_bench_reports_pipeline_speed(tmp_path, tiny_models, capsys):
     assert b2["p50_ms"] >= b2["ms_per_part"]  # a part waits for its whole batch
     assert set(b1["stage_ms"]) == {"decode", "noise", "denoise", "defect"}
     assert result["peak_rss_mb_pipeline"] > 0 and "reference" not in result
+    assert len(b1["batch_ms"]) == 4 and len(b2["batch_ms"]) == 2 and not result["stream"]
+    routed = {name: d["photos"] for name, d in result["denoiser_ms"].items()}
+    assert "identity" not in routed and sum(routed.values()) <= 2  # among the largest batch's photos
+    assert all(d["ms_per_photo"] > 0 for d in result["denoiser_ms"].values())
+
+
+def test_bench_streams_batches_and_says_so(tmp_path, tiny_models, capsys):
+    out = tmp_path / "bench.json"
+    args = ["bench", "--models", str(tiny_models), "--n", "6", "--size", "96", "--batch-sizes", "2"]
+    assert main([*args, "--reference-n", "0", "--stream", "--png", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "streamed (the next batch decoding while one is judged)" in printed
+    assert "the first took" in printed  # three batches: the first against the others
+    result = json.loads(out.read_text())
+    assert result["stream"] and len(result["pipeline"]["b2"]["batch_ms"]) == 3
+    assert sum(result["pipeline"]["b2"]["denoisers"].values()) == 6  # every photo judged
 
 
 def test_bench_reports_each_stage_share_of_its_compute_bound(tmp_path, tiny_models, capsys):
