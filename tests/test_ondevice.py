@@ -185,3 +185,38 @@ def test_only_groups_of_enough_photos_are_denoised_on_the_device(shipped_models)
     pipe.batch_on_device = True
     n = DEVICE_MIN_PHOTOS
     assert pipe._device_batches(grays, denoisers) == [list(range(n)), list(range(2 * n - 1, 3 * n - 1))]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_batches_on_cuda_match_the_per_photo_path():
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = (
+        False  # as the pipeline sets them
+    )
+    periodic, impulses = photos("periodic", 10, 300), photos("salt_pepper", 10, 300)
+    assert (
+        off_by(
+            [NotchDenoiser()(p) for p in periodic],
+            ondevice.BatchNotch(NotchDenoiser())(ondevice.upload(periodic, "cuda")).cpu(),
+        ).max()
+        <= 20
+    )
+    assert (
+        off_by(
+            [MedianDenoiser()(p) for p in impulses],
+            ondevice.refill_impulses(ondevice.upload(impulses, "cuda")).cpu(),
+        ).max()
+        <= 10
+    )
+    gaussian = photos("gaussian", 6, 300)
+    for expected, got in zip(
+        [noise_profile(p) for p in gaussian],
+        ondevice.noise_profiles(ondevice.upload(gaussian, "cuda")),
+        strict=True,
+    ):
+        assert got.sigma == pytest.approx(expected.sigma, abs=1e-3)
+        assert got.signal_dependence == pytest.approx(expected.signal_dependence, abs=1e-3)
+    transform = DefectTransform(size=128)
+    assert torch.allclose(
+        ondevice.defect_input(transform, gaussian, "cuda").cpu(), transform(gaussian), atol=1e-6
+    )
