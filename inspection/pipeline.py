@@ -38,9 +38,8 @@ from inspection.spectrum import noise_features, noise_features_batch
 from inspection.transforms import DefectTransform
 
 TASKS = ("noise", "denoiser", "defect")
-DEVICE_MIN_PHOTOS = (
-    8  # fewer median or notch photos of one size than this take the per-photo path on a device
-)
+# On a device, fewer median or notch photos of one size than this take the per-photo path on the workers.
+DEVICE_MIN_PHOTOS = 8
 log = logging.getLogger(__name__)
 
 
@@ -469,8 +468,8 @@ class InspectionPipeline:
         self, images: Sequence[ImageInput], decoding: Callable[[], list]
     ) -> list[DecodedImage | Rejection]:
         """The decoded photos of a batch. When a worker process died (a photo that crashes the decoder, the
-        out-of-memory killer), each photo is decoded again alone, and one that fails becomes an
-        ``internal_error`` in its place."""
+        out-of-memory killer), each photo is decoded again alone, in this process as a one-photo batch always
+        is, and one that fails becomes an ``internal_error`` in its place."""
         try:
             return decoding()
         except BrokenExecutor:
