@@ -236,7 +236,8 @@ class InspectionPipeline:
         ``with_ood=False`` leaves the OOD check out (``inspection models fit-ood`` builds its pipeline so).
         ``backend`` other than ``torch`` runs the bundle's exported models (``inspection export``); when its
         package or files are missing that is a ``BackendError``, never a quiet fall back to torch. ``device``
-        ``cuda`` runs the torch models and the spectra on the GPU; without one that is a ``BackendError`` too.
+        ``cuda`` runs the torch models and the per-photo work of :mod:`inspection.ondevice` on the GPU; without one
+        that is a ``BackendError`` too.
         """
         check_device(device, backend)
         check_backend(backend)

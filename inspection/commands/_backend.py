@@ -32,9 +32,10 @@ def add_device_flag(parser: argparse.ArgumentParser) -> None:
         "--device",
         choices=DEVICES,
         default=None,
-        help="where the torch backend runs inference: cpu, or cuda (the models and, for batches of same-size "
-        "photos, the spectra on the GPU; median and notch stay on the CPU); cuda without a CUDA GPU is an "
-        "error, never a fall back to the CPU (default: cpu)",
+        help="where the torch backend runs inference: cpu, or cuda (the models on the GPU, and the spectra, "
+        "noise estimates, resizing and, for 8 or more photos of one size, the median and notch filters as "
+        "batches there; decoding stays on the CPU); cuda without a CUDA GPU is an error, never a fall back to "
+        "the CPU (default: cpu)",
     )
 
 
@@ -48,7 +49,8 @@ def add_worker_processes_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--worker-processes",
         action="store_true",
-        help="decode, check, denoise (median, notch) and, on the CPU, take spectra in worker processes, one "
-        "per usable CPU, instead of threads: pays on machines with many cores (a GPU machine), where threads "
-        "queue on Python's lock; the processes start once, in a few seconds",
+        help="decode and check photos (and on the CPU take spectra and run the median and notch filters; on a "
+        "GPU only those filters' groups of fewer than 8 photos of one size) in worker processes, one per usable "
+        "CPU (less one with --device cuda), instead of threads: pays on machines with many cores (a GPU "
+        "machine), where threads queue on Python's lock; the processes start once, in a few seconds",
     )
