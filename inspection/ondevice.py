@@ -139,7 +139,10 @@ class BatchNotch:
     def __init__(self, notch: NotchDenoiser) -> None:
         self.notch = notch
 
-    def __call__(self, gray: torch.Tensor) -> torch.Tensor:
+    def __call__(self, gray: torch.Tensor, *, early_exit: bool = True) -> torch.Tensor:
+        """Denoise a ``(n, H, W)`` uint8 batch; ``early_exit=False`` runs all ``2 * max_peaks`` steps without
+        asking the device whether any photo still searches (a step after the end changes nothing), so that the
+        search holds no synchronisation and a CUDA graph can capture it (``docs/proofs/notch_graph.py``)."""
         cfg = self.notch
         n, h, w = gray.shape
         f = gray.float()
@@ -158,7 +161,7 @@ class BatchNotch:
             ).flatten(1)
             best, where = excess.max(1)
             active &= (best >= cfg.threshold) & (removed < cfg.max_peaks)
-            if not bool(active.any()):
+            if early_exit and not bool(active.any()):
                 break
             iy, ix = where // magnitude.shape[2], where % magnitude.shape[2]
             ky = torch.where(iy <= h // 2, iy, iy - h)

@@ -62,6 +62,7 @@ def test_batch_notch_ignores_blank_photos_beside_it():
     notch = ondevice.BatchNotch(NotchDenoiser())
     out = notch(torch.cat([noisy, torch.zeros_like(noisy)]))
     assert torch.equal(out[:6], notch(noisy)) and int(out[6:].max()) == 0
+    assert torch.equal(notch(noisy, early_exit=False), notch(noisy))  # the steps after the end change nothing
 
 
 def test_noise_profiles_match():
