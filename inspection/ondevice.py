@@ -94,8 +94,8 @@ def noise_profiles(gray: torch.Tensor) -> list[NoiseProfile]:
 def percentiles(x: torch.Tensor, percents: Sequence[float]) -> torch.Tensor:
     """``np.percentile(row, percents)`` of each row of ``x (n, m)``, float64 ``(n, len(percents))``: NumPy's
     linear method step for step (its virtual index, its float32 differences, its interpolation from the nearer
-    end), so thresholds on a value that sits exactly at a quantile cut where NumPy's do; by sorting, since
-    ``torch.quantile`` refuses inputs over 2**24 values."""
+    end), so thresholds on a value that sits exactly at a quantile cut where NumPy's do (``torch.quantile``'s
+    interpolation differs in the last bits)."""
     m = x.shape[1]
     q = np.true_divide(np.asarray(percents, np.float64), 100)
     virtual = m * q + (1 + q * (1 - 1 - 1)) - 1  # NumPy's _compute_virtual_index with alpha = beta = 1
