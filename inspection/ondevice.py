@@ -30,7 +30,7 @@ from inspection.denoise import (
     NotchDenoiser,
     _rings,
 )
-from inspection.transforms import DefectTransform
+from inspection.transforms import DefectTransform, area_weights
 
 
 @functools.lru_cache(maxsize=32)
@@ -114,21 +114,13 @@ def area_resize(gray: torch.Tensor, size: int) -> torch.Tensor:
     """``cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)`` of a uint8 batch, as two products with
     OpenCV's own weights (resizing is linear in each direction), rounded back to uint8."""
     h, w = gray.shape[1:]
-    rows, cols = _area_weights(h, size, gray.device), _area_weights(w, size, gray.device)
-    y = rows.T @ gray.float() @ cols
+    rows, cols = area_weights(h, size).to(gray.device), area_weights(w, size).to(gray.device)
+    y = rows @ gray.float() @ cols.T
     # OpenCV halves with integer sums, rounding halves up (its (a + b + c + d + 2) >> 2); elsewhere it rounds to
     # even, but at whole scales whose pixel area is not a power of two (6x: 36) it multiplies by an inexact
     # 1/area, so a pixel can come out one level off there
     y = (y + 0.5).floor_() if (h, w) == (2 * size, 2 * size) else y.round_()
     return y.clamp_(0, 255).to(torch.uint8)
-
-
-@functools.lru_cache(maxsize=16)
-def _area_weights(n: int, size: int, device: torch.device) -> torch.Tensor:
-    """``(n, size)`` on ``device``: how much each of ``n`` input pixels gives each of ``size`` output pixels
-    under ``INTER_AREA`` (OpenCV resizing the identity)."""
-    eye = np.eye(n, dtype=np.float32)
-    return torch.tensor(cv2.resize(eye, (size, n), interpolation=cv2.INTER_AREA), device=device)
 
 
 class BatchNotch:

@@ -20,17 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from inspection.models import Checkpoint
-from inspection.transforms import DefectTransform
-
-
-def area_weights(n_in: int, n_out: int) -> torch.Tensor:
-    """``(n_out, n_in)``: each output pixel's share of each input pixel when shrinking by area, as OpenCV's
-    ``INTER_AREA`` weighs them (fractional overlaps; rows sum to 1)."""
-    edges = torch.arange(n_out + 1, dtype=torch.float64) * (n_in / n_out)
-    left, right = edges[:-1, None], edges[1:, None]
-    pixel = torch.arange(n_in, dtype=torch.float64)[None]
-    overlap = (torch.minimum(right, pixel + 1) - torch.maximum(left, pixel)).clamp_min(0)
-    return (overlap / overlap.sum(1, keepdim=True)).float()
+from inspection.transforms import DefectTransform, area_weights
 
 
 def resize_tensor(x: torch.Tensor, height: int, width: int) -> torch.Tensor:

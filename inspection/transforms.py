@@ -15,6 +15,7 @@ Photos of any size and aspect ratio are brought to the model's square input by o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -99,6 +100,17 @@ def pixel_statistics(grays: Sequence[np.ndarray]) -> tuple[float, float]:
     mean = total / max(count, 1.0)
     std = (max(squares / max(count, 1.0) - mean * mean, 0.0)) ** 0.5
     return mean, max(std, 1e-3)
+
+
+@functools.lru_cache(maxsize=32)
+def area_weights(n_in: int, n_out: int) -> torch.Tensor:
+    """``(n_out, n_in)`` float32: each output pixel's share of each input pixel when ``n_in`` pixels shrink to
+    ``n_out`` by ``cv2.INTER_AREA``, OpenCV's own weights (it resizes the identity), so a product with them is
+    OpenCV's resize to float32 rounding. Cached: treat it as read-only."""
+    eye = np.eye(n_in, dtype=np.float32)
+    return torch.from_numpy(
+        np.ascontiguousarray(cv2.resize(eye, (n_out, n_in), interpolation=cv2.INTER_AREA).T)
+    )
 
 
 def _resize(gray: np.ndarray, width: int, height: int) -> np.ndarray:
