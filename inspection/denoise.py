@@ -6,7 +6,7 @@ Every denoiser maps a ``uint8`` grayscale image to a ``uint8`` image of the same
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -186,6 +186,14 @@ def _refine_frequency(f: np.ndarray, fy: float, fx: float) -> tuple[float, float
     return fy, fx
 
 
+def group_indices(keys: Sequence[Hashable]) -> list[list[int]]:
+    """Indices of equal keys (photo shapes, say), a group per key in order of first appearance."""
+    groups: dict[Hashable, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
 class AutoencoderDenoiser:
     """Runs a denoising autoencoder on any image size; images of one size are batched together."""
 
@@ -199,10 +207,7 @@ class AutoencoderDenoiser:
     @torch.inference_mode()
     def denoise_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         out: list[np.ndarray | None] = [None] * len(images)
-        by_shape: dict[tuple[int, ...], list[int]] = {}
-        for i, im in enumerate(images):
-            by_shape.setdefault(im.shape, []).append(i)
-        for idx in by_shape.values():
+        for idx in group_indices([im.shape for im in images]):
             x = torch.from_numpy(np.stack([images[i] for i in idx])).to(self.device).float().div_(255.0)
             y = self.model(x[:, None]).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)[:, 0].cpu().numpy()
             for j, i in enumerate(idx):

@@ -14,7 +14,7 @@ pipeline uses these on a GPU only (:attr:`inspection.pipeline.InspectionPipeline
 from __future__ import annotations
 
 import functools
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -29,6 +29,7 @@ from inspection.denoise import (
     NoiseProfile,
     NotchDenoiser,
     _rings,
+    group_indices,
 )
 from inspection.transforms import DefectTransform, area_weights
 
@@ -240,14 +241,6 @@ def supports(denoiser: object) -> bool:
 def batch_denoiser(denoiser: MedianDenoiser | NotchDenoiser):  # noqa: ANN201 - a callable on uint8 batches
     """The batch counterpart of a classical denoiser (see :func:`supports`)."""
     return BatchNotch(denoiser) if isinstance(denoiser, NotchDenoiser) else refill_impulses
-
-
-def group_indices(keys: Sequence[Hashable]) -> list[list[int]]:
-    """Indices of equal keys (photo shapes, say), a group per key in order of first appearance."""
-    groups: dict[Hashable, list[int]] = {}
-    for i, key in enumerate(keys):
-        groups.setdefault(key, []).append(i)
-    return list(groups.values())
 
 
 def upload(grays: Sequence[np.ndarray], device: str) -> torch.Tensor:
