@@ -206,3 +206,39 @@ def test_serve_refuses_a_backend_without_an_export(tiny_root, tmp_path, capsys, 
     assert main([*argv, "--photos", str(tmp_path / "photos"), "--backend", "onnxruntime"]) == 2
     err = capsys.readouterr().err
     assert "inspection export" in err and "--format onnx" in err and "Traceback" not in err
+
+
+def test_evaluate_runs_the_export_and_names_its_backend(
+    tiny_bundle, synthetic_root, tmp_path, capsys
+) -> None:
+    require("onnxruntime")
+    from inspection.evaluate import EvalConfig, evaluate
+
+    bundle = exported(tiny_bundle, "onnxruntime")
+    reports = {}
+    for backend in ("torch", "onnxruntime"):
+        cfg = EvalConfig(
+            data=str(synthetic_root),
+            models=str(bundle),
+            reports=str(tmp_path / backend),
+            quiet=True,
+            methods=("autoencoder",),
+            realistic=False,
+        )
+        reports[backend], folder = evaluate(cfg, backend=backend)
+        assert reports[backend]["backend"] == backend
+        assert f"Models run by {backend}" in (folder / "report.md").read_text()
+    psnr = {
+        b: {(r["noise_type"], r["method"]): r["psnr"] for r in rep["denoise"]["summary"]}
+        for b, rep in reports.items()
+    }
+    assert psnr["torch"].keys() == psnr["onnxruntime"].keys()
+    for key, value in psnr[
+        "torch"
+    ].items():  # rounding to gray levels may differ by one level on a few pixels
+        assert abs(value - psnr["onnxruntime"][key]) < 0.05, key
+    no_export = tmp_path / "no-export"
+    shutil.copytree(tiny_bundle, no_export, ignore=shutil.ignore_patterns("onnx", "openvino"))
+    argv = ["evaluate", "--data", str(synthetic_root), "--models", str(no_export), "--quiet"]
+    with pytest.raises(SystemExit, match="inspection export"):
+        main([*argv, "--reports", str(tmp_path / "r"), "--backend", "onnxruntime"])

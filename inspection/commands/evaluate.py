@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from inspection.commands._backend import add_backend_flag, backend_of
 from inspection.commands._config import add_dataclass_flags, config_from_args
 from inspection.configs import EvalConfig
 
@@ -12,6 +13,7 @@ HELP = "Evaluate the pipeline on a dataset's test split under the standard noise
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dataclass_flags(parser, EvalConfig)
+    add_backend_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from inspection.models.checkpoint import CheckpointError
 
     try:
-        report, folder = evaluate(cfg)
-    except (DatasetError, FileNotFoundError, CheckpointError) as e:
+        report, folder = evaluate(cfg, backend=backend_of(args))
+    except (DatasetError, FileNotFoundError, CheckpointError, ValueError) as e:  # BundleError, BackendError
         raise SystemExit(f"inspection evaluate: {e}") from e
     print(accuracy_table(report))
     if report.get("kinds"):
