@@ -171,95 +171,103 @@ class Evaluation:
     def run_chunk(
         self, start: int, clean: list[np.ndarray], labels: np.ndarray, kinds: list[str] | None = None
     ) -> None:
-        pipe, seed = self.pipe, self.cfg.seed
+        """Judge one chunk of clean photos (the ``start``-th onwards), then each under every protocol noise type
+        and, with ``realistic``, every realistic kind; each photo's noise is seeded by its place in the split."""
         kinds = kinds if kinds is not None else [""] * len(clean)
-        clean_pred, clean_names = self.judge(pipe, clean, labels)
+        clean_pred, clean_names = self.judge(self.pipe, clean, labels)
         self.record("clean", clean_pred, labels, "clean", ["none"] * len(clean))
         self.record_kinds("clean", kinds, clean_names)
         if self.aug is not None:
             self.record("aug_clean", self.verdicts(self.aug, clean), labels, "clean", ["none"] * len(clean))
         for k, kind in enumerate(NOISE_TYPES):
-            specs = [sample_spec(kind, protocol_rng(seed, start + j, k)) for j in range(len(clean))]
-            noisy = [
-                apply_spec(im, s, protocol_rng(seed, start + j, 100 + k))
-                for j, (im, s) in enumerate(zip(clean, specs, strict=True))
-            ]
-            bins = [s.level_bin for s in specs]
-            probs = pipe.classify_noise(noisy)
-            self.noise_true.extend([k] * len(noisy))
-            self.noise_pred.extend(int(i) for i in probs.argmax(1))
-            self.noise_confidence.extend(float(c) for c in probs.max(1))
-            self.noise_bins.extend(bins)
-            routed = pipe.denoise(noisy, [d for _, d, _ in pipe.route(probs, noisy)])
-            routed_pred, routed_names = self.judge(pipe, routed, labels if kind != "clean" else None)
-            if kind == "clean":
-                self.record("clean_routed", routed_pred, labels, kind, bins)
-                continue
-            self.record_kinds("noisy_routed", kinds, routed_names)
-            oracle = pipe.denoise(noisy, [pipe.router.denoiser_for_photo(kind, p) for p in noisy])
-            self.record("noisy_none", self.verdicts(pipe, noisy), labels, kind, bins)
-            self.record("noisy_routed", routed_pred, labels, kind, bins)
-            self.record("noisy_oracle", self.verdicts(pipe, oracle), labels, kind, bins)
-            self.erased.extend(
-                bool(c and not r) for c, r, y in zip(clean_pred, routed_pred, labels, strict=True) if y
-            )
-            if self.blind is not None:
-                self.record(
-                    "noisy_blind", self.verdicts(pipe, self.blind.denoise_batch(noisy)), labels, kind, bins
-                )
-            if self.aug is not None:
-                self.record("aug_noisy_none", self.verdicts(self.aug, noisy), labels, kind, bins)
-                self.record("aug_noisy_routed", self.verdicts(self.aug, routed), labels, kind, bins)
-            for j, (c, n, r) in enumerate(zip(clean, noisy, routed, strict=True)):
-                self.samples.append(
-                    {
-                        "noise_type": kind,
-                        "method": "routed",
-                        "level_bin": bins[j],
-                        "psnr": psnr(c, r),
-                        "ssim": ssim(c, r),
-                    }
-                )
-                self.samples.append(
-                    {
-                        "noise_type": kind,
-                        "method": "none",
-                        "level_bin": bins[j],
-                        "psnr": psnr(c, n),
-                        "ssim": ssim(c, n),
-                    }
-                )
-                for name, fn in self.methods.items():
-                    t0 = time.perf_counter()
-                    d = fn(n)
-                    self.timing[(kind, name)].append((time.perf_counter() - t0) * 1e3)
-                    self.samples.append(
-                        {
-                            "noise_type": kind,
-                            "method": name,
-                            "level_bin": bins[j],
-                            "psnr": psnr(c, d),
-                            "ssim": ssim(c, d),
-                        }
-                    )
+            self.run_noise_type(start, k, kind, clean, labels, kinds, clean_pred)
         if self.cfg.realistic:
-            for k, kind in enumerate(REALISTIC_KINDS):
-                noisy = [
-                    add_realistic_noise(im, kind, protocol_rng(seed, start + j, 200 + k))
-                    for j, im in enumerate(clean)
-                ]
-                probs = pipe.classify_noise(noisy)
-                routes = pipe.route(probs, noisy)
-                routed = pipe.denoise(noisy, [d for _, d, _ in routes])
-                entry = self.realistic.setdefault(
-                    kind, {"routes": defaultdict(int), "none": [], "routed": [], "labels": [], "safe": 0}
-                )
-                for t, den, unsure in routes:
-                    entry["routes"][f"{t}->{den.name}"] += 1
-                    entry["safe"] += int(unsure)
-                entry["none"].extend(self.verdicts(pipe, noisy))
-                entry["routed"].extend(self.verdicts(pipe, routed))
-                entry["labels"].extend(labels)
+            self.run_realistic(start, clean, labels)
+
+    def run_noise_type(
+        self,
+        start: int,
+        k: int,
+        kind: str,
+        clean: list[np.ndarray],
+        labels: np.ndarray,
+        kinds: list[str],
+        clean_pred: np.ndarray,
+    ) -> None:
+        """One protocol noise type on a chunk: the noise classifier, the routed, unrouted and oracle verdicts, the
+        optional blind and augmented models, and each denoising method's quality and time."""
+        pipe, seed = self.pipe, self.cfg.seed
+        specs = [sample_spec(kind, protocol_rng(seed, start + j, k)) for j in range(len(clean))]
+        noisy = [
+            apply_spec(im, s, protocol_rng(seed, start + j, 100 + k))
+            for j, (im, s) in enumerate(zip(clean, specs, strict=True))
+        ]
+        bins = [s.level_bin for s in specs]
+        probs = pipe.classify_noise(noisy)
+        self.noise_true.extend([k] * len(noisy))
+        self.noise_pred.extend(int(i) for i in probs.argmax(1))
+        self.noise_confidence.extend(float(c) for c in probs.max(1))
+        self.noise_bins.extend(bins)
+        routed = pipe.denoise(noisy, [d for _, d, _ in pipe.route(probs, noisy)])
+        routed_pred, routed_names = self.judge(pipe, routed, labels if kind != "clean" else None)
+        if kind == "clean":
+            self.record("clean_routed", routed_pred, labels, kind, bins)
+            return
+        self.record_kinds("noisy_routed", kinds, routed_names)
+        oracle = pipe.denoise(noisy, [pipe.router.denoiser_for_photo(kind, p) for p in noisy])
+        self.record("noisy_none", self.verdicts(pipe, noisy), labels, kind, bins)
+        self.record("noisy_routed", routed_pred, labels, kind, bins)
+        self.record("noisy_oracle", self.verdicts(pipe, oracle), labels, kind, bins)
+        self.erased.extend(
+            bool(c and not r) for c, r, y in zip(clean_pred, routed_pred, labels, strict=True) if y
+        )
+        if self.blind is not None:
+            self.record(
+                "noisy_blind", self.verdicts(pipe, self.blind.denoise_batch(noisy)), labels, kind, bins
+            )
+        if self.aug is not None:
+            self.record("aug_noisy_none", self.verdicts(self.aug, noisy), labels, kind, bins)
+            self.record("aug_noisy_routed", self.verdicts(self.aug, routed), labels, kind, bins)
+        for j, (c, n, r) in enumerate(zip(clean, noisy, routed, strict=True)):
+            self.add_sample(kind, "routed", bins[j], c, r)
+            self.add_sample(kind, "none", bins[j], c, n)
+            for name, fn in self.methods.items():
+                t0 = time.perf_counter()
+                d = fn(n)
+                self.timing[(kind, name)].append((time.perf_counter() - t0) * 1e3)
+                self.add_sample(kind, name, bins[j], c, d)
+
+    def add_sample(self, kind: str, method: str, level_bin: str, clean: np.ndarray, out: np.ndarray) -> None:
+        self.samples.append(
+            {
+                "noise_type": kind,
+                "method": method,
+                "level_bin": level_bin,
+                "psnr": psnr(clean, out),
+                "ssim": ssim(clean, out),
+            }
+        )
+
+    def run_realistic(self, start: int, clean: list[np.ndarray], labels: np.ndarray) -> None:
+        """Each realistic noise kind (never trained on) on a chunk: routes taken and verdicts routed and unrouted."""
+        pipe = self.pipe
+        for k, kind in enumerate(REALISTIC_KINDS):
+            noisy = [
+                add_realistic_noise(im, kind, protocol_rng(self.cfg.seed, start + j, 200 + k))
+                for j, im in enumerate(clean)
+            ]
+            probs = pipe.classify_noise(noisy)
+            routes = pipe.route(probs, noisy)
+            routed = pipe.denoise(noisy, [d for _, d, _ in routes])
+            entry = self.realistic.setdefault(
+                kind, {"routes": defaultdict(int), "none": [], "routed": [], "labels": [], "safe": 0}
+            )
+            for t, den, unsure in routes:
+                entry["routes"][f"{t}->{den.name}"] += 1
+                entry["safe"] += int(unsure)
+            entry["none"].extend(self.verdicts(pipe, noisy))
+            entry["routed"].extend(self.verdicts(pipe, routed))
+            entry["labels"].extend(labels)
 
     def summary(self) -> dict[str, Any]:
         report: dict[str, Any] = {}
