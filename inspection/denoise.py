@@ -204,15 +204,19 @@ class AutoencoderDenoiser:
         self.version = version
         self.device = device
 
-    @torch.inference_mode()
     def denoise_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         out: list[np.ndarray | None] = [None] * len(images)
         for idx in group_indices([im.shape for im in images]):
-            x = torch.from_numpy(np.stack([images[i] for i in idx])).to(self.device).float().div_(255.0)
-            y = self.model(x[:, None]).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)[:, 0].cpu().numpy()
+            y = self.denoise_stack(np.stack([images[i] for i in idx]))
             for j, i in enumerate(idx):
                 out[i] = y[j]
         return [o for o in out if o is not None]
+
+    @torch.inference_mode()
+    def denoise_stack(self, stack: np.ndarray) -> np.ndarray:
+        """Photos of one size, ``(n, H, W)`` uint8, denoised: scaled to 0..1, the model, rounded back to 8 bits."""
+        x = torch.from_numpy(stack).to(self.device).float().div_(255.0)
+        return self.model(x[:, None]).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)[:, 0].cpu().numpy()
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return self.denoise_batch([image])[0]
