@@ -242,3 +242,33 @@ def test_evaluate_runs_the_export_and_names_its_backend(
     argv = ["evaluate", "--data", str(synthetic_root), "--models", str(no_export), "--quiet"]
     with pytest.raises(SystemExit, match="inspection export"):
         main([*argv, "--reports", str(tmp_path / "r"), "--backend", "onnxruntime"])
+
+
+def test_runtime_autoencoder_scales_and_rounds_as_torch_does() -> None:
+    """The same model behind a runner gives the torch autoencoder's photos bit for bit (the 8-bit rounding is
+    NumPy's there, torch's here), in batches grouped by size."""
+    import torch
+
+    from inspection.denoise import AutoencoderDenoiser
+    from inspection.models import create_model
+    from inspection.pipeline import RuntimeAutoencoder
+
+    torch.manual_seed(0)
+    model = create_model("test_unet_ae").eval()
+    torch_ae = AutoencoderDenoiser(model)
+
+    def runner(x: np.ndarray) -> list[np.ndarray]:
+        with torch.inference_mode():
+            return [torch_ae.model(torch.from_numpy(x)).numpy()]
+
+    rng = np.random.default_rng(0)
+    photos = [
+        rng.integers(0, 256, shape, dtype=np.uint8) for shape in [(37, 45), (32, 32), (37, 45), (20, 64)]
+    ]
+    expected = torch_ae.denoise_batch(photos)
+    got = RuntimeAutoencoder(runner).denoise_batch(photos)
+    assert [g.shape for g in got] == [p.shape for p in photos]
+    assert all(np.array_equal(e, g) for e, g in zip(expected, got, strict=True))
+    assert any(not np.array_equal(e, p) for e, p in zip(expected, photos, strict=True)), (
+        "the model did nothing"
+    )
