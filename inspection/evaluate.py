@@ -270,10 +270,23 @@ class Evaluation:
             entry["labels"].extend(labels)
 
     def summary(self) -> dict[str, Any]:
-        report: dict[str, Any] = {}
+        """The report's measured sections: noise classifier, calibration, denoising, defects, realistic, kinds."""
+        report: dict[str, Any] = {**self.noise_summary(), **self.denoise_summary(), **self.defect_summary()}
+        if self.realistic:
+            report["realistic"] = {kind: realistic_summary(e) for kind, e in self.realistic.items()}
+        if any(any(k for k in true) for true in self.kind_true.values()):
+            report["kinds"] = {
+                cond: kind_summary(self.kind_true[cond], self.kind_pred[cond], self.pipe.kinds)
+                for cond in ("clean", "noisy_routed")
+                if cond in self.kind_true
+            }
+        return report
+
+    def noise_summary(self) -> dict[str, Any]:
+        """The noise classifier's accuracy, recall, confusion and accuracy by level; both models' calibration."""
         t, p = np.array(self.noise_true), np.array(self.noise_pred)
         bins = np.array(self.noise_bins)
-        report["noise_classifier"] = {
+        classifier = {
             "accuracy": float((t == p).mean()),
             "recall": {n: float((p[t == k] == k).mean()) for k, n in enumerate(NOISE_TYPES)},
             "confusion": {"labels": list(NOISE_TYPES), "matrix": confusion(t, p, len(NOISE_TYPES)).tolist()},
@@ -287,10 +300,14 @@ class Evaluation:
                 if n in LEVEL_RANGES
             },
         }
-        report["calibration"] = {
+        calibration = {
             "noise": reliability(np.array(self.noise_confidence), t == p),
             "defect": reliability(np.array(self.p_defect), np.array(self.p_defect_labels)),
         }
+        return {"noise_classifier": classifier, "calibration": calibration}
+
+    def denoise_summary(self) -> dict[str, Any]:
+        """PSNR, SSIM and time of each (noise type, method), and the routed and oracle PSNR per noise type."""
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for s in self.samples:
             groups[(s["noise_type"], s["method"])].append(s)
@@ -307,14 +324,18 @@ class Evaluation:
                     "ms_per_image": float(np.mean(times)) if times else None,
                 }
             )
-        report["denoise"] = {"summary": summary, "samples": self.samples}
         by = {(r["noise_type"], r["method"]): r for r in summary}
-        report["denoise_psnr"] = {k: by[(k, "routed")]["psnr"] for k in NOISY_TYPES if (k, "routed") in by}
-        report["denoise_psnr_oracle"] = {
-            k: by[(k, self.pipe.config.routes[k])]["psnr"]
-            for k in NOISY_TYPES
-            if (k, self.pipe.config.routes[k]) in by
+        routes = self.pipe.config.routes
+        return {
+            "denoise": {"summary": summary, "samples": self.samples},
+            "denoise_psnr": {k: by[(k, "routed")]["psnr"] for k in NOISY_TYPES if (k, "routed") in by},
+            "denoise_psnr_oracle": {
+                k: by[(k, routes[k])]["psnr"] for k in NOISY_TYPES if (k, routes[k]) in by
+            },
         }
+
+    def defect_summary(self) -> dict[str, Any]:
+        """Defect scores per condition, per noise type and per level; headline accuracies; defect erasure."""
         conditions, per_type, by_level = {}, {}, {}
         for cond in self.pred:
             pred, truth = np.array(self.pred[cond]), np.array(self.truth[cond])
@@ -325,39 +346,35 @@ class Evaluation:
                 per_type[cond] = {k: binary_scores(pred[kinds == k], truth[kinds == k]) for k in NOISY_TYPES}
                 by_level[cond] = {
                     k: {
-                        b: float(
-                            (pred[(kinds == k) & (lbins == b)] == truth[(kinds == k) & (lbins == b)]).mean()
-                        )
+                        b: float((pred[sel] == truth[sel]).mean())
                         for b in LEVEL_BINS
-                        if ((kinds == k) & (lbins == b)).any()
+                        if (sel := (kinds == k) & (lbins == b)).any()
                     }
                     for k in NOISY_TYPES
                 }
-        report["defect"] = {"conditions": conditions, "per_type": per_type, "by_level": by_level}
-        report["defect_accuracy"] = {
-            **{c: conditions[c]["accuracy"] for c in ("clean", "noisy_none", "noisy_routed", "noisy_oracle")},
-            "noisy_routed_per_type": {k: per_type["noisy_routed"][k]["accuracy"] for k in NOISY_TYPES},
+        return {
+            "defect": {"conditions": conditions, "per_type": per_type, "by_level": by_level},
+            "defect_accuracy": {
+                **{
+                    c: conditions[c]["accuracy"]
+                    for c in ("clean", "noisy_none", "noisy_routed", "noisy_oracle")
+                },
+                "noisy_routed_per_type": {k: per_type["noisy_routed"][k]["accuracy"] for k in NOISY_TYPES},
+            },
+            "defect_erasure": float(np.mean(self.erased)) if self.erased else 0.0,
         }
-        report["defect_erasure"] = float(np.mean(self.erased)) if self.erased else 0.0
-        if self.realistic:
-            real = {}
-            for kind, e in self.realistic.items():
-                y = np.array(e["labels"], bool)
-                real[kind] = {
-                    "routes": dict(e["routes"]),
-                    "safe_path": e["safe"],
-                    "accuracy_none": binary_scores(np.array(e["none"]), y)["accuracy"],
-                    "accuracy_routed": binary_scores(np.array(e["routed"]), y)["accuracy"],
-                    "n": len(y),
-                }
-            report["realistic"] = real
-        if any(any(k for k in true) for true in self.kind_true.values()):
-            report["kinds"] = {
-                cond: kind_summary(self.kind_true[cond], self.kind_pred[cond], self.pipe.kinds)
-                for cond in ("clean", "noisy_routed")
-                if cond in self.kind_true
-            }
-        return report
+
+
+def realistic_summary(entry: dict[str, Any]) -> dict[str, Any]:
+    """One realistic noise kind: routes taken, photos sent down the safe path, accuracy unrouted and routed."""
+    y = np.array(entry["labels"], bool)
+    return {
+        "routes": dict(entry["routes"]),
+        "safe_path": entry["safe"],
+        "accuracy_none": binary_scores(np.array(entry["none"]), y)["accuracy"],
+        "accuracy_routed": binary_scores(np.array(entry["routed"]), y)["accuracy"],
+        "n": len(y),
+    }
 
 
 def kind_summary(true: list[str], pred: list[str], model_kinds: list[str]) -> dict[str, Any]:

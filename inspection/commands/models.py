@@ -27,22 +27,32 @@ EXIT_REFUSED = 1
 EXIT_BAD_INPUT = 2
 
 
+MODELS_HELP = "the models root (bundles/ and LIVE); default: $INSPECTION_MODELS or the shipped models"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     _add_create(sub)
-    models_help = "the models root (bundles/ and LIVE); default: $INSPECTION_MODELS or the shipped models"
+    _add_list_and_show(sub)
+    _add_promote(sub)
+    _add_fit_ood(sub)
+    _add_rollback(sub)
 
+
+def _add_list_and_show(sub: Any) -> None:
     listing = sub.add_parser("list", help="list the bundles of a models root, the live one marked")
-    listing.add_argument("--models", default="", metavar="ROOT", help=models_help)
+    listing.add_argument("--models", default="", metavar="ROOT", help=MODELS_HELP)
     listing.set_defaults(_models_run=run_list)
 
     show = sub.add_parser("show", help="print a bundle's card and verdict policy")
     show.add_argument(
         "bundle", metavar="VERSION|DIR", help="a bundle folder, or a version under the models root"
     )
-    show.add_argument("--models", default="", metavar="ROOT", help=models_help)
+    show.add_argument("--models", default="", metavar="ROOT", help=MODELS_HELP)
     show.set_defaults(_models_run=run_show)
 
+
+def _add_promote(sub: Any) -> None:
     promote = sub.add_parser(
         "promote",
         help="make a candidate bundle live if it does no worse than the live one on the golden set",
@@ -87,6 +97,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_record_flags(promote)
     promote.set_defaults(_models_run=run_promote)
 
+
+def _add_fit_ood(sub: Any) -> None:
     fit = sub.add_parser(
         "fit-ood",
         help="fit a bundle's out-of-distribution check on its defect model's training photos",
@@ -122,6 +134,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     fit.set_defaults(_models_run=run_fit_ood)
 
+
+def _add_rollback(sub: Any) -> None:
     rollback = sub.add_parser(
         "rollback",
         help="point LIVE back at the bundle live before (from the store's history, else the card's parent)",

@@ -228,25 +228,7 @@ def export_dataset(
     kinds = sorted({kind for item, kind in present.values() if item.verdict == "defective" and kind})
     candidates = [_as_photo(sha, item, kind, kinds) for sha, (item, kind) in sorted(present.items())]
 
-    golden = store.golden_hashes()
-    n_add = golden_add
-    if golden_fraction is not None:
-        golden_present = sum(p.sha256 in golden for p in candidates)
-        n_add = max(0, math.ceil(golden_fraction * len(candidates)) - golden_present)
-    added = 0
-    if n_add:
-        picked = pick_golden([p for p in candidates if p.sha256 not in golden], n_add, seed)
-        items = [
-            {
-                "sha256": p.sha256,
-                "label": p.label.verdict,
-                "kind": p.kind or None,
-                "inspection_id": p.label.inspection_id,
-            }
-            for p in picked
-        ]
-        added = store.add_golden(items, added_by=added_by or who_exports())
-        golden = store.golden_hashes()
+    golden, added = _grow_golden(store, candidates, golden_add, golden_fraction, seed, added_by)
     relabelled = _relabelled_golden(candidates, store.list_golden())
 
     out.parent.mkdir(parents=True, exist_ok=True)  # staging sits beside out, so the swap is a rename
@@ -288,6 +270,37 @@ def export_dataset(
         return report
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _grow_golden(
+    store: RecordStore,
+    candidates: list[_Photo],
+    golden_add: int,
+    golden_fraction: float | None,
+    seed: int,
+    added_by: str | None,
+) -> tuple[set[str], int]:
+    """Add ``golden_add`` photos, or enough for ``golden_fraction`` of ``candidates``, to the golden set (drawn
+    with ``seed`` among those not golden yet); returns the golden hashes afterwards and how many were added."""
+    golden = store.golden_hashes()
+    n_add = golden_add
+    if golden_fraction is not None:
+        golden_present = sum(p.sha256 in golden for p in candidates)
+        n_add = max(0, math.ceil(golden_fraction * len(candidates)) - golden_present)
+    if not n_add:
+        return golden, 0
+    picked = pick_golden([p for p in candidates if p.sha256 not in golden], n_add, seed)
+    items = [
+        {
+            "sha256": p.sha256,
+            "label": p.label.verdict,
+            "kind": p.kind or None,
+            "inspection_id": p.label.inspection_id,
+        }
+        for p in picked
+    ]
+    added = store.add_golden(items, added_by=added_by or who_exports())
+    return store.golden_hashes(), added
 
 
 def _summary(
