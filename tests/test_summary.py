@@ -7,7 +7,9 @@ from inspection import NOISE_TYPES, summary
 
 def test_summary_rewrites_only_the_sections_named(tmp_path, monkeypatch):
     (tmp_path / "report").mkdir()
-    (tmp_path / "report" / "report.json").write_text('{"id": "r2", "commit": "abc"}')
+    (tmp_path / "report" / "report.json").write_text(
+        '{"id": "r2", "commit": "abc", "backend": "onnxruntime"}'
+    )
     (tmp_path / "bench.json").write_text("{}")
     out = tmp_path / "results.json"
     out.write_text(json.dumps({"generalisation": {"x": 1}, "bench": "old", "realistic": "old"}))
@@ -19,7 +21,7 @@ def test_summary_rewrites_only_the_sections_named(tmp_path, monkeypatch):
         "generalisation": {"x": 1},
         "bench": "old",
         "realistic": {"jpeg": 0.9},
-        "provenance": {"realistic": {"report_id": "r2", "commit": "abc"}},
+        "provenance": {"realistic": {"report_id": "r2", "commit": "abc", "backend": "onnxruntime"}},
     }
     assert summary.main(args) == 0
     written = json.loads(out.read_text())
