@@ -203,6 +203,8 @@ class EvalConfig:
         min_confidence: the pipeline's safe-path confidence (negative = the bundle's own, from pipeline.json).
         batch_size: photos per inference batch.
         quiet: no progress bars.
+        backend: what runs the bundle's models: torch, or onnxruntime or openvino (its export, as on a station);
+            a blind denoiser, an augmented defect model and the gallery's explanations run in torch.
     """
 
     data: str
@@ -221,6 +223,7 @@ class EvalConfig:
     quiet: bool = False
     labels: str = ""
     kinds_only: bool = False
+    backend: str = "torch"
 
 
 @dataclass(frozen=True)

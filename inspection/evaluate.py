@@ -80,13 +80,13 @@ def git_commit() -> str:
 class Evaluation:
     """Accumulates per-photo outcomes, then summarises them into the report."""
 
-    def __init__(self, cfg: EvalConfig, backend: str = "torch") -> None:
+    def __init__(self, cfg: EvalConfig) -> None:
         self.cfg = cfg
         bundle = load_bundle(cfg.models or None)
         config = PipelineConfig(**bundle.routing)  # the bundle's own routing, as stations run it
         if cfg.min_confidence >= 0:
             config = replace(config, min_confidence=cfg.min_confidence)
-        self.pipe = InspectionPipeline.from_bundle(bundle, config, backend=backend)
+        self.pipe = InspectionPipeline.from_bundle(bundle, config, backend=cfg.backend)
         self.blind = (
             AutoencoderDenoiser(
                 load_checkpoint(resolve_checkpoint_dir(Path(cfg.blind_denoiser))).model, version="blind"
@@ -451,11 +451,11 @@ def write_gallery(
     return entries
 
 
-def evaluate(cfg: EvalConfig, *, backend: str = "torch") -> tuple[dict[str, Any], Path]:
+def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
     """Run the protocol on ``cfg.data``'s split and write the report folder; returns (report, folder).
 
-    ``backend`` runs the bundle's models as ``inspection score --backend`` does (its export, for onnxruntime or
-    openvino), so the autoencoder's time per photo is the one a station on that runtime pays; the other
+    ``cfg.backend`` runs the bundle's models as ``inspection score --backend`` does (its export, for onnxruntime
+    or openvino), so the autoencoder's time per photo is the one a station on that runtime pays; the other
     denoisers are the same code on every backend.
     """
     t_start = time.monotonic()
@@ -463,7 +463,7 @@ def evaluate(cfg: EvalConfig, *, backend: str = "torch") -> tuple[dict[str, Any]
     listed = list_split(root, cfg.split, kinds_only=cfg.kinds_only, labels=cfg.labels or None)
     if cfg.max_images and cfg.max_images < len(listed):
         listed = [listed[i] for i in np.linspace(0, len(listed) - 1, cfg.max_images).round().astype(int)]
-    ev = Evaluation(cfg, backend)
+    ev = Evaluation(cfg)
     samples: list[Sample] = []
     rejected: list[RejectedPhoto] = []
     for start in tqdm(range(0, len(listed), cfg.batch_size), desc="evaluate", disable=cfg.quiet):
@@ -506,7 +506,7 @@ def evaluate(cfg: EvalConfig, *, backend: str = "torch") -> tuple[dict[str, Any]
             task: {"version": ck.version, "architecture": ck.meta["architecture"]}
             for task, ck in (("noise", ev.pipe.noise), ("defect", ev.pipe.defect))
         },
-        "backend": backend,
+        "backend": cfg.backend,
         "routes": dict(ev.pipe.config.routes),
         "routing": routing_settings(ev.pipe.config),
         "config": json.loads(json.dumps(asdict(cfg))),
@@ -629,7 +629,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "## Denoising (PSNR dB / SSIM / ms per image)",
         "",
-        f"Models run by {report.get('backend', 'torch')}; each method's time is one photo at a time.",
+        f"The bundle's models run by {report.get('backend', 'torch')} (a blind denoiser, an augmented defect "
+        "model and the gallery's explanations by torch); each method's time is one photo at a time.",
         "",
         "| noise | method | PSNR | SSIM | ms |",
         "|---|---|---|---|---|",

@@ -106,9 +106,9 @@ class RuntimeAutoencoder(AutoencoderDenoiser):
 
     The scaling and rounding are NumPy's, single-threaded: torch's elementwise operations between two runtime
     calls woke torch's own thread pool, whose threads then spun against the runtime's on the same cores. Where
-    OpenMP spins (its default; the CLI sets ``OMP_WAIT_POLICY=PASSIVE``) that cost 3 to 6 ms more a 300x300
-    photo on 2 cores (OpenVINO 17.0 -> 13.4 ms, one photo at a time); under the CLI it makes no measurable
-    difference.
+    OpenMP spins (its default, as in a library caller; the CLI sets ``OMP_WAIT_POLICY=PASSIVE``) that cost up to
+    about 5 ms a 300x300 photo on 2 cores; under the CLI it makes no measurable difference
+    (``docs/proofs/autoencoder_call_ms.py``).
     """
 
     def __init__(self, runner: Runner, *, version: str = "") -> None:  # no torch module to copy

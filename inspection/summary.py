@@ -210,13 +210,22 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown sections {unknown}; this summary writes {sorted(sections)}")
     chosen = {k: v for k, v in sections.items() if not a.sections or k in a.sections}
-    source = {
+    # each section's own source: the bench and training-time files, else the report (and the backend it ran on)
+    files = {"bench": a.bench, "train_seconds": a.train_seconds}
+    report_source = {
         "report_id": report.get("id"),
         "commit": report.get("commit"),
         "backend": report.get("backend", "torch"),
     }
     old = json.loads(a.out.read_text()).get("provenance", {}) if a.out.exists() else {}
-    provenance = {**old, **{k: source for k in chosen if k not in ("commit", "report_id")}}
+    provenance = {
+        **old,
+        **{
+            k: {"source": str(files[k])} if files.get(k) else report_source
+            for k in chosen
+            if k not in ("commit", "report_id")
+        },
+    }
     merge_sections(a.out, {**chosen, "provenance": provenance})
     return 0
 

@@ -209,14 +209,23 @@ def test_serve_refuses_a_backend_without_an_export(tiny_root, tmp_path, capsys, 
 
 
 def test_evaluate_runs_the_export_and_names_its_backend(
-    tiny_bundle, synthetic_root, tmp_path, capsys
+    tiny_bundle, synthetic_root, tmp_path, monkeypatch
 ) -> None:
     require("onnxruntime")
     from inspection.evaluate import EvalConfig, evaluate
+    from inspection.pipeline import RuntimeAutoencoder
 
     bundle = exported(tiny_bundle, "onnxruntime")
+    exported_calls = []
+    real_stack = RuntimeAutoencoder.denoise_stack
+    monkeypatch.setattr(
+        RuntimeAutoencoder,
+        "denoise_stack",
+        lambda self, s: exported_calls.append(len(s)) or real_stack(self, s),
+    )
     reports = {}
     for backend in ("torch", "onnxruntime"):
+        calls_before = len(exported_calls)
         cfg = EvalConfig(
             data=str(synthetic_root),
             models=str(bundle),
@@ -224,24 +233,35 @@ def test_evaluate_runs_the_export_and_names_its_backend(
             quiet=True,
             methods=("autoencoder",),
             realistic=False,
+            backend=backend,
         )
-        reports[backend], folder = evaluate(cfg, backend=backend)
-        assert reports[backend]["backend"] == backend
-        assert f"Models run by {backend}" in (folder / "report.md").read_text()
-    psnr = {
-        b: {(r["noise_type"], r["method"]): r["psnr"] for r in rep["denoise"]["summary"]}
+        reports[backend], folder = evaluate(cfg)
+        assert reports[backend]["backend"] == backend and reports[backend]["config"]["backend"] == backend
+        assert f"models run by {backend}" in (folder / "report.md").read_text()
+        ran_export = len(exported_calls) > calls_before
+        assert ran_export == (backend == "onnxruntime"), "the autoencoder ran where the backend says"
+    rows = {
+        b: {(r["noise_type"], r["method"]): r for r in rep["denoise"]["summary"]}
         for b, rep in reports.items()
     }
-    assert psnr["torch"].keys() == psnr["onnxruntime"].keys()
-    for key, value in psnr[
-        "torch"
-    ].items():  # rounding to gray levels may differ by one level on a few pixels
-        assert abs(value - psnr["onnxruntime"][key]) < 0.05, key
+    assert rows["torch"].keys() == rows["onnxruntime"].keys()
+    assert rows["onnxruntime"][("gaussian", "autoencoder")]["ms_per_image"] is not None
+    # rounding to gray levels may differ by one level on a few pixels
+    for key, row in rows["torch"].items():
+        assert abs(row["psnr"] - rows["onnxruntime"][key]["psnr"]) < 0.05, key
+
+
+def test_evaluate_without_the_export_stops_with_the_command_to_make_it(tiny_bundle, synthetic_root, tmp_path):
+    require("onnxruntime")
     no_export = tmp_path / "no-export"
     shutil.copytree(tiny_bundle, no_export, ignore=shutil.ignore_patterns("onnx", "openvino"))
     argv = ["evaluate", "--data", str(synthetic_root), "--models", str(no_export), "--quiet"]
     with pytest.raises(SystemExit, match="inspection export"):
         main([*argv, "--reports", str(tmp_path / "r"), "--backend", "onnxruntime"])
+    config = tmp_path / "eval.yaml"
+    config.write_text("backend: onnxruntime\n")  # a config file may name the backend too
+    with pytest.raises(SystemExit, match="inspection export"):
+        main([*argv, "--reports", str(tmp_path / "r"), "--config", str(config)])
 
 
 def test_runtime_autoencoder_scales_and_rounds_as_torch_does() -> None:

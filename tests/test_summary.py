@@ -26,6 +26,14 @@ def test_summary_rewrites_only_the_sections_named(tmp_path, monkeypatch):
     assert summary.main(args) == 0
     written = json.loads(out.read_text())
     assert written["bench"] == "new" and set(written["provenance"]) == {"bench", "realistic"}
+    assert written["provenance"]["bench"] == {"source": str(tmp_path / "bench.json")}, (
+        "the bench file's, not the report's"
+    )
+    (tmp_path / "report" / "report.json").write_text(
+        '{"id": "r1", "commit": "abc"}'
+    )  # before reports named it
+    assert summary.main([*args, "--sections", "realistic"]) == 0
+    assert json.loads(out.read_text())["provenance"]["realistic"]["backend"] == "torch"
     with pytest.raises(SystemExit):
         summary.main([*args, "--sections", "realistc"])
 

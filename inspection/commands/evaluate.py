@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from inspection.commands._backend import add_backend_flag, backend_of
+from inspection.commands._backend import add_backend_flag
 from inspection.commands._config import add_dataclass_flags, config_from_args
 from inspection.configs import EvalConfig
 
@@ -12,12 +12,14 @@ HELP = "Evaluate the pipeline on a dataset's test split under the standard noise
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_dataclass_flags(parser, EvalConfig)
-    add_backend_flag(parser)
+    add_dataclass_flags(parser, EvalConfig, skip=("backend",))
+    add_backend_flag(
+        parser
+    )  # the same choices and help as score, serve, watch and bench; a config file may set it
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(EvalConfig, args)
+    cfg = config_from_args(EvalConfig, args, **({"backend": args.backend} if args.backend else {}))
     if not cfg.data and not cfg.labels:
         raise SystemExit(
             "--data DIR is required (a folder with test/<class_name>/ images), or --labels CSV (path,label,kind)"
@@ -25,10 +27,11 @@ def run(args: argparse.Namespace) -> int:
     from inspection.data import DatasetError
     from inspection.evaluate import accuracy_table, evaluate, kinds_table
     from inspection.models.checkpoint import CheckpointError
+    from inspection.runtimes import BackendError
 
     try:
-        report, folder = evaluate(cfg, backend=backend_of(args))
-    except (DatasetError, FileNotFoundError, CheckpointError, ValueError) as e:  # BundleError, BackendError
+        report, folder = evaluate(cfg)
+    except (DatasetError, FileNotFoundError, CheckpointError, BackendError) as e:
         raise SystemExit(f"inspection evaluate: {e}") from e
     print(accuracy_table(report))
     if report.get("kinds"):
