@@ -38,7 +38,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -416,96 +416,145 @@ def synth_casting_with_mask(
 
 # Each branch draws its random numbers in the order the generator always has (in ``img[a] = b`` Python evaluates
 # ``b`` before ``a``), so the photos stay byte-identical; the mask is built from the shapes already drawn.
-def _add_defect(img, rng, kind, cx, cy, r_hub, r_outer, dist, xx, yy, s) -> np.ndarray:
-    def spot() -> tuple[float, float]:
-        r, a = rng.uniform(r_hub * 1.15, r_outer * 0.9), rng.uniform(0, 2 * np.pi)
-        return cx + r * np.cos(a), cy + r * np.sin(a)
+@dataclass
+class _Disc:
+    """The casting being drawn, as the defect painters see it: the float photo (painted in place), the generator
+    and the disc's geometry (centre, hub and outer radius, each pixel's distance and coordinates, scale)."""
 
-    mask = np.zeros(img.shape, bool)
-    if kind == "blowhole":
-        x, y = spot()
-        rad = rng.uniform(3.0, 6.0) * s
-        d = np.hypot(xx - x, yy - y)
-        img[d < rad] = rng.uniform(15, 40)
-        lip = (d >= rad) & (d < rad + 1.5 * s)
-        img[lip] += 25  # bright lip around the cavity
-        mask = (d < rad) | lip
-    elif kind == "pinholes":
-        for _ in range(int(rng.integers(4, 10))):
-            x, y = spot()
-            value = rng.uniform(10, 45)
-            hole = np.hypot(xx - x, yy - y) < rng.uniform(1.2, 2.2) * s
-            img[hole] = value
-            mask |= hole
-    elif kind == "crack":
-        x, y = spot()
-        a = rng.uniform(0, 2 * np.pi)
-        pts = [(x, y)]
-        for _ in range(int(rng.integers(6, 12))):
-            a += rng.normal(0, 0.5)
-            x, y = x + 4 * s * np.cos(a), y + 4 * s * np.sin(a)
-            pts.append((x, y))
-        line = [np.round(np.array(pts) * 4).astype(np.int32)]
-        thickness = max(1, int(round(1.3 * s)))
-        cv2.polylines(img, line, False, float(rng.uniform(10, 40)), thickness, cv2.LINE_AA, shift=2)
-        drawn = np.zeros(img.shape, np.uint8)
-        cv2.polylines(drawn, line, False, 1, thickness, cv2.LINE_AA, shift=2)
-        mask = drawn > 0
-    elif kind == "burr":
-        a = rng.uniform(0, 2 * np.pi)
-        for k in range(int(rng.integers(2, 5))):
-            ak = a + 0.05 * k
-            x, y = cx + r_outer * np.cos(ak), cy + r_outer * np.sin(ak)
-            value = rng.uniform(185, 230)
-            lump = np.hypot(xx - x, yy - y) < rng.uniform(2.5, 4.0) * s
-            img[lump] = value
-            mask |= lump
-    elif kind == "shrinkage":
-        x, y = spot()
-        blob = cv2.GaussianBlur(rng.normal(0, 1, img.shape).astype(np.float32), (0, 0), 2.0 * s)
-        area = (np.hypot(xx - x, yy - y) < rng.uniform(6, 10) * s) & (blob > 0.1)
-        img[area] -= rng.uniform(45, 70)
-        mask = area
-    elif kind == "missing_material":
-        a, width = rng.uniform(0, 2 * np.pi), rng.uniform(0.15, 0.3)
-        theta = np.arctan2(yy - cy, xx - cx)
-        gap = (np.abs(np.angle(np.exp(1j * (theta - a)))) < width) & (dist > r_outer * rng.uniform(0.8, 0.88))
-        mask = gap & (dist < r_outer + 1)
-        img[mask] = img[0, 0]
-    elif kind == "scratch":
-        # A long, thin, straight tool mark across the disc: bright (polished) or dark (a groove).
-        a, offset = rng.uniform(0, np.pi), rng.uniform(-0.5, 0.5) * r_outer
-        nx, ny = -np.sin(a), np.cos(a)
-        length = r_outer * rng.uniform(1.2, 1.8)
-        x0, y0 = cx + offset * nx, cy + offset * ny
-        p0 = (x0 - 0.5 * length * np.cos(a), y0 - 0.5 * length * np.sin(a))
-        p1 = (x0 + 0.5 * length * np.cos(a), y0 + 0.5 * length * np.sin(a))
-        line = np.zeros(img.shape, np.float32)
-        cv2.line(
-            line,
-            tuple(int(round(v * 4)) for v in p0),
-            tuple(int(round(v * 4)) for v in p1),
-            1.0,
-            max(1, int(round(1.0 * s))),
-            cv2.LINE_AA,
-            shift=2,
-        )
-        sign = 1.0 if rng.random() < 0.5 else -1.0
-        img += sign * rng.uniform(55, 80) * line * (dist < r_outer)
-        mask = (line > 0) & (dist < r_outer)
-    elif kind == "inclusion":
-        # A foreign particle (sand, slag) in the surface: a small bright core with a dark irregular rim.
-        x, y = spot()
-        rad = rng.uniform(2.0, 3.5) * s
-        blob = cv2.GaussianBlur(rng.normal(0, 1, img.shape).astype(np.float32), (0, 0), 1.0 * s)
-        d = np.hypot(xx - x, yy - y)
-        rim = (d < 2.2 * rad) & (blob > 0.15)
-        img[rim] -= rng.uniform(40, 60)
-        img[d < rad] = rng.uniform(200, 235)
-        mask = rim | (d < rad)
-    else:
+    img: np.ndarray
+    rng: np.random.Generator
+    cx: float
+    cy: float
+    r_hub: float
+    r_outer: float
+    dist: np.ndarray
+    xx: np.ndarray
+    yy: np.ndarray
+    s: float
+
+    def spot(self) -> tuple[float, float]:
+        """A random point on the vanes, between the hub and the rim."""
+        r, a = self.rng.uniform(self.r_hub * 1.15, self.r_outer * 0.9), self.rng.uniform(0, 2 * np.pi)
+        return self.cx + r * np.cos(a), self.cy + r * np.sin(a)
+
+    def within(self, x: float, y: float) -> np.ndarray:
+        """Each pixel's distance to ``(x, y)``."""
+        return np.hypot(self.xx - x, self.yy - y)
+
+
+def _add_defect(img, rng, kind, cx, cy, r_hub, r_outer, dist, xx, yy, s) -> np.ndarray:
+    painter = _DEFECT_PAINTERS.get(kind)
+    if painter is None:
         raise ValueError(f"unknown defect kind {kind!r}; expected one of {ALL_DEFECT_KINDS}")
+    return painter(_Disc(img, rng, cx, cy, r_hub, r_outer, dist, xx, yy, s))
+
+
+def _blowhole(d: _Disc) -> np.ndarray:
+    x, y = d.spot()
+    rad = d.rng.uniform(3.0, 6.0) * d.s
+    dist = d.within(x, y)
+    d.img[dist < rad] = d.rng.uniform(15, 40)
+    lip = (dist >= rad) & (dist < rad + 1.5 * d.s)
+    d.img[lip] += 25  # bright lip around the cavity
+    return (dist < rad) | lip
+
+
+def _pinholes(d: _Disc) -> np.ndarray:
+    mask = np.zeros(d.img.shape, bool)
+    for _ in range(int(d.rng.integers(4, 10))):
+        x, y = d.spot()
+        value = d.rng.uniform(10, 45)
+        hole = d.within(x, y) < d.rng.uniform(1.2, 2.2) * d.s
+        d.img[hole] = value
+        mask |= hole
     return mask
+
+
+def _crack(d: _Disc) -> np.ndarray:
+    x, y = d.spot()
+    a = d.rng.uniform(0, 2 * np.pi)
+    pts = [(x, y)]
+    for _ in range(int(d.rng.integers(6, 12))):
+        a += d.rng.normal(0, 0.5)
+        x, y = x + 4 * d.s * np.cos(a), y + 4 * d.s * np.sin(a)
+        pts.append((x, y))
+    line = [np.round(np.array(pts) * 4).astype(np.int32)]
+    thickness = max(1, int(round(1.3 * d.s)))
+    cv2.polylines(d.img, line, False, float(d.rng.uniform(10, 40)), thickness, cv2.LINE_AA, shift=2)
+    drawn = np.zeros(d.img.shape, np.uint8)
+    cv2.polylines(drawn, line, False, 1, thickness, cv2.LINE_AA, shift=2)
+    return drawn > 0
+
+
+def _burr(d: _Disc) -> np.ndarray:
+    mask = np.zeros(d.img.shape, bool)
+    a = d.rng.uniform(0, 2 * np.pi)
+    for k in range(int(d.rng.integers(2, 5))):
+        ak = a + 0.05 * k
+        x, y = d.cx + d.r_outer * np.cos(ak), d.cy + d.r_outer * np.sin(ak)
+        value = d.rng.uniform(185, 230)
+        lump = d.within(x, y) < d.rng.uniform(2.5, 4.0) * d.s
+        d.img[lump] = value
+        mask |= lump
+    return mask
+
+
+def _shrinkage(d: _Disc) -> np.ndarray:
+    x, y = d.spot()
+    blob = cv2.GaussianBlur(d.rng.normal(0, 1, d.img.shape).astype(np.float32), (0, 0), 2.0 * d.s)
+    area = (d.within(x, y) < d.rng.uniform(6, 10) * d.s) & (blob > 0.1)
+    d.img[area] -= d.rng.uniform(45, 70)
+    return area
+
+
+def _missing_material(d: _Disc) -> np.ndarray:
+    a, width = d.rng.uniform(0, 2 * np.pi), d.rng.uniform(0.15, 0.3)
+    theta = np.arctan2(d.yy - d.cy, d.xx - d.cx)
+    near_rim = d.dist > d.r_outer * d.rng.uniform(0.8, 0.88)
+    gap = (np.abs(np.angle(np.exp(1j * (theta - a)))) < width) & near_rim
+    mask = gap & (d.dist < d.r_outer + 1)
+    d.img[mask] = d.img[0, 0]
+    return mask
+
+
+def _scratch(d: _Disc) -> np.ndarray:
+    """A long, thin, straight tool mark across the disc: bright (polished) or dark (a groove)."""
+    a, offset = d.rng.uniform(0, np.pi), d.rng.uniform(-0.5, 0.5) * d.r_outer
+    nx, ny = -np.sin(a), np.cos(a)
+    length = d.r_outer * d.rng.uniform(1.2, 1.8)
+    x0, y0 = d.cx + offset * nx, d.cy + offset * ny
+    p0 = (x0 - 0.5 * length * np.cos(a), y0 - 0.5 * length * np.sin(a))
+    p1 = (x0 + 0.5 * length * np.cos(a), y0 + 0.5 * length * np.sin(a))
+    line = np.zeros(d.img.shape, np.float32)
+    end0, end1 = (tuple(int(round(v * 4)) for v in p) for p in (p0, p1))
+    cv2.line(line, end0, end1, 1.0, max(1, int(round(1.0 * d.s))), cv2.LINE_AA, shift=2)
+    sign = 1.0 if d.rng.random() < 0.5 else -1.0
+    d.img += sign * d.rng.uniform(55, 80) * line * (d.dist < d.r_outer)
+    return (line > 0) & (d.dist < d.r_outer)
+
+
+def _inclusion(d: _Disc) -> np.ndarray:
+    """A foreign particle (sand, slag) in the surface: a small bright core with a dark irregular rim."""
+    x, y = d.spot()
+    rad = d.rng.uniform(2.0, 3.5) * d.s
+    blob = cv2.GaussianBlur(d.rng.normal(0, 1, d.img.shape).astype(np.float32), (0, 0), 1.0 * d.s)
+    dist = d.within(x, y)
+    rim = (dist < 2.2 * rad) & (blob > 0.15)
+    d.img[rim] -= d.rng.uniform(40, 60)
+    d.img[dist < rad] = d.rng.uniform(200, 235)
+    return rim | (dist < rad)
+
+
+_DEFECT_PAINTERS: dict[str, Callable[[_Disc], np.ndarray]] = {
+    "blowhole": _blowhole,
+    "pinholes": _pinholes,
+    "crack": _crack,
+    "burr": _burr,
+    "shrinkage": _shrinkage,
+    "missing_material": _missing_material,
+    "scratch": _scratch,
+    "inclusion": _inclusion,
+}
 
 
 def synth_samples(
