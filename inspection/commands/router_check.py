@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from inspection.pipeline import InspectionPipeline
 
 HELP = (
     "Measure a bundle's noise router off its training data: protocol noise on an unseen product's photos "
@@ -62,19 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from inspection.bundle import load_bundle
-    from inspection.generalisation import (
-        camera_shift_scores,
-        protocol_scores,
-        read_labelled_split,
-        texture_false_periodic,
-    )
+    from inspection.evaluate import git_commit
+    from inspection.generalisation import read_labelled_split
     from inspection.pipeline import InspectionPipeline
     from inspection.summary import merge_sections
 
     bundle = load_bundle(args.models or None)
     pipe = InspectionPipeline.from_bundle(bundle)
-    from inspection.evaluate import git_commit
-
     out: dict = {
         "commit": git_commit(),
         "bundle": bundle.version,
@@ -82,50 +82,74 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.data:
         photos, labels = read_labelled_split(args.data, args.split, args.max_images)
-        scores = protocol_scores(pipe.classify_noise, photos, args.seed)
-        out["unseen_product"] = {
-            "data": str(args.data),
-            "split": args.split,
-            "seed": args.seed,
-            **scores.as_dict(),
-        }
-        out["unseen_product_noise_accuracy"] = scores.accuracy
-        out["unseen_product_clean_recall"] = scores.recall["clean"]
-        out["noise_ece"] = scores.ece
-        print(
-            f"{args.data} ({args.split}, {scores.n_photos} photos x {len(scores.recall)} noise types): accuracy "
-            f"{scores.accuracy:.2%}, ECE {scores.ece:.3f}; recall "
-            + ", ".join(f"{t} {r:.2%}" for t, r in scores.recall.items())
-            + "; clean photos called "
-            + ", ".join(f"{t} {r:.1%}" for t, r in scores.clean_called.items() if r)
-        )
-    if args.data and args.camera_shift:
-        shift = camera_shift_scores(pipe, photos, labels, args.seed)
-        out["camera_shift"] = shift
-        before, after = shift["unshifted"], shift["shifted"]
-        print(
-            f"camera shift: defect accuracy {before['accuracy']:.2%} -> {after['accuracy']:.2%}; flagged out of "
-            f"distribution {before['ood_rate']:.1%} -> {after['ood_rate']:.1%}"
-        )
+        out.update(unseen_product(pipe, photos, args))
+        if args.camera_shift:
+            out.update(camera_shift(pipe, photos, labels, args.seed))
     if args.texture_n:
-        by_size = {
-            size: texture_false_periodic(pipe.classify_noise, args.texture_n, size)
-            for size in args.texture_sizes
-        }
-        texture = by_size[args.texture_sizes[0]]
-        out["texture"] = texture
-        out["texture_false_periodic"] = texture["rate"]
-        if len(by_size) > 1:
-            out["texture_by_size"] = {str(size): t["rate"] for size, t in by_size.items()}
-        for size, t in by_size.items():
-            print(
-                f"clean textured parts called periodic at {size} px: {t['rate']:.2%} ("
-                + ", ".join(f"{p} {r:.1%}" for p, r in t["per_product"].items())
-                + f"; {args.texture_n} each)"
-            )
+        out.update(texture(pipe, args.texture_n, args.texture_sizes))
     pipe.close()
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")
     if args.results:
         merge_sections(args.results, {"generalisation": out})
     return 0
+
+
+def unseen_product(
+    pipe: InspectionPipeline, photos: list[np.ndarray], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Protocol noise on ``photos``: the noise model's accuracy, recall, calibration and clean photos' calls."""
+    from inspection.generalisation import protocol_scores
+
+    scores = protocol_scores(pipe.classify_noise, photos, args.seed)
+    print(
+        f"{args.data} ({args.split}, {scores.n_photos} photos x {len(scores.recall)} noise types): accuracy "
+        f"{scores.accuracy:.2%}, ECE {scores.ece:.3f}; recall "
+        + ", ".join(f"{t} {r:.2%}" for t, r in scores.recall.items())
+        + "; clean photos called "
+        + ", ".join(f"{t} {r:.1%}" for t, r in scores.clean_called.items() if r)
+    )
+    return {
+        "unseen_product": {
+            "data": str(args.data),
+            "split": args.split,
+            "seed": args.seed,
+            **scores.as_dict(),
+        },
+        "unseen_product_noise_accuracy": scores.accuracy,
+        "unseen_product_clean_recall": scores.recall["clean"],
+        "noise_ece": scores.ece,
+    }
+
+
+def camera_shift(
+    pipe: InspectionPipeline, photos: list[np.ndarray], labels: Any, seed: int
+) -> dict[str, Any]:
+    """Defect accuracy and the out-of-distribution rate on ``photos`` as they are and camera-shifted."""
+    from inspection.generalisation import camera_shift_scores
+
+    shift = camera_shift_scores(pipe, photos, labels, seed)
+    before, after = shift["unshifted"], shift["shifted"]
+    print(
+        f"camera shift: defect accuracy {before['accuracy']:.2%} -> {after['accuracy']:.2%}; flagged out of "
+        f"distribution {before['ood_rate']:.1%} -> {after['ood_rate']:.1%}"
+    )
+    return {"camera_shift": shift}
+
+
+def texture(pipe: InspectionPipeline, per_product: int, sizes: list[int]) -> dict[str, Any]:
+    """Clean generated textured parts called periodic, at each size (the first gives the headline rate)."""
+    from inspection.generalisation import texture_false_periodic
+
+    by_size = {size: texture_false_periodic(pipe.classify_noise, per_product, size) for size in sizes}
+    for size, t in by_size.items():
+        print(
+            f"clean textured parts called periodic at {size} px: {t['rate']:.2%} ("
+            + ", ".join(f"{p} {r:.1%}" for p, r in t["per_product"].items())
+            + f"; {per_product} each)"
+        )
+    first = by_size[sizes[0]]
+    out: dict[str, Any] = {"texture": first, "texture_false_periodic": first["rate"]}
+    if len(by_size) > 1:
+        out["texture_by_size"] = {str(size): t["rate"] for size, t in by_size.items()}
+    return out
