@@ -93,10 +93,19 @@ def run(args: argparse.Namespace) -> int:
         "last_block": {name: games[name].to_dict() for name in ("last_block_gradcam", "last_block_layercam")},
         "commands": commands,
     }
+    print_games(out, games, DILATION_PX)
+    if args.results:
+        merge_sections(args.results, {"explain": out})
+    return 0
+
+
+def print_games(out: dict[str, Any], games: dict[str, Any], dilation_px: int) -> None:
+    """The chosen method's pointing game, per defect kind, the last-block methods beside it, and a JSON line."""
+    game = games["layercam"]
     rate = "n/a" if game.hit_rate is None else f"{game.hit_rate:.1%}"
     print(
-        f"pointing game ({bundle.version}, LayerCAM on {block}): {rate} of {game.flagged} correctly flagged "
-        f"defective photos have the heat map's maximum within {DILATION_PX} px of the drawn defect "
+        f"pointing game ({out['bundle']}, LayerCAM on {out['block']}): {rate} of {game.flagged} correctly flagged "
+        f"defective photos have the heat map's maximum within {dilation_px} px of the drawn defect "
         f"({game.defective} defective photos; {game.empty_masks} flagged with an empty mask left out)"
     )
     for name, per in out["pointing_game"]["by_kind"].items():
@@ -109,9 +118,6 @@ def run(args: argparse.Namespace) -> int:
         other = games[name].hit_rate
         print(f"  for comparison, {name.replace('_', ' ')}: " + ("n/a" if other is None else f"{other:.1%}"))
     print(json.dumps({"pointing_game_hit_rate": game.hit_rate, "n": game.flagged}))
-    if args.results:
-        merge_sections(args.results, {"explain": out})
-    return 0
 
 
 def _dataset(root: Path) -> dict[str, Any] | None:
