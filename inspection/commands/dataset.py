@@ -10,6 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from inspection.store.export import ExportReport
 
 HELP = "Build training data from labelled records: export writes train|test/<class>/ with a frozen golden test set."
 SHOWN = 10  # skipped photos and disagreements listed one per line; the rest are in dataset.json
@@ -93,6 +97,29 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as e:  # ExportError too: a bad --out, --golden-* or --photos
             print(f"inspection dataset export: {e}", file=sys.stderr)
             return 2
+    warn_about(report)
+    if not report.exported:
+        print(
+            f"inspection dataset export: nothing to export ({len(report.skipped)} labelled record(s) skipped); "
+            f"{report.out} was left as it was",
+            file=sys.stderr,
+        )
+        return 1
+    counts = "; ".join(
+        f"{split}: " + ", ".join(f"{name} {n}" for name, n in classes.items())
+        for split, classes in report.counts.items()
+        if classes
+    )
+    print(
+        f"exported {report.exported} photo(s) to {report.out} ({counts}); golden set {report.golden_in_store} "
+        f"(+{report.golden_added}), {len(report.skipped)} skipped, fingerprint {report.fingerprint[:16]}"
+    )
+    return 0
+
+
+def warn_about(report: ExportReport) -> None:
+    """On stderr: the records skipped and the labels that disagreed (the first few of each), defective photos
+    without a kind, and golden photos relabelled since they were frozen."""
     for skip in report.skipped[:SHOWN]:
         print(f"skipped record {skip.inspection_id} ({skip.reason}): {skip.message}", file=sys.stderr)
     for d in report.disagreements[:SHOWN]:
@@ -115,20 +142,3 @@ def run(args: argparse.Namespace) -> int:
             "test/ uses the newest label",
             file=sys.stderr,
         )
-    if not report.exported:
-        print(
-            f"inspection dataset export: nothing to export ({len(report.skipped)} labelled record(s) skipped); "
-            f"{report.out} was left as it was",
-            file=sys.stderr,
-        )
-        return 1
-    counts = "; ".join(
-        f"{split}: " + ", ".join(f"{name} {n}" for name, n in classes.items())
-        for split, classes in report.counts.items()
-        if classes
-    )
-    print(
-        f"exported {report.exported} photo(s) to {report.out} ({counts}); golden set {report.golden_in_store} "
-        f"(+{report.golden_added}), {len(report.skipped)} skipped, fingerprint {report.fingerprint[:16]}"
-    )
-    return 0
