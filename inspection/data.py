@@ -621,7 +621,7 @@ def write_synthetic_dataset(
     if unknown:
         raise ValueError(f"unknown defect kind(s) {unknown}; expected some of {ALL_DEFECT_KINDS}")
     if products is not None:
-        from inspection.products import check_products, synth_product_samples  # it imports this module
+        from inspection.products import check_products  # it imports this module
 
         products = check_products(products)
         if masks:
@@ -633,19 +633,7 @@ def write_synthetic_dataset(
         if not kind_folders:
             for c in (DEFECTIVE_CLASS, OK_CLASS):
                 (root / split / c).mkdir(parents=True, exist_ok=True)
-        drawn: Iterator[tuple[np.ndarray, np.ndarray | None, int, str, str]]
-        if products is None:
-            drawn = (
-                (img, mask, label, kind, "")
-                for img, mask, label, kind in synth_samples_with_masks(n, rng, size, defect_share, kinds)
-            )
-        else:
-            drawn = (
-                (img, None, label, kind, product)
-                for img, label, kind, product in synth_product_samples(
-                    n, rng, size, products, defect_share, kinds
-                )
-            )
+        drawn = _drawn_samples(n, rng, size, defect_share, kinds, products)
         for i, (img, mask, label, kind, product) in enumerate(drawn):
             cls = (f"def_{kind}" if kind_folders else DEFECTIVE_CLASS) if label else OK_CLASS
             (root / split / cls).mkdir(parents=True, exist_ok=True)
@@ -661,6 +649,26 @@ def write_synthetic_dataset(
     )  # fmt: skip
     (root / DATASET_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return root
+
+
+def _drawn_samples(
+    n: int,
+    rng: np.random.Generator,
+    size: int,
+    defect_share: float,
+    kinds: tuple[str, ...],
+    products: Sequence[str] | None,
+) -> Iterator[tuple[np.ndarray, np.ndarray | None, int, str, str]]:
+    """``(photo, mask or None, label, kind, product)`` for ``n`` samples: castings with their masks, or (with
+    ``products``) the products drawn uniformly, product named and no mask."""
+    if products is None:
+        for img, mask, label, kind in synth_samples_with_masks(n, rng, size, defect_share, kinds):
+            yield img, mask, label, kind, ""
+        return
+    from inspection.products import synth_product_samples  # it imports this module
+
+    for img, label, kind, product in synth_product_samples(n, rng, size, products, defect_share, kinds):
+        yield img, None, label, kind, product
 
 
 def synthetic_manifest(
