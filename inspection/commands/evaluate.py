@@ -12,10 +12,9 @@ HELP = "Evaluate the pipeline on a dataset's test split under the standard noise
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # --backend as score, serve, watch and bench have it (its choices and help); a config file may set it too
     add_dataclass_flags(parser, EvalConfig, skip=("backend",))
-    add_backend_flag(
-        parser
-    )  # the same choices and help as score, serve, watch and bench; a config file may set it
+    add_backend_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
