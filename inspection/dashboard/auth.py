@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,3 +209,43 @@ def access_problem(host: str, settings: AuthSettings, *, insecure_no_auth: bool 
         f"database address would be open to anyone who can reach this machine. To fix it, {SETUP_HINT}. "
         "--insecure-no-auth serves it without a login anyway."
     )
+
+
+MAX_FAILED_SIGN_INS = 10  # within SIGN_IN_WINDOW_S from one client address, before it must wait
+SIGN_IN_WINDOW_S = 15 * 60.0
+
+
+class SignInThrottle:
+    """Failed sign-ins per client address: after ``limit`` within ``window_s`` seconds, that address must wait
+    until the oldest of them is ``window_s`` old, so passwords cannot be tried by the thousand. One per
+    dashboard server (shared by its sessions, safe across their threads); a successful sign-in does not reset
+    it, so a guesser who knows one password cannot use it to keep trying others from the same address."""
+
+    def __init__(
+        self,
+        limit: int = MAX_FAILED_SIGN_INS,
+        window_s: float = SIGN_IN_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit, self.window_s, self.clock = limit, window_s, clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        failures = self._failures.setdefault(client, deque())
+        while failures and now - failures[0] >= self.window_s:
+            failures.popleft()
+        return failures
+
+    def wait_s(self, client: str) -> float:
+        """Seconds ``client`` must wait before it may try again (0: it may now)."""
+        with self._lock:
+            now = self.clock()
+            failures = self._recent(client, now)
+            return 0.0 if len(failures) < self.limit else failures[0] + self.window_s - now
+
+    def failed(self, client: str) -> None:
+        """Count one failed sign-in from ``client``."""
+        with self._lock:
+            now = self.clock()
+            self._recent(client, now).append(now)

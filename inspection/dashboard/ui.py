@@ -94,6 +94,17 @@ def _login_config(path: str, mtime: float) -> auth.LoginConfig:
     return auth.load_login_config(path)
 
 
+@st.cache_resource(show_spinner=False)
+def _sign_in_throttle() -> auth.SignInThrottle:
+    return auth.SignInThrottle()
+
+
+def _client_address() -> str:
+    """The browser's address as the server sees it (``unknown`` where there is none, as under AppTest)."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else "unknown"
+
+
 def _refuse(message: str) -> bool:
     st.error(message, icon=":material/lock:")
     return False
@@ -127,6 +138,13 @@ def _form_login(path: Path) -> bool:
         auto_hash=False,
     )
     was_in = bool(st.session_state.get("authentication_status"))
+    throttle, client = _sign_in_throttle(), _client_address()
+    wait = 0.0 if was_in else throttle.wait_s(client)
+    if wait:
+        log.warning("dashboard sign-in from %s refused: too many failed sign-ins", client)
+        return _refuse(
+            f"Too many failed sign-ins from this address: try again in {max(1, round(wait / 60))} minute(s)."
+        )
     try:
         authenticator.login(location="main", fields=LOGIN_FIELDS)
     except stauth.LoginError as e:  # e.g. a re-login cookie for a user no longer in the file
@@ -151,7 +169,11 @@ def _form_login(path: Path) -> bool:
         authenticator.logout("Sign out", location="sidebar", key="sign_out")
         return True
     if status is False:
+        throttle.failed(client)
+        log.warning("dashboard sign-in from %s failed", client)
         st.error("Username or password is incorrect.", icon=":material/lock:")
+        # Counted once: the next run shows the form afresh, so a rerun without a new attempt is not one.
+        st.session_state["authentication_status"] = None
     return False
 
 

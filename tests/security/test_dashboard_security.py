@@ -269,6 +269,46 @@ def test_wrong_password_shows_nothing(
     assert not shows_record_data(at)
 
 
+@pytest.fixture
+def fresh_throttle() -> Iterator[None]:
+    """The dashboard's count of failed sign-ins is per server process; start and leave it empty."""
+    ui._sign_in_throttle.clear()
+    yield
+    ui._sign_in_throttle.clear()
+
+
+def test_repeated_wrong_passwords_make_the_address_wait(
+    data_env: dict[str, str], login_file: Path, monkeypatch: pytest.MonkeyPatch, fresh_throttle: None
+) -> None:
+    monkeypatch.setenv(config.ENV_AUTH_CONFIG, str(login_file))
+    at = run_app("part_lookup")
+    for attempt in range(auth.MAX_FAILED_SIGN_INS):
+        at.text_input[0].set_value(USER)
+        at.text_input[1].set_value(f"wrong password {attempt}")
+        at.button[0].click()
+        at.run()
+        assert any("incorrect" in e.value for e in at.error), attempt
+    at.run()  # a rerun without a new attempt counts nothing, and now the address must wait
+    assert any("Too many failed sign-ins" in e.value for e in at.error)
+    assert not at.text_input and not shows_record_data(at)
+    fresh = run_app("part_lookup")  # another session from the same address waits too: no form to try
+    assert not fresh.text_input and any("try again in 15 minute(s)" in e.value for e in fresh.error)
+
+
+def test_sign_in_throttle_counts_failures_in_a_sliding_window() -> None:
+    now = [1000.0]
+    throttle = auth.SignInThrottle(limit=3, window_s=60.0, clock=lambda: now[0])
+    for _ in range(2):
+        throttle.failed("10.0.0.5")
+        now[0] += 10
+    assert throttle.wait_s("10.0.0.5") == 0.0, "two failures are allowed"
+    throttle.failed("10.0.0.5")
+    assert throttle.wait_s("10.0.0.5") == pytest.approx(40.0), "until the first failure is a minute old"
+    assert throttle.wait_s("10.0.0.6") == 0.0, "other addresses are not held back"
+    now[0] += 40
+    assert throttle.wait_s("10.0.0.5") == 0.0
+
+
 def test_correct_credentials_show_the_pages(
     data_env: dict[str, str], login_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
