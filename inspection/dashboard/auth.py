@@ -242,6 +242,8 @@ class SignInThrottle:
         with self._lock:
             now = self.clock()
             failures = self._recent(client, now)
+            if not failures:
+                del self._failures[client]  # addresses whose failures are all old are forgotten
             return 0.0 if len(failures) < self.limit else failures[0] + self.window_s - now
 
     def failed(self, client: str) -> None:

@@ -307,6 +307,8 @@ def test_sign_in_throttle_counts_failures_in_a_sliding_window() -> None:
     assert throttle.wait_s("10.0.0.6") == 0.0, "other addresses are not held back"
     now[0] += 40
     assert throttle.wait_s("10.0.0.5") == 0.0
+    now[0] += 60
+    assert throttle.wait_s("10.0.0.5") == 0.0 and not throttle._failures, "old failures are forgotten"
 
 
 def test_correct_credentials_show_the_pages(
