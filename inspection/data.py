@@ -459,15 +459,26 @@ def _blowhole(d: _Disc) -> np.ndarray:
     return (dist < rad) | lip
 
 
-def _pinholes(d: _Disc) -> np.ndarray:
+def _dots(
+    d: _Disc,
+    n: int,
+    centre: Callable[[int], tuple[float, float]],
+    values: tuple[float, float],
+    radii: tuple[float, float],
+) -> np.ndarray:
+    """``n`` filled discs, the k-th at ``centre(k)``, each of a random gray value then a random radius (x scale)."""
     mask = np.zeros(d.img.shape, bool)
-    for _ in range(int(d.rng.integers(4, 10))):
-        x, y = d.spot()
-        value = d.rng.uniform(10, 45)
-        hole = d.within(x, y) < d.rng.uniform(1.2, 2.2) * d.s
-        d.img[hole] = value
-        mask |= hole
+    for k in range(n):
+        x, y = centre(k)
+        value = d.rng.uniform(*values)
+        dot = d.within(x, y) < d.rng.uniform(*radii) * d.s
+        d.img[dot] = value
+        mask |= dot
     return mask
+
+
+def _pinholes(d: _Disc) -> np.ndarray:
+    return _dots(d, int(d.rng.integers(4, 10)), lambda _: d.spot(), (10, 45), (1.2, 2.2))
 
 
 def _crack(d: _Disc) -> np.ndarray:
@@ -487,16 +498,12 @@ def _crack(d: _Disc) -> np.ndarray:
 
 
 def _burr(d: _Disc) -> np.ndarray:
-    mask = np.zeros(d.img.shape, bool)
     a = d.rng.uniform(0, 2 * np.pi)
-    for k in range(int(d.rng.integers(2, 5))):
-        ak = a + 0.05 * k
-        x, y = d.cx + d.r_outer * np.cos(ak), d.cy + d.r_outer * np.sin(ak)
-        value = d.rng.uniform(185, 230)
-        lump = d.within(x, y) < d.rng.uniform(2.5, 4.0) * d.s
-        d.img[lump] = value
-        mask |= lump
-    return mask
+
+    def on_rim(k: int) -> tuple[float, float]:
+        return d.cx + d.r_outer * np.cos(a + 0.05 * k), d.cy + d.r_outer * np.sin(a + 0.05 * k)
+
+    return _dots(d, int(d.rng.integers(2, 5)), on_rim, (185, 230), (2.5, 4.0))
 
 
 def _shrinkage(d: _Disc) -> np.ndarray:
