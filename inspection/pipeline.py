@@ -161,17 +161,7 @@ class InspectionPipeline:
         self.config = config or PipelineConfig()
         self.noise_net = for_inference(noise.model)
         self.defect_net = for_inference(defect.model)
-        workers = self.config.workers
-        if not workers and device != "cpu" and self.config.worker_processes:
-            workers = max(1, usable_cpus() - 1)  # a core left to the thread that feeds the GPU
-        self.workers = PhotoWorkers(workers, processes=self.config.worker_processes)
-        denoisers = build_denoisers(
-            denoiser.model if denoiser else None, version=denoiser.version if denoiser else ""
-        )
-        if device != "cpu" and "autoencoder" in denoisers:
-            ae = denoisers["autoencoder"]
-            assert isinstance(ae, AutoencoderDenoiser)
-            ae.model, ae.device = ae.model.to(device), device
+        self.workers = PhotoWorkers(self._worker_count(), processes=self.config.worker_processes)
         self.backend = runners.backend if runners else "torch"
         self.noise_runner: Runner = (
             runners.noise if runners else TorchRunner(self.noise_net, channels_last=True, device=device)
@@ -180,10 +170,37 @@ class InspectionPipeline:
         self.defect_runner: Runner = (
             runners.defect if runners else TorchRunner(self.defect_net, features=True, device=device)
         )
-        if runners and runners.denoiser and denoiser:
-            denoisers["autoencoder"] = RuntimeAutoencoder(runners.denoiser, version=denoiser.version)
+        denoisers = self._denoisers(denoiser, runners)
         self.router = Router(denoisers, self.config.routes, self.config.min_denoise_sigma)
         self.safe = denoisers[self.config.safe_denoiser]
+        self._read_noise_meta(noise)
+        self._read_defect_meta(defect, policy)
+        self.bundle_version = bundle_version
+        self.ood = ood
+        loaded = {"noise": noise, "defect": defect, **({"denoiser": denoiser} if denoiser else {})}
+        self.model_versions = {task: ck.version for task, ck in loaded.items()}
+        self.architectures = {task: str(ck.meta["architecture"]) for task, ck in loaded.items()}
+
+    def _worker_count(self) -> int:
+        """The config's decoding workers; on a GPU with worker processes, all but one core by default."""
+        if not self.config.workers and self.device != "cpu" and self.config.worker_processes:
+            return max(1, usable_cpus() - 1)  # a core left to the thread that feeds the GPU
+        return self.config.workers
+
+    def _denoisers(self, denoiser: Checkpoint | None, runners: ModelRunners | None) -> dict[str, Denoiser]:
+        """Every route's denoiser; the autoencoder on the pipeline's device, or on the runtime when exported."""
+        denoisers = build_denoisers(
+            denoiser.model if denoiser else None, version=denoiser.version if denoiser else ""
+        )
+        if self.device != "cpu" and "autoencoder" in denoisers:
+            ae = denoisers["autoencoder"]
+            assert isinstance(ae, AutoencoderDenoiser)
+            ae.model, ae.device = ae.model.to(self.device), self.device
+        if runners and runners.denoiser and denoiser:
+            denoisers["autoencoder"] = RuntimeAutoencoder(runners.denoiser, version=denoiser.version)
+        return denoisers
+
+    def _read_noise_meta(self, noise: Checkpoint) -> None:
         self.noise_classes = list(noise.meta["class_names"])
         if sorted(self.noise_classes) != sorted(NOISE_TYPES):
             raise CheckpointError(
@@ -194,16 +211,13 @@ class InspectionPipeline:
             noise.meta["model_kwargs"].get("in_chans", noise.meta.get("input_channels", 1))
         )
         self.noise_temperature = float(noise.meta.get("calibration", {}).get("temperature", 1.0))
+
+    def _read_defect_meta(self, defect: Checkpoint, policy: VerdictPolicy | None) -> None:
         self.transform = DefectTransform.from_meta(defect.meta)
         self.kinds = [str(k) for k in defect.meta.get("kinds", [])]
         self.temperature = float(defect.meta.get("calibration", {}).get("temperature", 1.0))
         threshold = defect.meta["threshold"] if defect.meta["threshold"] is not None else 0.5
         self.policy = policy or VerdictPolicy(threshold=float(threshold))
-        self.bundle_version = bundle_version
-        self.ood = ood
-        loaded = {"noise": noise, "defect": defect, **({"denoiser": denoiser} if denoiser else {})}
-        self.model_versions = {task: ck.version for task, ck in loaded.items()}
-        self.architectures = {task: str(ck.meta["architecture"]) for task, ck in loaded.items()}
 
     @property
     def threshold(self) -> float:
