@@ -1,9 +1,10 @@
-"""Spatially correlated noise judged after each denoiser the pipeline could route it to, against no denoising.
+"""Spatially correlated noise judged after each of the pipeline's denoisers and a few smoothing filters.
 
 Every photo under ``DATA/<class>/`` (``def*`` folders are defective) gets the realistic ``correlated`` noise, drawn
-as ``inspection evaluate`` draws it (seeded per photo), and the bundle's defect model judges it as it is, after
-the bundle's autoencoder, after a Gaussian blur and after OpenCV's non-local means at a few strengths. Shows why
-correlated noise is left undenoised (docs/results.md, "Correlated noise").
+as ``inspection evaluate`` draws it (seeded per photo), and the bundle's defect model judges it after each
+denoiser a route can name (the bundle's: ``identity`` is the photo as it is), after a Gaussian blur and after
+OpenCV's non-local means at fixed strengths. Shows why correlated noise is left undenoised (docs/results.md,
+"Correlated noise").
 
 Usage: python docs/proofs/correlated_routes.py BUNDLE DATA
 """
@@ -41,10 +42,8 @@ def main() -> None:
         )
         return f"{100 * float(((p >= pipe.threshold) == labels).mean()):.2f}%"
 
-    autoencoder = pipe.router.denoisers["autoencoder"]
     routes: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        "none": lambda n: n,
-        "autoencoder": autoencoder,
+        **pipe.router.denoisers,
         **{
             f"gaussian blur {s:g} px": (lambda n, s=s: cv2.GaussianBlur(n, (0, 0), s))
             for s in (1.0, 1.5, 2.0)
