@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from inspection.bundle import BUNDLES_DIR, load_bundle, read_live
-from inspection.cli import main
+from inspection.cli import build_parser, main
 from inspection.store import RecordStore
 from inspection.testing import write_tiny_checkpoints
 
@@ -130,9 +130,16 @@ def test_promote_with_a_store_that_cannot_be_opened_changes_nothing(
     args = ["models", "promote", str(tmp_path / "v1"), "--models", str(root), "--golden", str(synthetic_root)]
     assert main([*args, "--db", bad_db]) == 2
     err = capsys.readouterr().err
-    assert read_live(root) is None and "inspection models promote:" in err and "--no-record" in err
-    assert main([*args, "--db", bad_db, "--no-record"]) == 0  # said out loud: decide without a record
+    assert read_live(root) is None and "inspection models promote:" in err and "--without-store" in err
+    assert main([*args, "--db", bad_db, "--without-store"]) == 0  # said out loud: decide without a record
     assert read_live(root) == "v1" and "will not be recorded" in capsys.readouterr().err
+
+
+def test_no_record_is_the_older_name_of_without_store() -> None:
+    for action in ("promote", "rollback"):
+        cmd = ["models", action, *(["BUNDLE"] if action == "promote" else []), "--models", "ROOT"]
+        assert build_parser().parse_args([*cmd, "--no-record"]).without_store
+        assert not build_parser().parse_args(cmd).without_store
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:

@@ -3,7 +3,7 @@
 ``promote`` gates a candidate against the live bundle on the golden set (:mod:`inspection.promotion`) and exits 1
 with the comparison table when it is refused; ``rollback`` points ``LIVE`` back. Both record their decision in
 the records store. Exit codes: 0 done, 1 refused, 2 bad input (a folder that is no bundle, a store that cannot
-be opened, unless ``--no-record``).
+be opened, unless ``--without-store``).
 """
 
 from __future__ import annotations
@@ -212,9 +212,12 @@ def _add_record_flags(parser: argparse.ArgumentParser) -> None:
         help="the name the decision is recorded under (default: the login name)",
     )
     parser.add_argument(
-        "--no-record",
+        "--without-store",
+        "--no-record",  # the flag's first name, kept for scripts: it never stopped an open store recording
+        dest="without_store",
         action="store_true",
-        help="decide even when no records store can be opened (the decision is then only in LIVE and the card)",
+        help="decide even when no records store can be opened (the decision is then only in LIVE and the "
+        "card); an open store still records it. --no-record is the same flag's older name",
     )
 
 
@@ -368,16 +371,16 @@ def run_show(args: argparse.Namespace) -> int:
 # --- promote, rollback --------------------------------------------------------------------------------------------
 
 
-def _open_store(action: str, db: str, no_record: bool = False) -> tuple[RecordStore | None, int | None]:
+def _open_store(action: str, db: str, without_store: bool = False) -> tuple[RecordStore | None, int | None]:
     """The store decisions go to; one that cannot be opened gives an exit code (nothing done) unless
-    ``--no-record`` says to decide anyway."""
+    ``--without-store`` says to decide anyway."""
     from inspection.commands._stores import StoreOpenError, open_stores
 
     try:
         store, _ = open_stores(db or None, None)
     except StoreOpenError as e:
-        if not no_record:
-            return None, _fail(action, f"{e}; every decision is recorded: fix --db, or pass --no-record")
+        if not without_store:
+            return None, _fail(action, f"{e}; every decision is recorded: fix --db, or pass --without-store")
         print(f"inspection models {action}: the decision will not be recorded: {e}", file=sys.stderr)
         return None, None
     return store, None
@@ -418,7 +421,7 @@ def run_promote(args: argparse.Namespace) -> int:
         return _fail(
             "promote", f"models root {root} does not exist; create it (mkdir) or pass another --models"
         )
-    store, code = _open_store("promote", args.db, args.no_record)
+    store, code = _open_store("promote", args.db, args.without_store)
     if code is not None:
         return code
     try:
@@ -503,7 +506,7 @@ def run_rollback(args: argparse.Namespace) -> int:
     from inspection.promotion import PromotionError, rollback
 
     root = Path(args.models).expanduser()
-    store, code = _open_store("rollback", args.db, args.no_record)
+    store, code = _open_store("rollback", args.db, args.without_store)
     if code is not None:
         return code
     try:
