@@ -216,8 +216,8 @@ def _add_record_flags(parser: argparse.ArgumentParser) -> None:
         "--no-record",  # the flag's first name, kept for scripts: it never stopped an open store recording
         dest="without_store",
         action="store_true",
-        help="decide even when no records store can be opened (the decision is then only in LIVE and the "
-        "card); an open store still records it. --no-record is the same flag's older name",
+        help="decide even when no records store can be opened (the decision is then only in LIVE and, for a "
+        "promotion, the card); an open store still records it. --no-record is the same flag's older name",
     )
 
 
