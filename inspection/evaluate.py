@@ -463,6 +463,53 @@ def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
     listed = list_split(root, cfg.split, kinds_only=cfg.kinds_only, labels=cfg.labels or None)
     if cfg.max_images and cfg.max_images < len(listed):
         listed = [listed[i] for i in np.linspace(0, len(listed) - 1, cfg.max_images).round().astype(int)]
+    ev, samples, rejected = _run_protocol(cfg, listed)
+    labels = np.array([s.label for s in samples])
+    name = cfg.name or Path(root).resolve().name
+    created = datetime.now(UTC)
+    report_id = f"{created:%Y%m%dT%H%M%SZ}-{name}"
+    folder = Path(cfg.reports or reports_dir()) / report_id
+    gallery_idx = int(np.flatnonzero(labels == 1)[0]) if labels.any() else 0
+    report: dict[str, Any] = {
+        "schema_version": 1,
+        "id": report_id,
+        "created": created.isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "dataset": _dataset_section(cfg, root, name, samples, rejected),
+        "protocol": {
+            "name": "standard",
+            "seed": cfg.seed,
+            "levels": {k: list(v) for k, v in LEVEL_RANGES.items()},
+            "periodic_radius_cycles": [6, 60],
+            "periodic_two_wave_share": 0.3,
+        },
+        "models": _models_section(ev.pipe),
+        "backend": cfg.backend,
+        "routes": dict(ev.pipe.config.routes),
+        "routing": routing_settings(ev.pipe.config),
+        "config": json.loads(json.dumps(asdict(cfg))),
+        **ev.summary(),
+        "reference": REFERENCE,
+        "gallery": write_gallery(
+            ev, read_image(samples[gallery_idx].path).gray, folder / "gallery", cfg.seed, gallery_idx
+        ),
+        "seconds": round(time.monotonic() - t_start, 1),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(_finite(report), indent=1, allow_nan=False) + "\n")
+    (folder / "report.md").write_text(render_markdown(report))
+    return report, folder
+
+
+def _run_protocol(
+    cfg: EvalConfig, listed: list[Sample]
+) -> tuple[Evaluation, list[Sample], list[RejectedPhoto]]:
+    """Run every readable photo through the protocol, a batch at a time; the photos that could not be read are
+    returned with their reasons.
+
+    Raises:
+        FileNotFoundError: no photo could be read.
+    """
     ev = Evaluation(cfg)
     samples: list[Sample] = []
     rejected: list[RejectedPhoto] = []
@@ -475,57 +522,37 @@ def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], Path]:
             samples += chunk
     if not samples:
         raise FileNotFoundError(f"none of the {len(listed)} photos of split {cfg.split!r} could be read")
-    labels = np.array([s.label for s in samples])
-    name = cfg.name or Path(root).resolve().name
-    created = datetime.now(UTC)
-    report_id = f"{created:%Y%m%dT%H%M%SZ}-{name}"
-    folder = Path(cfg.reports or reports_dir()) / report_id
-    gallery_idx = int(np.flatnonzero(labels == 1)[0]) if labels.any() else 0
-    report: dict[str, Any] = {
-        "schema_version": 1,
-        "id": report_id,
-        "created": created.isoformat(timespec="seconds"),
-        "commit": git_commit(),
-        "dataset": {
-            "name": name,
-            "root": str(Path(root).resolve()),
-            "split": cfg.split,
-            "n_images": len(samples),
-            "sha256": dataset_fingerprint(samples)["sha256"],
-            "rejected": [{"path": str(r.path), "reason": r.reason, "message": r.message} for r in rejected],
-            **({"labels_csv": str(Path(cfg.labels).resolve())} if cfg.labels else {}),
-        },
-        "protocol": {
-            "name": "standard",
-            "seed": cfg.seed,
-            "levels": {k: list(v) for k, v in LEVEL_RANGES.items()},
-            "periodic_radius_cycles": [6, 60],
-            "periodic_two_wave_share": 0.3,
-        },
-        "models": {
-            task: {"version": ck.version, "architecture": ck.meta["architecture"]}
-            for task, ck in (("noise", ev.pipe.noise), ("defect", ev.pipe.defect))
-        },
-        "backend": cfg.backend,
-        "routes": dict(ev.pipe.config.routes),
-        "routing": routing_settings(ev.pipe.config),
-        "config": json.loads(json.dumps(asdict(cfg))),
-        **ev.summary(),
-        "reference": REFERENCE,
-        "gallery": write_gallery(
-            ev, read_image(samples[gallery_idx].path).gray, folder / "gallery", cfg.seed, gallery_idx
-        ),
-        "seconds": round(time.monotonic() - t_start, 1),
+    return ev, samples, rejected
+
+
+def _dataset_section(
+    cfg: EvalConfig, root: str, name: str, samples: list[Sample], rejected: list[RejectedPhoto]
+) -> dict[str, Any]:
+    """The report's ``dataset``: where the photos came from, their fingerprint, and each rejected photo."""
+    return {
+        "name": name,
+        "root": str(Path(root).resolve()),
+        "split": cfg.split,
+        "n_images": len(samples),
+        "sha256": dataset_fingerprint(samples)["sha256"],
+        "rejected": [{"path": str(r.path), "reason": r.reason, "message": r.message} for r in rejected],
+        **({"labels_csv": str(Path(cfg.labels).resolve())} if cfg.labels else {}),
     }
-    if "denoiser" in ev.pipe.model_versions:
-        report["models"]["denoiser"] = {
-            "version": ev.pipe.model_versions["denoiser"],
-            "architecture": ev.pipe.architectures["denoiser"],
+
+
+def _models_section(pipe: InspectionPipeline) -> dict[str, dict[str, str]]:
+    """The report's ``models``: version and architecture of the noise, defect and (where one runs) denoiser
+    models."""
+    models = {
+        task: {"version": ck.version, "architecture": ck.meta["architecture"]}
+        for task, ck in (("noise", pipe.noise), ("defect", pipe.defect))
+    }
+    if "denoiser" in pipe.model_versions:
+        models["denoiser"] = {
+            "version": pipe.model_versions["denoiser"],
+            "architecture": pipe.architectures["denoiser"],
         }
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(json.dumps(_finite(report), indent=1, allow_nan=False) + "\n")
-    (folder / "report.md").write_text(render_markdown(report))
-    return report, folder
+    return models
 
 
 def _finite(o: Any) -> Any:

@@ -829,18 +829,7 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
 
     # From scratch, take the pos_weight shift out of output 0; then calibrate and choose the threshold.
     finish_output0(model, kinds_only=kinds_only, shift=shift)
-    z = _logits(model, vx)
-    calibration = calibrate(z[:, 0], vy, kinds_only=kinds_only)
-    metrics = defect_metrics(
-        z,
-        vy,
-        vk,
-        c,
-        temperature=calibration["temperature"],
-        threshold=0.0 if kinds_only else None,
-        kinds_only=kinds_only,
-        kind_names=kinds,
-    )
+    calibration, metrics = _calibrated_metrics(model, (vx, vy, vk), c, kinds_only=kinds_only, kinds=kinds)
     threshold = metrics.get("val_threshold", 0.0)
     metrics["best_epoch"] = epoch
     path = tr.save(
@@ -865,6 +854,32 @@ def train_defect(cfg: TrainConfig) -> TrainResult:
         ),
     )
     return TrainResult(path, metrics, time.monotonic() - t0)
+
+
+def _calibrated_metrics(
+    model: nn.Module,
+    views: tuple[torch.Tensor, np.ndarray, np.ndarray],
+    cfg: TrainConfig,
+    *,
+    kinds_only: bool,
+    kinds: list[str],
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Fit the temperature on the validation views ``(x, y, kind)``, then the validation metrics at that
+    temperature, with the threshold chosen there (0 for a kinds-only model)."""
+    vx, vy, vk = views
+    z = _logits(model, vx)
+    calibration = calibrate(z[:, 0], vy, kinds_only=kinds_only)
+    metrics = defect_metrics(
+        z,
+        vy,
+        vk,
+        cfg,
+        temperature=calibration["temperature"],
+        threshold=0.0 if kinds_only else None,
+        kinds_only=kinds_only,
+        kind_names=kinds,
+    )
+    return calibration, metrics
 
 
 def denoiser_dir(path: str | Path, flag: str = "--denoiser") -> Path:

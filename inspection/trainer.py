@@ -151,6 +151,19 @@ class _Optimisation:
     steps: int
 
 
+def _keep_if_best(
+    progress: Progress, model: nn.Module, metrics: dict[str, float], epoch: int, score_key: str
+) -> bool:
+    """Keep a CPU copy of the weights when ``metrics[score_key]`` beats the best so far; returns whether it did."""
+    if progress.best and not metrics[score_key] > progress.best[score_key]:  # a NaN score never improves
+        return False
+    progress.best, progress.best_epoch = metrics, epoch
+    progress.best_state = {
+        k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()
+    }
+    return True
+
+
 class Trainer:
     """Shared loop: AdamW + one-cycle schedule, per-epoch validation, checkpoint-on-best, budget."""
 
@@ -457,23 +470,13 @@ class Trainer:
         cfg = self.cfg
         decision: dict[str, Any] | None = None
         if cluster.is_main:
-            model.eval()
-            metrics = validate(OnDevice(model, device))
-            seconds = time.monotonic() - t0
-            spent = progress.elapsed_s + seconds
-            stop = bool(cfg.time_budget_s and spent > cfg.time_budget_s)
-            decision = {"metrics": metrics, "seconds": seconds, "stop": stop}
+            decision = self._validate(model, validate, device, t0, progress)
         decision = broadcast_json(decision, cluster, device)
         metrics, seconds = decision["metrics"], decision["seconds"]
         progress.epoch, progress.stop = epoch, decision["stop"]
         progress.elapsed_s += seconds
         progress.epoch_seconds.append(seconds)
-        improved = not progress.best or metrics[score_key] > progress.best[score_key]
-        if improved:
-            progress.best, progress.best_epoch = metrics, epoch
-            progress.best_state = {
-                k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()
-            }
+        improved = _keep_if_best(progress, model, metrics, epoch, score_key)
         stalled = should_stop_early(cfg.patience, epoch, progress.best_epoch)
         progress.stop = progress.stop or stalled
         if not cluster.is_main:
@@ -502,6 +505,25 @@ class Trainer:
             )
         elif progress.stop:
             log.info("time budget of %.0f s reached after epoch %d", cfg.time_budget_s, epoch)
+
+    def _validate(
+        self,
+        model: nn.Module,
+        validate: Callable[[nn.Module], dict[str, float]],
+        device: torch.device,
+        t0: float,
+        progress: Progress,
+    ) -> dict[str, Any]:
+        """The epoch's validation metrics, its seconds, and whether the time budget is spent."""
+        model.eval()
+        metrics = validate(OnDevice(model, device))
+        seconds = time.monotonic() - t0
+        budget = self.cfg.time_budget_s
+        return {
+            "metrics": metrics,
+            "seconds": seconds,
+            "stop": bool(budget and progress.elapsed_s + seconds > budget),
+        }
 
     def _start(
         self,

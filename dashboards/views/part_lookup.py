@@ -222,21 +222,11 @@ def review_queue(src: config.Sources, engine: Engine) -> None:
         ui.empty_state("Nothing to review: no record has the review verdict or disagrees with another photo.")
         return
     st.caption(review.counts_caption(counts, include_labelled=with_labelled))
-    n_pages = -(-counts.total // review.PAGE_SIZE)
-    if st.session_state.get("review_page", 1) > n_pages:  # the last page emptied by labelling
-        st.session_state["review_page"] = n_pages
-    page = (
-        st.number_input(
-            f"Page (of {n_pages}, {review.PAGE_SIZE} records each)", 1, n_pages, key="review_page"
-        )
-        if n_pages > 1
-        else 1
-    )
     queue = review.review_queue(
         engine,
         stations=list(station_ids),
         include_labelled=with_labelled,
-        offset=(int(page) - 1) * review.PAGE_SIZE,
+        offset=(queue_page(counts.total) - 1) * review.PAGE_SIZE,
     )
     kinds = review.kinds_seen(engine)
     section = None
@@ -253,6 +243,17 @@ def review_queue(src: config.Sources, engine: Engine) -> None:
                 for item, column in zip(group.items[row : row + 2], st.columns(2, gap="large"), strict=False):
                     with column:
                         queue_item(src, item, kinds, who, compact=True)
+
+
+def queue_page(total: int) -> int:
+    """The queue page to show (1-based): a page picker when the queue needs more than one."""
+    n_pages = -(-total // review.PAGE_SIZE)
+    if st.session_state.get("review_page", 1) > n_pages:  # the last page emptied by labelling
+        st.session_state["review_page"] = n_pages
+    if n_pages == 1:
+        return 1
+    label = f"Page (of {n_pages}, {review.PAGE_SIZE} records each)"
+    return int(st.number_input(label, 1, n_pages, key="review_page"))
 
 
 def queue_item(

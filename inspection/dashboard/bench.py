@@ -302,6 +302,28 @@ def time_first_renders(env: dict[str, str], root: Path, timeout: float = 60.0) -
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="inspection-bench-") as tmp:
+        root = args.keep or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        url = args.db or f"sqlite:///{root / 'records.db'}"
+        if not (args.existing and args.keep):
+            _fill(root, url, args.records)
+        env = {"INSPECTION_REPORTS": str(root / "reports"), "INSPECTION_DB": url, "INSPECTION_MODELS": str(root / "models"),
+               "INSPECTION_PHOTOS": str(root / "photo-store"), "INSPECTION_DASHBOARD_NO_MODELS": "1"}  # fmt: skip
+        data = time_data_functions(env, args.repeats)
+        full = {} if args.no_apptest else time_pages(env, args.repeats)
+        first = time_first_renders(env, root) if args.browser else {}
+        worst, worst_browser = _print_table(data, full, first)
+        ok = worst <= args.budget_ms and worst_browser <= args.browser_budget_ms
+        print(f"\nslowest: {worst:,.0f} ms (budget {args.budget_ms:,.0f} ms)", end="")
+        if first:
+            print(f"; first render {worst_browser:,.0f} ms (budget {args.browser_budget_ms:,.0f} ms)", end="")
+        print(f": {'OK' if ok else 'OVER BUDGET'}")
+        return 0 if ok else 1
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m inspection.dashboard.bench", description=__doc__.splitlines()[0]
     )
@@ -333,48 +355,41 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --keep: reuse the data already there instead of refilling",
     )
-    args = parser.parse_args(argv)
+    return parser
 
-    with tempfile.TemporaryDirectory(prefix="inspection-bench-") as tmp:
-        root = args.keep or Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
-        url = args.db or f"sqlite:///{root / 'records.db'}"
-        if not (args.existing and args.keep):
-            fixtures.write_fixture_reports(root / "reports")
-            fixtures.write_fixture_models(root / "models")
-            photos = fixtures.write_fixture_photos(root / "photos")
-            keys = fixtures.store_fixture_photos(photos, root / "photo-store")
-            t = time.perf_counter()
-            fixtures.fill_fixture_db(url, args.records, photos=photos, photo_keys=keys)
-            print(f"inserted {args.records:,} records into {url} in {time.perf_counter() - t:.1f} s")
-        env = {"INSPECTION_REPORTS": str(root / "reports"), "INSPECTION_DB": url, "INSPECTION_MODELS": str(root / "models"),
-               "INSPECTION_PHOTOS": str(root / "photo-store"), "INSPECTION_DASHBOARD_NO_MODELS": "1"}  # fmt: skip
-        data = time_data_functions(env, args.repeats)
-        full = {} if args.no_apptest else time_pages(env, args.repeats)
-        first = time_first_renders(env, root) if args.browser else {}
-        print(f"\n{'':<12} {'':>15} {'whole page (AppTest)':^27}", end="")
-        print(f" {'first render (Chromium)':^28}" if first else "")
-        print(f"{'page':<12} {'data functions':>15} {'running server':>14} {'fresh server':>12}", end="")
-        print(f" {'running server':>15} {'first visit':>12}" if first else "")
-        worst = worst_browser = 0.0
-        for page in PAGES:
-            running_ms = full["running server"][page] if full else None
-            worst = max(worst, data[page], running_ms or 0.0)
-            shown = [
-                f"{full[way][page]:,.0f} ms" if full else "-" for way in ("running server", "fresh server")
-            ]
-            print(f"{page:<12} {data[page]:>12,.0f} ms {shown[0]:>14} {shown[1]:>12}", end="")
-            if first:
-                running, first_visit = first["running server"][page], first["first visit"][page]
-                worst_browser = max(worst_browser, running)
-                print(f" {running:>12,.0f} ms {first_visit:>9,.0f} ms", end="")
-            print()
-        ok = worst <= args.budget_ms and worst_browser <= args.browser_budget_ms
-        print(f"\nslowest: {worst:,.0f} ms (budget {args.budget_ms:,.0f} ms)", end="")
+
+def _fill(root: Path, url: str, records: int) -> None:
+    """Fixture reports, models and photos under ``root``, and ``records`` records in ``url``."""
+    fixtures.write_fixture_reports(root / "reports")
+    fixtures.write_fixture_models(root / "models")
+    photos = fixtures.write_fixture_photos(root / "photos")
+    keys = fixtures.store_fixture_photos(photos, root / "photo-store")
+    t = time.perf_counter()
+    fixtures.fill_fixture_db(url, records, photos=photos, photo_keys=keys)
+    print(f"inserted {records:,} records into {url} in {time.perf_counter() - t:.1f} s")
+
+
+def _print_table(
+    data: dict[str, float], full: dict[str, dict[str, float]], first: dict[str, dict[str, float]]
+) -> tuple[float, float]:
+    """One line a page: data functions, whole page (AppTest) and first render (Chromium) where measured;
+    returns the slowest data-or-page time and the slowest first render on a running server."""
+    print(f"\n{'':<12} {'':>15} {'whole page (AppTest)':^27}", end="")
+    print(f" {'first render (Chromium)':^28}" if first else "")
+    print(f"{'page':<12} {'data functions':>15} {'running server':>14} {'fresh server':>12}", end="")
+    print(f" {'running server':>15} {'first visit':>12}" if first else "")
+    worst = worst_browser = 0.0
+    for page in PAGES:
+        running_ms = full["running server"][page] if full else None
+        worst = max(worst, data[page], running_ms or 0.0)
+        shown = [f"{full[way][page]:,.0f} ms" if full else "-" for way in ("running server", "fresh server")]
+        print(f"{page:<12} {data[page]:>12,.0f} ms {shown[0]:>14} {shown[1]:>12}", end="")
         if first:
-            print(f"; first render {worst_browser:,.0f} ms (budget {args.browser_budget_ms:,.0f} ms)", end="")
-        print(f": {'OK' if ok else 'OVER BUDGET'}")
-        return 0 if ok else 1
+            running, first_visit = first["running server"][page], first["first visit"][page]
+            worst_browser = max(worst_browser, running)
+            print(f" {running:>12,.0f} ms {first_visit:>9,.0f} ms", end="")
+        print()
+    return worst, worst_browser
 
 
 if __name__ == "__main__":

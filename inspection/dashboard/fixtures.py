@@ -85,64 +85,10 @@ def fixture_report(
     """
     rng = np.random.default_rng(seed)
     n = 120
-    recall = {
-        t: round(float(np.clip(1 - (1 - 0.985) / quality - rng.uniform(0, 0.01), 0, 1)), 3)
-        for t in NOISE_TYPES
-    }
-    matrix = []
-    for i, t in enumerate(NOISE_TYPES):
-        hits = round(recall[t] * 30)
-        row = [0, 0, 0, 0]
-        row[i] = hits
-        row[(i + 1 + int(rng.integers(0, 3))) % 4] += 30 - hits
-        matrix.append(row)
-    # Weak noise is the hard case for the classifier: accuracy climbs with the level, differently per type.
-    low = {"gaussian": 0.90, "salt_pepper": 0.97, "periodic": 0.86}
-    by_level_noise = {
-        t: {
-            "low": round(low[t] * quality, 3),
-            "mid": round(min(1.0, (low[t] + 0.6 * (1 - low[t])) * quality), 3),
-            "high": round(min(1.0, (1.0 - 0.1 * (1 - low[t])) * quality), 3),
-        }
-        for t in NOISY
-    }
-    samples, summary = [], []
-    for t, methods in METHODS.items():
-        for method, (psnr, ssim) in methods.items():
-            ps, ss = [], []
-            for lvl in LEVELS:
-                for _ in range(12):
-                    p = float(psnr * (0.97 + 0.03 * quality) + LEVEL_DROP[lvl] + rng.normal(0, 1.2))
-                    s = float(np.clip(ssim + LEVEL_DROP[lvl] / 40 + rng.normal(0, 0.03), 0, 1))
-                    ps.append(p)
-                    ss.append(s)
-                    samples.append(
-                        {
-                            "noise_type": t,
-                            "method": method,
-                            "level_bin": lvl,
-                            "psnr": round(p, 2),
-                            "ssim": round(s, 3),
-                        }
-                    )
-            summary.append({"noise_type": t, "method": method, "psnr": round(float(np.mean(ps)), 2),
-                            "ssim": round(float(np.mean(ss)), 3), "ms_per_image": round(float(rng.uniform(1, 12)), 2),
-                            "n": len(ps)})  # fmt: skip
-    without = {"gaussian": 0.71, "salt_pepper": 0.64, "periodic": 0.80}
-    routed = {t: round(min(0.99, 0.975 * quality + rng.uniform(-0.01, 0.01)), 4) for t in NOISY}
-    noisy_none, noisy_routed = float(np.mean(list(without.values()))), float(np.mean(list(routed.values())))
-    conditions = {
-        "clean": _metrics(rng, 0.985, n),
-        "noisy_none": _metrics(rng, noisy_none, 3 * n),
-        "noisy_routed": _metrics(rng, noisy_routed, 3 * n),
-        "noisy_oracle": _metrics(rng, min(0.99, noisy_routed + 0.005), 3 * n),
-    }
-    per_type = {
-        "noisy_none": {t: _metrics(rng, without[t], n) for t in NOISY},
-        "noisy_routed": {t: _metrics(rng, routed[t], n) for t in NOISY},
-    }
-    by_level = {cond: {t: {lvl: round(per_type[cond][t]["accuracy"] + LEVEL_DROP[lvl] / 50, 3) for lvl in LEVELS}
-                       for t in NOISY} for cond in per_type}  # fmt: skip
+    # one generator through the sections, in this order, so a seed gives the numbers it always gave
+    noise_classifier = _fixture_noise_classifier(rng, quality)
+    summary, samples = _fixture_denoise(rng, quality)
+    defect, routed = _fixture_defect(rng, quality, n)
     best = {t: max(METHODS[t].items(), key=lambda kv: kv[1][0])[0] for t in NOISY}
     return {
         "schema_version": 1,
@@ -166,20 +112,15 @@ def fixture_report(
                 MODEL_VERSIONS.items(), ("freq_vgg_tiny", "unet_ae_small", "defect_vgg_tiny"), strict=True
             )
         },  # fmt: skip
-        "noise_classifier": {
-            "accuracy": round(float(np.mean(list(recall.values()))), 4),
-            "recall": recall,
-            "confusion": {"labels": list(NOISE_TYPES), "matrix": matrix},
-            "accuracy_by_level": by_level_noise,
-        },
+        "noise_classifier": noise_classifier,
         "denoise": {"summary": summary, "samples": samples},
         "denoise_psnr": {
             t: next(s["psnr"] for s in summary if s["noise_type"] == t and s["method"] == best[t])
             for t in NOISY
         },
-        "defect": {"conditions": conditions, "per_type": per_type, "by_level": by_level},
+        "defect": defect,
         "defect_accuracy": {
-            **{c: v["accuracy"] for c, v in conditions.items()},
+            **{c: v["accuracy"] for c, v in defect["conditions"].items()},
             "noisy_routed_per_type": routed,
         },
         "defect_erasure": 0.01,
@@ -190,18 +131,90 @@ def fixture_report(
             "noisy_after": 0.970,
         },
         "calibration": fixture_calibration(seed),
-        "gallery": [
-            {
-                "noise_type": t,
-                "noisy": f"gallery/{t}_noisy.png",
-                "denoised": f"gallery/{t}_denoised.png",
-                "clean": f"gallery/{t}_clean.png",
-                "spectrum": f"gallery/{t}_spectrum.png",
-                "heat": f"gallery/{t}_heat.png",
-                "p_defective": 0.9,
-            }  # fmt: skip
-            for t in NOISE_TYPES
-        ],
+        "gallery": [_gallery_entry(t) for t in NOISE_TYPES],
+    }
+
+
+def _fixture_noise_classifier(rng: np.random.Generator, quality: float) -> dict[str, Any]:
+    """The report's ``noise_classifier`` section: recall, confusion and accuracy by level."""
+    recall = {
+        t: round(float(np.clip(1 - (1 - 0.985) / quality - rng.uniform(0, 0.01), 0, 1)), 3)
+        for t in NOISE_TYPES
+    }
+    matrix = []
+    for i, t in enumerate(NOISE_TYPES):
+        hits = round(recall[t] * 30)
+        row = [0, 0, 0, 0]
+        row[i] = hits
+        row[(i + 1 + int(rng.integers(0, 3))) % 4] += 30 - hits
+        matrix.append(row)
+    # Weak noise is the hard case for the classifier: accuracy climbs with the level, differently per type.
+    low = {"gaussian": 0.90, "salt_pepper": 0.97, "periodic": 0.86}
+    by_level = {
+        t: {
+            "low": round(low[t] * quality, 3),
+            "mid": round(min(1.0, (low[t] + 0.6 * (1 - low[t])) * quality), 3),
+            "high": round(min(1.0, (1.0 - 0.1 * (1 - low[t])) * quality), 3),
+        }
+        for t in NOISY
+    }
+    return {
+        "accuracy": round(float(np.mean(list(recall.values()))), 4),
+        "recall": recall,
+        "confusion": {"labels": list(NOISE_TYPES), "matrix": matrix},
+        "accuracy_by_level": by_level,
+    }
+
+
+def _fixture_denoise(rng: np.random.Generator, quality: float) -> tuple[list[dict], list[dict]]:
+    """The report's denoising ``summary`` (one row per type and method) and per-photo ``samples``."""
+    samples, summary = [], []
+    for t, methods in METHODS.items():
+        for method, (psnr, ssim) in methods.items():
+            ps, ss = [], []
+            for lvl in LEVELS:
+                for _ in range(12):
+                    p = float(psnr * (0.97 + 0.03 * quality) + LEVEL_DROP[lvl] + rng.normal(0, 1.2))
+                    s = float(np.clip(ssim + LEVEL_DROP[lvl] / 40 + rng.normal(0, 0.03), 0, 1))
+                    ps.append(p)
+                    ss.append(s)
+                    samples.append({"noise_type": t, "method": method, "level_bin": lvl,
+                                    "psnr": round(p, 2), "ssim": round(s, 3)})  # fmt: skip
+            summary.append({"noise_type": t, "method": method, "psnr": round(float(np.mean(ps)), 2),
+                            "ssim": round(float(np.mean(ss)), 3), "ms_per_image": round(float(rng.uniform(1, 12)), 2),
+                            "n": len(ps)})  # fmt: skip
+    return summary, samples
+
+
+def _fixture_defect(
+    rng: np.random.Generator, quality: float, n: int
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The report's ``defect`` section and the routed accuracy per noisy type."""
+    without = {"gaussian": 0.71, "salt_pepper": 0.64, "periodic": 0.80}
+    routed = {t: round(min(0.99, 0.975 * quality + rng.uniform(-0.01, 0.01)), 4) for t in NOISY}
+    noisy_none, noisy_routed = float(np.mean(list(without.values()))), float(np.mean(list(routed.values())))
+    conditions = {
+        "clean": _metrics(rng, 0.985, n),
+        "noisy_none": _metrics(rng, noisy_none, 3 * n),
+        "noisy_routed": _metrics(rng, noisy_routed, 3 * n),
+        "noisy_oracle": _metrics(rng, min(0.99, noisy_routed + 0.005), 3 * n),
+    }
+    per_type = {
+        "noisy_none": {t: _metrics(rng, without[t], n) for t in NOISY},
+        "noisy_routed": {t: _metrics(rng, routed[t], n) for t in NOISY},
+    }
+    by_level = {cond: {t: {lvl: round(per_type[cond][t]["accuracy"] + LEVEL_DROP[lvl] / 50, 3) for lvl in LEVELS}
+                       for t in NOISY} for cond in per_type}  # fmt: skip
+    return {"conditions": conditions, "per_type": per_type, "by_level": by_level}, routed
+
+
+def _gallery_entry(noise_type: str) -> dict[str, Any]:
+    """One gallery row, pointing at the PNGs :func:`write_gallery` writes."""
+    names = ("noisy", "denoised", "clean", "spectrum", "heat")
+    return {
+        "noise_type": noise_type,
+        **{k: f"gallery/{noise_type}_{k}.png" for k in names},
+        "p_defective": 0.9,
     }
 
 
@@ -370,6 +383,43 @@ def fill_fixture_db(
     ``photos`` by path and, where ``photo_keys`` has the path, by photo-store key too.
     """
     engine = create_schema(url)
+    draw = _draw_records(n_records, stations, days, end, seed, drift_station, ood_station)
+    table = cast(Table, Inspection.__table__)
+    with engine.begin() as conn:
+        for lo in range(0, n_records, chunk):
+            rows = [
+                _record_row(draw, i, stations, seed, photos, photo_keys)
+                for i in range(lo, min(lo + chunk, n_records))
+            ]
+            conn.execute(insert(table), _normalise(rows))
+        in_use = {
+            task: (arch, metrics)
+            for task, version, arch, metrics in MODEL_ENTRIES
+            if (version or MODEL_VERSIONS[task]) == MODEL_VERSIONS[task]
+        }
+        conn.execute(
+            insert(cast(Table, ModelVersion.__table__)),
+            [
+                {"task": task, "version": version, "in_use": True, "created_at": end, "updated_at": end,
+                 "meta": {"architecture": in_use[task][0], "metrics": in_use[task][1]}}
+                for task, version in MODEL_VERSIONS.items()
+            ],
+        )  # fmt: skip
+    engine.dispose()
+    return n_records
+
+
+def _draw_records(
+    n_records: int,
+    stations: tuple[str, ...],
+    days: float,
+    end: datetime,
+    seed: int,
+    drift_station: str | None,
+    ood_station: str | None,
+) -> dict[str, np.ndarray]:
+    """Every record's seeded fields, as arrays: time, station, rejection, noise type and confidence, defect
+    probability, out-of-distribution flag and score (see :func:`fill_fixture_db`)."""
     rng = np.random.default_rng(seed)
     start_ts, end_ts = (end - timedelta(days=days)).timestamp(), end.timestamp()
     ts = np.sort(rng.uniform(start_ts, end_ts, n_records))
@@ -401,69 +451,62 @@ def fill_fixture_db(
     ood = ood_rng.random(n_records) < np.where(new_camera, OOD_SHARE_AFTER, OOD_SHARE_BEFORE)
     # Distance over the threshold: in range mostly well under 1, out of range from just over 1 to several.
     ood_score = np.where(ood, 1.0 + ood_rng.lognormal(0.0, 0.8, n_records), ood_rng.beta(2.0, 5.0, n_records))
-    routes = {"clean": "identity", "gaussian": "autoencoder", "salt_pepper": "median", "periodic": "notch"}
-    table = cast(Table, Inspection.__table__)
-    with engine.begin() as conn:
-        for lo in range(0, n_records, chunk):
-            rows = []
-            for i in range(lo, min(lo + chunk, n_records)):
-                station, nt = stations[st_idx[i]], str(types[i])
-                path = photos[nt][i % len(photos[nt])] if photos else None
-                row: dict[str, Any] = {
-                    "created_at": datetime.fromtimestamp(float(ts[i]), tz=UTC),
-                    "station_id": station,
-                    "part_id": f"P{st_idx[i] + 1}-{i:07d}",
-                    "source": "api",
-                    "dedup_key": f"{seed:08x}{i:056x}",
-                    "image_sha256": hashlib.sha256(f"{seed}-{i}".encode()).hexdigest(),
-                    "image_path": str(path) if path else None,
-                    "image_key": (photo_keys or {}).get(str(path)) if path else None,
-                    "conversion": "gray8",
-                    "height": 192,
-                    "width": 192,
-                }
-                if rejected[i]:
-                    row.update(
-                        status="rejected",
-                        reason="too_small",
-                        message="image is 20x20; at least 32x32 pixels are needed",
-                    )
-                else:
-                    rest = (1.0 - conf[i]) / 3
-                    noise_probs = {k: round(conf[i] if k == nt else rest, 4) for k in NOISE_TYPES}
-                    row.update(
-                        status="ok",
-                        noise_type=nt,
-                        noise_probability=float(conf[i]),
-                        noise_probabilities=noise_probs,
-                        denoiser=routes[nt],
-                        safe_path=bool(conf[i] < 0.5),
-                        defect_probability=float(defect_p[i]),
-                        threshold=0.5,
-                        verdict="defective" if defect_p[i] >= 0.5 else "ok",
-                        model_versions=dict(MODEL_VERSIONS),
-                        timings_ms={"total": 12.0},
-                        latency_ms=12.0,
-                        ood=bool(ood[i]),
-                        ood_score=round(float(ood_score[i]), 4),
-                    )
-                rows.append(row)
-            conn.execute(insert(table), _normalise(rows))
-        in_use = {
-            task: (arch, metrics)
-            for task, version, arch, metrics in MODEL_ENTRIES
-            if (version or MODEL_VERSIONS[task]) == MODEL_VERSIONS[task]
-        }
-        conn.execute(
-            insert(cast(Table, ModelVersion.__table__)),
-            [
-                {"task": task, "version": version, "in_use": True, "created_at": end, "updated_at": end,
-                 "meta": {"architecture": in_use[task][0], "metrics": in_use[task][1]}}
-                for task, version in MODEL_VERSIONS.items()
-            ],
-        )  # fmt: skip
-    engine.dispose()
-    return n_records
+    return {"ts": ts, "station": st_idx, "rejected": rejected, "type": types, "conf": conf,
+            "defect_p": defect_p, "ood": ood, "ood_score": ood_score}  # fmt: skip
+
+
+# inspection.denoise.DEFAULT_ROUTES, without importing torch into the dashboard
+ROUTES = {"clean": "identity", "gaussian": "autoencoder", "salt_pepper": "median", "periodic": "notch"}
+
+
+def _record_row(
+    draw: dict[str, np.ndarray],
+    i: int,
+    stations: tuple[str, ...],
+    seed: int,
+    photos: dict[str, list[Path]] | None,
+    photo_keys: dict[str, str] | None,
+) -> dict[str, Any]:
+    """Record ``i`` of :func:`_draw_records`'s draw as an ``inspections`` row: rejected, or scored."""
+    st, nt, conf = int(draw["station"][i]), str(draw["type"][i]), float(draw["conf"][i])
+    path = photos[nt][i % len(photos[nt])] if photos else None
+    row: dict[str, Any] = {
+        "created_at": datetime.fromtimestamp(float(draw["ts"][i]), tz=UTC),
+        "station_id": stations[st],
+        "part_id": f"P{st + 1}-{i:07d}",
+        "source": "api",
+        "dedup_key": f"{seed:08x}{i:056x}",
+        "image_sha256": hashlib.sha256(f"{seed}-{i}".encode()).hexdigest(),
+        "image_path": str(path) if path else None,
+        "image_key": (photo_keys or {}).get(str(path)) if path else None,
+        "conversion": "gray8",
+        "height": 192,
+        "width": 192,
+    }
+    if draw["rejected"][i]:
+        row.update(
+            status="rejected", reason="too_small", message="image is 20x20; at least 32x32 pixels are needed"
+        )
+        return row
+    rest = (1.0 - conf) / 3
+    defect_p = float(draw["defect_p"][i])
+    row.update(
+        status="ok",
+        noise_type=nt,
+        noise_probability=conf,
+        noise_probabilities={k: round(conf if k == nt else rest, 4) for k in NOISE_TYPES},
+        denoiser=ROUTES[nt],
+        safe_path=bool(conf < 0.5),
+        defect_probability=defect_p,
+        threshold=0.5,
+        verdict="defective" if defect_p >= 0.5 else "ok",
+        model_versions=dict(MODEL_VERSIONS),
+        timings_ms={"total": 12.0},
+        latency_ms=12.0,
+        ood=bool(draw["ood"][i]),
+        ood_score=round(float(draw["ood_score"][i]), 4),
+    )
+    return row
 
 
 def _normalise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, Table, case, exists, func, inspect, select, union
+from sqlalchemy import ColumnElement, Engine, Subquery, Table, case, exists, func, inspect, select, union
 from sqlalchemy.exc import SQLAlchemyError
 
 from inspection.dashboard.auth import is_loopback
@@ -158,18 +158,7 @@ def review_queue(
         One row per record: :data:`QUEUE_COLUMNS`, ``section`` (``review`` or ``conflict``) and
         :data:`LABEL_COLUMNS`.
     """
-    section = _section()
-    # A conflicting part sorts by its newest queued photo, so its photos stay together.
-    group_newest = func.max(T.c.created_at).over(partition_by=(section, T.c.station_id, T.c.part_id))
-    queued = (
-        select(
-            *(T.c[c] for c in QUEUE_COLUMNS),
-            section.label("rank"),
-            case((section == 0, T.c.created_at), else_=group_newest).label("group_at"),
-        )
-        .where(*_queued(stations, include_labelled))
-        .subquery()
-    )
+    queued = _queued_in_order(stations, include_labelled)
     newest = (
         select(L.c.inspection_id, func.max(L.c.id).label("label_id")).group_by(L.c.inspection_id).subquery()
     )
@@ -201,6 +190,22 @@ def review_queue(
         row["section"] = SECTION_REVIEW if row.pop("rank") == 0 else SECTION_CONFLICT
         row["conflict"] = bool(row["conflict"])
     return pd.DataFrame(rows, columns=[*QUEUE_COLUMNS, "section", *LABEL_COLUMNS])
+
+
+def _queued_in_order(stations: list[str] | None, include_labelled: bool) -> Subquery:
+    """The queued records with their section (``rank``: 0 review, 1 conflict) and the time their group sorts
+    by (``group_at``): a conflicting part sorts by its newest queued photo, so its photos stay together."""
+    section = _section()
+    group_newest = func.max(T.c.created_at).over(partition_by=(section, T.c.station_id, T.c.part_id))
+    return (
+        select(
+            *(T.c[c] for c in QUEUE_COLUMNS),
+            section.label("rank"),
+            case((section == 0, T.c.created_at), else_=group_newest).label("group_at"),
+        )
+        .where(*_queued(stations, include_labelled))
+        .subquery()
+    )
 
 
 def count_queue(

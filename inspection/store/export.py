@@ -247,7 +247,10 @@ def export_dataset(
         # Every golden hash in the store, exported or not: training drops any photo with these bytes, from
         # this export or from any replayed one, so the golden set never enters training.
         meta["golden_sha256"] = sorted(golden)
-        report = ExportReport(
+        if rows:
+            _write_labels(staging, rows, meta)
+            _swap_in(staging, out)
+        return ExportReport(
             out=out,
             counts=meta["counts"],
             fingerprint=meta["fingerprint"],
@@ -259,15 +262,6 @@ def export_dataset(
             unkinded_defects=meta["unkinded_defects"],
             meta=meta,
         )
-        if not rows:
-            return report
-        with open(staging / "labels.csv", "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["path", "label", "kind"])
-            writer.writerows([row.path, row.photo.label.verdict, row.photo.kind] for row in rows)
-        (staging / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
-        _swap_in(staging, out)
-        return report
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -453,6 +447,15 @@ def _write_photos(
         target.write_bytes(data)
         rows.append(_Row(split, relative, photo))
     return rows
+
+
+def _write_labels(staging: Path, rows: list[_Row], meta: dict[str, Any]) -> None:
+    """``labels.csv`` (path, label, kind) and ``dataset.json`` beside the photos in ``staging``."""
+    with open(staging / "labels.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "label", "kind"])
+        writer.writerows([row.path, row.photo.label.verdict, row.photo.kind] for row in rows)
+    (staging / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def _swap_in(staging: Path, out: Path) -> None:

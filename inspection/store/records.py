@@ -112,6 +112,18 @@ def ood_share_query(station_id: str, last: int) -> Select[Any]:
     return select(flagged, func.count()).select_from(newest)
 
 
+def _check_status(status: str, result: InspectionResult | None, reason: str | None) -> None:
+    """Refuse an unknown status, a scored record without its result, and a rejected one without a reason."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+    if status == STATUS_OK and result is None:
+        raise ValueError(
+            "a record with status 'ok' needs the InspectionResult; pass status='rejected' and a reason otherwise"
+        )
+    if status != STATUS_OK and not reason:
+        raise ValueError("a rejected record needs a reason code, e.g. reason='corrupt'")
+
+
 def _apply_result(row: Inspection, result: InspectionResult, conversion: str | None) -> None:
     """Copy a verdict and how it was reached onto a record."""
     row.noise_type = result.noise_type
@@ -195,14 +207,7 @@ class RecordStore:
         Raises:
             ValueError: for an unknown status, or a scored record without a result.
         """
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
-        if status == STATUS_OK and result is None:
-            raise ValueError(
-                "a record with status 'ok' needs the InspectionResult; pass status='rejected' and a reason otherwise"
-            )
-        if status != STATUS_OK and not reason:
-            raise ValueError("a rejected record needs a reason code, e.g. reason='corrupt'")
+        _check_status(status, result, reason)
         key = (
             dedup_key(station_id, part_id, image_sha256, status, reason)
             if dedup or status == STATUS_OK
