@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,8 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, select, text
 
 from inspection.dashboard import db, fixtures, images, parts, stations, versions
 from inspection.store.models import Inspection
@@ -159,24 +156,6 @@ def test_crops_stay_inside_and_find_detail() -> None:
     assert (edge.top, edge.left, edge.size) == (60, 80, 40)
     assert images.zoom(image, edge, 160).shape == (160, 160)
     assert images.outline(image, edge).shape == (100, 120, 3)
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh database on the test PostgreSQL server, dropped afterwards."""
-    base = os.environ.get("INSPECTION_TEST_PG_URL")
-    if not base:
-        pytest.skip("INSPECTION_TEST_PG_URL is not set (.ci/start-postgres.sh sets it)")
-    name = f"dashboard_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.mark.postgres

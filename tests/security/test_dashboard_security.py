@@ -39,6 +39,7 @@ from inspection.dashboard import auth, config, fixtures, parts, stations, ui
 from inspection.dashboard.drift import DriftFinding
 from inspection.dashboard.text import WORD_JOINER, escape_markdown
 from inspection.imageio import MAX_FILE_BYTES
+from inspection.loadtest import free_port
 from inspection.store.models import Inspection
 from inspection.store.photos import LocalPhotoStore
 
@@ -542,12 +543,6 @@ def test_sidebar_never_shows_the_query_password(
 
 
 # --- process cleanup ---------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def answers(port: int) -> bool:
