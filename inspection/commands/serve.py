@@ -51,6 +51,9 @@ class ServeConfig:
             their body is read. This bounds the memory bodies take.
         max_connections: open connections at once; more get 503 from the server (slow clients cannot hold
             every socket).
+        header_timeout_s: seconds a connection has to send a request's complete headers, from its opening or
+            from the first byte after its previous answer; a slower one gets 408 and is closed (so idle or
+            trickling clients cannot hold the open connections).
         body_timeout_s: seconds an upload may take to arrive; a slower one gets 408.
         score_timeout_s: seconds an upload may wait for its verdict; then 503, unscored.
         unauthenticated_per_minute: attempts without a valid key recorded per client address and minute;
@@ -82,6 +85,7 @@ class ServeConfig:
     max_uploads: int = 128
     max_inflight_mb: float = 256.0
     max_connections: int = 256
+    header_timeout_s: float = 10.0
     body_timeout_s: float = 60.0
     score_timeout_s: float = 60.0
     unauthenticated_per_minute: int = 20
@@ -186,15 +190,18 @@ def run(args: argparse.Namespace) -> int:
     from inspection.auth import AuthConfigError
     from inspection.commands._stores import StoreOpenError
     from inspection.models.checkpoint import CheckpointError
+    from inspection.service.protocol import header_deadline_protocol
 
     cfg = config_from_args(ServeConfig, args)
     try:
+        http = header_deadline_protocol(cfg.header_timeout_s)
         app = build_app(cfg)
     except (AuthConfigError, StoreOpenError, CheckpointError, ValueError) as e:  # BundleError too
         print(f"inspection serve: {e}", file=sys.stderr)
         return 2
     uvicorn.run(
         app,
+        http=http,
         host=cfg.host,
         port=cfg.port,
         access_log=cfg.access_log,
