@@ -93,6 +93,7 @@ def export_bundle(bundle_dir: str | Path, fmt: str, out: str | Path | None = Non
         )
     bundle = load_bundle(bundle_dir)
     target = Path(out) if out else bundle.path / fmt
+    check_target(target)
     checkpoints = {t: load_checkpoint(d) for t in TASKS if (d := bundle.checkpoint_dir(t)) is not None}
     partial = target.with_name(f".{target.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -115,6 +116,24 @@ def export_bundle(bundle_dir: str | Path, fmt: str, out: str | Path | None = Non
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     return target
+
+
+def check_target(target: Path) -> None:
+    """Refuse a target that is a file, or a folder holding anything but an earlier export (it is replaced whole).
+
+    Raises:
+        NotADirectoryError: ``target`` is a file.
+        FileExistsError: ``target`` is a non-empty folder without an export manifest.
+    """
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(
+            f"{target} is a file; --out must name a folder (missing, empty or an earlier export)"
+        )
+    if target.is_dir() and any(target.iterdir()) and not (target / MANIFEST_FILE).is_file():
+        raise FileExistsError(
+            f"{target} is not empty and holds no {MANIFEST_FILE}, so it is not an earlier export, which alone is "
+            "replaced; name a new or empty folder"
+        )
 
 
 def write_model(task: str, ck: Checkpoint, path: Path) -> None:

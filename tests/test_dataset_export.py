@@ -13,6 +13,7 @@ import pytest
 from helpers.photos import encode
 
 from inspection.cli import main
+from inspection.data import write_synthetic_dataset
 from inspection.results import InspectionResult
 from inspection.store import RecordStore
 from inspection.store.export import export_dataset, normalise_kind, pick_golden
@@ -272,6 +273,11 @@ def test_a_folder_that_is_not_an_export_is_never_replaced(
     assert plant.export(out) == 2
     assert "not a previous export" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    generated = write_synthetic_dataset(tmp_path / "generated", n_train=2, n_test=0, size=64, seed=0)
+    assert (generated / "dataset.json").is_file()  # inspection synth writes one too, so that alone is no mark
+    before = sorted(p.relative_to(generated) for p in generated.rglob("*"))
+    assert plant.export(generated) == 2
+    assert sorted(p.relative_to(generated) for p in generated.rglob("*")) == before
 
 
 def test_bad_golden_arguments_are_refused_before_anything_changes(plant: Plant, tmp_path: Path) -> None:

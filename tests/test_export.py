@@ -172,8 +172,29 @@ def test_export_command_writes_to_out(tiny_bundle, tmp_path, capsys) -> None:
         "denoiser.onnx",
         "defect.onnx",
     }
+    assert "exported bundle tiny-v1 (" in capsys.readouterr().out
+    assert (
+        main(["export", str(tiny_bundle), "--format", "onnx", "--out", str(tmp_path / "out")]) == 0
+    )  # replaced
     assert main(["export", str(tmp_path / "nowhere"), "--format", "onnx"]) == 2
     assert "inspection export:" in capsys.readouterr().err
+
+
+def test_export_never_replaces_a_folder_that_is_not_an_export(tiny_bundle, tmp_path, capsys) -> None:
+    require("onnxruntime")
+    precious = tmp_path / "precious"
+    (precious / "sub").mkdir(parents=True)
+    (precious / "thesis.txt").write_text("keep me")
+    assert main(["export", str(tiny_bundle), "--format", "onnx", "--out", str(precious)]) == 2
+    assert "not an earlier export" in capsys.readouterr().err
+    assert sorted(p.name for p in precious.iterdir()) == ["sub", "thesis.txt"]
+    (tmp_path / "afile").write_text("x")
+    assert main(["export", str(tiny_bundle), "--format", "onnx", "--out", str(tmp_path / "afile")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "afile",
+        "precious",
+    ]  # no partial export left behind
 
 
 def test_score_csv_and_records_name_the_backend(tiny_bundle, photos, tmp_path) -> None:

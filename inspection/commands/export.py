@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -21,18 +22,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         type=Path,
         default=None,
-        help="write here instead of BUNDLE/<format>/ (where --backend looks for the export)",
+        help="write here instead of BUNDLE/<format>/ (where --backend looks for the export): a new or empty folder, "
+        "or an earlier export, which is replaced",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspection.export import export_bundle
+    from inspection.export import MANIFEST_FILE, export_bundle
     from inspection.models.checkpoint import CheckpointError
 
     try:
         folder = export_bundle(args.bundle, args.format, args.out)
-    except (CheckpointError, ValueError) as e:  # BundleError and BackendError too
+    except (CheckpointError, ValueError, OSError) as e:  # BundleError and BackendError too
         print(f"inspection export: {e}", file=sys.stderr)
         return 2
-    print(f"exported {args.bundle} to {args.format} in {folder}")
+    version = json.loads((folder / MANIFEST_FILE).read_text())["bundle"]
+    print(f"exported bundle {version} ({args.bundle}) to {args.format} in {folder}")
     return 0

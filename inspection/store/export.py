@@ -140,17 +140,27 @@ def check_out_dir(out: Path) -> None:
     """Refuse an output folder that holds something other than a previous export.
 
     Raises:
-        ExportError: ``out`` is a file, or a non-empty folder without ``dataset.json``.
+        ExportError: ``out`` is a file, or a non-empty folder without an export's ``dataset.json``.
     """
     if not out.exists():
         return
     if not out.is_dir():
         raise ExportError(f"{out} is a file; --out must name a folder (missing, empty or a previous export)")
-    if any(out.iterdir()) and not (out / "dataset.json").is_file():
+    if any(out.iterdir()) and not _is_export(out / "dataset.json"):
         raise ExportError(
-            f"{out} is not empty and holds no dataset.json, so it is not a previous export; "
-            "name a new or empty folder (a previous export is replaced whole)"
+            f"{out} is not empty and holds no dataset.json written by 'inspection dataset export' (a generated "
+            "dataset's is not one), so it is not a previous export; name a new or empty folder (a previous export "
+            "is replaced whole)"
         )
+
+
+def _is_export(path: Path) -> bool:
+    """Whether ``path`` is a ``dataset.json`` this module wrote: ``inspection synth`` writes one too."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "golden_sha256" in meta and "source" in meta
 
 
 def pick_golden(photos: list[_Photo], n: int, seed: int) -> list[_Photo]:
