@@ -248,5 +248,24 @@ def test_synth_opt_in_kinds_in_kind_folders(tmp_path, capsys):
     assert main([*args, "--kinds", "scratch,inclusion", "--kind-folders", "--defect-share", "1"]) == 0
     assert {p.name for p in (data / "train").iterdir()} <= {"def_scratch", "def_inclusion"}
     assert len(list((data / "train").rglob("*.png"))) == 12
-    with pytest.raises(SystemExit, match="unknown defect kind"):
-        main([*args[:2], str(tmp_path / "bad"), *args[3:], "--kinds", "dent"])
+    capsys.readouterr()
+    assert main([*args[:2], str(tmp_path / "bad"), *args[3:], "--kinds", "dent"]) == 2
+    assert "unknown defect kind" in capsys.readouterr().err
+
+
+def test_synth_refuses_what_it_cannot_make_well(tmp_path, capsys):
+    """A folder with photos in it (two runs would mix, and dataset.json describe only the last), a photo
+    smaller than the pipeline judges, a share that is no share; negative counts are argparse errors."""
+    data = tmp_path / "data"
+    args = ["synth", "--out", str(data), "--n-train", "4", "--n-test", "0", "--size", "48"]
+    assert main(args) == 0
+    before = sorted(data.rglob("*"))
+    assert main([*args, "--seed", "2"]) == 2
+    assert "not a new or empty folder" in capsys.readouterr().err and sorted(data.rglob("*")) == before
+    fresh = ["synth", "--out", str(tmp_path / "fresh"), "--n-train", "4", "--n-test", "0"]
+    assert main([*fresh, "--size", "16"]) == 2 and "below the smallest photo" in capsys.readouterr().err
+    assert main([*fresh, "--defect-share", "1.5"]) == 2 and "between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "fresh").exists()
+    with pytest.raises(SystemExit):
+        main(["synth", "--out", str(tmp_path / "fresh"), "--n-train", "-3"])
+    assert "must be at least 0" in capsys.readouterr().err

@@ -125,3 +125,47 @@ def test_a_store_that_cannot_be_opened_is_one_line_and_exit_2(
     assert main([*args, "--out", str(tmp_path / "r.csv")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("inspection score: cannot open the records store") and len(err.splitlines()) == 1
+
+
+def test_the_summary_counts_every_verdict_and_the_folder_walk_skips_its_own_csv_and_hidden_folders(
+    tmp_path: Path, folder: Path, tiny_models: Path, capsys
+) -> None:
+    (folder / ".git").mkdir()
+    (folder / ".git" / "config").write_text("[core]")
+    out = folder / "results.csv"  # inside the scored folder: a rerun must not score its own CSV
+    args = ["score", str(folder), "--out", str(out), "--models", str(tiny_models), "--quiet", "--no-db"]
+    for _ in range(2):
+        assert main(args) == 0
+        with out.open() as fh:
+            rows = list(csv.DictReader(fh))
+        assert sorted(Path(r["path"]).name for r in rows) == [
+            "bad name!.png",
+            "good-1.png",
+            "good-2.png",
+            "text.jpg",
+        ]
+    verdicts = [r["verdict"] or r["status"] for r in rows]
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    counted = {name: verdicts.count(name) for name in ("ok", "defective", "review", "rejected")}
+    assert summary.startswith(
+        f"scored 4 files: {counted['ok']} ok, {counted['defective']} defective, {counted['review']} review, "
+        f"{counted['rejected']} rejected"
+    )
+    assert sum(counted.values()) == 4
+
+
+def test_setup_mistakes_are_one_line_and_exit_2(
+    tmp_path: Path, folder: Path, tiny_models: Path, capsys
+) -> None:
+    out = str(tmp_path / "r.csv")
+    base = ["score", "--out", out, "--quiet", "--no-db"]
+    assert (
+        main([*base, str(folder / "good-1.png"), str(tmp_path / "typo.png"), "--models", str(tiny_models)])
+        == 2
+    )
+    assert "no such file or folder" in capsys.readouterr().err and not Path(out).exists()
+    assert main([*base, str(folder), "--models", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err.startswith("inspection score: ")
+    with pytest.raises(SystemExit):
+        main([*base, str(folder), "--batch-size", "0"])
+    assert "must be at least 1" in capsys.readouterr().err

@@ -21,6 +21,26 @@ DEPRECATED_FLAGS = {"--torch-threads": "--threads"}
 DEPRECATED_KEYS = {"torch_threads": "threads"}
 
 
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a whole number of at least 1."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse ``type``: a whole number of at least 0."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+    return value
+
+
 class DeprecatedAlias(argparse.Action):
     """A renamed flag's old spelling: still accepted, hidden from ``--help``, with a one-line note on stderr."""
 

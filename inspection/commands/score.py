@@ -25,6 +25,7 @@ from inspection.commands._backend import (
     backend_of,
     device_of,
 )
+from inspection.commands._config import positive_int
 from inspection.results import InspectionResult, Rejection
 
 if (
@@ -65,7 +66,12 @@ EXIT_UNRECORDED = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", type=Path, help="photo files or folders (searched recursively)")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        help="photo files or folders, searched recursively (hidden files and folders, and the --out CSV, left out)",
+    )
     parser.add_argument(
         "--out", type=Path, default=Path("results.csv"), help="CSV to write (default: results.csv)"
     )
@@ -86,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--station", default="batch", help="station id the records carry (default: batch)")
     parser.add_argument(
-        "--batch-size", type=int, default=32, help="photos scored together in one call (default 32)"
+        "--batch-size", type=positive_int, default=32, help="photos scored together in one call (default 32)"
     )
     add_backend_flag(parser)
     add_device_flag(parser)
@@ -94,13 +100,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def expand(paths: list[Path]) -> Iterator[Path]:
-    """Files as given, folders recursively (hidden files skipped); a missing path is still yielded."""
+def expand(paths: list[Path], skip: Path | None = None) -> Iterator[Path]:
+    """Files as given, folders recursively: hidden files and folders left out, and ``skip`` (the output CSV)."""
+    skipped = skip.resolve() if skip else None
     for p in paths:
-        if p.is_dir():
-            yield from sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
-        else:
+        if not p.is_dir():
             yield p
+            continue
+        for f in sorted(p.rglob("*")):
+            hidden = any(part.startswith(".") for part in f.relative_to(p).parts)
+            if f.is_file() and not hidden and f.resolve() != skipped:
+                yield f
 
 
 def submission(path: Path, station: str) -> Submission:
@@ -245,7 +255,7 @@ def _report(
 
     unrecorded = counts[STATUS_UNRECORDED]
     print(
-        f"scored {n_files} files: {counts['ok']} ok, {counts['defective']} defective, "
+        f"scored {n_files} files: {counts['ok']} ok, {counts['defective']} defective, {counts['review']} review, "
         f"{counts['rejected']} rejected"
         + (f", {unrecorded} not recorded" if unrecorded else "")
         + f" -> {args.out}"
@@ -267,9 +277,10 @@ def _report(
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspection.bundle import load_bundle
+    from inspection.bundle import BundleError, load_bundle
     from inspection.commands._stores import StoreOpenError, register_models
     from inspection.ingest.ids import STATION_ID_RULE, valid_station_id
+    from inspection.models.checkpoint import CheckpointError
     from inspection.pipeline import InspectionPipeline
     from inspection.runtimes import BackendError
 
@@ -285,7 +296,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_SETUP
-    files = list(expand(args.paths))
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        print(f"inspection score: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_BAD_SETUP
+    files = list(expand(args.paths, skip=args.out))
     if not files:
         print("no files found under the given paths", file=sys.stderr)
         return EXIT_BAD_SETUP
@@ -300,7 +315,7 @@ def run(args: argparse.Namespace) -> int:
         )
         if ingestor is not None:
             register_models(ingestor.store, pipe)
-    except (StoreOpenError, BackendError) as e:
+    except (StoreOpenError, BackendError, BundleError, CheckpointError) as e:
         print(f"inspection score: {e}", file=sys.stderr)
         return EXIT_BAD_SETUP
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,25 +4,34 @@ with ``--masks``, its defect masks."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from inspection.commands._config import non_negative_int
 from inspection.products import PRODUCTS
 
 HELP = "Write synthetic impeller-like castings (with defects) in the train|test/<class>/ layout."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, required=True, help="dataset root to create")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="dataset root to create (a new or empty folder)"
+    )
     parser.add_argument(
         "--n-train",
-        type=int,
+        type=non_negative_int,
         default=1600,
         help="training photos to draw, about half defective (default: 1600)",
     )
     parser.add_argument(
-        "--n-test", type=int, default=400, help="test photos to draw, about half defective (default: 400)"
+        "--n-test",
+        type=non_negative_int,
+        default=400,
+        help="test photos to draw, about half defective (default: 400)",
     )
-    parser.add_argument("--size", type=int, default=160, help="photo side in pixels (default: 160)")
+    parser.add_argument(
+        "--size", type=int, default=160, help="photo side in pixels, at least 32 (default: 160)"
+    )
     parser.add_argument(
         "--seed", type=int, default=0, help="random seed; seed 0 gives the same bytes every time (default: 0)"
     )
@@ -64,6 +73,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from inspection.data import write_synthetic_dataset
 
+    problem = _check(args)
+    if problem:
+        print(f"inspection synth: {problem}", file=sys.stderr)
+        return 2
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
     try:
         root = write_synthetic_dataset(
@@ -79,9 +92,25 @@ def run(args: argparse.Namespace) -> int:
             masks=args.masks,
         )
     except ValueError as e:
-        raise SystemExit(f"inspection synth: {e}") from e
+        print(f"inspection synth: {e}", file=sys.stderr)
+        return 2
     masks = " with defect masks under masks/" if args.masks else ""
     print(
         f"wrote {args.n_train} train and {args.n_test} test photos to {root}{masks} (described in dataset.json)"
     )
     return 0
+
+
+def _check(args: argparse.Namespace) -> str | None:
+    """What is wrong with the request, before anything is written: ``None`` when nothing is."""
+    from inspection.imageio import MIN_SIDE
+
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        return f"{args.out} is not a new or empty folder; name another (two runs' photos would mix in one dataset)"
+    if args.size < MIN_SIDE:
+        return (
+            f"--size {args.size} is below the smallest photo the pipeline judges ({MIN_SIDE} pixels a side)"
+        )
+    if not 0 <= args.defect_share <= 1:
+        return f"--defect-share must be between 0 and 1, got {args.defect_share}"
+    return None
