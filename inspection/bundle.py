@@ -21,7 +21,7 @@ import json
 import logging
 import shutil
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -155,7 +155,9 @@ def load_bundle(path: str | Path | None = None) -> Bundle:
     if (root / PIPELINE_FILE).is_file():
         return _read_bundle(root)
     if not root.is_dir():
-        raise BundleError(f"models folder {root} does not exist; pass --models DIR or set INSPECTION_MODELS")
+        raise BundleError(
+            f"models folder {root} does not exist: name a models root or a bundle folder (or set INSPECTION_MODELS)"
+        )
     live = read_live(root)
     if live is not None:
         bundle_dir = root / BUNDLES_DIR / live
@@ -286,7 +288,17 @@ def write_bundle(
         if task not in checkpoints:
             raise BundleError(f"a bundle needs a {task} model")
     metas = {task: read_meta(resolve_checkpoint_dir(Path(src))) for task, src in checkpoints.items()}
+    for task, meta in metas.items():
+        if meta.get("task") not in (None, task):
+            raise BundleError(f"{checkpoints[task]} is a {meta['task']} model, not a {task} model")
     defect = metas["defect"]
+    if routing is None:
+        routing = default_routing(defect, autoencoder="denoiser" in checkpoints)
+    needs = sorted(t for t, name in routing.get("routes", {}).items() if name == "autoencoder")
+    if needs and "denoiser" not in checkpoints:
+        raise BundleError(
+            f"the routing sends {', '.join(needs)} to the autoencoder, but no denoiser was given"
+        )
     if policy is None:
         threshold = defect["threshold"] if defect["threshold"] is not None else 0.5
         policy = VerdictPolicy(threshold=float(threshold))
@@ -302,7 +314,7 @@ def write_bundle(
     spec = {
         "format_version": FORMAT_VERSION,
         "version": path.name,
-        "routing": routing if routing is not None else default_routing(defect),
+        "routing": routing,
         "policy": asdict(policy),
         "preprocessing": DefectTransform.from_meta(defect).to_meta(),
     }
@@ -316,8 +328,9 @@ def write_bundle(
     return _read_bundle(path)
 
 
-def default_routing(defect_meta: dict[str, Any]) -> dict[str, Any]:
-    """The pipeline's default routing, with the autoencoder's guards off for a defect model that learned camera noise.
+def default_routing(defect_meta: dict[str, Any], *, autoencoder: bool = True) -> dict[str, Any]:
+    """The pipeline's default routing, with the autoencoder's guards off for a defect model that learned camera noise;
+    without an ``autoencoder``, what would go to it is judged undenoised (``identity``).
 
     The guards send photos whose noise is stronger than sigma 48 or grows with brightness (sensor shot noise) down
     the safe path, undenoised, because a defect model that never saw what the autoencoder leaves of such noise
@@ -330,11 +343,13 @@ def default_routing(defect_meta: dict[str, Any]) -> dict[str, Any]:
 
     train_config = defect_meta.get("train_config", {})
     gate = float(train_config.get("min_denoise_sigma", 0.0))
+    config = PipelineConfig(min_denoise_sigma=gate)
     if CAMERA in train_config.get("noise_types", ()):
-        return routing_settings(
-            PipelineConfig(max_signal_dependence=0.0, max_noise_sigma=0.0, min_denoise_sigma=gate)
-        )
-    return routing_settings(PipelineConfig(min_denoise_sigma=gate))
+        config = replace(config, max_signal_dependence=0.0, max_noise_sigma=0.0)
+    if not autoencoder:
+        routes = {t: "identity" if name == "autoencoder" else name for t, name in config.routes.items()}
+        config = replace(config, routes=routes)
+    return routing_settings(config)
 
 
 def routing_settings(config: Any) -> dict[str, Any]:

@@ -71,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(named if named in COMMANDS else None).parse_args(argv)
     args._argv = argv  # the exact command, for records such as a bundle's card
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin on every start
     missing = args._extra and missing_extra_message(args.command, args._extra)
     if missing:
         print(f"error: {missing}", file=sys.stderr)
@@ -80,6 +81,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if not isinstance(e, setup_errors()):
+            raise
+        print(f"inspection {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+# Errors of the set-up, not of the code: a missing or mismatched bundle or checkpoint, a runtime without its export
+# or package, a device torch cannot see, a store that cannot be opened. Where a command does not catch them itself
+# they are one line and exit 2, never a traceback.
+SETUP_ERRORS = (
+    ("inspection.models.checkpoint", "CheckpointError"),  # BundleError and ResumeError too
+    ("inspection.runtimes", "BackendError"),
+    ("inspection.hardware", "DeviceError"),
+    ("inspection.commands._stores", "StoreOpenError"),
+    ("inspection.store.database", "StoreConfigError"),
+)
+
+
+def setup_errors() -> tuple[type[Exception], ...]:
+    """The classes of :data:`SETUP_ERRORS` whose modules import here (a GPU machine may lack the store's)."""
+    found = []
+    for module, name in SETUP_ERRORS:
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except ImportError:
+            continue
+    return tuple(found)
 
 
 if __name__ == "__main__":

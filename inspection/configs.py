@@ -258,3 +258,11 @@ class BenchConfig:
     worker_processes: bool = False
     seed: int = 0
     stream: bool = False
+
+
+# What a fine-tune takes from the parent's recipe: how it was trained, not which run, data or machine it was.
+# Architecture, input size, resize mode and kinds come with the parent's weights (``init_from``).
+FINE_TUNE_INHERITED = (
+    *("batch_size", "weight_decay", "val_fraction", "seed", "load_size", "amp"),
+    *("noise_aug", "noise_types", "miss_cost", "false_reject_cost", "defect_rate"),
+)

@@ -18,16 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from inspection.bundle import Bundle, BundleError, load_bundle, write_bundle
-from inspection.configs import TrainConfig
+from inspection.configs import FINE_TUNE_INHERITED, TrainConfig
 from inspection.models.checkpoint import read_meta
 
 log = logging.getLogger(__name__)
-# What a fine-tune takes from the parent's recipe: how it was trained, not which run, data or machine it was.
-# Architecture, input size, resize mode and kinds come with the parent's weights (``init_from``).
-INHERITED = (
-    *("batch_size", "weight_decay", "val_fraction", "seed", "load_size", "amp"),
-    *("noise_aug", "noise_types", "miss_cost", "false_reject_cost", "defect_rate"),
-)
 # Defaults for a fine-tune where the parent's recipe says nothing: fewer epochs, a gentler learning rate.
 FINE_TUNE = {"epochs": 6, "lr": 1e-3}
 # With replayed data, half of each epoch comes from the new photos: a few dozen photos of a new kind are not
@@ -45,7 +39,7 @@ class RetrainResult:
 def recipe(parent: Bundle, explicit: dict[str, Any]) -> dict[str, Any]:
     """Training settings: the parent's defect recipe, then fine-tune defaults, then the explicit flags."""
     meta = read_meta(parent.required_dir("defect"))
-    inherited = {k: v for k, v in meta.get("train_config", {}).items() if k in INHERITED}
+    inherited = {k: v for k, v in meta.get("train_config", {}).items() if k in FINE_TUNE_INHERITED}
     for name in ("noise_types", "replay"):
         if isinstance(inherited.get(name), list):
             inherited[name] = tuple(inherited[name])

@@ -192,3 +192,27 @@ def test_bundle_gates_the_autoencoder_as_its_defect_model_was_trained(tmp_path):
     bundle = write_bundle(tmp_path / "v1", {t: parts / t for t in ("noise", "denoiser", "defect")})
     assert bundle.routing["min_denoise_sigma"] == 25.0
     assert InspectionPipeline.from_dir(bundle.path).router.min_denoise_sigma == 25.0
+
+
+def test_write_bundle_refuses_swapped_checkpoints_and_without_a_denoiser_judges_gaussian_undenoised(
+    tmp_path, casting_photo
+):
+    parts = write_tiny_checkpoints(tmp_path / "parts")
+    with pytest.raises(BundleError, match="is a defect model, not a noise model"):
+        write_bundle(tmp_path / "swapped", {"noise": parts / "defect", "defect": parts / "noise"})
+    with pytest.raises(BundleError, match="no denoiser was given"):
+        write_bundle(
+            tmp_path / "routed", {"noise": parts / "noise", "defect": parts / "defect"},
+            routing={"routes": {"gaussian": "autoencoder"}},
+        )  # fmt: skip
+    assert not (tmp_path / "swapped").exists() and not (tmp_path / "routed").exists()
+    bare = write_bundle(tmp_path / "bare", {"noise": parts / "noise", "defect": parts / "defect"})
+    assert (
+        bare.routing["routes"]["gaussian"] == "identity"
+        and "autoencoder" not in bare.routing["routes"].values()
+    )
+    pipe = InspectionPipeline.from_dir(bare.path)
+    try:
+        assert pipe.inspect(casting_photo).verdict in ("ok", "defective", "review")
+    finally:
+        pipe.close()

@@ -269,3 +269,28 @@ def test_synth_refuses_what_it_cannot_make_well(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["synth", "--out", str(tmp_path / "fresh"), "--n-train", "-3"])
     assert "must be at least 0" in capsys.readouterr().err
+
+
+def test_setup_mistakes_are_one_line_and_exit_2_in_every_command(tmp_path, capsys):
+    """A models folder that is not there, a config file that cannot be read, an unknown store revision."""
+    nope = str(tmp_path / "nope")
+    for argv in (
+        ["router-check", "--models", nope, "--texture-n", "0"],
+        ["explain", "--data", str(tmp_path), "--models", nope],
+        ["models", "fit-ood", nope, "--data", str(tmp_path)],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(f"inspection {argv[0]}") and "does not exist" in err and "Traceback" not in err
+    (tmp_path / "bad.toml").write_text("bad = = toml\n")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    for config, says in (
+        ("bad.toml", "cannot read"),
+        ("missing.toml", "cannot read"),
+        ("list.yaml", "no keys"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            main(["evaluate", "--config", str(tmp_path / config)])
+        assert stop.value.code == 2 and says in capsys.readouterr().err
+    assert main(["db", "upgrade", "bogus", "--db", f"sqlite:///{tmp_path / 'r.db'}"]) == 2
+    assert "Can't locate revision" in capsys.readouterr().err

@@ -59,3 +59,14 @@ def test_serve_config_file_key_torch_threads_still_read(tmp_path, capsys) -> Non
     args = build_parser().parse_args(["serve", "--config", str(config)])
     assert config_from_args(ServeConfig, args).threads == 2
     assert "'torch_threads' is deprecated; use 'threads'" in capsys.readouterr().err
+
+
+def test_the_command_line_parser_loads_without_torch() -> None:
+    """``inspection --help`` and ``--version`` answer at once: building the parser imports no model code (torch
+    alone takes seconds to import)."""
+    import subprocess
+    import sys
+
+    probe = "import sys, inspection.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

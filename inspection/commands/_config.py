@@ -138,14 +138,26 @@ def rename_deprecated_keys(values: dict[str, Any], names: set[str], source: Path
             values.setdefault(new, values.pop(old))
 
 
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A TOML (``.toml``) or YAML config file's keys, dashes as underscores; exit 2 with one line when the file
+    cannot be read or is not a table of keys."""
+    try:
+        text = path.read_text()
+        loaded = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as e:
+        print(f"inspection: cannot read the config file {path}: {e}", file=sys.stderr)
+        raise SystemExit(2) from e
+    if not isinstance(loaded, dict | None):
+        print(f"inspection: the config file {path} holds no keys (key = value lines)", file=sys.stderr)
+        raise SystemExit(2)
+    return {k.replace("-", "_"): v for k, v in (loaded or {}).items()}
+
+
 def given_values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
     """The fields set by a config file (if given) or by a flag on the command line; defaults are left out."""
     values: dict[str, Any] = {}
     if getattr(args, "config", None):
-        path: Path = args.config
-        text = path.read_text()
-        loaded = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-        values.update({k.replace("-", "_"): v for k, v in (loaded or {}).items()})
+        values.update(read_config_file(args.config))
     names = {f.name for f in dataclasses.fields(cls)}
     rename_deprecated_keys(values, names, args.config)
     unknown = set(values) - names

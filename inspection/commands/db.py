@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from inspection.store import RecordStore
 
 HELP = "Manage the records store: migrate (upgrade/downgrade), show the revision, check integrity."
 
@@ -20,8 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspection.store import RecordStore, StoreConfigError, current_revision, head_revision
-    from inspection.store.database import downgrade, upgrade
+    from alembic.util import CommandError
+
+    from inspection.store import RecordStore, StoreConfigError
 
     try:
         store = RecordStore(args.db or None, migrate=False)
@@ -30,31 +35,41 @@ def run(args: argparse.Namespace) -> int:
         return 2
     url = store.engine.url.render_as_string(hide_password=True)
     with store:
-        if args.action == "upgrade":
-            print(f"{url}: now at revision {upgrade(store.engine, args.revision or 'head')}")
-        elif args.action == "downgrade":
-            if not args.revision:
-                print(
-                    "inspection db downgrade: name the target revision (e.g. 'base' to drop everything)",
-                    file=sys.stderr,
-                )
-                return 2
-            print(f"{url}: now at revision {downgrade(store.engine, args.revision)}")
-        elif args.action == "current":
-            current, head = current_revision(store.engine), head_revision()
-            state = (
-                "up to date" if current == head else f"behind; run 'inspection db upgrade' to reach {head}"
+        try:
+            return _act(args, store, url)
+        except CommandError as e:  # alembic's: an unknown revision, most often
+            print(f"inspection db {args.action}: {e}", file=sys.stderr)
+            return 2
+
+
+def _act(args: argparse.Namespace, store: RecordStore, url: str) -> int:
+    """Do ``args.action`` on the open store; returns the exit code."""
+    from inspection.store import current_revision, head_revision
+    from inspection.store.database import downgrade, upgrade
+
+    if args.action == "upgrade":
+        print(f"{url}: now at revision {upgrade(store.engine, args.revision or 'head')}")
+    elif args.action == "downgrade":
+        if not args.revision:
+            print(
+                "inspection db downgrade: name the target revision (e.g. 'base' to drop everything)",
+                file=sys.stderr,
             )
-            print(f"{url}: revision {current} ({state})")
-        else:
-            current = current_revision(store.engine)
-            report = {
-                "url": url,
-                "revision": current,
-                "head": head_revision(),
-                "integrity": store.integrity_check(),
-                "inspections": store.count_inspections() if current else 0,
-            }
-            print(json.dumps(report, indent=2))
-            return 0 if report["integrity"] == "ok" and current == report["head"] else 1
+            return 2
+        print(f"{url}: now at revision {downgrade(store.engine, args.revision)}")
+    elif args.action == "current":
+        current, head = current_revision(store.engine), head_revision()
+        state = "up to date" if current == head else f"behind; run 'inspection db upgrade' to reach {head}"
+        print(f"{url}: revision {current} ({state})")
+    else:
+        current = current_revision(store.engine)
+        report = {
+            "url": url,
+            "revision": current,
+            "head": head_revision(),
+            "integrity": store.integrity_check(),
+            "inspections": store.count_inspections() if current else 0,
+        }
+        print(json.dumps(report, indent=2))
+        return 0 if report["integrity"] == "ok" and current == report["head"] else 1
     return 0

@@ -166,7 +166,8 @@ def _add_create(sub: Any) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="the autoencoder denoiser checkpoint (optional)",
+        help="the autoencoder denoiser checkpoint (optional: without it, photos with Gaussian noise are judged "
+        "undenoised)",
     )
     create.add_argument(
         "--defect", type=Path, required=True, metavar="DIR", help="the defect classifier checkpoint"

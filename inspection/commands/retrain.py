@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from inspection.commands._config import add_dataclass_flags, given_values
-from inspection.configs import TrainConfig
-from inspection.retrain import INHERITED
+from inspection.configs import FINE_TUNE_INHERITED, TrainConfig
 
 HELP = (
     "Fine-tune a bundle's defect model on new labelled data (replaying old data so old kinds are not "
@@ -56,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             }[action.dest]
         elif action.dest == "resume":
             action.help = "continue a killed retrain of the same --out from its last completed epoch"
-        elif action.dest in INHERITED and action.help:
+        elif action.dest in FINE_TUNE_INHERITED and action.help:
             action.help = re.sub(r" \(default: [^)]*\)$", "", action.help) + " (default: the parent's)"
         elif action.dest == "new_share":
             action.help = (
