@@ -295,7 +295,7 @@ def test_bad_golden_arguments_are_refused_before_anything_changes(plant: Plant, 
 def test_pick_golden_is_seeded_and_gives_every_class_a_photo() -> None:
     from inspection.store.export import _Photo
 
-    photos = [_Photo(f"{i:064x}", "", None, "", "ok" if i < 90 else "def_rare") for i in range(100)]  # type: ignore[arg-type]
+    photos = [_Photo(f"{i:064x}", None, "", "ok" if i < 90 else "def_rare") for i in range(100)]  # type: ignore[arg-type]
     picked = pick_golden(photos, 10, seed=1)
     assert Counter(p.class_name for p in picked) == {"ok": 9, "def_rare": 1}
     assert [p.sha256 for p in pick_golden(photos, 10, seed=1)] == [p.sha256 for p in picked]
@@ -307,3 +307,40 @@ def test_kind_names_become_safe_folder_names() -> None:
     assert normalise_kind(" Cold Shut ") == "cold_shut"
     assert normalise_kind("../etc") == "etc"
     assert normalise_kind(None) == normalise_kind("") == ""
+
+
+def test_records_scored_without_kept_photos_export_the_files_they_were_scored_from(
+    tmp_path: Path, tiny_models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``inspection score`` without ``--photos`` records where each file was: the export reads it there, when its
+    bytes still hash to the record's; a moved or changed file is skipped with its reason."""
+    folder = tmp_path / "line"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name in ("kept", "moved", "changed"):
+        (folder / f"{name}.png").write_bytes(encode(rng.integers(0, 256, (64, 64), dtype=np.uint8), "PNG"))
+    url = f"sqlite:///{tmp_path / 'records.db'}"
+    args = ["score", str(folder), "--out", str(tmp_path / "r.csv"), "--db", url, "--quiet", "--models"]
+    assert main([*args, str(tiny_models)]) == 0
+    with RecordStore(url) as store:
+        ids = {Path(r["image_path"]).stem: r["id"] for r in store.list_inspections(limit=10)}
+        assert all(store.get_inspection(i)["image_key"] is None for i in ids.values())
+        for name, rid in ids.items():
+            store.add_label(rid, verdict="defective" if name == "kept" else "ok", labelled_by="alice")
+        kept_sha = store.get_inspection(ids["kept"])["image_sha256"]
+    (folder / "moved.png").rename(tmp_path / "moved.png")
+    (folder / "changed.png").write_bytes(encode(rng.integers(0, 256, (64, 64), dtype=np.uint8), "PNG"))
+    out = tmp_path / "ds"
+    assert (
+        main(
+            ["dataset", "export", "--db", url, "--out", str(out), "--photos", str(tmp_path / "p"), "--quiet"]
+        )
+        == 0
+    )
+    assert files(out, "train") == {kept_sha: "def_front"}
+    assert (out / "train" / "def_front" / f"{kept_sha}.png").read_bytes() == (
+        folder / "kept.png"
+    ).read_bytes()
+    err = capsys.readouterr().err
+    assert f"skipped record {ids['moved']} (photo_missing)" in err
+    assert f"skipped record {ids['changed']} (hash_mismatch)" in err

@@ -88,7 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--photos",
         default=None,
         help="also keep a copy of each photo in this photo store: a folder, 'db' (the records database) or an "
-        "fsspec URL (default: no copy; records point at the files where they are)",
+        "fsspec URL (default: no copy; records point at the files where they are, and dataset export reads them "
+        "there while their bytes are unchanged)",
     )
     parser.add_argument("--station", default="batch", help="station id the records carry (default: batch)")
     parser.add_argument(

@@ -2,7 +2,9 @@
 
 The contract, which ``docs/retraining.md`` (section "Export") explains to engineers:
 
-* **Source.** Every record with a label, under its newest label, and the photo the record kept.
+* **Source.** Every record with a label, under its newest label, and the photo the record kept; for a record that
+  kept none (``inspection score`` without ``--photos``), the file it was scored from, if it is still there with
+  the same bytes.
 * **One file per photo**, named ``<sha256>.<ext>`` after the SHA-256 of its bytes, written with the original
   bytes; the extension comes from the bytes. When several records share one photo, the newest label wins, and
   records whose labels disagree are reported (a record relabelled by an engineer is a correction, not a
@@ -104,7 +106,6 @@ class _Photo:
     """One photo to export: the winning label of its records, and its class folder."""
 
     sha256: str
-    key: str
     label: LabelledPhoto
     kind: str  # normalised; "" for ok parts and defects without a kind
     class_name: str
@@ -344,8 +345,15 @@ def _newest_per_photo(
     by_sha: dict[str, list[LabelledPhoto]] = defaultdict(list)
     for item in labelled:
         sha = _sha_of(item)
-        if sha is None or not item.image_key:
-            skipped.append(Skipped(item.inspection_id, sha, "no_photo", "the record kept no photo to export"))
+        if sha is None or not (item.image_key or item.image_path):
+            skipped.append(
+                Skipped(
+                    item.inspection_id,
+                    sha,
+                    "no_photo",
+                    "the record kept no photo and names no file to export",
+                )
+            )
             continue
         by_sha[sha].append(item)
     chosen: dict[str, tuple[LabelledPhoto, str]] = {}
@@ -366,19 +374,40 @@ def _present(
     """The chosen photos the photo store still has (asked by size, so nothing is read twice)."""
     present = {}
     for sha, (item, kind) in chosen.items():
-        key = str(item.image_key)
+        where = _where(item, photos)
         try:
-            photos.size(key)
+            if item.image_key:
+                photos.size(item.image_key)
+            elif not Path(str(item.image_path)).is_file():
+                raise PhotoNotFound(str(item.image_path))
         except PhotoNotFound:
-            skipped.append(
-                Skipped(item.inspection_id, sha, "photo_missing", f"photo {key} is not in {photos.url}")
-            )
+            skipped.append(Skipped(item.inspection_id, sha, "photo_missing", f"{where} is not there"))
             continue
         except OSError as e:
-            skipped.append(Skipped(item.inspection_id, sha, "photo_unreadable", f"photo {key}: {e}"))
+            skipped.append(Skipped(item.inspection_id, sha, "photo_unreadable", f"{where}: {e}"))
             continue
         present[sha] = (item, kind)
     return present
+
+
+def _where(item: LabelledPhoto, photos: PhotoStore) -> str:
+    """Where a record's photo is, in words: its key in the photo store, or the file it was scored from."""
+    return f"photo {item.image_key} in {photos.url}" if item.image_key else f"file {item.image_path}"
+
+
+def _read(item: LabelledPhoto, photos: PhotoStore) -> bytes:
+    """A record's photo bytes: from the photo store, or from the file it was scored from.
+
+    Raises:
+        PhotoNotFound: the photo or file is not there.
+        OSError: it cannot be read.
+    """
+    if item.image_key:
+        return photos.get(item.image_key)
+    try:
+        return Path(str(item.image_path)).read_bytes()
+    except FileNotFoundError as e:
+        raise PhotoNotFound(str(item.image_path)) from e
 
 
 def _as_photo(sha: str, item: LabelledPhoto, kind: str, kinds: list[str]) -> _Photo:
@@ -388,7 +417,7 @@ def _as_photo(sha: str, item: LabelledPhoto, kind: str, kinds: list[str]) -> _Ph
         class_name = NO_KINDS_CLASS
     else:
         class_name = f"def_{kind or UNKNOWN_KIND}"
-    return _Photo(sha, str(item.image_key), item, kind, class_name)
+    return _Photo(sha, item, kind, class_name)
 
 
 def _relabelled_golden(candidates: list[_Photo], frozen: list[dict[str, Any]]) -> tuple[str, ...]:
@@ -419,36 +448,23 @@ def _write_photos(
 
     rows = []
     for photo in tqdm(candidates, desc="export", unit="photo", disable=not progress):
-        item = photo.label
+        item, where = photo.label, _where(photo.label, photos)
         try:
-            data = photos.get(photo.key)
+            data = _read(item, photos)
         except PhotoNotFound:
-            skipped.append(
-                Skipped(item.inspection_id, photo.sha256, "photo_missing", f"photo {photo.key} vanished")
-            )
+            skipped.append(Skipped(item.inspection_id, photo.sha256, "photo_missing", f"{where} vanished"))
             continue
         except OSError as e:
-            skipped.append(
-                Skipped(item.inspection_id, photo.sha256, "photo_unreadable", f"photo {photo.key}: {e}")
-            )
+            skipped.append(Skipped(item.inspection_id, photo.sha256, "photo_unreadable", f"{where}: {e}"))
             continue
         if sha256_hex(data) != photo.sha256:
-            skipped.append(
-                Skipped(
-                    item.inspection_id,
-                    photo.sha256,
-                    "hash_mismatch",
-                    f"the bytes of {photo.key} hash to {sha256_hex(data)}, not the record's {photo.sha256}",
-                )
-            )
+            message = f"the bytes of {where} hash to {sha256_hex(data)}, not the record's {photo.sha256}"
+            skipped.append(Skipped(item.inspection_id, photo.sha256, "hash_mismatch", message))
             continue
         ext = sniff_extension(data)
         if ext == "bin":
-            skipped.append(
-                Skipped(
-                    item.inspection_id, photo.sha256, "not_an_image", f"{photo.key} is no known image format"
-                )
-            )
+            message = f"{where} is no known image format"
+            skipped.append(Skipped(item.inspection_id, photo.sha256, "not_an_image", message))
             continue
         split = "test" if photo.sha256 in golden else "train"
         relative = f"{split}/{photo.class_name}/{photo.sha256}.{ext}"

@@ -57,6 +57,8 @@ class LabelledPhoto:
         kind: the newest label's defect kind, or None.
         labelled_by, labelled_at: who gave the newest label, and when.
         label_id: the newest label's id (ids grow with time within one store).
+        image_path: where the photo was when it was scored (``inspection score`` and the watch folder name it),
+            or None.
     """
 
     inspection_id: int
@@ -67,6 +69,7 @@ class LabelledPhoto:
     labelled_by: str
     labelled_at: datetime
     label_id: int
+    image_path: str | None = None
 
 
 def dedup_key(
@@ -449,6 +452,7 @@ class RecordStore:
                 Label.labelled_by,
                 Label.created_at,
                 Label.id,
+                Inspection.image_path,
             )
             .join(newest, newest.c.inspection_id == Inspection.id)
             .join(Label, Label.id == newest.c.label_id)
