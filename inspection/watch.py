@@ -262,6 +262,12 @@ class Watcher:
                 del book[name]
         return [self.root / name for _, name in sorted(ready)]
 
+    def left(self) -> list[str]:
+        """The files still in the inbox that a later pass would take (incomplete, still settling, or waiting to
+        be tried again), by name."""
+        with os.scandir(self.root) as it:
+            return sorted(entry.name for entry in it if self._skip_reason(entry) is None)
+
     def _skip_reason(self, entry: os.DirEntry[str]) -> str | None:
         """Why an inbox entry is not taken ('' for names never logged: temp files, the watcher's own), or None."""
         name = entry.name

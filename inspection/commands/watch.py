@@ -160,10 +160,14 @@ def _run_until_stopped(watcher: Watcher, args: argparse.Namespace) -> int:
 
 
 def _run_once(watcher: Watcher) -> int:
-    """One pass; exit code 3 when the stores refused and photos were left in the inbox."""
+    """One pass; exit code 3 when the stores refused and photos were left in the inbox. Files a later pass takes
+    (incomplete, still settling, or to be tried again) are counted and named, and leave the exit code 0."""
     outcomes = watcher.run_once()
     counts = {a: sum(o.action == a for o in outcomes) for a in ("scored", "rejected", "resumed")}
-    print(", ".join(f"{n} {a}" for a, n in counts.items()))
+    left = watcher.left()
+    summary = ", ".join(f"{n} {a}" for a, n in counts.items())
+    print(summary + (f", {len(left)} left in the inbox for a later pass: {', '.join(left[:5])}" if left else "")
+          + (" ..." if len(left) > 5 else ""))  # fmt: skip
     if watcher.stores_down is not None:
         print(
             f"inspection watch: photos were left in the inbox: {watcher.stores_down.message}",

@@ -100,3 +100,19 @@ def test_worker_processes_score_and_are_closed_when_watch_ends(
     )
     assert capsys.readouterr().out.strip() == "2 scored, 0 rejected, 0 resumed"
     assert closed == [True]
+
+
+def test_once_names_the_files_a_later_pass_takes(
+    tmp_path: Path, inbox: Path, tiny_models: Path, capsys
+) -> None:
+    """A truncated PNG waits for its writer (``--incomplete-timeout``): the one pass says so, and exits 0."""
+    whole = next(p for p in sorted(inbox.iterdir()) if p.suffix == ".png")
+    (inbox / "half.png").write_bytes(whole.read_bytes()[:300])
+    db = f"sqlite:///{tmp_path / 'records.db'}"
+    args = ["watch", str(inbox), "--station", "s1", "--db", db, "--models", str(tiny_models), "--settle", "0"]
+    assert main([*args, "--photos", str(tmp_path / "photos"), "--once"]) == 0
+    assert (
+        capsys.readouterr().out.strip()
+        == "2 scored, 0 rejected, 0 resumed, 1 left in the inbox for a later pass: half.png"
+    )
+    assert (inbox / "half.png").is_file()
