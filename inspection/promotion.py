@@ -440,7 +440,7 @@ def resolve_candidate(candidate: str | Path, root: Path) -> Path:
     if (under_root / PIPELINE_FILE).is_file():
         return under_root
     raise PromotionError(
-        f"candidate {candidate} is not a bundle folder (no {PIPELINE_FILE}) nor a bundle under "
+        f"{candidate} is not a bundle folder (no {PIPELINE_FILE}) nor a bundle under "
         f"{root / BUNDLES_DIR}; make one with `inspection models create` or `inspection retrain`"
     )
 
@@ -670,6 +670,11 @@ def _rollback(root: Path, to: str | None, promotions: Iterable[Mapping[str, Any]
         )
     if target == current:
         raise PromotionError(f"{target!r} is live already")
+    if not to and not (root / BUNDLES_DIR / target).is_dir():
+        raise PromotionError(
+            f"the bundle live before {current!r} was {target!r}, which is not under {root / BUNDLES_DIR}; "
+            "pass --to VERSION"
+        )
     load_bundle(root / BUNDLES_DIR / target)  # refuse a bundle that cannot be read before it goes live
     write_live(root, target)
     return current, target

@@ -161,6 +161,21 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
     )
     err = capsys.readouterr().err
     assert "Traceback" not in err and "no bundle is live" in err
+    assert main(["models", "list", "--models", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_rollback_to_a_parent_that_is_not_in_the_root_says_to_pass_to(
+    parts: Path, synthetic_root: Path, tmp_path: Path, db: str, capsys
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    assert create(parts, tmp_path / "v2", "--parent", "v1") == 0
+    assert main(["models", "promote", str(tmp_path / "v2"), "--models", str(root), "--golden", str(synthetic_root),
+                 "--db", db, "--quiet"]) == 0  # fmt: skip
+    assert main(["models", "rollback", "--models", str(root), "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert "was 'v1', which is not under" in err and "--to VERSION" in err and read_live(root) == "v2"
 
 
 def test_a_promoted_bundle_is_logged_to_mlflow_when_a_uri_is_given(

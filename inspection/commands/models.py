@@ -317,6 +317,8 @@ def run_list(args: argparse.Namespace) -> int:
     from inspection.promotion import list_bundles
 
     root = _root(args.models)
+    if not root.is_dir():
+        return _fail("list", BundleError(f"models root {root} does not exist"))
     try:
         bundles = list_bundles(root)
     except BundleError as e:
