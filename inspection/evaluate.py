@@ -49,6 +49,7 @@ from inspection.noise import (
 )
 from inspection.paths import reports_dir
 from inspection.pipeline import InspectionPipeline, PipelineConfig
+from inspection.results import percent_text
 from inspection.spectrum import log_spectrum_full
 
 log = logging.getLogger(__name__)
@@ -566,10 +567,6 @@ def _finite(o: Any) -> Any:
     return o
 
 
-def _pct(v: float | None) -> str:
-    return "-" if v is None or v != v else f"{100 * v:.1f}%"
-
-
 def accuracy_table(report: dict[str, Any]) -> str:
     """The headline: defect accuracy with and without denoising, per noise type."""
     cond = report["defect"]["conditions"]
@@ -589,16 +586,16 @@ def accuracy_table(report: dict[str, Any]) -> str:
     ]
     c = cond["clean"]
     lines.append(
-        f"| clean | {_pct(c['accuracy'])} | {_pct(c.get('balanced_accuracy'))} | {_pct(c['sensitivity'])} | "
-        f"{_pct(c['specificity'])} | {_pct(c['f1'])} | | | |"
+        f"| clean | {percent_text(c['accuracy'])} | {percent_text(c.get('balanced_accuracy'))} | {percent_text(c['sensitivity'])} | "
+        f"{percent_text(c['specificity'])} | {percent_text(c['f1'])} | | | |"
     )
     for key, label in names:
         if key in cond:
             c = cond[key]
-            types = " | ".join(_pct(per[key][k]["accuracy"]) for k in NOISY_TYPES)
+            types = " | ".join(percent_text(per[key][k]["accuracy"]) for k in NOISY_TYPES)
             lines.append(
-                f"| {label} | {_pct(c['accuracy'])} | {_pct(c.get('balanced_accuracy'))} | "
-                f"{_pct(c['sensitivity'])} | {_pct(c['specificity'])} | {_pct(c['f1'])} | {types} |"
+                f"| {label} | {percent_text(c['accuracy'])} | {percent_text(c.get('balanced_accuracy'))} | "
+                f"{percent_text(c['sensitivity'])} | {percent_text(c['specificity'])} | {percent_text(c['f1'])} | {types} |"
             )
     return "\n".join(lines)
 
@@ -620,7 +617,7 @@ def kinds_table(report: dict[str, Any]) -> str:
         for name, row in zip(k["true"], k["matrix"], strict=True):
             out.append(
                 f"| {name} | " + " | ".join(str(v) for v in row) + f" | {k['n'][name]} | "
-                f"{_pct(k['recall_defective'][name])} | {_pct(k['kind_accuracy'][name])} |"
+                f"{percent_text(k['recall_defective'][name])} | {percent_text(k['kind_accuracy'][name])} |"
             )
         out.append("")
     return "\n".join(out).rstrip() + "\n" if out else ""
@@ -639,19 +636,21 @@ def render_markdown(report: dict[str, Any]) -> str:
         accuracy_table(report),
         "",
         f"Defect erasure (defective on the clean photo, ok after noise + routed denoising): "
-        f"{_pct(report['defect_erasure'])}. Reference study (VGG16): noisy {_pct(REFERENCE['noisy_before'])} -> "
-        f"denoised {_pct(REFERENCE['noisy_after'])}.",
+        f"{percent_text(report['defect_erasure'])}. Reference study (VGG16): noisy {percent_text(REFERENCE['noisy_before'])} -> "
+        f"denoised {percent_text(REFERENCE['noisy_after'])}.",
         "",
         *(["## Defect kinds", "", kinds_table(report)] if report.get("kinds") else []),
         "## Noise classifier",
         "",
-        f"Accuracy {_pct(nc['accuracy'])}.",
+        f"Accuracy {percent_text(nc['accuracy'])}.",
         "",
         "| true \\ predicted | " + " | ".join(NOISE_TYPES) + " | recall |",
         "|---" * (len(NOISE_TYPES) + 2) + "|",
     ]
     for name, row in zip(NOISE_TYPES, nc["confusion"]["matrix"], strict=True):
-        out.append(f"| {name} | " + " | ".join(str(v) for v in row) + f" | {_pct(nc['recall'][name])} |")
+        out.append(
+            f"| {name} | " + " | ".join(str(v) for v in row) + f" | {percent_text(nc['recall'][name])} |"
+        )
     out += [
         "",
         "## Denoising (PSNR dB / SSIM / ms per image)",
@@ -676,7 +675,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         for kind, r in report["realistic"].items():
             routes = ", ".join(f"{k}: {v}" for k, v in sorted(r["routes"].items()))
             out.append(
-                f"| {kind} | {_pct(r['accuracy_none'])} | {_pct(r['accuracy_routed'])} | {r['safe_path']} "
+                f"| {kind} | {percent_text(r['accuracy_none'])} | {percent_text(r['accuracy_routed'])} | {r['safe_path']} "
                 f"| {routes} |"
             )
     return "\n".join(out) + "\n"

@@ -64,7 +64,7 @@ from inspection.data import RejectedPhoto, Sample, dataset_fingerprint, list_spl
 from inspection.fileio import exclusive_lock, write_text_atomic
 from inspection.imageio import read_image
 from inspection.noise import apply_spec, sample_spec
-from inspection.results import InspectionResult, Rejection
+from inspection.results import InspectionResult, Rejection, percent_text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -401,10 +401,6 @@ def compare(
     return GateDecision(tuple(rows), tolerance)
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None or math.isnan(value) else f"{100 * value:.1f}%"
-
-
 def render_comparison(decision: GateDecision, live: str, candidate: str) -> str:
     """The comparison table as the terminal shows it (fixed-width columns, one row per metric)."""
     header = ("metric", f"live {live}", f"candidate {candidate}", "change", "gate")
@@ -417,7 +413,7 @@ def render_comparison(decision: GateDecision, live: str, candidate: str) -> str:
             verdict = (
                 f"ok (chance {row.chance:.2f})"  # beyond the tolerance, but within chance on so few photos
             )
-        lines.append((row.metric, _pct(row.live), _pct(row.candidate), shown, verdict))
+        lines.append((row.metric, percent_text(row.live), percent_text(row.candidate), shown, verdict))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))

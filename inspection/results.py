@@ -147,3 +147,18 @@ class Rejection(ValueError):
 
     def to_dict(self) -> dict[str, Any]:
         return {"reason": self.reason, "message": self.message}
+
+
+def percent_text(value: float | None, missing: str = "-") -> str:
+    """``value`` (a share, 0..1) as a percentage with one decimal, or as many more as it takes not to show a
+    share that is not exactly 1 (or 0) as 100.0% (or 0.0%): 2,603 of 2,604 is 99.96%, not 100.0%."""
+    if value is None or value != value:
+        return missing
+    digits = 1
+    while (
+        digits < 6
+        and 0 < value < 1
+        and f"{100 * value:.{digits}f}" in (f"{100:.{digits}f}", f"{0:.{digits}f}")
+    ):
+        digits += 1
+    return f"{100 * value:.{digits}f}%"

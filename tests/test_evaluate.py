@@ -106,3 +106,12 @@ def test_kind_summary_counts_kinds_and_misses():
     assert k["kind_accuracy"] == {"burr": 0.0, "crack": 0.5, "scratch": None}  # never learned: no accuracy
     no_kinds = kind_summary(["crack", "burr"], ["defective", "ok"], [])
     assert no_kinds["predicted"] == ["defective", "ok"] and no_kinds["recall_defective"]["crack"] == 1.0
+
+
+def test_percentages_never_round_a_miss_away() -> None:
+    """Reports, the promotion gate and the dashboard show 2,603 of 2,604 as 99.96%, never as 100.0%."""
+    from inspection.results import percent_text
+
+    assert percent_text(2603 / 2604) == "99.96%" and percent_text(1 / 2604) == "0.04%"
+    assert percent_text(1.0) == "100.0%" and percent_text(0.0) == "0.0%" and percent_text(0.9123) == "91.2%"
+    assert percent_text(None) == "-" and percent_text(float("nan"), missing="n/a") == "n/a"

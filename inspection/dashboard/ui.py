@@ -28,6 +28,7 @@ from inspection.dashboard import auth, config, db, parts, reports, review, stati
 from inspection.dashboard.drift import DriftFinding
 from inspection.dashboard.images import read_gray
 from inspection.dashboard.text import escape_markdown
+from inspection.results import percent_text
 from inspection.store.photos import PhotoStore, open_photo_store
 from inspection.store.records import RecordStore
 
@@ -581,7 +582,7 @@ def gallery_heat_map(entry: reports.GalleryEntry) -> None:
 
 
 def percent(value: float | None) -> str:
-    return "n/a" if value is None or pd.isna(value) else f"{value:.1%}"
+    return percent_text(None if value is None or pd.isna(value) else float(value), missing="n/a")
 
 
 def points(value: float | None) -> str | None:
