@@ -15,10 +15,12 @@ HELP = (
     "Fine-tune a bundle's defect model on new labelled data (replaying old data so old kinds are not "
     "forgotten) and write a candidate bundle; promote it with 'inspection models promote'."
 )
-# Flags retrain sets itself, or takes from the parent's weights (architecture, input size, resize mode).
+# Flags retrain sets itself, takes from the parent's weights (architecture, input size, resize mode), or that
+# train only the noise model or the denoiser. The new data is read by its folders: an export has both.
 FIXED = (
     *("task", "data", "out", "version", "init_from", "denoiser", "arch", "input_size", "resize", "labels"),
     *("noise_types", "min_denoise_sigma"),
+    *("feature_channels", "camera_aug", "edge_weight", "defect_weight", "task_model", "task_weight"),
 )
 RECIPE_NOTE = (
     "Training flags not given take the parent's recipe (batch size, noise augmentation, costs ...), then "
