@@ -29,7 +29,7 @@ class TrainConfig:
         lr: the peak learning rate of the one-cycle schedule (AdamW).
         weight_decay: AdamW's decoupled weight decay.
         val_fraction: share of ``train`` held out for validation.
-        seed: seeds numpy and torch; with a fixed ``threads`` a run is repeatable bit for bit.
+        seed: seeds numpy and torch; with a fixed thread count a run is repeatable bit for bit.
         threads: torch intra-op threads (0 = torch's default).
         noise_types: for ``denoiser``, the noises it learns (one type, or several for a blind denoiser); ``camera``
             is shot and read noise, possibly correlated and JPEG-compressed (``inspection.noise.camera_noise``).

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import yaml
 
 T = TypeVar("T")
+UNDERSCORED_NAME = re.compile(r"(?<![.\w])([a-z][a-z0-9]*_[a-z0-9_]+)\b")
 ATTRIBUTE_RE = re.compile(r"^([a-z_][a-z0-9_]*(?:,\s*[a-z_][a-z0-9_]*)*):\s+(.*)$")
 # Old spellings still accepted, each with a one-line note: flag -> new flag, config file key -> new key.
 DEPRECATED_FLAGS = {"--torch-threads": "--threads"}
@@ -96,7 +97,16 @@ def field_help(cls: type) -> dict[str, str]:
         elif names:
             for name in names:
                 out[name] += " " + line.strip()
-    return {k: v.replace("``", "").replace("`", "") for k, v in out.items()}
+    return out
+
+
+def as_flag_help(sentence: str, fields: set[str]) -> str:
+    """A docstring sentence as ``--help`` text: a field it names by an underscored name reads as its flag
+    (``init_from`` -> ``--init-from``); backticks go."""
+    plain = sentence.replace("`", "")
+    return UNDERSCORED_NAME.sub(
+        lambda m: "--" + m.group(1).replace("_", "-") if m.group(1) in fields else m.group(1), plain
+    )
 
 
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
@@ -106,6 +116,7 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[
     """
     hints = typing.get_type_hints(cls)
     docs = field_help(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
     parser.add_argument("--config", type=Path, help="YAML or TOML file with any of these options")
     for f in dataclasses.fields(cls):
         if f.name in skip:
@@ -113,7 +124,9 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[
         flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
         default = f.default if f.default is not dataclasses.MISSING else None
-        sentence = docs.get(f.name, "").rstrip(".")
+        if isinstance(default, tuple):  # shown as it is typed: space-separated, nothing when empty
+            default = " ".join(str(v) for v in default)
+        sentence = as_flag_help(docs.get(f.name, ""), fields).rstrip(".")
         shown = "" if default in ("", None) or "default" in sentence else f" (default: {default})"
         help_ = (f"{sentence}{shown}" if sentence else f"default: {default}").replace("%", "%%")
         if kind is bool:
