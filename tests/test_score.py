@@ -154,16 +154,18 @@ def test_the_summary_counts_every_verdict_and_the_folder_walk_skips_its_own_csv_
     assert sum(counted.values()) == 4
 
 
-def test_setup_mistakes_are_one_line_and_exit_2(
+def test_a_missing_path_is_a_row_and_a_warning_and_setup_mistakes_are_one_line_and_exit_2(
     tmp_path: Path, folder: Path, tiny_models: Path, capsys
 ) -> None:
     out = str(tmp_path / "r.csv")
     base = ["score", "--out", out, "--quiet", "--no-db"]
+    typo = [*base, str(folder / "good-1.png"), str(tmp_path / "typo.png"), "--models", str(tiny_models)]
     assert (
-        main([*base, str(folder / "good-1.png"), str(tmp_path / "typo.png"), "--models", str(tiny_models)])
-        == 2
-    )
-    assert "no such file or folder" in capsys.readouterr().err and not Path(out).exists()
+        main(typo) == 0
+    )  # the rest carries on; the missing file is a row with its reason, and said on stderr
+    assert "warning: no such file or folder" in capsys.readouterr().err
+    with open(out) as fh:
+        assert [r["reason"] for r in csv.DictReader(fh)] == ["", "unreadable"]
     assert main([*base, str(folder), "--models", str(tmp_path / "nope")]) == 2
     assert capsys.readouterr().err.startswith("inspection score: ")
     with pytest.raises(SystemExit):

@@ -298,9 +298,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_BAD_SETUP
     missing = [str(p) for p in args.paths if not p.exists()]
-    if missing:
-        print(f"inspection score: no such file or folder: {', '.join(missing)}", file=sys.stderr)
-        return EXIT_BAD_SETUP
+    if missing:  # recorded like any file that cannot be read, so the rest carries on; said here too
+        print(
+            f"inspection score: warning: no such file or folder: {', '.join(missing)} (recorded as rejected, "
+            "reason unreadable)",
+            file=sys.stderr,
+        )
     files = list(expand(args.paths, skip=args.out))
     if not files:
         print("no files found under the given paths", file=sys.stderr)
