@@ -101,14 +101,10 @@ SETUP_ERRORS = (
 
 
 def setup_errors() -> tuple[type[Exception], ...]:
-    """The classes of :data:`SETUP_ERRORS` whose modules import here (a GPU machine may lack the store's)."""
-    found = []
-    for module, name in SETUP_ERRORS:
-        try:
-            found.append(getattr(importlib.import_module(module), name))
-        except ImportError:
-            continue
-    return tuple(found)
+    """The classes of :data:`SETUP_ERRORS` whose modules are loaded (an error of a module not loaded cannot have
+    been raised), so a failing command imports nothing more on its way out."""
+    classes = (getattr(sys.modules.get(module), name, None) for module, name in SETUP_ERRORS)
+    return tuple(c for c in classes if isinstance(c, type))
 
 
 if __name__ == "__main__":

@@ -155,10 +155,8 @@ def percent_text(value: float | None, missing: str = "-") -> str:
     if value is None or value != value:
         return missing
     digits = 1
-    while (
-        digits < 6
-        and 0 < value < 1
-        and f"{100 * value:.{digits}f}" in (f"{100:.{digits}f}", f"{0:.{digits}f}")
-    ):
+    while 0 < value < 1 and f"{100 * value:.{digits}f}" in (f"{100:.{digits}f}", f"{0:.{digits}f}"):
+        if digits == 4:  # nearer 1 (or 0) than a millionth: say how near, not a long row of digits
+            return ">99.9999%" if value > 0.5 else "<0.0001%"
         digits += 1
     return f"{100 * value:.{digits}f}%"

@@ -281,7 +281,9 @@ def test_setup_mistakes_are_one_line_and_exit_2_in_every_command(tmp_path, capsy
     ):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
-        assert err.startswith(f"inspection {argv[0]}") and "does not exist" in err and "Traceback" not in err
+        assert (
+            err.startswith(f"inspection {argv[0]}") and "does not exist" in err and len(err.splitlines()) == 1
+        )
     (tmp_path / "bad.toml").write_text("bad = = toml\n")
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     for config, says in (
@@ -294,3 +296,7 @@ def test_setup_mistakes_are_one_line_and_exit_2_in_every_command(tmp_path, capsy
         assert stop.value.code == 2 and says in capsys.readouterr().err
     assert main(["db", "upgrade", "bogus", "--db", f"sqlite:///{tmp_path / 'r.db'}"]) == 2
     assert "Can't locate revision" in capsys.readouterr().err
+    assert (
+        main(["db", "current", "--db", "postgresql+psycopg://nobody@127.0.0.1:1/records"]) == 2
+    )  # no server
+    assert capsys.readouterr().err.startswith("inspection db current: cannot use postgresql+psycopg://")

@@ -344,3 +344,20 @@ def test_records_scored_without_kept_photos_export_the_files_they_were_scored_fr
     err = capsys.readouterr().err
     assert f"skipped record {ids['moved']} (photo_missing)" in err
     assert f"skipped record {ids['changed']} (hash_mismatch)" in err
+
+
+def test_a_photo_shared_by_records_takes_the_newest_label_and_the_kept_bytes(
+    plant: Plant, tmp_path: Path
+) -> None:
+    """Record A kept its photo; record B, scored later from a file that has since moved, has the same bytes and
+    the newer label: B's label, A's bytes."""
+    data = plant.photo()
+    kept = plant.labelled("ok", data=data)
+    moved = plant.store.add_inspection(
+        station_id="s1", part_id="again", image_sha256=hashlib.sha256(data).hexdigest(),
+        image_path=str(tmp_path / "gone.png"), result=RESULT,
+    )  # fmt: skip
+    plant.store.add_label(moved, verdict="defective", kind="crack", labelled_by="bob")
+    out = tmp_path / "ds"
+    assert plant.export(out) == 0
+    assert files(out, "train") == {plant.sha(kept): "def_crack"}

@@ -159,6 +159,10 @@ def test_a_missing_path_is_a_row_and_a_warning_and_setup_mistakes_are_one_line_a
 ) -> None:
     out = str(tmp_path / "r.csv")
     base = ["score", "--out", out, "--quiet", "--no-db"]
+    assert (
+        main([*base, str(tmp_path / "typo.png"), "--models", str(tiny_models)]) == 2
+    )  # nothing to score at all
+    assert "no such file or folder" in capsys.readouterr().err and not Path(out).exists()
     typo = [*base, str(folder / "good-1.png"), str(tmp_path / "typo.png"), "--models", str(tiny_models)]
     assert (
         main(typo) == 0

@@ -116,7 +116,7 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[
     """
     hints = typing.get_type_hints(cls)
     docs = field_help(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name for f in dataclasses.fields(cls)} - set(skip)  # a skipped field has no flag to name
     parser.add_argument("--config", type=Path, help="YAML or TOML file with any of these options")
     for f in dataclasses.fields(cls):
         if f.name in skip:

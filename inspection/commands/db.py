@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
 
     from inspection.store import RecordStore, StoreConfigError
 
@@ -39,6 +40,12 @@ def run(args: argparse.Namespace) -> int:
             return _act(args, store, url)
         except CommandError as e:  # alembic's: an unknown revision, most often
             print(f"inspection db {args.action}: {e}", file=sys.stderr)
+            return 2
+        except (
+            SQLAlchemyError,
+            OSError,
+        ) as e:  # a server that cannot be reached, a file that cannot be opened
+            print(f"inspection db {args.action}: cannot use {url}: {e}", file=sys.stderr)
             return 2
 
 

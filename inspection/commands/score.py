@@ -298,6 +298,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_BAD_SETUP
     missing = [str(p) for p in args.paths if not p.exists()]
+    if len(missing) == len(args.paths):
+        print(f"inspection score: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_BAD_SETUP
     if missing:  # recorded like any file that cannot be read, so the rest carries on; said here too
         print(
             f"inspection score: warning: no such file or folder: {', '.join(missing)} (recorded as rejected, "

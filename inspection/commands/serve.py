@@ -202,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
     uvicorn.run(
         app,
         http=http,
+        ws="none",  # the service has no WebSocket route; an upgrade would also escape the header deadline
         host=cfg.host,
         port=cfg.port,
         access_log=cfg.access_log,

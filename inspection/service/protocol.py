@@ -1,12 +1,13 @@
-"""uvicorn's HTTP/1.1 protocol with a deadline for a request's headers.
+"""uvicorn's HTTP/1.1 protocol with a deadline on waiting for a client.
 
 uvicorn times out only an idle connection between requests (``timeout_keep_alive``), and that timer stops at the
 first byte: a client that opens a connection and sends nothing, or trickles its headers a byte at a time, holds
 a socket for as long as it likes (Slowloris; uvicorn issue #157), and ``--max-connections`` such clients shut every
 station out. Here a connection must deliver a request's complete headers within ``header_timeout_s`` of its
-opening, or of the first byte after its previous answer; otherwise it gets ``408 Request Timeout`` and is closed.
-Once the headers are in, the body has the service's own limit (``--body-timeout-s``, see
-:mod:`inspection.service.upload`).
+opening, or of the first byte of the request after its previous answer, or it gets ``408 Request Timeout`` and is
+closed. The same deadline bounds the rest of a body the service answered before reading (a refused upload: 401,
+413, 503): after that the connection is closed. While the service reads a body, the body has the service's own
+limit (``--body-timeout-s``, :mod:`inspection.service.upload`); between requests, uvicorn's keep-alive.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger(__name__)
@@ -22,48 +24,76 @@ TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnec
 
 
 class HeaderDeadlineProtocol(H11Protocol):
-    """:class:`H11Protocol` that closes a connection whose request headers are not complete in time."""
+    """:class:`H11Protocol` that closes a connection the client keeps waiting (see the module docstring)."""
 
     header_timeout_s: float = 10.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._header_timer: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None
         super().connection_made(transport)
-        self._arm()
+        self._arm()  # a new connection owes its first request's headers
 
     def data_received(self, data: bytes) -> None:
-        if self._header_timer is None and self._between_requests():
-            self._arm()  # the first byte of the next request on a kept-alive connection
         super().data_received(data)
-        if not self._between_requests():
-            self._disarm()  # the headers are in: a request is being answered
+        self._follow()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._follow()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 
-    def _between_requests(self) -> bool:
-        return self.cycle is None or self.cycle.response_complete
+    def _follow(self) -> None:
+        """Arm or disarm the deadline after h11's state moved: armed while a request's headers are begun but not
+        complete, or while an answered request's body is still coming; otherwise off, and an idle connection
+        left to uvicorn's keep-alive."""
+        if self.transport.is_closing():
+            self._disarm()
+            return
+        theirs, ours = self.conn.their_state, self.conn.our_state
+        begun = theirs is h11.IDLE and bool(self.conn.trailing_data[0])  # bytes of headers not yet complete
+        draining = theirs is h11.SEND_BODY and ours in (h11.DONE, h11.MUST_CLOSE)
+        if begun or draining:
+            if self._deadline is None:
+                self._arm()
+            return
+        if theirs is h11.IDLE and self._deadline is not None and self.cycle is None:
+            return  # a new connection with nothing sent yet: its deadline runs from the opening
+        self._disarm()
+        if theirs is h11.IDLE and ours is h11.IDLE and self.timeout_keep_alive_task is None:
+            # idle between requests after a drained body: uvicorn's keep-alive timer was stopped by its bytes
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
     def _arm(self) -> None:
-        self._header_timer = self.loop.call_later(self.header_timeout_s, self._expire)
+        self._deadline = self.loop.call_later(self.header_timeout_s, self._expire)
 
     def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
 
     def _expire(self) -> None:
-        self._header_timer = None
-        if self.transport.is_closing() or not self._between_requests():
+        self._deadline = None
+        if self.transport.is_closing():
             return
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-        log.warning(
-            "closing the connection from %s: no complete request headers in %g s",
-            client,
-            self.header_timeout_s,
-        )
-        self.transport.write(TIMEOUT_RESPONSE)
+        if self.conn.our_state is h11.IDLE:  # no answer under way: the headers never came
+            log.warning(
+                "closing the connection from %s: no complete request headers in %g s",
+                client,
+                self.header_timeout_s,
+            )
+            self.transport.write(TIMEOUT_RESPONSE)
+        else:
+            log.warning(
+                "closing the connection from %s: the rest of an answered request's body took over %g s",
+                client,
+                self.header_timeout_s,
+            )
         self.transport.close()
 
 

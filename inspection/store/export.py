@@ -20,7 +20,8 @@ The contract, which ``docs/retraining.md`` (section "Export") explains to engine
   unreadable, bytes that are no image or do not match the record's hash: each is skipped and listed with its
   reason in the report and in ``dataset.json``.
 * The export is written beside ``out`` and swapped in at the end, so a failed export leaves the previous one
-  whole. ``out`` must be missing, empty, or a previous export (it has a ``dataset.json``).
+  whole. ``out`` must be missing, empty, or a previous export (its ``dataset.json`` has ``source`` and
+  ``fingerprint``; a generated dataset's has neither).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import re
 import shutil
 import tempfile
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +162,9 @@ def _is_export(path: Path) -> bool:
         meta = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(meta, dict) and "golden_sha256" in meta and "source" in meta
+    return (
+        isinstance(meta, dict) and "source" in meta and "fingerprint" in meta
+    )  # every export's, none of synth's
 
 
 def pick_golden(photos: list[_Photo], n: int, seed: int) -> list[_Photo]:
@@ -361,7 +364,9 @@ def _newest_per_photo(
     for sha, items in by_sha.items():
         newest = max(items, key=lambda i: i.label_id)
         kind = normalise_kind(newest.kind) if newest.verdict == "defective" else ""
-        chosen[sha] = (newest, kind)
+        # the newest label, with the bytes from the best copy of them: a kept photo before a file named by path
+        source = max(items, key=lambda i: (i.image_key is not None, i.label_id))
+        chosen[sha] = (replace(newest, image_key=source.image_key, image_path=source.image_path), kind)
         texts = [(i.inspection_id, label_text(i.verdict, normalise_kind(i.kind))) for i in items]
         if len({t for _, t in texts}) > 1:
             disagreements.append(Disagreement(sha, label_text(newest.verdict, kind), tuple(texts)))

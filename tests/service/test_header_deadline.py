@@ -53,7 +53,7 @@ def test_headers_trickled_past_the_deadline_are_cut_off(server: SpawnedServer) -
         sock.settimeout(0.25)
         sent = 0
         answer = b""
-        for byte in request:  # one byte every 0.1 s: the whole request would take 22 s
+        for byte in request:  # a byte each 0.25 s recv timeout: the whole request would take about a minute
             try:
                 sock.sendall(bytes([byte]))
                 sent += 1
@@ -82,18 +82,10 @@ def test_a_kept_alive_connection_may_idle_longer_than_the_deadline(server: Spawn
 
 
 def test_a_slow_body_after_prompt_headers_is_not_cut_by_the_header_deadline(server: SpawnedServer) -> None:
-    photo = make_photos(1)[0]
-    request = httpx.Request(
-        "POST",
-        f"{server.url}/v1/inspections",
-        headers={"X-API-Key": server.api_key, "host": "station", "connection": "close"},
-        data={"station_id": server.station, "part_id": "slow-body-1"},
-        files={"image": ("p.png", photo, "image/png")},
-    )
-    body = request.read()
-    head = "POST /v1/inspections HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+    head, body = upload_request(server, server.api_key, "slow-body-1")
+    head = head.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n", 1)
     with connect(server) as sock:
-        sock.sendall(head.encode() + b"\r\n" + body[:100])
+        sock.sendall(head + body[:100])
         time.sleep(DEADLINE_S + 1.0)  # past the header deadline, within the body's limits (60 s, 10 s pause)
         sock.sendall(body[100:])
         answer = read_until_closed(sock)
@@ -104,3 +96,45 @@ def test_a_deadline_must_be_positive() -> None:
     assert header_deadline_protocol(2.5).header_timeout_s == 2.5
     with pytest.raises(ValueError, match="above 0 seconds"):
         header_deadline_protocol(0)
+
+
+def upload_request(server: SpawnedServer, key: str, part: str) -> tuple[bytes, bytes]:
+    """A photo upload's head and body, as a station sends them."""
+    request = httpx.Request(
+        "POST",
+        f"{server.url}/v1/inspections",
+        headers={"X-API-Key": key, "host": "station"},
+        data={"station_id": server.station, "part_id": part},
+        files={"image": ("p.png", make_photos(1)[0], "image/png")},
+    )
+    body = request.read()
+    head = "POST /v1/inspections HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+    return head.encode() + b"\r\n", body
+
+
+def test_a_connection_answered_before_its_body_stays_usable_once_the_body_is_in(
+    server: SpawnedServer,
+) -> None:
+    """A wrong key is refused from the headers (401), before the body is read; the station sends its body anyway
+    and keeps the connection: past the deadline its next request is answered, with no stray 408."""
+    head, body = upload_request(server, "wrong-key", "refused-1")
+    with connect(server) as sock:
+        sock.sendall(head)
+        answer = sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:80]
+        sock.sendall(body)
+        time.sleep(DEADLINE_S + 1.0)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: station\r\nconnection: close\r\n\r\n")
+        rest = read_until_closed(sock)
+    everything = answer + rest  # the 401's body may come in the second read
+    assert b"HTTP/1.1 200" in everything and b"408" not in everything, everything[-300:]
+
+
+def test_the_rest_of_a_refused_body_may_not_take_longer_than_the_deadline(server: SpawnedServer) -> None:
+    head, _ = upload_request(server, "wrong-key", "refused-2")
+    with connect(server) as sock:
+        sock.sendall(head)
+        t0 = time.monotonic()
+        answer = read_until_closed(sock)  # the body never comes: the server closes after the deadline
+    assert answer.startswith(b"HTTP/1.1 401") and b"408" not in answer
+    assert DEADLINE_S - 0.2 < time.monotonic() - t0 < DEADLINE_S + 5
