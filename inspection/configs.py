@@ -190,7 +190,7 @@ class EvalConfig:
         data: dataset root with ``<split>/<class>/`` folders.
         split: which split to evaluate (``test``).
         models: the models root to evaluate (empty: the shipped models).
-        reports: where the report folder goes (default ``$INSPECTION_HOME/reports``).
+        reports: where the report folder goes (default ``$INSPECTION_REPORTS``, else ``$INSPECTION_HOME/reports``).
         name: dataset name in the report id (default: the data folder's name).
         seed: seeds every noise draw (per photo and type).
         max_images: evaluate at most this many photos, taken evenly across the split (0 = all).

@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         metavar="SPEC",
         help="where the records' photos are kept: a folder, 'db' for the records database, or an fsspec URL "
-        "(default: photos/ in the data dir)",
+        "(default: $INSPECTION_PHOTOS, else photos/ in the data dir)",
     )
     golden = export.add_mutually_exclusive_group()
     golden.add_argument(
@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from inspection.commands._stores import StoreOpenError, open_stores
-    from inspection.paths import data_dir
+    from inspection.paths import default_photos
     from inspection.store.export import ExportError, check_out_dir, export_dataset
     from inspection.store.photos import open_photo_store
 
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with store:
         try:
-            photos = open_photo_store(args.photos or str(data_dir() / "photos"), engine=store.engine)
+            photos = open_photo_store(args.photos or default_photos(), engine=store.engine)
             report = export_dataset(
                 store,
                 photos,

@@ -38,8 +38,9 @@ class ServeConfig:
             shipped models.
         pickup_s: seconds between checks of the models root's LIVE file: a newly promoted bundle is loaded and
             swapped in without a restart (0 = never; a pinned bundle folder is never swapped).
-        photos: where photos are kept: a folder (default: <data dir>/photos), 'db' for the records database
-            itself, or an fsspec URL such as s3://bucket/photos (several replicas need 'db' or a shared URL).
+        photos: where photos are kept: a folder (default: $INSPECTION_PHOTOS, else <data dir>/photos), 'db' for the
+            records database itself, or an fsspec URL such as s3://bucket/photos (several replicas need 'db' or a
+            shared URL).
         max_upload_mb: the largest photo accepted, in MiB; bigger uploads get 413 unread.
         pipelines: how many scoring processes run in parallel (each holds its own copy of the models, and
             none waits on the server's threads).
@@ -133,7 +134,7 @@ def build_app(cfg: ServeConfig) -> Any:
     from inspection.auth import load_api_keys
     from inspection.bundle import load_bundle
     from inspection.commands._stores import open_stores, register_models
-    from inspection.paths import data_dir
+    from inspection.paths import default_photos
     from inspection.promotion import live_root
     from inspection.runtimes import check_device, check_export
     from inspection.service import create_app
@@ -147,7 +148,7 @@ def build_app(cfg: ServeConfig) -> Any:
         log.warning(
             "no station keys configured: every upload will get 401. Set INSPECTION_API_KEYS or [api_keys]"
         )
-    store, photos = open_stores(cfg.db or None, cfg.photos or str(data_dir() / "photos"))
+    store, photos = open_stores(cfg.db or None, cfg.photos or default_photos())
     assert photos is not None
     root = live_root(cfg.models or None) if cfg.pickup_s > 0 else None
     bundle = load_bundle(cfg.models or None)  # LIVE read once here, so every process loads the same bundle

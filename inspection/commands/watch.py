@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--photos",
         default="",
         help="where photos are kept: a folder, 'db' (the records database) or an fsspec URL "
-        "(default: photos/ in the data dir)",
+        "(default: $INSPECTION_PHOTOS, else photos/ in the data dir)",
     )
     parser.add_argument(
         "--models",
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from inspection.commands._stores import StoreOpenError, open_stores, register_models
     from inspection.ingest.ids import STATION_ID_RULE, valid_station_id
     from inspection.models.checkpoint import CheckpointError
-    from inspection.paths import data_dir
+    from inspection.paths import default_photos
     from inspection.pipeline import InspectionPipeline
     from inspection.runtimes import BackendError
     from inspection.watch import Watcher
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     try:
-        store, photos = open_stores(args.db, args.photos or str(data_dir() / "photos"))
+        store, photos = open_stores(args.db, args.photos or default_photos())
         pipeline = InspectionPipeline.from_dir(
             args.models or None,
             backend=backend_of(args),

@@ -54,16 +54,13 @@ class AuthSettings:
         return self.config_path is not None or self.header is not None
 
 
-def default_photos() -> str:
-    """``$INSPECTION_PHOTOS``, else the ``photos`` folder in the data directory."""
-    return os.environ.get(ENV_PHOTOS) or str(paths.data_dir() / "photos")
+default_photos = paths.default_photos
 
 
 def sources() -> Sources:
     """Resolve the sources from the environment, falling back to :mod:`inspection.paths` defaults."""
-    reports = os.environ.get(ENV_REPORTS)
     return Sources(
-        reports_dir=Path(reports).expanduser() if reports else paths.reports_dir(),
+        reports_dir=paths.reports_dir(),
         db_url=paths.default_db_url(),
         models_dir=paths.default_models_dir(),
         photos=default_photos(),

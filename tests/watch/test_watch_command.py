@@ -116,3 +116,23 @@ def test_once_names_the_files_a_later_pass_takes(
         == "2 scored, 0 rejected, 0 resumed, 1 left in the inbox for a later pass: half.png"
     )
     assert (inbox / "half.png").is_file()
+
+
+def test_inspection_photos_points_every_command_at_one_photo_store(
+    tmp_path: Path, inbox: Path, tiny_models: Path, monkeypatch, capsys
+) -> None:
+    """``$INSPECTION_PHOTOS`` (and ``$INSPECTION_REPORTS``) are the defaults of every command, not the dashboard's
+    alone: the watcher keeps its photos there, where the dashboard and the export look."""
+    from inspection import paths
+    from inspection.dashboard import config
+
+    monkeypatch.setenv("INSPECTION_PHOTOS", str(tmp_path / "plant-photos"))
+    monkeypatch.setenv("INSPECTION_REPORTS", str(tmp_path / "plant-reports"))
+    assert config.sources().photos == str(tmp_path / "plant-photos") == paths.default_photos()
+    assert config.sources().reports_dir == tmp_path / "plant-reports" == paths.reports_dir()
+    db = f"sqlite:///{tmp_path / 'records.db'}"
+    args = ["watch", str(inbox), "--station", "s1", "--db", db, "--models", str(tiny_models), "--settle", "0"]
+    assert main([*args, "--once"]) == 0
+    with RecordStore(db) as store:
+        keys = [r["image_key"] for r in store.list_inspections()]
+    assert len(keys) == 2 and all((tmp_path / "plant-photos" / k).is_file() for k in keys)
