@@ -18,7 +18,12 @@ T = TypeVar("T")
 UNDERSCORED_NAME = re.compile(r"(?<![.\w])([a-z][a-z0-9]*_[a-z0-9_]+)\b")
 ATTRIBUTE_RE = re.compile(r"^([a-z_][a-z0-9_]*(?:,\s*[a-z_][a-z0-9_]*)*):\s+(.*)$")
 # Old spellings still accepted, each with a one-line note: flag -> new flag, config file key -> new key.
-DEPRECATED_FLAGS = {"--torch-threads": "--threads"}
+DEPRECATED_FLAGS = {
+    "--torch-threads": "--threads",
+    # watch's, before they were spelled as serve's and score's
+    **{"--pickup": "--pickup-s", "--poll": "--poll-s", "--settle": "--settle-s"},
+    **{"--incomplete-timeout": "--incomplete-timeout-s", "--batch": "--batch-size"},
+}
 DEPRECATED_KEYS = {"torch_threads": "threads"}
 
 

@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             }[action.dest]
         elif action.dest == "resume":
             action.help = "continue a killed retrain of the same --out from its last completed epoch"
-        elif action.dest in FINE_TUNE_INHERITED and action.help:
+        elif action.dest in FINE_TUNE_INHERITED and action.help not in (None, argparse.SUPPRESS):
             action.help = re.sub(r" \(default: [^)]*\)$", "", action.help) + " (default: the parent's)"
         elif action.dest == "new_share":
             action.help = (

@@ -1,4 +1,4 @@
-"""``inspection watch DIR --station S [--db URL] [--photos LOCATION] [--models DIR] [--pickup S]``.
+"""``inspection watch DIR --station S [--db URL] [--photos LOCATION] [--models DIR] [--pickup-s S]``.
 
 With ``--models`` a models root (or the default models), the watcher follows its ``LIVE`` file and scores with a
 newly promoted bundle from the next batch on (``Watcher.follow_live``).
@@ -22,7 +22,7 @@ from inspection.commands._backend import (
     backend_of,
     device_of,
 )
-from inspection.commands._config import add_threads_flag
+from inspection.commands._config import add_threads_flag, positive_int
 
 if TYPE_CHECKING:
     from inspection.watch import Watcher
@@ -53,26 +53,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the shipped models",
     )
     parser.add_argument(
-        "--pickup",
+        "--pickup-s",
         type=float,
         default=2.0,
         help="seconds between checks of the models root's LIVE file: a newly promoted bundle is loaded and used "
         "from the next batch on, without a restart (default 2; 0 = never)",
     )
     parser.add_argument(
-        "--poll", type=float, default=0.5, help="seconds between scans of the folder (default 0.5)"
+        "--poll-s", type=float, default=0.5, help="seconds between scans of the folder (default 0.5)"
     )
     parser.add_argument(
-        "--settle", type=float, default=0.5, help="take a file once unchanged this long (default 0.5 s)"
+        "--settle-s",
+        type=float,
+        default=0.5,
+        help="take a file once unchanged this many seconds (default 0.5)",
     )
     parser.add_argument(
-        "--incomplete-timeout",
+        "--incomplete-timeout-s",
         type=float,
         default=300.0,
         help="reject a photo as 'incomplete' once it has stayed unfinished (no end marker) and unchanged this "
         "many seconds; until then it waits in the folder (default 300; 0 rejects it at once)",
     )
-    parser.add_argument("--batch", type=int, default=8, help="photos scored together (default 8)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=8, help="photos scored together (default 8)"
+    )
     add_threads_flag(
         parser, default=1, help="torch (and runtime) intra-op threads (default 1; 0 = torch's default)"
     )
@@ -120,9 +125,9 @@ def run(args: argparse.Namespace) -> int:
             pipeline,
             store,
             photos=photos,
-            settle_s=args.settle,
-            batch_size=args.batch,
-            incomplete_timeout_s=args.incomplete_timeout,
+            settle_s=args.settle_s,
+            batch_size=args.batch_size,
+            incomplete_timeout_s=args.incomplete_timeout_s,
         )
     except (
         StoreOpenError,
@@ -142,8 +147,8 @@ def _run_until_stopped(watcher: Watcher, args: argparse.Namespace) -> int:
     """Score as photos land, picking up promoted bundles, until SIGTERM or Ctrl-C."""
     from inspection.promotion import live_root
 
-    root = live_root(args.models or None) if args.pickup > 0 else None
-    follower = watcher.follow_live(root, interval_s=args.pickup) if root else None
+    root = live_root(args.models or None) if args.pickup_s > 0 else None
+    follower = watcher.follow_live(root, interval_s=args.pickup_s) if root else None
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -152,7 +157,7 @@ def _run_until_stopped(watcher: Watcher, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        watcher.run(poll_s=args.poll, stop=stop)
+        watcher.run(poll_s=args.poll_s, stop=stop)
     finally:
         if follower is not None:
             follower.stop()

@@ -50,7 +50,7 @@ def test_loads_the_pipeline_once_and_keeps_photos_in_the_data_dir_by_default(
     monkeypatch.setattr(InspectionPipeline, "from_dir", classmethod(counting))
     db = f"sqlite:///{tmp_path / 'records.db'}"
     args = ["watch", str(inbox), "--station", "s1", "--db", db, "--models", str(tiny_models)]
-    assert main([*args, "--settle", "0", "--once"]) == 0
+    assert main([*args, "--settle-s", "0", "--once"]) == 0
     assert len(loads) == 1
     assert capsys.readouterr().out.strip() == "2 scored, 0 rejected, 0 resumed"
     with RecordStore(db) as store:
@@ -67,7 +67,18 @@ def test_once_exits_3_and_leaves_the_photos_when_the_database_refuses(
 
     monkeypatch.setattr(RecordStore, "save_inspection", locked)
     db = f"sqlite:///{tmp_path / 'records.db'}"
-    args = ["watch", str(inbox), "--station", "s1", "--db", db, "--models", str(tiny_models), "--settle", "0"]
+    args = [
+        "watch",
+        str(inbox),
+        "--station",
+        "s1",
+        "--db",
+        db,
+        "--models",
+        str(tiny_models),
+        "--settle-s",
+        "0",
+    ]
     assert main([*args, "--photos", str(tmp_path / "photos"), "--once"]) == 3
     assert "left in the inbox" in capsys.readouterr().err
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["part-0.png", "part-1.png"]
@@ -95,7 +106,7 @@ def test_worker_processes_score_and_are_closed_when_watch_ends(
     db = f"sqlite:///{tmp_path / 'records.db'}"
     args = ["watch", str(inbox), "--station", "s1", "--db", db, "--models", str(tiny_models)]
     assert (
-        main([*args, "--photos", str(tmp_path / "photos"), "--settle", "0", "--once", "--worker-processes"])
+        main([*args, "--photos", str(tmp_path / "photos"), "--settle-s", "0", "--once", "--worker-processes"])
         == 0
     )
     assert capsys.readouterr().out.strip() == "2 scored, 0 rejected, 0 resumed"
@@ -105,11 +116,22 @@ def test_worker_processes_score_and_are_closed_when_watch_ends(
 def test_once_names_the_files_a_later_pass_takes(
     tmp_path: Path, inbox: Path, tiny_models: Path, capsys
 ) -> None:
-    """A truncated PNG waits for its writer (``--incomplete-timeout``): the one pass says so, and exits 0."""
+    """A truncated PNG waits for its writer (``--incomplete-timeout-s``): the one pass says so, and exits 0."""
     whole = next(p for p in sorted(inbox.iterdir()) if p.suffix == ".png")
     (inbox / "half.png").write_bytes(whole.read_bytes()[:300])
     db = f"sqlite:///{tmp_path / 'records.db'}"
-    args = ["watch", str(inbox), "--station", "s1", "--db", db, "--models", str(tiny_models), "--settle", "0"]
+    args = [
+        "watch",
+        str(inbox),
+        "--station",
+        "s1",
+        "--db",
+        db,
+        "--models",
+        str(tiny_models),
+        "--settle-s",
+        "0",
+    ]
     assert main([*args, "--photos", str(tmp_path / "photos"), "--once"]) == 0
     assert (
         capsys.readouterr().out.strip()
@@ -131,8 +153,37 @@ def test_inspection_photos_points_every_command_at_one_photo_store(
     assert config.sources().photos == str(tmp_path / "plant-photos") == paths.default_photos()
     assert config.sources().reports_dir == tmp_path / "plant-reports" == paths.reports_dir()
     db = f"sqlite:///{tmp_path / 'records.db'}"
-    args = ["watch", str(inbox), "--station", "s1", "--db", db, "--models", str(tiny_models), "--settle", "0"]
+    args = [
+        "watch",
+        str(inbox),
+        "--station",
+        "s1",
+        "--db",
+        db,
+        "--models",
+        str(tiny_models),
+        "--settle-s",
+        "0",
+    ]
     assert main([*args, "--once"]) == 0
     with RecordStore(db) as store:
         keys = [r["image_key"] for r in store.list_inspections()]
     assert len(keys) == 2 and all((tmp_path / "plant-photos" / k).is_file() for k in keys)
+
+
+def test_the_older_flag_spellings_still_work_with_a_note(capsys) -> None:
+    """watch's seconds and batch flags are spelled as serve's and score's; the old spellings keep working."""
+    args = build_parser().parse_args(
+        ["watch", "d", "--station", "s1", "--settle", "0", "--poll", "1", "--pickup", "0", "--batch", "4",
+         "--incomplete-timeout", "5"]
+    )  # fmt: skip
+    assert (args.settle_s, args.poll_s, args.pickup_s, args.batch_size, args.incomplete_timeout_s) == (
+        0,
+        1,
+        0,
+        4,
+        5,
+    )
+    err = capsys.readouterr().err
+    assert all(f"{old} is deprecated; use {old}-s" in err for old in ("--settle", "--poll", "--pickup"))
+    assert "--batch is deprecated; use --batch-size" in err
