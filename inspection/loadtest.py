@@ -66,7 +66,9 @@ class LoadReport:
         lines = [
             f"load: {self.clients} clients x {self.requests_per_client} requests = {self.total_requests} against {self.url}",
             f"  throughput   {self.throughput_rps:.1f} req/s over {self.seconds:.1f} s",
-            f"  latency      p50 {self.p50_ms:.1f} ms, p95 {self.p95_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, max {self.max_ms:.1f} ms",
+            f"  latency      p50 {self.p50_ms:.1f} ms, p95 {self.p95_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, max {self.max_ms:.1f} ms"
+            if self.p50_ms == self.p50_ms
+            else "  latency      - (no request was answered)",
             f"  statuses     {dict(sorted(self.status_counts.items()))}; 5xx: {self.server_errors_5xx}; "
             f"transport errors: {self.transport_errors}; 503/429 answers retried after Retry-After: {self.retried}",
         ]
@@ -107,6 +109,7 @@ class _Tally:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     transport_errors: int = 0
+    error_reasons: Counter[str] = field(default_factory=Counter)
     retried: int = 0
 
 
@@ -120,8 +123,9 @@ async def _post_until_answered(
                 "/v1/inspections", data=data, files={"image": ("part.png", photo, "image/png")}
             )
             await resp.aread()
-        except httpx.HTTPError:
+        except httpx.HTTPError as e:
             tally.transport_errors += 1
+            tally.error_reasons[f"{type(e).__name__}: {e}"] += 1
             return None
         if resp.status_code not in RETRY_STATUSES or "retry-after" not in resp.headers:
             return resp
@@ -207,6 +211,7 @@ def run_load(
         run_id=run_id,
         retried=tally.retried,
         expected_records=total,
+        notes=[f"transport error ({n}x): {reason}" for reason, n in tally.error_reasons.most_common(3)],
     )
     if db_url:
         from inspection.store import RecordStore

@@ -182,7 +182,7 @@ def read_manifest(folder: Path, backend: str, weights: dict[str, str]) -> dict[s
     path = folder / MANIFEST_FILE
     if not path.is_file():
         raise BackendError(
-            f"backend {backend!r} needs the bundle exported to {fmt.upper()}, but {path} is missing; export it "
+            f"backend {backend!r} needs the bundle exported to {fmt}, but {path} is missing; export it "
             f"with: inspection export {folder.parent} --format {fmt}"
         )
     manifest = json.loads(path.read_text())

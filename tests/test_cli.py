@@ -275,7 +275,7 @@ def test_setup_mistakes_are_one_line_and_exit_2_in_every_command(tmp_path, capsy
     """A models folder that is not there, a config file that cannot be read, an unknown store revision."""
     nope = str(tmp_path / "nope")
     for argv in (
-        ["router-check", "--models", nope, "--texture-n", "0"],
+        ["router-check", "--models", nope, "--texture-n", "1"],
         ["explain", "--data", str(tmp_path), "--models", nope],
         ["models", "fit-ood", nope, "--data", str(tmp_path)],
     ):
@@ -296,7 +296,11 @@ def test_setup_mistakes_are_one_line_and_exit_2_in_every_command(tmp_path, capsy
         assert stop.value.code == 2 and says in capsys.readouterr().err
     assert main(["db", "upgrade", "bogus", "--db", f"sqlite:///{tmp_path / 'r.db'}"]) == 2
     assert "Can't locate revision" in capsys.readouterr().err
+    assert main(["router-check", "--texture-n", "0"]) == 2 and "nothing to check" in capsys.readouterr().err
     assert (
-        main(["db", "current", "--db", "postgresql+psycopg://nobody@127.0.0.1:1/records"]) == 2
-    )  # no server
+        main(["db", "current", "--db", f"sqlite:///{tmp_path / 'typo.db'}"]) == 2
+    )  # reading creates no database
+    assert "no database at" in capsys.readouterr().err and not (tmp_path / "typo.db").exists()
+    no_server = "postgresql+psycopg://nobody@127.0.0.1:1/records"
+    assert main(["db", "current", "--db", no_server]) == 2
     assert capsys.readouterr().err.startswith("inspection db current: cannot use postgresql+psycopg://")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,8 +28,13 @@ def run(args: argparse.Namespace) -> int:
     from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
+    from inspection.paths import default_db_url
     from inspection.store import RecordStore, StoreConfigError
 
+    missing = _missing_sqlite_file(args.db or default_db_url())
+    if missing and args.action in ("current", "check"):  # reading must not create an empty database
+        print(f"inspection db {args.action}: no database at {missing}", file=sys.stderr)
+        return 2
     try:
         store = RecordStore(args.db or None, migrate=False)
     except StoreConfigError as e:
@@ -80,3 +86,18 @@ def _act(args: argparse.Namespace, store: RecordStore, url: str) -> int:
         print(json.dumps(report, indent=2))
         return 0 if report["integrity"] == "ok" and current == report["head"] else 1
     return 0
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The file a SQLite URL names when it does not exist (None for other databases, or in-memory SQLite)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # RecordStore says what is wrong with it
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return None
+    return None if Path(path).expanduser().exists() else path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,13 @@ def run(args: argparse.Namespace) -> int:
     from inspection.pipeline import InspectionPipeline
     from inspection.summary import merge_sections
 
+    if not args.data and (args.camera_shift or not args.texture_n):
+        print(
+            "inspection router-check: nothing to check: give --data DIR (an unseen product; --camera-shift needs "
+            "it too) or --texture-n above 0",
+            file=sys.stderr,
+        )
+        return 2
     bundle = load_bundle(args.models or None)
     pipe = InspectionPipeline.from_bundle(bundle)
     out: dict = {

@@ -128,3 +128,12 @@ def test_sigkill_mid_batch_loses_nothing_duplicates_nothing_and_restarts_under_l
         kept = LocalPhotoStore(tmp_path / "photos")
         for rec in records:  # every verdict traces back to its photo
             assert sha256_hex(kept.get(rec["image_key"])) == rec["image_sha256"]
+
+
+def test_load_against_no_server_says_why_every_request_failed() -> None:
+    report = run_load(
+        f"http://127.0.0.1:{free_port()}", "key", "s1", clients=1, requests=2, photos=make_photos(1)
+    )
+    assert report.transport_errors == 2 and not report.passed
+    assert report.notes and report.notes[0].startswith("transport error (2x): ConnectError")
+    assert "no request was answered" in report.summary() and "nan" not in report.summary()
