@@ -28,6 +28,23 @@ def subcommand(name: str) -> argparse.ArgumentParser:
     return sub.choices[name]
 
 
+def watch_once(tmp_path: Path, inbox: Path, models: Path) -> tuple[str, list[str]]:
+    """A records store in ``tmp_path`` and the ``watch`` arguments of one unhurried pass over ``inbox``."""
+    db = f"sqlite:///{tmp_path / 'records.db'}"
+    return db, [
+        "watch",
+        str(inbox),
+        "--station",
+        "s1",
+        "--db",
+        db,
+        "--models",
+        str(models),
+        "--settle-s",
+        "0",
+    ]
+
+
 @pytest.mark.parametrize("command", ["watch", "score"])
 def test_every_flag_has_a_help_sentence(command: str) -> None:
     missing = [
@@ -66,19 +83,7 @@ def test_once_exits_3_and_leaves_the_photos_when_the_database_refuses(
         raise OperationalError("INSERT", {}, Exception("database is locked"))
 
     monkeypatch.setattr(RecordStore, "save_inspection", locked)
-    db = f"sqlite:///{tmp_path / 'records.db'}"
-    args = [
-        "watch",
-        str(inbox),
-        "--station",
-        "s1",
-        "--db",
-        db,
-        "--models",
-        str(tiny_models),
-        "--settle-s",
-        "0",
-    ]
+    db, args = watch_once(tmp_path, inbox, tiny_models)
     assert main([*args, "--photos", str(tmp_path / "photos"), "--once"]) == 3
     assert "left in the inbox" in capsys.readouterr().err
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["part-0.png", "part-1.png"]
@@ -119,19 +124,7 @@ def test_once_names_the_files_a_later_pass_takes(
     """A truncated PNG waits for its writer (``--incomplete-timeout-s``): the one pass says so, and exits 0."""
     whole = next(p for p in sorted(inbox.iterdir()) if p.suffix == ".png")
     (inbox / "half.png").write_bytes(whole.read_bytes()[:300])
-    db = f"sqlite:///{tmp_path / 'records.db'}"
-    args = [
-        "watch",
-        str(inbox),
-        "--station",
-        "s1",
-        "--db",
-        db,
-        "--models",
-        str(tiny_models),
-        "--settle-s",
-        "0",
-    ]
+    db, args = watch_once(tmp_path, inbox, tiny_models)
     assert main([*args, "--photos", str(tmp_path / "photos"), "--once"]) == 0
     assert (
         capsys.readouterr().out.strip()
@@ -152,19 +145,7 @@ def test_inspection_photos_points_every_command_at_one_photo_store(
     monkeypatch.setenv("INSPECTION_REPORTS", str(tmp_path / "plant-reports"))
     assert config.sources().photos == str(tmp_path / "plant-photos") == paths.default_photos()
     assert config.sources().reports_dir == tmp_path / "plant-reports" == paths.reports_dir()
-    db = f"sqlite:///{tmp_path / 'records.db'}"
-    args = [
-        "watch",
-        str(inbox),
-        "--station",
-        "s1",
-        "--db",
-        db,
-        "--models",
-        str(tiny_models),
-        "--settle-s",
-        "0",
-    ]
+    db, args = watch_once(tmp_path, inbox, tiny_models)
     assert main([*args, "--once"]) == 0
     with RecordStore(db) as store:
         keys = [r["image_key"] for r in store.list_inspections()]
