@@ -60,7 +60,9 @@ class LoadReport:
         return self.server_errors_5xx == 0 and self.transport_errors == 0 and records_ok
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
+        """The report as JSON-ready values: a latency no request measured is None, not NaN."""
+        values = {k: None if isinstance(v, float) and v != v else v for k, v in asdict(self).items()}
+        return {**values, "passed": self.passed}
 
     def summary(self) -> str:
         lines = [

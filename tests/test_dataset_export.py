@@ -361,3 +361,20 @@ def test_a_photo_shared_by_records_takes_the_newest_label_and_the_kept_bytes(
     out = tmp_path / "ds"
     assert plant.export(out) == 0
     assert files(out, "train") == {plant.sha(kept): "def_crack"}
+
+
+def test_a_shared_photo_whose_kept_copy_is_gone_is_read_from_another_records_file(
+    plant: Plant, tmp_path: Path
+) -> None:
+    data = plant.photo()
+    kept = plant.labelled("ok", data=data)
+    (plant.photos.root / plant.store.get_inspection(kept)["image_key"]).unlink()
+    (tmp_path / "still-here.png").write_bytes(data)
+    scored = plant.store.add_inspection(
+        station_id="s1", part_id="scored", image_sha256=hashlib.sha256(data).hexdigest(),
+        image_path=str(tmp_path / "still-here.png"), result=RESULT,
+    )  # fmt: skip
+    plant.store.add_label(scored, verdict="ok", labelled_by="bob")
+    out = tmp_path / "ds"
+    assert plant.export(out) == 0
+    assert (out / "train" / "ok" / f"{plant.sha(kept)}.png").read_bytes() == data

@@ -18,12 +18,7 @@ T = TypeVar("T")
 UNDERSCORED_NAME = re.compile(r"(?<![.\w])([a-z][a-z0-9]*_[a-z0-9_]+)\b")
 ATTRIBUTE_RE = re.compile(r"^([a-z_][a-z0-9_]*(?:,\s*[a-z_][a-z0-9_]*)*):\s+(.*)$")
 # Old spellings still accepted, each with a one-line note: flag -> new flag, config file key -> new key.
-DEPRECATED_FLAGS = {
-    "--torch-threads": "--threads",
-    # watch's, before they were spelled as serve's and score's
-    **{"--pickup": "--pickup-s", "--poll": "--poll-s", "--settle": "--settle-s"},
-    **{"--incomplete-timeout": "--incomplete-timeout-s", "--batch": "--batch-size"},
-}
+DEPRECATED_FLAGS = {"--torch-threads": "--threads"}
 DEPRECATED_KEYS = {"torch_threads": "threads"}
 
 
@@ -65,9 +60,10 @@ class DeprecatedAlias(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def add_deprecated_aliases(parser: argparse.ArgumentParser) -> None:
-    """Accept the old spelling of every renamed flag that ``parser`` has under its new name."""
-    for old, new in DEPRECATED_FLAGS.items():
+def add_deprecated_aliases(parser: argparse.ArgumentParser, renamed: dict[str, str] | None = None) -> None:
+    """Accept the old spelling of every renamed flag (:data:`DEPRECATED_FLAGS`, or a command's own ``renamed``)
+    that ``parser`` has under its new name."""
+    for old, new in (renamed or DEPRECATED_FLAGS).items():
         action = next((a for a in parser._actions if new in a.option_strings), None)
         if action is not None:
             typed: dict[str, Any] = {"type": action.type} if action.type is not None else {}

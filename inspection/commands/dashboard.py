@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reports",
         type=Path,
         default=None,
-        help="evaluation reports folder (default: $INSPECTION_HOME/reports)",
+        help="evaluation reports folder (default: $INSPECTION_REPORTS, else $INSPECTION_HOME/reports)",
     )
     parser.add_argument(
         "--db",

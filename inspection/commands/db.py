@@ -88,16 +88,13 @@ def _act(args: argparse.Namespace, store: RecordStore, url: str) -> int:
     return 0
 
 
-def _missing_sqlite_file(url: str) -> str | None:
-    """The file a SQLite URL names when it does not exist (None for other databases, or in-memory SQLite)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+def _missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names when it does not exist (None for other databases, in-memory SQLite, or a URL
+    that does not parse: the store says what is wrong with that)."""
+    from inspection.store.database import StoreConfigError, parse_url, sqlite_path
 
     try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None  # RecordStore says what is wrong with it
-    path = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        path = sqlite_path(parse_url(url))
+    except StoreConfigError:
         return None
-    return None if Path(path).expanduser().exists() else path
+    return path if path is not None and not path.exists() else None

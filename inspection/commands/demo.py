@@ -23,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--models", default="", help="the models root to run (default: the shipped models)")
     parser.add_argument(
-        "--reports", default="", help="where the report is written (default: $INSPECTION_HOME/reports)"
+        "--reports",
+        default="",
+        help="where the report is written (default: $INSPECTION_REPORTS, else $INSPECTION_HOME/reports)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

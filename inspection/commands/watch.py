@@ -22,7 +22,7 @@ from inspection.commands._backend import (
     backend_of,
     device_of,
 )
-from inspection.commands._config import add_threads_flag, positive_int
+from inspection.commands._config import add_deprecated_aliases, add_threads_flag, positive_int
 
 if TYPE_CHECKING:
     from inspection.watch import Watcher
@@ -32,6 +32,13 @@ HELP = (
 )
 EXIT_BAD_SETUP = 2
 EXIT_STORES_DOWN = 3
+
+
+# watch's flags before they were spelled as serve's and score's
+RENAMED = {
+    **{"--pickup": "--pickup-s", "--poll": "--poll-s", "--settle": "--settle-s"},
+    **{"--incomplete-timeout": "--incomplete-timeout-s", "--batch": "--batch-size"},
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=positive_int, default=8, help="photos scored together (default 8)"
     )
+    add_deprecated_aliases(parser, RENAMED)
     add_threads_flag(
         parser, default=1, help="torch (and runtime) intra-op threads (default 1; 0 = torch's default)"
     )

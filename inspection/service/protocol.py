@@ -6,7 +6,7 @@ a socket for as long as it likes (Slowloris; uvicorn issue #157), and ``--max-co
 station out. Here a connection must deliver a request's complete headers within ``header_timeout_s`` of its
 opening, or of the first byte of the request after its previous answer, or it gets ``408 Request Timeout`` and is
 closed. The same deadline bounds the rest of a body the service answered before reading (a refused upload: 401,
-413, 503): after that the connection is closed. While the service reads a body, the body has the service's own
+413, 429, 503): after that the connection is closed. While the service reads a body, the body has the service's own
 limit (``--body-timeout-s``, :mod:`inspection.service.upload`); between requests, uvicorn's keep-alive.
 """
 
@@ -30,8 +30,9 @@ class HeaderDeadlineProtocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._deadline: asyncio.TimerHandle | None = None
+        self._awaiting = ""  # what the deadline waits for: "headers", or "body" (the rest of an answered one)
         super().connection_made(transport)
-        self._arm()  # a new connection owes its first request's headers
+        self._arm("headers")  # a new connection owes its first request's headers
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -55,29 +56,33 @@ class HeaderDeadlineProtocol(H11Protocol):
         theirs, ours = self.conn.their_state, self.conn.our_state
         begun = theirs is h11.IDLE and bool(self.conn.trailing_data[0])  # bytes of headers not yet complete
         draining = theirs is h11.SEND_BODY and ours in (h11.DONE, h11.MUST_CLOSE)
-        if begun or draining:
-            if self._deadline is None:
-                self._arm()
-            return
-        if theirs is h11.IDLE and self._deadline is not None and self.cycle is None:
+        awaiting = "headers" if begun else "body" if draining else ""
+        if awaiting and awaiting == self._awaiting:
+            return  # still waiting for the same thing: the deadline already runs
+        if not awaiting and theirs is h11.IDLE and self._awaiting == "headers" and self.cycle is None:
             return  # a new connection with nothing sent yet: its deadline runs from the opening
         self._disarm()
+        if awaiting:  # a fresh deadline: a request begun right after a drained body gets its own
+            self._arm(awaiting)
+            return
         if theirs is h11.IDLE and ours is h11.IDLE and self.timeout_keep_alive_task is None:
             # idle between requests after a drained body: uvicorn's keep-alive timer was stopped by its bytes
             self.timeout_keep_alive_task = self.loop.call_later(
                 self.timeout_keep_alive, self.timeout_keep_alive_handler
             )
 
-    def _arm(self) -> None:
+    def _arm(self, awaiting: str) -> None:
         self._deadline = self.loop.call_later(self.header_timeout_s, self._expire)
+        self._awaiting = awaiting
 
     def _disarm(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+        self._awaiting = ""
 
     def _expire(self) -> None:
-        self._deadline = None
+        self._deadline, self._awaiting = None, ""
         if self.transport.is_closing():
             return
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"

@@ -343,8 +343,9 @@ def _summary(
 
 def _newest_per_photo(
     labelled: list[LabelledPhoto], skipped: list[Skipped]
-) -> tuple[dict[str, tuple[LabelledPhoto, str]], list[Disagreement]]:
-    """The newest label of each photo (by hash), and the photos whose records' labels disagree."""
+) -> tuple[dict[str, tuple[LabelledPhoto, str, list[LabelledPhoto]]], list[Disagreement]]:
+    """The newest label of each photo (by hash) with its records' copies of it, and the photos whose records' labels
+    disagree."""
     by_sha: dict[str, list[LabelledPhoto]] = defaultdict(list)
     for item in labelled:
         sha = _sha_of(item)
@@ -359,14 +360,14 @@ def _newest_per_photo(
             )
             continue
         by_sha[sha].append(item)
-    chosen: dict[str, tuple[LabelledPhoto, str]] = {}
+    chosen: dict[str, tuple[LabelledPhoto, str, list[LabelledPhoto]]] = {}
     disagreements: list[Disagreement] = []
     for sha, items in by_sha.items():
         newest = max(items, key=lambda i: i.label_id)
         kind = normalise_kind(newest.kind) if newest.verdict == "defective" else ""
-        # the newest label, with the bytes from the best copy of them: a kept photo before a file named by path
-        source = max(items, key=lambda i: (i.image_key is not None, i.label_id))
-        chosen[sha] = (replace(newest, image_key=source.image_key, image_path=source.image_path), kind)
+        # the newest label; the bytes from any record's copy of them, kept photos first, newest first
+        copies = sorted(items, key=lambda i: (i.image_key is not None, i.label_id), reverse=True)
+        chosen[sha] = (newest, kind, copies)
         texts = [(i.inspection_id, label_text(i.verdict, normalise_kind(i.kind))) for i in items]
         if len({t for _, t in texts}) > 1:
             disagreements.append(Disagreement(sha, label_text(newest.verdict, kind), tuple(texts)))
@@ -374,25 +375,38 @@ def _newest_per_photo(
 
 
 def _present(
-    chosen: dict[str, tuple[LabelledPhoto, str]], photos: PhotoStore, skipped: list[Skipped]
+    chosen: dict[str, tuple[LabelledPhoto, str, list[LabelledPhoto]]],
+    photos: PhotoStore,
+    skipped: list[Skipped],
 ) -> dict[str, tuple[LabelledPhoto, str]]:
-    """The chosen photos the photo store still has (asked by size, so nothing is read twice)."""
+    """Each chosen photo's newest label with the first of its copies that is still there (a kept photo asked by
+    size, so nothing is read twice; a file by path, whose bytes must still hash to the record's); a photo none of
+    whose copies is there is skipped with the last copy's reason."""
     present = {}
-    for sha, (item, kind) in chosen.items():
-        where = _where(item, photos)
-        try:
-            if item.image_key:
-                photos.size(item.image_key)
-            elif not Path(str(item.image_path)).is_file():
-                raise PhotoNotFound(str(item.image_path))
-        except PhotoNotFound:
-            skipped.append(Skipped(item.inspection_id, sha, "photo_missing", f"{where} is not there"))
-            continue
-        except OSError as e:
-            skipped.append(Skipped(item.inspection_id, sha, "photo_unreadable", f"{where}: {e}"))
-            continue
-        present[sha] = (item, kind)
+    for sha, (newest, kind, copies) in chosen.items():
+        for copy in copies:
+            problem = _copy_problem(copy, sha, photos)
+            if problem is None:
+                present[sha] = (replace(newest, image_key=copy.image_key, image_path=copy.image_path), kind)
+                break
+        else:
+            skipped.append(Skipped(copy.inspection_id, sha, *problem))
     return present
+
+
+def _copy_problem(copy: LabelledPhoto, sha: str, photos: PhotoStore) -> tuple[str, str] | None:
+    """Why a record's copy of a photo cannot be exported (reason, message), or None when it can."""
+    where = _where(copy, photos)
+    try:
+        if copy.image_key:
+            photos.size(copy.image_key)
+        elif sha256_hex(_read(copy, photos)) != sha:
+            return "hash_mismatch", f"the bytes of {where} are no longer the record's {sha}"
+    except PhotoNotFound:
+        return "photo_missing", f"{where} is not there"
+    except OSError as e:
+        return "photo_unreadable", f"{where}: {e}"
+    return None
 
 
 def _where(item: LabelledPhoto, photos: PhotoStore) -> str:

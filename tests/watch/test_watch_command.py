@@ -168,3 +168,4 @@ def test_the_older_flag_spellings_still_work_with_a_note(capsys) -> None:
     err = capsys.readouterr().err
     assert all(f"{old} is deprecated; use {old}-s" in err for old in ("--settle", "--poll", "--pickup"))
     assert "--batch is deprecated; use --batch-size" in err
+    assert "--incomplete-timeout is deprecated; use --incomplete-timeout-s" in err

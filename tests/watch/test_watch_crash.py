@@ -38,7 +38,7 @@ def watch_cmd(inbox: Path, db_url: str, models: Path, *extra: str) -> list[str]:
         "0",
         "--poll-s",
         "0.1",
-        "--batch",
+        "--batch-size",
         "3",
         "--photos",
         str(inbox.parent / "photos"),
