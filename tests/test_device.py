@@ -171,8 +171,10 @@ def test_score_watch_and_serve_refuse_cuda_without_a_gpu(
     from inspection.cli import main
 
     db = f"sqlite:///{tmp_path / 'r.db'}"
+    photo = tmp_path / "part.png"
+    cv2.imwrite(str(photo), casting_photo)
     args = {
-        "score": ["score", str(casting_photo), "--no-db", "--models", str(tiny_models)],
+        "score": ["score", str(photo), "--no-db", "--models", str(tiny_models)],
         "watch": ["watch", str(tmp_path), "--station", "line-1", "--once", "--models", str(tiny_models),
                   "--db", db],
         "serve": ["serve", "--models", str(tiny_models), "--db", db, "--photos", str(tmp_path / "photos"),

@@ -34,10 +34,11 @@ DISTRIBUTIONS = {
     "anyio": "fastapi",  # these three come with fastapi, and only the service imports them
     "pydantic": "fastapi",
     "starlette": "fastapi",
+    "h11": "uvicorn",  # uvicorn's HTTP/1.1 protocol, which the service's header deadline extends
 }
 # The extras' import names: a base station has none of them.
 EXTRA_MODULES = (
-    "fastapi", "uvicorn", "starlette", "multipart", "python_multipart", "prometheus_client", "httpx",
+    "fastapi", "uvicorn", "h11", "starlette", "multipart", "python_multipart", "prometheus_client", "httpx",
     "streamlit", "altair", "pandas", "streamlit_authenticator", "bcrypt",
 )  # fmt: skip
 
