@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
+ENV_REPORTS = "INSPECTION_REPORTS"
+ENV_PHOTOS = "INSPECTION_PHOTOS"
 
 
 def data_dir() -> Path:
@@ -16,7 +18,7 @@ def data_dir() -> Path:
 def reports_dir() -> Path:
     """Where evaluation reports are written and where the dashboard reads them: ``$INSPECTION_REPORTS``, else
     ``reports`` in the data directory."""
-    env = os.environ.get("INSPECTION_REPORTS")
+    env = os.environ.get(ENV_REPORTS)
     return Path(env).expanduser() if env else data_dir() / "reports"
 
 
@@ -24,7 +26,7 @@ def default_photos() -> str:
     """Where photos are kept unless ``--photos`` says: ``$INSPECTION_PHOTOS`` (a folder, ``db`` or an fsspec URL),
     else the ``photos`` folder in the data directory. The service, the watcher, the export and the dashboard
     all use it, so one setting points them at one store."""
-    return os.environ.get("INSPECTION_PHOTOS") or str(data_dir() / "photos")
+    return os.environ.get(ENV_PHOTOS) or str(data_dir() / "photos")
 
 
 def default_db_url() -> str:

@@ -28,7 +28,6 @@ from inspection.dashboard.config import (
     ENV_PHOTOS,
     ENV_REPORTS,
     AuthSettings,
-    default_photos,
     redact_url,
 )
 
@@ -123,7 +122,7 @@ def auth_settings(args: argparse.Namespace) -> AuthSettings:
 
 def photos_location(args: argparse.Namespace) -> str:
     """The photo store location, a local folder made absolute (the child may start elsewhere)."""
-    location = args.photos or default_photos()
+    location = args.photos or paths.default_photos()
     if location == "db" or "://" in location:
         return location
     return str(Path(location).expanduser().resolve())

@@ -15,11 +15,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from inspection import paths
+from inspection.paths import ENV_PHOTOS as ENV_PHOTOS  # the sources' variables, shared with every command
+from inspection.paths import ENV_REPORTS as ENV_REPORTS
 
-ENV_REPORTS = "INSPECTION_REPORTS"
 ENV_DB = "INSPECTION_DB"
 ENV_MODELS = "INSPECTION_MODELS"
-ENV_PHOTOS = "INSPECTION_PHOTOS"
 ENV_AUTH_CONFIG = "INSPECTION_DASHBOARD_AUTH_CONFIG"
 ENV_AUTH_HEADER = "INSPECTION_DASHBOARD_AUTH_HEADER"
 
@@ -54,16 +54,13 @@ class AuthSettings:
         return self.config_path is not None or self.header is not None
 
 
-default_photos = paths.default_photos
-
-
 def sources() -> Sources:
     """Resolve the sources from the environment, falling back to :mod:`inspection.paths` defaults."""
     return Sources(
         reports_dir=paths.reports_dir(),
         db_url=paths.default_db_url(),
         models_dir=paths.default_models_dir(),
-        photos=default_photos(),
+        photos=paths.default_photos(),
     )
 
 
